@@ -1,0 +1,50 @@
+# Two commands are a contract (see README): `make demo` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export BIOMASS_DATA_ROOT ?= $(CURDIR)/data
+
+.PHONY: venv demo test test-fast bench bench-dedup bench-extract samples clean lock
+
+venv: $(BIN)/.installed
+
+# The venv is rebuilt whenever the lock or the project metadata changes.
+$(BIN)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+lock:
+	uv pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.lock
+
+$(AIRFLOW_HOME)/airflow.db: $(BIN)/.installed
+	mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (tail -50 $(AIRFLOW_HOME)/migrate.log; exit 1)
+
+demo: venv $(AIRFLOW_HOME)/airflow.db
+	$(BIN)/python -m biomass.demo --data-root $(BIOMASS_DATA_ROOT) --years 2021-2025
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not airflow"
+
+bench: bench-dedup bench-extract
+
+bench-dedup: venv
+	$(BIN)/python benchmarks/bench_dedup.py
+
+bench-extract: venv
+	$(BIN)/python benchmarks/bench_extract.py
+
+clean:
+	rm -rf $(VENV) .airflow data .pytest_cache

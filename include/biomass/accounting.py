@@ -1,0 +1,81 @@
+"""Nothing is lost silently: every stage reports rows in = rows out + rows quarantined, by reason."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from biomass.schema import QUARANTINE_SCHEMA
+
+
+class AccountingError(RuntimeError):
+    """A stage's counts do not add up: some rows vanished or appeared from nowhere."""
+
+
+@dataclass
+class StageCounts:
+    stage: str
+    rows_in: int = 0
+    rows_out: int = 0
+    quarantined: Counter = field(default_factory=Counter)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(self.quarantined.values())
+
+    def check(self) -> "StageCounts":
+        if self.rows_in != self.rows_out + self.rows_quarantined:
+            raise AccountingError(
+                f"{self.stage}: {self.rows_in} rows in but {self.rows_out} out + "
+                f"{self.rows_quarantined} quarantined {dict(self.quarantined)}"
+            )
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "in": self.rows_in,
+            "out": self.rows_out,
+            "quarantined": dict(sorted(self.quarantined.items())),
+            **({"notes": self.notes} if self.notes else {}),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "StageCounts":
+        return cls(
+            stage=data["stage"],
+            rows_in=data["in"],
+            rows_out=data["out"],
+            quarantined=Counter(data.get("quarantined", {})),
+            notes=dict(data.get("notes", {})),
+        )
+
+
+class Quarantine:
+    """Collects set-aside rows with a reason code, counts them, and writes them as Parquet."""
+
+    def __init__(self, stage: str, counts: StageCounts | None = None):
+        self.stage = stage
+        self.counts = counts
+        self._rows: list[dict[str, Any]] = []
+
+    def add(self, reason: str, *, detail: str | None = None, doc_id: str | None = None,
+            locator: str | None = None, text: str | None = None) -> None:
+        self._rows.append({"stage": self.stage, "reason": reason, "detail": detail, "doc_id": doc_id,
+                           "locator": locator, "text": text})
+        if self.counts is not None:
+            self.counts.quarantined[reason] += 1
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def table(self) -> pa.Table:
+        return pa.Table.from_pylist(self._rows, schema=QUARANTINE_SCHEMA)
+
+    def write(self, path: str) -> None:
+        pq.write_table(self.table(), path)

@@ -1,0 +1,148 @@
+"""Typed configuration: one YAML file (``BIOMASS_CONFIG``, else the bundled ``biomass.yaml``) plus per-run overrides.
+
+Relative paths in a config file are resolved against the file's own folder, so a config means the same thing
+whichever directory a worker starts in. ``{year}`` in an input pattern is replaced by the generation year.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from biomass.schema import canonical_json
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUNDLED_CONFIG = REPO_ROOT / "biomass.yaml"
+
+Policy = Literal["replace", "accumulate"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScrapeConfig(_Strict):
+    inputs: list[str] = Field(default_factory=list, description="paths or globs; {year} is the generation year")
+    max_record_bytes: int = 5_000_000
+    min_chars: int = 200
+    max_chars: int = 100_000
+    optout_domains: list[str] = Field(default_factory=list)
+    optout_url_patterns: list[str] = Field(default_factory=list, description="fnmatch patterns over the URL")
+    human_era_cutoff: date = date(2023, 1, 1)
+
+
+class LicenseConfig(_Strict):
+    inputs: list[str] = Field(default_factory=list, description="publisher drop folders or globs of them")
+    known_publishers: list[str] = Field(default_factory=list)
+    min_chars: int = 200
+
+
+class SynthesizeConfig(_Strict):
+    backend: Literal["ngram"] = "ngram"
+    order: int = 3
+    prompt_tokens: int = 8
+    max_train_docs: int = 5_000
+
+
+class DedupConfig(_Strict):
+    threshold: float = 0.8
+    num_perm: int = 128
+    seed: int = 1
+    scope: Literal["year", "all"] = "all"
+
+
+class GateConfig(_Strict):
+    """Thresholds for the great-expectations suites. Every one can be overridden per run."""
+
+    min_rows: int = 1
+    min_chars: int = 200
+    max_chars: int = 100_000
+    min_lang_share: float = Field(0.8, description="share of rows in the expected languages")
+    langs: list[str] = Field(default_factory=lambda: ["en"])
+    max_quarantine_fraction: float = 0.5
+    max_duplicate_rate: float = 0.5
+    min_human_share: float = 0.4
+    synthetic_share_tolerance: float = 0.1
+    max_row_change: float = Field(3.0, description="fail if rows grow or shrink by more than this factor")
+
+
+class BiomassConfig(_Strict):
+    data_root: str = "data"
+    seed: int = 20260101
+    policy: Policy = "replace"
+    synthetic_share: float = Field(0.3, ge=0.0, lt=1.0)
+    scrape: ScrapeConfig = ScrapeConfig()
+    license: LicenseConfig = LicenseConfig()
+    synthesize: SynthesizeConfig = SynthesizeConfig()
+    dedup: DedupConfig = DedupConfig()
+    gates: GateConfig = GateConfig()
+
+    @field_validator("data_root")
+    @classmethod
+    def _no_empty_root(cls, value: str) -> str:
+        if not value:
+            raise ValueError("data_root must not be empty")
+        return value
+
+    def config_hash(self) -> str:
+        """What decides the output, hashed: two runs with the same hash and inputs give the same bytes."""
+        return hashlib.sha256(canonical_json(self.model_dump(mode="json")).encode()).hexdigest()[:16]
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "BiomassConfig":
+        """Apply run-time overrides (Params, CLI flags); ``None`` means "keep the config file's value"."""
+        data = self.model_dump(mode="json")
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            node = data
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node[part]
+            if leaf not in node:
+                raise KeyError(f"unknown config key {key!r}")
+            node[leaf] = value
+        return BiomassConfig.model_validate(data)
+
+
+def _resolve(path: str, base: Path) -> str:
+    if "://" in path or os.path.isabs(path):
+        return path
+    return str((base / path).resolve())
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> BiomassConfig:
+    """Load the config file named by ``path``, else ``$BIOMASS_CONFIG``, else the bundled default."""
+    chosen = Path(path or os.environ.get("BIOMASS_CONFIG") or BUNDLED_CONFIG)
+    if not chosen.exists():
+        raise FileNotFoundError(f"biomass config {chosen} does not exist (set BIOMASS_CONFIG or pass --config)")
+    raw = yaml.safe_load(chosen.read_text()) or {}
+    base = chosen.resolve().parent
+    if os.environ.get("BIOMASS_DATA_ROOT"):
+        raw["data_root"] = os.environ["BIOMASS_DATA_ROOT"]
+    elif "data_root" in raw:
+        raw["data_root"] = _resolve(raw["data_root"], base)
+    for section in ("scrape", "license"):
+        if section in raw and "inputs" in raw[section]:
+            raw[section]["inputs"] = [_resolve(p, base) for p in raw[section]["inputs"]]
+    return BiomassConfig.model_validate(raw)
+
+
+def expand_inputs(patterns: list[str], year: int) -> list[str]:
+    """Expand ``{year}`` and local globs into a sorted, de-duplicated list; remote URLs pass through."""
+    out: list[str] = []
+    for pattern in patterns:
+        pattern = pattern.replace("{year}", str(year))
+        if "://" in pattern:
+            out.append(pattern)
+        elif any(ch in pattern for ch in "*?["):
+            out.extend(sorted(glob.glob(pattern)))
+        else:
+            out.append(pattern)
+    return sorted(dict.fromkeys(out))

@@ -1,0 +1,192 @@
+"""Generations on disk: staging while a year is built, then an atomic publish with the manifest written last.
+
+Layout under a data root::
+
+    staging/<year>/                 everything a run writes before its gates pass (kept on failure)
+    generations/<year>/manifest.json    the only thing readers trust; written last, by atomic rename
+    generations/<year>/part-NNNNN-<sha12>.parquet   shards named by content, listed in the manifest
+    generations/<year>/quarantine-<sha12>.parquet   every row set aside while building the year
+
+A shard that is not listed in ``manifest.json`` does not exist for readers, so a run killed at any point
+leaves either the previous manifest or none, never half a generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from biomass.schema import RECORD_SCHEMA, SCHEMA_VERSION, canonical_json, check_version, conform
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+SHARD_ROWS = 50_000
+# Fixed writer options: same table, same bytes.
+_WRITE_OPTS = dict(compression="zstd", compression_level=3, use_dictionary=True, write_statistics=True,
+                   row_group_size=SHARD_ROWS)
+
+
+class NotPublished(LookupError):
+    """The requested generation has no published manifest."""
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> None:
+    """Write with the project's fixed options via a temp file, so a reader never sees a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, **_WRITE_OPTS)
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+@dataclass(frozen=True)
+class GenerationStore:
+    data_root: Path
+
+    def __init__(self, data_root: str | os.PathLike[str]):
+        object.__setattr__(self, "data_root", Path(data_root))
+
+    # -- layout ---------------------------------------------------------------------------------------
+    @property
+    def generations_dir(self) -> Path:
+        return self.data_root / "generations"
+
+    def generation_dir(self, year: int) -> Path:
+        return self.generations_dir / str(year)
+
+    def staging_dir(self, year: int) -> Path:
+        return self.data_root / "staging" / str(year)
+
+    def manifest_path(self, year: int) -> Path:
+        return self.generation_dir(year) / MANIFEST
+
+    # -- reading (published only) ---------------------------------------------------------------------
+    def published_years(self) -> list[int]:
+        if not self.generations_dir.is_dir():
+            return []
+        years = []
+        for child in self.generations_dir.iterdir():
+            if child.name.isdigit() and (child / MANIFEST).is_file():
+                years.append(int(child.name))
+        return sorted(years)
+
+    def manifest(self, year: int) -> dict[str, Any]:
+        path = self.manifest_path(year)
+        if not path.is_file():
+            raise NotPublished(f"generation {year} is not published under {self.data_root}")
+        return json.loads(path.read_text())
+
+    def parent_of(self, year: int) -> int | None:
+        """The newest published generation before ``year``: what this year builds on."""
+        earlier = [y for y in self.published_years() if y < year]
+        return earlier[-1] if earlier else None
+
+    def shard_paths(self, year: int) -> list[Path]:
+        manifest = self.manifest(year)
+        return [self.generation_dir(year) / f["path"] for f in manifest["files"]]
+
+    def read(self, year: int, columns: list[str] | None = None, verify: bool = False) -> pa.Table:
+        """The published rows of a generation, in manifest order."""
+        manifest = self.manifest(year)
+        tables = []
+        for entry in manifest["files"]:
+            path = self.generation_dir(year) / entry["path"]
+            if verify and file_sha256(path) != entry["sha256"]:
+                raise ValueError(f"{path} does not match the sha256 in its manifest")
+            table = pq.read_table(path, columns=columns)
+            check_version(pq.read_schema(path))
+            tables.append(table)
+        if not tables:
+            schema = RECORD_SCHEMA if columns is None else pa.schema([RECORD_SCHEMA.field(c) for c in columns])
+            return schema.empty_table()
+        return pa.concat_tables(tables)
+
+    def iter_published(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        for year in self.published_years():
+            yield year, self.manifest(year)
+
+    # -- publishing ---------------------------------------------------------------------------------
+    def publish(self, year: int, table: pa.Table, manifest_fields: dict[str, Any],
+                quarantine: pa.Table | None = None) -> dict[str, Any]:
+        """Copy shards in, then atomically swap ``manifest.json``; finally remove shards no manifest names."""
+        table = conform(table)
+        staging = self.staging_dir(year) / "publish"
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        target = self.generation_dir(year)
+        target.mkdir(parents=True, exist_ok=True)
+
+        files = []
+        n_shards = max(1, -(-table.num_rows // SHARD_ROWS))
+        for i in range(n_shards):
+            part = table.slice(i * SHARD_ROWS, SHARD_ROWS)
+            files.append(self._place(part, staging / f"part-{i:05d}.parquet", target, f"part-{i:05d}"))
+        quarantine_files = []
+        if quarantine is not None:
+            quarantine_files.append(self._place(quarantine, staging / "quarantine.parquet", target, "quarantine"))
+
+        manifest = {
+            "biomass_manifest": MANIFEST_FORMAT,
+            "year": year,
+            "schema_version": SCHEMA_VERSION,
+            "rows": table.num_rows,
+            "files": files,
+            "quarantine_files": quarantine_files,
+            **manifest_fields,
+        }
+        _atomic_write_bytes(target / MANIFEST, (canonical_json(manifest) + "\n").encode())
+        keep = {f["path"] for f in files + quarantine_files} | {MANIFEST}
+        for child in target.iterdir():
+            if child.name not in keep and not child.name.startswith("."):
+                child.unlink()
+        shutil.rmtree(staging)
+        return manifest
+
+    @staticmethod
+    def _place(table: pa.Table, staged: Path, target: Path, stem: str) -> dict[str, Any]:
+        write_parquet(table, staged)
+        sha = file_sha256(staged)
+        name = f"{stem}-{sha[:12]}.parquet"
+        final = target / name
+        if not final.exists() or file_sha256(final) != sha:
+            tmp = target / f".{name}.tmp"
+            shutil.copyfile(staged, tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        return {"path": name, "rows": table.num_rows, "sha256": sha, "bytes": final.stat().st_size}
