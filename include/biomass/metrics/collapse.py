@@ -6,6 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
+from biomass.metrics.arrays import contained
 from biomass.metrics.config import MetricsConfig
 from biomass.metrics.diversity import distinct_n, entropy_bits, msttr, zipf_exponent
 from biomass.metrics.drift import js_divergence
@@ -53,7 +54,7 @@ def collapse_metrics(texts: Sequence[str], reference: ReferenceProfile, *, previ
 
     if reference.rare_ngrams.size:
         gen_hashes = gen.ngram_hashes(config.ngram_n, word_hashes(encoder.words()[:gen_vocab]))
-        tail_ngram = float(np.mean(np.isin(reference.rare_ngrams, gen_hashes)))
+        tail_ngram = float(np.mean(contained(reference.rare_ngrams, gen_hashes)))
     else:
         tail_ngram = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from biomass.metrics.arrays import count_unique, unique_sorted
 from biomass.metrics.tokens import Corpus
 
 
@@ -16,7 +17,7 @@ def distinct_n(corpus: Corpus, n: int, vocab_size: int) -> float | None:
     keys = corpus.ngram_ids(n, vocab_size)
     if keys.size == 0:
         return None
-    return int(np.unique(keys).size) / int(keys.size)
+    return count_unique(keys) / int(keys.size)
 
 
 def msttr(corpus: Corpus, window: int, vocab_size: int) -> float | None:
@@ -39,7 +40,7 @@ def msttr(corpus: Corpus, window: int, vocab_size: int) -> float | None:
     pos_in_doc = np.arange(int(kept_len.sum())) - np.repeat(np.cumsum(kept_len) - kept_len, kept_len)
     seg_id = seg_offset[doc_of] + pos_in_doc // window
     token = corpus.ids[starts[doc_of] + pos_in_doc]
-    pairs = np.unique(seg_id * np.int64(vocab_size) + token)
+    pairs = unique_sorted(seg_id * np.int64(vocab_size) + token)
     types_per_seg = np.bincount(pairs // vocab_size, minlength=total_segs)
     return float(np.mean(types_per_seg / window))
 

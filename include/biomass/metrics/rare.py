@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from biomass.metrics.arrays import unique_counts
 from biomass.metrics.config import MetricsConfig
 
 
@@ -30,7 +31,7 @@ def tail_mass_level(counts: np.ndarray, share: float) -> int:
     total = int(counts.sum())
     if total == 0:
         return 0
-    levels, per_level = np.unique(counts, return_counts=True)
+    levels, per_level = unique_counts(counts)
     mass = np.cumsum(levels * per_level)  # mass held by all types with count <= level
     # mass / total <= share, with a hair of tolerance so share=0.3 of 10 tokens admits exactly 3
     ok = mass <= share * total + 1e-9 * total

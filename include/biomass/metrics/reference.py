@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from biomass.metrics.arrays import unique_counts
 from biomass.metrics.config import MetricsConfig
 from biomass.metrics.rare import rare_mask
 from biomass.metrics.tokens import Encoder, word_hashes
@@ -63,7 +64,7 @@ class ReferenceProfile:
         counts = corpus.counts(len(vocab))
         order = sorted(range(len(vocab)), key=vocab.__getitem__)
         hashes = corpus.ngram_hashes(config.ngram_n, word_hashes(vocab))
-        uniq, ucounts = np.unique(hashes, return_counts=True)
+        uniq, ucounts = unique_counts(hashes)
         rare = rare_mask(ucounts, config)
         return cls(
             settings=config.profile_settings(),
