@@ -87,7 +87,7 @@ def _collected_rank(table: pa.Table) -> np.ndarray:
     return np.asarray(ints.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Connected-component label per row (labels are arbitrary; callers relabel)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -150,7 +150,7 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
     pairs = candidate_pairs(keys)
     del keys
     left, right = verified_pairs(arr, sigs, pairs, threshold, verify)
-    labels = _components(n, left, right)
+    labels = components(n, left, right)
 
     # 2. earlier generations
     matched = np.zeros(n, dtype=bool)
@@ -177,33 +177,30 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
     # cluster head = best-ranked member; survivor = best-ranked member not matched to an earlier generation
     by_cluster = np.lexsort((rank, labels))
     lab_sorted = labels[by_cluster]
-    starts = np.flatnonzero(np.concatenate([[True], lab_sorted[1:] != lab_sorted[:-1]]))
+    is_start = np.ones(n, dtype=bool)
+    is_start[1:] = lab_sorted[1:] != lab_sorted[:-1]
+    starts = np.flatnonzero(is_start)
+    seg = np.cumsum(is_start) - 1
     head_of = np.empty(n, dtype=np.int64)
     survivor_of = np.full(n, -1, dtype=np.int64)
-    bounds = np.append(starts, n)
-    for s, e in zip(bounds[:-1], bounds[1:]):
-        members = by_cluster[s:e]
-        head_of[members] = members[0]
-        free = members[~matched[members]]
-        if len(free):
-            survivor_of[members] = free[0]
+    if n:
+        head_of[by_cluster] = by_cluster[starts][seg]
+        free_pos = np.where(matched[by_cluster], n, np.arange(n))
+        first_free = np.minimum.reduceat(free_pos, starts)
+        survivor = np.where(first_free < n, by_cluster[np.minimum(first_free, n - 1)], -1)
+        survivor_of[by_cluster] = survivor[seg]
 
     keep = ~matched & (survivor_of == np.arange(n))
     dropped_rows = np.flatnonzero(~keep)
-    reasons, kept_ids, gens, lost = [], [], [], []
-    for i in dropped_rows:
-        if matched[i]:
-            reasons.append(EARLIER_GENERATION)
-            kept_ids.append(matched_doc[i])
-            gens.append(int(matched_year[i]))
-            lost.append("earlier_generation")
-        else:
-            s = survivor_of[i]
-            reasons.append(NEAR_DUPLICATE)
-            kept_ids.append(doc_ids[s])
-            gens.append(None)
-            lost.append("origin" if origin[i] != origin[s] else "collected_at" if when[i] != when[s]
-                        else "doc_id")
+    from_old = matched[dropped_rows]
+    surv = survivor_of[dropped_rows]
+    surv_safe = np.where(surv >= 0, surv, 0)
+    lost_local = np.where(origin[dropped_rows] != origin[surv_safe], "origin",
+                          np.where(when[dropped_rows] != when[surv_safe], "collected_at", "doc_id"))
+    reasons = np.where(from_old, EARLIER_GENERATION, NEAR_DUPLICATE).tolist()
+    kept_ids = np.where(from_old, matched_doc[dropped_rows], doc_ids[surv_safe]).tolist()
+    gens = [int(y) if m else None for m, y in zip(from_old, matched_year[dropped_rows])]
+    lost = np.where(from_old, "earlier_generation", lost_local).tolist()
     dropped = pa.table({"doc_id": pa.array(list(doc_ids[dropped_rows]), pa.string()),
                         "reason": pa.array(reasons, pa.string()), "kept_doc_id": pa.array(kept_ids, pa.string()),
                         "matched_generation": pa.array(gens, pa.int32()), "lost_on": pa.array(lost, pa.string())},
@@ -216,7 +213,7 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
                          quarantined=Counter(r for r in reasons))
     notes = {"threshold": threshold, "num_perm": num_perm, "seed": seed, "bands": bands, "rows": rows,
              "verify": verify, "candidate_pairs": int(len(pairs)), "verified_pairs": int(len(left)),
-             "clusters": int(len(starts)), "multi_doc_clusters": int(np.sum(np.diff(bounds) > 1)),
+             "clusters": int(len(starts)), "multi_doc_clusters": int(np.sum(np.diff(np.append(starts, n)) > 1)),
              "earlier_generation_matches": int(matched.sum()),
              "index_years": [y for y in (index.years() if index is not None and scope == "all" else [])
                              if year is None or y < year]}
