@@ -35,3 +35,18 @@ def keypair() -> tuple[str, str]:
 @pytest.fixture(scope="session")
 def prov(keypair) -> ProvenanceConfig:
     return ProvenanceConfig().with_secrets(signing_key=keypair[0])
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory, train_table, prov) -> pa.Table:
+    """The project's own synthetic text: 30 documents from the embedded generator, trained on the fixture."""
+    import pyarrow.parquet as pq
+
+    from biomass.config import SynthesizeConfig
+    from biomass.synth import synthesize_stage
+
+    path = tmp_path_factory.mktemp("syn") / "syn.parquet"
+    synthesize_stage([train_table], n=30, seed=3, year=2025, parent=2024, config=SynthesizeConfig(),
+                     provenance=prov, out_path=str(path))
+    return pq.read_table(path)
+

@@ -84,7 +84,7 @@ def _band_keys(sigs: np.ndarray, bands: int) -> np.ndarray:
 class FingerprintArchive:
     """MinHash signatures of synthetic documents under ``root``; ``add`` new ones, ``match`` suspects."""
 
-    def __init__(self, root: str | os.PathLike[str], num_perm: int = 128, seed: int = 1, bands: int = 32):
+    def __init__(self, root: str | os.PathLike[str], num_perm: int = 128, seed: int = 1, bands: int = 64):
         if num_perm % bands:
             raise ValueError("num_perm must be a multiple of bands")
         self.root = Path(root)

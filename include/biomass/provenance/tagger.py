@@ -101,8 +101,8 @@ def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetect
                                  "fired": fp_fired}
             if fp_fired:
                 fired.append("fingerprint")
-            strengths.append(min(1.0, m.jaccard / config.fingerprint_threshold) if m.jaccard >= 0.25 else 0.0)
-            suspicious |= m.jaccard >= 0.25
+            strengths.append(min(1.0, m.jaccard / config.fingerprint_threshold) if m.jaccard >= 0.2 else 0.0)
+            suspicious |= m.jaccard >= 0.2
         else:
             ev["fingerprint"] = {"status": "no archive"}
         if det_scores is not None:
