@@ -45,10 +45,16 @@ class LicenseConfig(_Strict):
 
 
 class SynthesizeConfig(_Strict):
-    backend: Literal["ngram"] = "ngram"
+    backend: Literal["ngram", "openai"] = "ngram"
     order: int = 3
     prompt_tokens: int = 8
     max_train_docs: int = 5_000
+    max_output_words: int = Field(2_000, description="cap on one output's length (lengths follow training docs)")
+    openai_base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible server (backend=openai)")
+    openai_model: str = "default"
+    openai_api_key_env: str = "BIOMASS_OPENAI_API_KEY"
+    openai_timeout_s: float = 120.0
+    openai_temperature: float = 1.0
 
 
 class DedupConfig(_Strict):
