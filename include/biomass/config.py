@@ -16,6 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from biomass.metrics.config import MetricsConfig
+from biomass.provenance.config import ProvenanceConfig
 from biomass.schema import canonical_json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +79,7 @@ class GateConfig(_Strict):
     min_human_share: float = 0.4
     synthetic_share_tolerance: float = 0.1
     max_row_change: float = Field(3.0, description="fail if rows grow or shrink by more than this factor")
+    collapse_bounds: list[dict[str, Any]] = Field(default_factory=list, description="filled from metrics.bounds")
 
 
 class BiomassConfig(_Strict):
@@ -89,6 +92,10 @@ class BiomassConfig(_Strict):
     synthesize: SynthesizeConfig = SynthesizeConfig()
     dedup: DedupConfig = DedupConfig()
     gates: GateConfig = GateConfig()
+    provenance: ProvenanceConfig = ProvenanceConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    reference: str | None = Field(None, description="Parquet of human reference text for the collapse metrics; "
+                                                    "empty: the human rows of the chain's first generation")
 
     @field_validator("data_root")
     @classmethod
@@ -137,6 +144,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> BiomassConfig:
     for section in ("scrape", "license"):
         if section in raw and "inputs" in raw[section]:
             raw[section]["inputs"] = [_resolve(p, base) for p in raw[section]["inputs"]]
+    if raw.get("reference"):
+        raw["reference"] = _resolve(raw["reference"], base)
+    prov = raw.get("provenance") or {}
+    for key in ("signing_key_file", "fingerprint_archive"):
+        if prov.get(key):
+            prov[key] = _resolve(prov[key], base)
     return BiomassConfig.model_validate(raw)
 
 
