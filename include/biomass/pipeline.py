@@ -377,7 +377,6 @@ def publish(plan: RunPlan) -> dict[str, Any]:
     """Make the year visible: shards, quarantine, manifest last; then remember its signatures for dedup."""
     from biomass.dedup import SignatureIndex
 
-    stages = {s: load_counts(plan, s).as_dict() for s in ("scrape", "license", "synthesize", "dedup", "assemble")}
     gates = {}
     for gate in GATE_INPUT:
         path = plan.staging / "gates" / f"{gate}.json"
@@ -387,6 +386,7 @@ def publish(plan: RunPlan) -> dict[str, Any]:
         if not verdict["success"]:
             raise RuntimeError(f"gate {gate!r} failed for {plan.year}; refusing to publish")
         gates[gate] = verdict
+    stages = {s: load_counts(plan, s).as_dict() for s in ("scrape", "license", "synthesize", "dedup", "assemble")}
     table = pq.read_table(stage_output(plan, "assemble"))
     quarantines = [pq.read_table(p) for p in sorted(plan.staging.glob("*.quarantine.parquet"))]
     quarantine = pa.concat_tables(quarantines) if quarantines else None
