@@ -174,3 +174,14 @@ def test_a_narrower_generator_scores_as_more_collapsed(fake, make_fake_corpus):
     assert c["unigram_entropy"] < h["unigram_entropy"]
     assert c["js_divergence"] > h["js_divergence"]
     assert c["distinct_2"] < h["distinct_2"]
+
+
+def test_hashed_distinct_2_equals_the_exact_count(fake, make_fake_corpus):
+    from biomass.metrics.diversity import distinct_n
+    from biomass.metrics.tokens import Encoder
+
+    _, ref = fake
+    gen = make_fake_corpus(seed=13, docs=50, words_per_doc=30)
+    enc = Encoder()
+    corpus = enc.encode(gen)
+    assert collapse_metrics(gen, ref, config=MetricsConfig())["distinct_2"] == distinct_n(corpus, 2, len(enc))

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from biomass.metrics.arrays import contained
+from biomass.metrics.arrays import found_in, unique_sorted
 from biomass.metrics.config import MetricsConfig
 from biomass.metrics.diversity import distinct_n, entropy_bits, msttr, zipf_exponent
 from biomass.metrics.drift import js_divergence
@@ -52,11 +52,14 @@ def collapse_metrics(texts: Sequence[str], reference: ReferenceProfile, *, previ
     rare_ids = ref_ids[reference.rare_word_mask(config)]
     tail = float(np.mean(gen_counts[rare_ids] > 0)) if rare_ids.size else None
 
-    if reference.rare_ngrams.size:
-        gen_hashes = gen.ngram_hashes(config.ngram_n, word_hashes(encoder.words()[:gen_vocab]))
-        tail_ngram = float(np.mean(contained(reference.rare_ngrams, gen_hashes)))
-    else:
-        tail_ngram = None
+    # n-grams by 64-bit hash: one sort of the bigrams serves distinct-2 and (for n = 2) the n-gram tail
+    hashes = word_hashes(encoder.words()[:gen_vocab])
+    bigrams = gen.ngram_hashes(2, hashes)
+    distinct_bigrams = unique_sorted(bigrams)
+    distinct_ngrams = (distinct_bigrams if config.ngram_n == 2
+                       else unique_sorted(gen.ngram_hashes(config.ngram_n, hashes)))
+    tail_ngram = (float(np.mean(found_in(reference.rare_ngrams, distinct_ngrams)))
+                  if reference.rare_ngrams.size else None)
 
     out: dict[str, float | int | None] = {
         "docs": gen.docs,
@@ -67,7 +70,7 @@ def collapse_metrics(texts: Sequence[str], reference: ReferenceProfile, *, previ
         "rare_types": int(rare_ids.size),
         "rare_ngrams": int(reference.rare_ngrams.size),
         "distinct_1": distinct_n(gen, 1, gen_vocab),
-        "distinct_2": distinct_n(gen, 2, max(gen_vocab, 1)),
+        "distinct_2": distinct_bigrams.size / bigrams.size if bigrams.size else None,
         "ttr_corrected": msttr(gen, config.ttr_window, max(gen_vocab, 1)),
         "unigram_entropy": entropy_bits(gen_counts),
         "zipf_exponent": zipf_exponent(gen_counts, config.zipf_min_count, config.zipf_max_rank),
