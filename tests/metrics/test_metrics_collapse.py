@@ -185,3 +185,28 @@ def test_hashed_distinct_2_equals_the_exact_count(fake, make_fake_corpus):
     enc = Encoder()
     corpus = enc.encode(gen)
     assert collapse_metrics(gen, ref, config=MetricsConfig())["distinct_2"] == distinct_n(corpus, 2, len(enc))
+
+
+def test_metrics_see_collapse_under_replace_and_less_under_accumulate(make_fake_corpus):
+    """A FAKE generator chain (unigram model fitted by counting, sampled with a seeded RNG) reproduces the known
+    result: training only on the last generation loses the tail; accumulating all data holds it far better."""
+    config = MetricsConfig()
+    human = make_fake_corpus(seed=41, docs=60, words_per_doc=40)
+    ref = ReferenceProfile.build(human, config)
+    rng = np.random.default_rng(42)
+
+    def sample(train: list[str]) -> list[str]:
+        vocab, counts = np.unique([w for t in train for w in t.split()], return_counts=True)
+        draws = rng.choice(vocab, size=(60, 40), p=counts / counts.sum())
+        return [" ".join(row) for row in draws]
+
+    replace, accumulate = human, list(human)
+    for _ in range(6):
+        replace = sample(replace)
+        accumulate = accumulate + sample(accumulate)
+    last_replace = collapse_metrics(replace, ref, config=config)
+    # compare equal sizes: the last 60 accumulated documents are the newest sample (drawn from everything so far)
+    last_accumulate = collapse_metrics(accumulate[-60:], ref, config=config)
+    assert last_replace["tail_coverage"] < last_accumulate["tail_coverage"]
+    assert last_replace["js_divergence"] > last_accumulate["js_divergence"]
+    assert collapse_metrics(sample(human), ref, config=config)["tail_coverage"] > last_replace["tail_coverage"]
