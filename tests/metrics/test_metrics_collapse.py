@@ -210,3 +210,31 @@ def test_metrics_see_collapse_under_replace_and_less_under_accumulate(make_fake_
     assert last_replace["tail_coverage"] < last_accumulate["tail_coverage"]
     assert last_replace["js_divergence"] > last_accumulate["js_divergence"]
     assert collapse_metrics(sample(human), ref, config=config)["tail_coverage"] > last_replace["tail_coverage"]
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_vectorised_metrics_match_a_brute_force_count(n):
+    """Plain-Python sets and loops over FAKE documents of uneven length (0 to 70 tokens) must agree exactly."""
+    rng = np.random.default_rng(n)
+    vocab = [f"v{i}" for i in range(60)]
+    def doc(length):
+        return " ".join(rng.choice(vocab, size=length, p=np.linspace(2, 0.1, 60) / np.linspace(2, 0.1, 60).sum()))
+    ref_texts = [doc(int(k)) for k in rng.integers(0, 70, 40)]
+    gen_texts = [doc(int(k)) for k in rng.integers(0, 70, 40)]
+    config = MetricsConfig(ngram_n=n, ttr_window=7, rare_max_count=2)
+    m = collapse_metrics(gen_texts, ReferenceProfile.build(ref_texts, config), config=config)
+
+    ref_docs, gen_docs = [words(t) for t in ref_texts], [words(t) for t in gen_texts]
+    def grams(docs, k):
+        return [tuple(d[i:i + k]) for d in docs for i in range(len(d) - k + 1)]
+    ref_grams = {}
+    for g in grams(ref_docs, n):
+        ref_grams[g] = ref_grams.get(g, 0) + 1
+    rare_grams = [g for g, c in ref_grams.items() if c <= 2]
+    gen_grams = set(grams(gen_docs, n))
+    assert m["tail_coverage_ngram"] == pytest.approx(sum(g in gen_grams for g in rare_grams) / len(rare_grams))
+    bigrams = grams(gen_docs, 2)
+    assert m["distinct_2"] == pytest.approx(len(set(bigrams)) / len(bigrams))
+    segments = [d[i:i + 7] for d in gen_docs for i in range(0, len(d) - 6, 7)]
+    assert all(len(s) == 7 for s in segments)
+    assert m["ttr_corrected"] == pytest.approx(sum(len(set(s)) / 7 for s in segments) / len(segments))

@@ -71,7 +71,7 @@ def collapse_metrics(texts: Sequence[str], reference: ReferenceProfile, *, previ
         "rare_ngrams": int(reference.rare_ngrams.size),
         "distinct_1": distinct_n(gen, 1, gen_vocab),
         "distinct_2": distinct_bigrams.size / bigrams.size if bigrams.size else None,
-        "ttr_corrected": msttr(gen, config.ttr_window, max(gen_vocab, 1)),
+        "ttr_corrected": msttr(gen, config.ttr_window),
         "unigram_entropy": entropy_bits(gen_counts),
         "zipf_exponent": zipf_exponent(gen_counts, config.zipf_min_count, config.zipf_max_rank),
         "js_divergence": js_divergence(ref_counts, gen_counts),

@@ -20,7 +20,7 @@ def distinct_n(corpus: Corpus, n: int, vocab_size: int) -> float | None:
     return count_unique(keys) / int(keys.size)
 
 
-def msttr(corpus: Corpus, window: int, vocab_size: int) -> float | None:
+def msttr(corpus: Corpus, window: int) -> float | None:
     """Mean segmental type-token ratio: each document is cut into consecutive ``window``-token segments (its
     last partial segment is dropped), and the TTR of every full segment is averaged. None without a full segment.
 
