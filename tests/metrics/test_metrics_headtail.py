@@ -83,3 +83,14 @@ def test_degenerate_inputs_give_none_not_errors():
     assert out["perplexity_head"] is None and out["tail_head_ratio"] is None and out["head_sentences"] == 0
     out = head_tail_perplexity(InfiniteModel(), HELD_OUT, MetricsConfig(min_sentence_tokens=3))
     assert out["perplexity_tail"] is None and out["tail_head_ratio"] is None
+
+
+def test_held_out_split_is_deterministic_and_near_its_share():
+    from biomass.metrics import is_held_out
+
+    ids = [f"doc-{i}" for i in range(4000)]
+    picked = [i for i in ids if is_held_out(i, 0.1)]
+    assert picked == [i for i in ids if is_held_out(i, 0.1)]
+    assert 300 < len(picked) < 500  # binomial(4000, 0.1): mean 400, sd 19
+    assert set(picked) <= {i for i in ids if is_held_out(i, 0.2)}  # a larger share only adds documents
+    assert not any(is_held_out(i, 0.0) for i in ids[:100])
