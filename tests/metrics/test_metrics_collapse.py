@@ -25,6 +25,8 @@ def test_hand_checked_generation(ref):
     assert (m["docs"], m["tokens"], m["types"]) == (2, 4, 3)
     # rare words (count <= 2): apple, banana; the generation has banana -> 1/2
     assert m["rare_types"] == 2 and m["tail_coverage"] == pytest.approx(0.5)
+    # i.i.d. baseline for 4 tokens: apple p = .1, banana p = .2 -> mean(1 - .9^4, 1 - .8^4) = mean(.3439, .5904)
+    assert m["tail_coverage_expected"] == pytest.approx((0.3439 + 0.5904) / 2)
     # reference bigrams: ab:1 bb:1 bc:1 cc:2 cd:1 dd:3 -> rare (<= 2): ab bb bc cc cd = 5
     # generation bigrams: bc cc (doc 2 has none) -> 2 of 5
     assert m["rare_ngrams"] == 5 and m["tail_coverage_ngram"] == pytest.approx(2 / 5)
@@ -60,6 +62,7 @@ def test_empty_generation_is_measurable_and_collapsed(ref):
     m = collapse_metrics([], ref, config=CFG)
     assert (m["docs"], m["tokens"]) == (0, 0)
     assert m["tail_coverage"] == 0.0 and m["tail_coverage_ngram"] == 0.0  # nothing of the tail survives
+    assert m["tail_coverage_expected"] == 0.0
     for key in ("distinct_1", "distinct_2", "ttr_corrected", "unigram_entropy", "zipf_exponent", "js_divergence",
                 "share_human", "exact_duplicate_rate"):
         assert m[key] is None, key
@@ -89,7 +92,7 @@ def test_mismatched_inputs_are_refused(ref):
 def test_reference_without_rare_types_gives_none():
     ref = ReferenceProfile.build(["x x x y y y"], MetricsConfig(rare_max_count=2))
     m = collapse_metrics(["x y"], ref, config=MetricsConfig(rare_max_count=2))
-    assert m["rare_types"] == 0 and m["tail_coverage"] is None
+    assert m["rare_types"] == 0 and m["tail_coverage"] is None and m["tail_coverage_expected"] is None
 
 
 # -- properties, on FAKE Zipfian corpora ---------------------------------------------------------------
@@ -238,3 +241,16 @@ def test_vectorised_metrics_match_a_brute_force_count(n):
     segments = [d[i:i + 7] for d in gen_docs for i in range(0, len(d) - 6, 7)]
     assert all(len(s) == 7 for s in segments)
     assert m["ttr_corrected"] == pytest.approx(sum(len(set(s)) / 7 for s in segments) / len(segments))
+
+
+def test_iid_draws_from_the_reference_cover_what_expected_coverage_says(fake):
+    texts, ref = fake
+    config = MetricsConfig()
+    pool = [w for t in texts for w in words(t)]
+    rng = np.random.default_rng(17)
+    for n in (500, 3000):
+        drawn = [" ".join(rng.choice(pool, size=n))]
+        m = collapse_metrics(drawn, ref, config=config)
+        # binomial noise over ~rare_types words: sd well under 0.04 here
+        assert m["tail_coverage"] == pytest.approx(m["tail_coverage_expected"], abs=0.08), n
+    assert 0 < m["tail_coverage_expected"] < 1

@@ -1,4 +1,4 @@
-"""``biomass metrics``: collapse metrics of generation files against a reference, as JSON or a table.
+"""biomass metrics: collapse metrics of generation files against a reference, as JSON or a table.
 
     biomass metrics --reference REF GEN.parquet... [--json] [--metrics-config FILE] [--save-reference OUT]
 

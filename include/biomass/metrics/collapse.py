@@ -17,7 +17,7 @@ from biomass.schema import ORIGINS
 # Keys in the order they are reported (manifests, asset events, CLI).
 METRIC_KEYS = (
     "docs", "tokens", "types",
-    "tail_coverage", "tail_coverage_ngram", "rare_types", "rare_ngrams",
+    "tail_coverage", "tail_coverage_expected", "tail_coverage_ngram", "rare_types", "rare_ngrams",
     "distinct_1", "distinct_2", "ttr_corrected", "unigram_entropy", "zipf_exponent",
     "js_divergence", "js_divergence_prev",
     "share_human", "share_licensed", "share_synthetic", "share_unknown",
@@ -51,6 +51,8 @@ def collapse_metrics(texts: Sequence[str], reference: ReferenceProfile, *, previ
 
     rare_ids = ref_ids[reference.rare_word_mask(config)]
     tail = float(np.mean(gen_counts[rare_ids] > 0)) if rare_ids.size else None
+    tail_expected = expected_coverage(reference.counts[reference.rare_word_mask(config)], reference.tokens,
+                                      gen.tokens)
 
     # n-grams by 64-bit hash: one sort of the bigrams serves distinct-2 and (for n = 2) the n-gram tail
     hashes = word_hashes(encoder.words()[:gen_vocab])
@@ -66,6 +68,7 @@ def collapse_metrics(texts: Sequence[str], reference: ReferenceProfile, *, previ
         "tokens": gen.tokens,
         "types": int(np.count_nonzero(gen_counts)),
         "tail_coverage": tail,
+        "tail_coverage_expected": tail_expected,
         "tail_coverage_ngram": tail_ngram,
         "rare_types": int(rare_ids.size),
         "rare_ngrams": int(reference.rare_ngrams.size),
@@ -81,6 +84,18 @@ def collapse_metrics(texts: Sequence[str], reference: ReferenceProfile, *, previ
         "exact_duplicate_rate": (1.0 - len(set(texts)) / len(texts)) if len(texts) else None,
     }
     return out
+
+
+def expected_coverage(rare_counts: np.ndarray, reference_tokens: int, tokens: int) -> float | None:
+    """Tail coverage of ``tokens`` words drawn i.i.d. from the reference's own distribution (the size baseline).
+
+    mean over rare w of 1 - (1 - c_R(w) / N_R) ** N. Real text is burstier than i.i.d. draws, so even fresh
+    human text stays somewhat below it; a generation far below it has lost tail beyond what its size explains.
+    """
+    if rare_counts.size == 0:
+        return None
+    p = rare_counts.astype(np.float64) / reference_tokens
+    return float(np.mean(-np.expm1(tokens * np.log1p(-p))))
 
 
 def origin_shares(origins: Sequence[str | None] | None) -> dict[str, float | None]:
