@@ -89,8 +89,8 @@ def collapse_metrics(texts: Sequence[str], reference: ReferenceProfile, *, previ
 def expected_coverage(rare_counts: np.ndarray, reference_tokens: int, tokens: int) -> float | None:
     """Tail coverage of ``tokens`` words drawn i.i.d. from the reference's own distribution (the size baseline).
 
-    mean over rare w of 1 - (1 - c_R(w) / N_R) ** N. Real text is burstier than i.i.d. draws, so even fresh
-    human text stays somewhat below it; a generation far below it has lost tail beyond what its size explains.
+    mean over rare w of 1 - (1 - c_R(w) / N_R) ** N. An upper bound: real rare words are topical and bursty, so
+    fresh human text stays far below it; compare generations of different sizes by coverage / expected.
     """
     if rare_counts.size == 0:
         return None
