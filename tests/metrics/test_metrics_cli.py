@@ -90,3 +90,21 @@ def test_register_wires_a_metrics_subcommand():
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["metrics", "--reference", "r.parquet", "a.parquet", "b.parquet", "--json"])
     assert args.generations == ["a.parquet", "b.parquet"] and args.json and callable(args.func)
+
+
+def test_record_schema_tables_feed_the_metrics():
+    from datetime import datetime, timezone
+
+    from biomass.metrics import texts_from_table
+    from biomass.schema import records_to_table
+
+    # FAKE records in the project's RECORD_SCHEMA, as the pipeline holds them
+    rows = [{"doc_id": f"d{i}", "text": text, "source": "scrape", "origin": origin, "synthetic_score": 0.0,
+             "collected_at": datetime(2024, 1, 1, tzinfo=timezone.utc), "generation": 2024,
+             "content_sha256": "0" * 64, "lang": "en", "human_era": False, "provenance": "{}",
+             "tag_evidence": "{}"}
+            for i, (text, origin) in enumerate([("a b", "human"), ("c d", "synthetic")])]
+    texts, origins = texts_from_table(records_to_table(rows))
+    assert texts == ["a b", "c d"] and origins == ["human", "synthetic"]
+    with pytest.raises(ValueError, match="null text"):
+        texts_from_table(pa.table({"doc_id": ["x"], "text": pa.array([None], pa.string())}))

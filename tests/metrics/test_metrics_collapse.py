@@ -25,6 +25,8 @@ def test_hand_checked_generation(ref):
     assert (m["docs"], m["tokens"], m["types"]) == (2, 4, 3)
     # rare words (count <= 2): apple, banana; the generation has banana -> 1/2
     assert m["rare_types"] == 2 and m["tail_coverage"] == pytest.approx(0.5)
+    # i.i.d. baseline for 4 tokens: apple p = .1, banana p = .2 -> mean(1 - .9^4, 1 - .8^4) = mean(.3439, .5904)
+    assert m["tail_coverage_expected"] == pytest.approx((0.3439 + 0.5904) / 2)
     # reference bigrams: ab:1 bb:1 bc:1 cc:2 cd:1 dd:3 -> rare (<= 2): ab bb bc cc cd = 5
     # generation bigrams: bc cc (doc 2 has none) -> 2 of 5
     assert m["rare_ngrams"] == 5 and m["tail_coverage_ngram"] == pytest.approx(2 / 5)
@@ -60,6 +62,7 @@ def test_empty_generation_is_measurable_and_collapsed(ref):
     m = collapse_metrics([], ref, config=CFG)
     assert (m["docs"], m["tokens"]) == (0, 0)
     assert m["tail_coverage"] == 0.0 and m["tail_coverage_ngram"] == 0.0  # nothing of the tail survives
+    assert m["tail_coverage_expected"] == 0.0
     for key in ("distinct_1", "distinct_2", "ttr_corrected", "unigram_entropy", "zipf_exponent", "js_divergence",
                 "share_human", "exact_duplicate_rate"):
         assert m[key] is None, key
@@ -89,7 +92,7 @@ def test_mismatched_inputs_are_refused(ref):
 def test_reference_without_rare_types_gives_none():
     ref = ReferenceProfile.build(["x x x y y y"], MetricsConfig(rare_max_count=2))
     m = collapse_metrics(["x y"], ref, config=MetricsConfig(rare_max_count=2))
-    assert m["rare_types"] == 0 and m["tail_coverage"] is None
+    assert m["rare_types"] == 0 and m["tail_coverage"] is None and m["tail_coverage_expected"] is None
 
 
 # -- properties, on FAKE Zipfian corpora ---------------------------------------------------------------
@@ -174,3 +177,80 @@ def test_a_narrower_generator_scores_as_more_collapsed(fake, make_fake_corpus):
     assert c["unigram_entropy"] < h["unigram_entropy"]
     assert c["js_divergence"] > h["js_divergence"]
     assert c["distinct_2"] < h["distinct_2"]
+
+
+def test_hashed_distinct_2_equals_the_exact_count(fake, make_fake_corpus):
+    from biomass.metrics.diversity import distinct_n
+    from biomass.metrics.tokens import Encoder
+
+    _, ref = fake
+    gen = make_fake_corpus(seed=13, docs=50, words_per_doc=30)
+    enc = Encoder()
+    corpus = enc.encode(gen)
+    assert collapse_metrics(gen, ref, config=MetricsConfig())["distinct_2"] == distinct_n(corpus, 2, len(enc))
+
+
+def test_metrics_see_collapse_under_replace_and_less_under_accumulate(make_fake_corpus):
+    """A FAKE generator chain (unigram model fitted by counting, sampled with a seeded RNG) reproduces the known
+    result: training only on the last generation loses the tail; accumulating all data holds it far better."""
+    config = MetricsConfig()
+    human = make_fake_corpus(seed=41, docs=60, words_per_doc=40)
+    ref = ReferenceProfile.build(human, config)
+    rng = np.random.default_rng(42)
+
+    def sample(train: list[str]) -> list[str]:
+        vocab, counts = np.unique([w for t in train for w in t.split()], return_counts=True)
+        draws = rng.choice(vocab, size=(60, 40), p=counts / counts.sum())
+        return [" ".join(row) for row in draws]
+
+    replace, accumulate = human, list(human)
+    for _ in range(6):
+        replace = sample(replace)
+        accumulate = accumulate + sample(accumulate)
+    last_replace = collapse_metrics(replace, ref, config=config)
+    # compare equal sizes: the last 60 accumulated documents are the newest sample (drawn from everything so far)
+    last_accumulate = collapse_metrics(accumulate[-60:], ref, config=config)
+    assert last_replace["tail_coverage"] < last_accumulate["tail_coverage"]
+    assert last_replace["js_divergence"] > last_accumulate["js_divergence"]
+    assert collapse_metrics(sample(human), ref, config=config)["tail_coverage"] > last_replace["tail_coverage"]
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_vectorised_metrics_match_a_brute_force_count(n):
+    """Plain-Python sets and loops over FAKE documents of uneven length (0 to 70 tokens) must agree exactly."""
+    rng = np.random.default_rng(n)
+    vocab = [f"v{i}" for i in range(60)]
+    def doc(length):
+        return " ".join(rng.choice(vocab, size=length, p=np.linspace(2, 0.1, 60) / np.linspace(2, 0.1, 60).sum()))
+    ref_texts = [doc(int(k)) for k in rng.integers(0, 70, 40)]
+    gen_texts = [doc(int(k)) for k in rng.integers(0, 70, 40)]
+    config = MetricsConfig(ngram_n=n, ttr_window=7, rare_max_count=2)
+    m = collapse_metrics(gen_texts, ReferenceProfile.build(ref_texts, config), config=config)
+
+    ref_docs, gen_docs = [words(t) for t in ref_texts], [words(t) for t in gen_texts]
+    def grams(docs, k):
+        return [tuple(d[i:i + k]) for d in docs for i in range(len(d) - k + 1)]
+    ref_grams = {}
+    for g in grams(ref_docs, n):
+        ref_grams[g] = ref_grams.get(g, 0) + 1
+    rare_grams = [g for g, c in ref_grams.items() if c <= 2]
+    gen_grams = set(grams(gen_docs, n))
+    assert m["tail_coverage_ngram"] == pytest.approx(sum(g in gen_grams for g in rare_grams) / len(rare_grams))
+    bigrams = grams(gen_docs, 2)
+    assert m["distinct_2"] == pytest.approx(len(set(bigrams)) / len(bigrams))
+    segments = [d[i:i + 7] for d in gen_docs for i in range(0, len(d) - 6, 7)]
+    assert all(len(s) == 7 for s in segments)
+    assert m["ttr_corrected"] == pytest.approx(sum(len(set(s)) / 7 for s in segments) / len(segments))
+
+
+def test_iid_draws_from_the_reference_cover_what_expected_coverage_says(fake):
+    texts, ref = fake
+    config = MetricsConfig()
+    pool = [w for t in texts for w in words(t)]
+    rng = np.random.default_rng(17)
+    for n in (500, 3000):
+        drawn = [" ".join(rng.choice(pool, size=n))]
+        m = collapse_metrics(drawn, ref, config=config)
+        # binomial noise over ~rare_types words: sd well under 0.04 here
+        assert m["tail_coverage"] == pytest.approx(m["tail_coverage_expected"], abs=0.08), n
+    assert 0 < m["tail_coverage_expected"] < 1

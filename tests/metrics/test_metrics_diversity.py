@@ -30,19 +30,19 @@ def test_distinct_1_and_2_by_hand():
 def test_msttr_by_hand():
     corpus, v = _corpus()
     # window 2: [a b] [a b] | [c a] -> TTRs 1, 1, 1
-    assert msttr(corpus, 2, v) == pytest.approx(1.0)
+    assert msttr(corpus, 2) == pytest.approx(1.0)
     # window 3: [a b a] (trailing b dropped) | doc 2 too short -> 2/3
-    assert msttr(corpus, 3, v) == pytest.approx(2 / 3)
+    assert msttr(corpus, 3) == pytest.approx(2 / 3)
     # window 4: [a b a b] -> 2/4
-    assert msttr(corpus, 4, v) == pytest.approx(0.5)
-    assert msttr(corpus, 5, v) is None  # no document has a full segment
+    assert msttr(corpus, 4) == pytest.approx(0.5)
+    assert msttr(corpus, 5) is None  # no document has a full segment
 
 
 def test_msttr_segments_do_not_cross_documents():
     enc = Encoder()
     # window 2 over docs "a" | "a b" | "c c c": full segments [a b], [c c] -> (1 + 1/2) / 2
     corpus = enc.encode(["a", "a b", "c c c"])
-    assert msttr(corpus, 2, len(enc)) == pytest.approx(0.75)
+    assert msttr(corpus, 2) == pytest.approx(0.75)
 
 
 def test_entropy_by_hand():

@@ -83,3 +83,36 @@ def test_degenerate_inputs_give_none_not_errors():
     assert out["perplexity_head"] is None and out["tail_head_ratio"] is None and out["head_sentences"] == 0
     out = head_tail_perplexity(InfiniteModel(), HELD_OUT, MetricsConfig(min_sentence_tokens=3))
     assert out["perplexity_tail"] is None and out["tail_head_ratio"] is None
+
+
+def test_held_out_split_is_deterministic_and_near_its_share():
+    from biomass.metrics import is_held_out
+
+    ids = [f"doc-{i}" for i in range(4000)]
+    picked = [i for i in ids if is_held_out(i, 0.1)]
+    assert picked == [i for i in ids if is_held_out(i, 0.1)]
+    assert 300 < len(picked) < 500  # binomial(4000, 0.1): mean 400, sd 19
+    assert set(picked) <= {i for i in ids if is_held_out(i, 0.2)}  # a larger share only adds documents
+    assert not any(is_held_out(i, 0.0) for i in ids[:100])
+
+
+def test_real_ngram_model_on_real_held_out_text_finds_the_tail_harder(repo):
+    """The synth stage's Kneser-Ney model on REAL text (tests/fixtures/human_text.jsonl.gz, Python docs and
+    Debian Reference): trained on the documents not held out, scored on the held-out ones."""
+    import gzip
+    import json
+
+    ngram = pytest.importorskip("biomass.synth.ngram")
+    from biomass.metrics import is_held_out
+
+    with gzip.open(repo / "tests" / "fixtures" / "human_text.jsonl.gz", "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    held = [r["text"] for r in rows if is_held_out(f"{r['path']}#{r['part']}", 0.2)]
+    train = [r["text"] for r in rows if not is_held_out(f"{r['path']}#{r['part']}", 0.2)]
+    assert held and train
+    config = MetricsConfig()
+    reference = ReferenceProfile.build(train, config)
+    out = head_tail_perplexity(ngram.NgramModel.train(train, order=3), held, config, reference=reference)
+    assert out["head_mean_log_count"] > out["tail_mean_log_count"]
+    assert out["perplexity_tail"] > out["perplexity_all"] > out["perplexity_head"]
+    assert out["tail_head_ratio"] > 2

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from biomass.metrics.tokens import Corpus, Encoder, ngram_hash, word_hashes, words
+from biomass.metrics.tokens import Encoder, ngram_hash, word_hashes, words
 
 
 def test_words_are_nfkc_lowercase_word_runs():

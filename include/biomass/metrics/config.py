@@ -37,9 +37,11 @@ class Bound(_Strict):
 
 
 def _default_bounds() -> list[Bound]:
+    """Calibrated on the Python docs split in half (fresh human text vs reference: tail coverage 0.33, JS 0.065);
+    a generation has to lose a good part of what fresh human text keeps before it warns. Re-calibrate per corpus."""
     return [
-        Bound(metric="tail_coverage", direction="min", warn=0.30, fail=0.15),
-        Bound(metric="js_divergence", direction="max", warn=0.30, fail=0.50),
+        Bound(metric="tail_coverage", direction="min", warn=0.25, fail=0.10),
+        Bound(metric="js_divergence", direction="max", warn=0.15, fail=0.30),
     ]
 
 

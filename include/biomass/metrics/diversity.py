@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from biomass.metrics.arrays import count_unique, unique_sorted
+from biomass.metrics.arrays import count_unique
 from biomass.metrics.tokens import Corpus
 
 
@@ -20,7 +20,7 @@ def distinct_n(corpus: Corpus, n: int, vocab_size: int) -> float | None:
     return count_unique(keys) / int(keys.size)
 
 
-def msttr(corpus: Corpus, window: int, vocab_size: int) -> float | None:
+def msttr(corpus: Corpus, window: int) -> float | None:
     """Mean segmental type-token ratio: each document is cut into consecutive ``window``-token segments (its
     last partial segment is dropped), and the TTR of every full segment is averaged. None without a full segment.
 
@@ -31,18 +31,15 @@ def msttr(corpus: Corpus, window: int, vocab_size: int) -> float | None:
     total_segs = int(segs.sum())
     if total_segs == 0:
         return None
-    starts = np.cumsum(corpus.lengths) - corpus.lengths
-    seg_offset = np.cumsum(segs) - segs
-    docs_with = np.flatnonzero(segs)
-    # token positions of all full segments, built per document as starts + 0..segs*W-1, all vectorised
-    kept_len = segs[docs_with] * window
-    doc_of = np.repeat(docs_with, kept_len)
-    pos_in_doc = np.arange(int(kept_len.sum())) - np.repeat(np.cumsum(kept_len) - kept_len, kept_len)
-    seg_id = seg_offset[doc_of] + pos_in_doc // window
-    token = corpus.ids[starts[doc_of] + pos_in_doc]
-    pairs = unique_sorted(seg_id * np.int64(vocab_size) + token)
-    types_per_seg = np.bincount(pairs // vocab_size, minlength=total_segs)
-    return float(np.mean(types_per_seg / window))
+    # first token position of every full segment: document start + 0, W, 2W, ...
+    doc_starts = np.cumsum(corpus.lengths) - corpus.lengths
+    seg_doc = np.repeat(np.arange(segs.size), segs)
+    seg_rank = np.arange(total_segs) - np.repeat(np.cumsum(segs) - segs, segs)
+    seg_start = doc_starts[seg_doc] + seg_rank * window
+    # (segments x window) token matrix; sorting each short row makes distinct types = 1 + value changes
+    rows = np.sort(corpus.ids[seg_start[:, None] + np.arange(window)], axis=1)
+    types = 1 + np.count_nonzero(rows[:, 1:] != rows[:, :-1], axis=1)
+    return float(np.mean(types / window))
 
 
 def entropy_bits(counts: np.ndarray) -> float | None:

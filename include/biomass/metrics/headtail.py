@@ -8,6 +8,7 @@ head, the same number of lowest-scoring ones the tail (ties broken by position, 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections import Counter
@@ -39,7 +40,8 @@ def split_head_tail(reference_texts: Sequence[str], config: MetricsConfig,
     if counts is None:
         counts = Counter(w for ws in toks for w in ws)
     eligible = [i for i, ws in enumerate(toks) if len(ws) >= config.min_sentence_tokens]
-    scores = np.array([np.mean([math.log1p(counts.get(w, 0)) for w in toks[i]]) for i in eligible])
+    scores = np.array([sum(math.log1p(counts.get(w, 0)) for w in toks[i]) / len(toks[i]) for i in eligible],
+                      dtype=np.float64)
     k = min(max(1, int(config.head_tail_fraction * len(eligible))), len(eligible) // 2)
     order = np.lexsort((np.arange(len(eligible)), scores))  # ascending score, then position
     tail_idx, head_idx = order[:k], order[len(order) - k:] if k else order[:0]
@@ -75,6 +77,16 @@ def head_tail_perplexity(model: PerplexityModel, reference_texts: Sequence[str],
     ratio = ppl_tail / ppl_head if ppl_head and ppl_tail is not None else None
     return {"perplexity_head": ppl_head, "perplexity_tail": ppl_tail, "perplexity_all": ppl_all,
             "tail_head_ratio": ratio, **figures}
+
+
+def is_held_out(doc_id: str, share: float = 0.1) -> bool:
+    """Deterministic held-out split by document id: sha256(doc_id) read as a number in [0, 1) is below ``share``.
+
+    Keep these reference documents out of every generator's training data, then score them here; the same id is
+    held out in every run and on every machine.
+    """
+    digest = hashlib.sha256(doc_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
 def _finite(value: float) -> float | None:
