@@ -28,7 +28,7 @@ def test_lightly_edited_repost_is_found(tmp_path, synthetic, human_docs):
     reposts = [light_edit(t, 0.05, i, pool) for i, t in enumerate(texts)]
     matches = archive.match(reposts)
     assert [m.doc_id for m in matches] == ids
-    assert all(m.jaccard >= 0.4 and m.generation == 2025 for m in matches)
+    assert all(m.jaccard >= 0.3 and m.generation == 2025 for m in matches)
     # a long excerpt of a re-post is still close; unrelated human text is not
     human = archive.match(human_docs[200:260])
     assert max(m.jaccard for m in human) < 0.2

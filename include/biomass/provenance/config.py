@@ -48,7 +48,7 @@ class ProvenanceConfig(_Strict):
     watermark: WatermarkConfig = WatermarkConfig()
     detector: DetectorConfig = DetectorConfig()
     fingerprint_archive: Optional[str] = Field(None, description="folder of the MinHash archive")
-    fingerprint_threshold: float = Field(0.4, description="estimated Jaccard at which a re-post is declared")
+    fingerprint_threshold: float = Field(0.3, description="estimated Jaccard at which a re-post is declared")
     fingerprint_num_perm: int = 128
     fingerprint_seed: int = 1
 

@@ -56,6 +56,7 @@ def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetect
     human_era = _column(table, "human_era")
     verdicts = row_verdicts(table, config)
     wm_cfg, det_cfg = config.watermark, config.detector
+    fp_suspect = config.fingerprint_threshold * 2 / 3
 
     if watermarker is None:
         key = load_watermark_key(config)
@@ -101,8 +102,8 @@ def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetect
                                  "fired": fp_fired}
             if fp_fired:
                 fired.append("fingerprint")
-            strengths.append(min(1.0, m.jaccard / config.fingerprint_threshold) if m.jaccard >= 0.2 else 0.0)
-            suspicious |= m.jaccard >= 0.2
+            strengths.append(min(1.0, m.jaccard / config.fingerprint_threshold) if m.jaccard >= fp_suspect else 0.0)
+            suspicious |= m.jaccard >= fp_suspect
         else:
             ev["fingerprint"] = {"status": "no archive"}
         if det_scores is not None:
