@@ -1,17 +1,17 @@
 import numpy as np
 
-from biomass.provenance.fingerprint import FingerprintArchive, signatures
+from biomass.provenance.fingerprint import FingerprintArchive, _datasketch_signatures
 from biomass.synth.tokens import join, words
 
 from prov_helpers import light_edit
 
 
-def test_signatures_match_datasketch(human_docs):
+def test_fallback_signatures_match_datasketch(human_docs):
     from datasketch import MinHash
 
     from biomass.provenance.fingerprint import shingles
 
-    sig = signatures(human_docs[:3], num_perm=64, seed=3)
+    sig = _datasketch_signatures(human_docs[:3], num_perm=64, seed=3)
     for text, row in zip(human_docs[:3], sig):
         m = MinHash(num_perm=64, seed=3)
         for s in sorted(shingles(text)):

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import pyarrow as pa
 
 from biomass.provenance.config import ProvenanceConfig
-from biomass.provenance.detector import StatDetector
+from biomass.provenance.detector import StatDetector, fit_cached
 from biomass.provenance.fingerprint import FingerprintArchive
 from biomass.provenance.keys import load_watermark_key
 from biomass.provenance.verify import row_verdicts
@@ -68,7 +68,7 @@ def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetect
     matches = archive.match(texts) if archive is not None and texts else None
 
     if detector is None and reference and det_cfg.enabled:
-        detector = StatDetector.fit(reference, det_cfg)
+        detector = fit_cached(reference, det_cfg)
     det_scores = detector.score(texts) if detector is not None and det_cfg.enabled else None
 
     origins, scores, evidence = [], [], []

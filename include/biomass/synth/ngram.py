@@ -205,8 +205,10 @@ class _Sampler:
         self.uni_cum = np.cumsum(uni.counts).tolist()
         self.uni_words = uni.keys.tolist()
 
-    def _draw(self, hist: list[int], rand: Iterator[float]) -> int:
+    def _plan(self, hist: list[int]) -> list[tuple]:
+        """The contexts of ``hist`` that the model has seen, highest order first, with what a draw needs."""
         base = self.base
+        plan = []
         for k, d, cum, wlist, rows in reversed(self.levels[1:]):
             ctx = 0
             for t in hist[len(hist) - (k - 1):]:
@@ -215,18 +217,22 @@ class _Sampler:
             if row is None:
                 continue
             start, end, total, types = row
+            lo = cum[start - 1] if start else 0.0
             backoff = d * types / total
+            plan.append((backoff, lo, (cum[end - 1] - lo) / (1.0 - backoff), start, end, cum, wlist))
+        return plan
+
+    def _draw(self, plan: list[tuple], rand: Iterator[float]) -> int:
+        for backoff, lo, scale, start, end, cum, wlist in plan:
             u = next(rand)
             if u < backoff:
                 continue
-            lo = cum[start - 1] if start else 0.0
-            target = lo + (u - backoff) / (1.0 - backoff) * (cum[end - 1] - lo)
-            i = min(bisect_right(cum, target, start, end), end - 1)
-            return wlist[i]
+            i = bisect_right(cum, lo + (u - backoff) * scale, start, end)
+            return wlist[i if i < end else end - 1]
         if not self.uni_cum:
             raise ValueError("cannot sample from a model trained on no words")
-        target = next(rand) * self.uni_cum[-1]
-        return self.uni_words[min(bisect_right(self.uni_cum, target), len(self.uni_words) - 1)]
+        i = bisect_right(self.uni_cum, next(rand) * self.uni_cum[-1])
+        return self.uni_words[min(i, len(self.uni_words) - 1)]
 
     def run(self, prompt: list[str], length: int, seed: int | Sequence[int],
             accept: Callable[[int, int, float], bool] | None) -> list[str]:
@@ -237,8 +243,9 @@ class _Sampler:
         out = list(prompt)
         while len(out) < length:
             prev = hist[-1]
+            plan = self._plan(hist)
             while True:
-                w = self._draw(hist, rand)
+                w = self._draw(plan, rand)
                 if accept is None or accept(prev, w, next(rand)):
                     break
             hist.append(w)
