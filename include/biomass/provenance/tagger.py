@@ -123,6 +123,8 @@ def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetect
 
         if fired:
             origin = "synthetic"
+        elif not text.strip():
+            origin = "unknown"  # nothing to judge
         elif sources[i] == "synthetic":
             origin = "unknown"  # claims to be synthetic but nothing confirms it
             suspicious = True

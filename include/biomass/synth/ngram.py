@@ -200,10 +200,14 @@ class _Sampler:
             else:
                 rows = {}
             self.levels.append((lvl.k, lvl.discount, cum, words, rows))
-        # unigram level: sample by continuation count (the uniform floor only matters for scoring)
+        # unigram level as scored: discounted continuation counts plus a uniform floor. The floor is drawn over
+        # real words only (scoring also gives BOS and the OOV slot a share of it: 2 / (vocab + 1) of the floor)
         uni = model.levels[0]
-        self.uni_cum = np.cumsum(uni.counts).tolist()
+        n_cont = float(uni.counts.sum())
+        self.uni_floor = uni.discount * len(uni.keys) / n_cont if n_cont else 1.0
+        self.uni_cum = np.cumsum(np.maximum(uni.counts - uni.discount, 0.0)).tolist()
         self.uni_words = uni.keys.tolist()
+        self.n_vocab = len(model.vocab)
 
     def _plan(self, hist: list[int]) -> list[tuple]:
         """The contexts of ``hist`` that the model has seen, highest order first, with what a draw needs."""
@@ -231,7 +235,10 @@ class _Sampler:
             return wlist[i if i < end else end - 1]
         if not self.uni_cum:
             raise ValueError("cannot sample from a model trained on no words")
-        i = bisect_right(self.uni_cum, next(rand) * self.uni_cum[-1])
+        u = next(rand)
+        if u < self.uni_floor:
+            return 1 + min(int(u / self.uni_floor * (self.n_vocab - 1)), self.n_vocab - 2)
+        i = bisect_right(self.uni_cum, (u - self.uni_floor) / (1.0 - self.uni_floor) * self.uni_cum[-1])
         return self.uni_words[min(i, len(self.uni_words) - 1)]
 
     def run(self, prompt: list[str], length: int, seed: int | Sequence[int],
