@@ -1,7 +1,6 @@
 import numpy as np
 
 from biomass.provenance.fingerprint import FingerprintArchive, _datasketch_signatures
-from biomass.synth.tokens import join, words
 
 from prov_helpers import light_edit
 
