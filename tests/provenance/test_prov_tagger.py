@@ -91,3 +91,18 @@ def test_tagging_is_deterministic(synthetic, human_docs, prov, detector):
     a = tag_table(table, config=prov, detector=detector)
     b = tag_table(table, config=prov, detector=detector)
     assert a.equals(b)
+
+
+def test_older_watermark_settings_are_still_detected(synthetic, human_docs, prov):
+    """A generation made under other settings is found when its settings are passed along with today's."""
+    from biomass.provenance.keys import load_watermark_key
+    from biomass.provenance.watermark import Watermarker
+
+    old = Watermarker(load_watermark_key(prov), prov.watermark.gamma, prov.watermark.delta)  # made `synthetic`
+    new = Watermarker(b"TEST-ONLY rotated key", 0.5, 1.5)
+    table = pa.table({"doc_id": ["s", "h"], "text": [synthetic.column("text")[0].as_py(), human_docs[220]]})
+    only_new = tag_table(table, config=prov, watermarkers=[new])
+    assert only_new.column("origin").to_pylist() == ["human", "human"]  # settings differ: nothing found
+    both = tag_table(table, config=prov, watermarkers=[new, old])
+    assert both.column("origin").to_pylist() == ["synthetic", "human"]
+    assert _ev(both, 0)["watermark"]["settings_id"] == old.settings_id()

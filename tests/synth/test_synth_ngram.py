@@ -151,3 +151,21 @@ def test_sampler_draws_from_the_scored_distribution(model, human_docs, watermark
     top = np.argsort(-p)[:15]
     freq = draws[top] / n
     assert np.all(np.abs(freq - p[top]) <= 4.5 * np.sqrt(p[top] * (1 - p[top]) / n) + 1e-3)
+
+
+def test_self_training_loses_the_tail(human_docs):
+    """Model collapse in miniature: each generation trains only on the previous one's samples (same number of
+    words), so its vocabulary can only shrink, and rare words are the first to go."""
+    from collections import Counter
+
+    texts = human_docs[:30]
+    counts0 = Counter(w for t in texts for w in words(t))
+    vocabs = []
+    for gen in range(3):
+        model = NgramModel.train(texts)
+        vocabs.append(set(model.vocab[1:]))
+        texts = [join(model.sample(words(t)[:8], len(words(t)), [gen, i])) for i, t in enumerate(texts)]
+    assert vocabs[1] <= vocabs[0] and vocabs[2] <= vocabs[1]
+    assert len(vocabs[2]) < len(vocabs[1]) < len(vocabs[0])
+    lost, kept = vocabs[0] - vocabs[1], vocabs[1]
+    assert np.mean([counts0[w] for w in lost]) < np.mean([counts0[w] for w in kept])

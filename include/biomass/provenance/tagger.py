@@ -14,6 +14,7 @@ ranking score, not a calibrated probability.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any, Sequence
 
 import pyarrow as pa
@@ -44,12 +45,14 @@ def _column(table: pa.Table, name: str) -> list[Any]:
 
 def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetector | None = None,
               reference: Sequence[str] | None = None, archive: FingerprintArchive | None = None,
-              watermarker: Watermarker | None = None) -> pa.Table:
+              watermarkers: Sequence[Watermarker] | None = None) -> pa.Table:
     """Add or overwrite ``origin``, ``synthetic_score`` and ``tag_evidence``; other columns pass through.
 
     ``detector``: a fitted StatDetector; else fitted on ``reference`` (human-era texts) when given; else the
     detector signal is reported as uncalibrated. ``archive``: else the one at ``config.fingerprint_archive``.
-    ``watermarker``: else built from the configured watermark key (no key: the signal is reported missing).
+    ``watermarkers``: every watermark setting to test (e.g. older generations' keys or gamma/delta, whose
+    settings ids are in their records' provenance); else the configured one (no key: the signal is reported
+    missing). The best z counts, against a threshold raised for the number of settings tried (Bonferroni).
     """
     texts = [t or "" for t in _column(table, "text")]
     sources = _column(table, "source")
@@ -58,10 +61,15 @@ def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetect
     wm_cfg, det_cfg = config.watermark, config.detector
     fp_suspect = config.fingerprint_threshold * 2 / 3
 
-    if watermarker is None:
+    if watermarkers is None:
         key = load_watermark_key(config)
-        watermarker = Watermarker(key, wm_cfg.gamma, wm_cfg.delta) if key is not None else None
-    wm_scores = [watermarker.score(t) for t in texts] if watermarker is not None else None
+        watermarkers = [Watermarker(key, wm_cfg.gamma, wm_cfg.delta)] if key is not None else []
+    wm_scores = None
+    if watermarkers:
+        per_setting = [[w.score(t) for t in texts] for w in watermarkers]
+        best = [max(range(len(watermarkers)), key=lambda j: per_setting[j][i].z) for i in range(len(texts))]
+        wm_scores = [(per_setting[j][i], watermarkers[j]) for i, j in enumerate(best)]
+    z_fire = NormalDist().inv_cdf(1.0 - _normal_sf(wm_cfg.z_threshold) / max(len(watermarkers), 1))
 
     if archive is None and config.fingerprint_archive:
         archive = FingerprintArchive(config.fingerprint_archive, config.fingerprint_num_perm, config.fingerprint_seed)
@@ -83,11 +91,11 @@ def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetect
             fired.append("manifest")
             strengths.append(1.0)
         if wm_scores is not None:
-            s = wm_scores[i]
-            wm_fired = s.pairs >= wm_cfg.min_pairs and s.z >= wm_cfg.z_threshold
-            strength = _strength(_normal_sf(s.z), det_cfg.p_suspect, _normal_sf(wm_cfg.z_threshold)) \
+            s, wm = wm_scores[i]
+            wm_fired = s.pairs >= wm_cfg.min_pairs and s.z >= z_fire
+            strength = _strength(_normal_sf(s.z) * len(watermarkers), det_cfg.p_suspect, _normal_sf(z_fire)) \
                 if s.pairs >= wm_cfg.min_pairs else 0.0
-            ev["watermark"] = {**s.as_dict(), "fired": wm_fired, "settings_id": watermarker.settings_id()}
+            ev["watermark"] = {**s.as_dict(), "fired": wm_fired, "settings_id": wm.settings_id()}
             if wm_fired:
                 fired.append("watermark")
                 strength = max(strength, 0.99)
