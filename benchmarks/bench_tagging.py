@@ -125,6 +125,20 @@ def main() -> None:
         print(f"synthesize: {counts.rows_out} docs, {sum(len(s.split()) for s in syn)} words from "
               f"{counts.notes['train_docs']} training docs in {t_syn:.1f}s")
 
+        # speed baseline in the same run: the same model sampled with and without the watermark
+        from biomass.provenance.keys import load_watermark_key
+        from biomass.provenance.watermark import Watermarker
+
+        model = NgramModel.train(parts["generator"])
+        wm = Watermarker(load_watermark_key(prov), prov.watermark.gamma, prov.watermark.delta)
+        speed = {}
+        for name, accept in (("plain", None), ("watermarked", wm.acceptor(model.vocab))):
+            t0 = time.perf_counter()
+            n_words = sum(len(model.sample(words(d)[:8], 1000, [j], accept)) for j, d in enumerate(parts["generator"][:30]))
+            speed[name] = n_words / (time.perf_counter() - t0)
+        print(f"sampling: plain {speed['plain']:.0f} words/s, watermarked {speed['watermarked']:.0f} words/s "
+              f"(watermark costs {speed['plain'] / speed['watermarked']:.2f}x)")
+
         t0 = time.perf_counter()
         detector = StatDetector.fit(parts["reference"], prov.detector)
         print(f"detector fit on {len(parts['reference'])} reference docs in {time.perf_counter() - t0:.1f}s; "

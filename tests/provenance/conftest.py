@@ -1,6 +1,7 @@
 """Shared fixtures: REAL human text from the committed fixture (Python docs + Debian Reference), throwaway keys."""
 
 import gzip
+import hashlib
 import json
 from pathlib import Path
 
@@ -15,8 +16,10 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "human_text.jsonl.g
 
 @pytest.fixture(scope="session")
 def human_docs() -> list[str]:
+    """Fixture texts in a fixed, seeded-hash order, so every slice mixes both sources (Python docs, Debian)."""
     with gzip.open(FIXTURE, "rt") as fh:
-        return [json.loads(line)["text"] for line in fh]
+        texts = [json.loads(line)["text"] for line in fh]
+    return sorted(texts, key=lambda t: hashlib.sha256(b"fixture-order\x00" + t.encode()).digest())
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +37,8 @@ def keypair() -> tuple[str, str]:
 
 @pytest.fixture(scope="session")
 def prov(keypair) -> ProvenanceConfig:
-    return ProvenanceConfig().with_secrets(signing_key=keypair[0])
+    """Random signing key; a fixed, test-only watermark key so the generated text is the same every run."""
+    return ProvenanceConfig().with_secrets(signing_key=keypair[0], watermark_key="TEST-ONLY watermark key")
 
 
 @pytest.fixture(scope="session")

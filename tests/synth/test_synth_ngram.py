@@ -62,3 +62,110 @@ def test_samples_are_closer_to_training_text_than_to_other_text(human_docs):
 def test_order_too_large_for_int64_keys_is_refused():
     with pytest.raises(ValueError):
         NgramModel.train([" ".join(f"w{i}" for i in range(3000))], order=6)
+
+
+def _reference_kn(docs: list[list[str]], order: int):
+    """Textbook interpolated Kneser-Ney written with dicts, independent of the vectorised implementation."""
+    from collections import Counter, defaultdict
+
+    bos = "\x00s"
+    top = Counter()
+    for d in docs:
+        seq = [bos] * (order - 1) + d
+        for i in range(order - 1, len(seq)):
+            top[tuple(seq[i - order + 1:i + 1])] += 1
+    levels = {order: top}
+    for k in range(order - 1, 0, -1):
+        levels[k] = Counter(g[1:] for g in levels[k + 1])  # continuation counts
+    disc = {}
+    for k, c in levels.items():
+        n1 = sum(1 for v in c.values() if v == 1)
+        n2 = sum(1 for v in c.values() if v == 2)
+        disc[k] = min(max(n1 / (n1 + 2 * n2) if n1 and n2 else 0.5, 0.05), 0.95)
+    ctx_total = {k: defaultdict(float) for k in levels}
+    ctx_types = {k: defaultdict(int) for k in levels}
+    for k, c in levels.items():
+        for g, v in c.items():
+            ctx_total[k][g[:-1]] += v
+            ctx_types[k][g[:-1]] += 1
+    vocab_size = len({w for d in docs for w in d}) + 1  # + BOS
+    base = vocab_size + 1  # + OOV
+
+    def prob(history: list[str], w: str) -> float:
+        uni = levels[1]
+        n = sum(uni.values())
+        p = max(uni.get((w,), 0) - disc[1], 0) / n + disc[1] * len(uni) / n / base
+        for k in range(2, order + 1):
+            ctx = tuple(history[len(history) - (k - 1):])
+            if ctx_total[k].get(ctx):
+                p = (max(levels[k].get(ctx + (w,), 0) - disc[k], 0) + disc[k] * ctx_types[k][ctx] * p) / ctx_total[k][ctx]
+        return p
+
+    return prob
+
+
+def test_matches_a_textbook_kneser_ney(human_docs):
+    docs = [words(t)[:120] for t in human_docs[:15]]
+    model = NgramModel.train([join(d) for d in docs], order=3)
+    prob = _reference_kn(docs, 3)
+    probe = words(human_docs[1])[:60] + words(human_docs[100])[:60]  # seen and unseen text
+    got = model.token_logprobs([join(probe)])[0]
+    history = ["\x00s", "\x00s"]
+    expected = []
+    for w in probe:
+        expected.append(np.log(prob(history, w)))
+        history.append(w)
+    assert np.allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("watermarked", [False, True])
+def test_sampler_draws_from_the_scored_distribution(model, human_docs, watermarked):
+    """Empirical next-word frequencies match P_KN (times exp(delta) on green words when watermarked)."""
+    from biomass.provenance.watermark import Watermarker
+    from biomass.synth.ngram import _uniforms
+
+    wm = Watermarker(b"TEST-ONLY key", gamma=0.25, delta=2.0)
+    accept = wm.acceptor(model.vocab) if watermarked else None
+    ws = words(human_docs[2])
+    hist = [0, 0] + [model.index[w] for w in ws[:2]]
+    model.sample(ws[:2], 3, [0])  # builds the sampler
+    sampler = model._sampler
+    plan = sampler._plan(hist)
+    rand = _uniforms([42])
+    n = 20_000
+    draws = np.zeros(len(model.vocab) + 1)
+    for _ in range(n):
+        while True:
+            w = sampler._draw(plan, rand)
+            if accept is None or accept(hist[-1], w, next(rand)):
+                break
+        draws[w] += 1
+    ids = np.arange(len(model.vocab) + 1)
+    p = model._prob(np.column_stack([np.full(len(ids), hist[-2]), np.full(len(ids), hist[-1]), ids]))
+    p[0] = p[-1] = 0.0  # BOS and the OOV slot are never emitted
+    if watermarked:
+        green = np.array([wm.is_green_hashed(wm.token_hash(model.vocab[hist[-1]]), wm.token_hash(t))
+                          for t in model.vocab] + [False])
+        p = p * np.where(green, np.exp(2.0), 1.0)
+    p /= p.sum()
+    top = np.argsort(-p)[:15]
+    freq = draws[top] / n
+    assert np.all(np.abs(freq - p[top]) <= 4.5 * np.sqrt(p[top] * (1 - p[top]) / n) + 1e-3)
+
+
+def test_self_training_loses_the_tail(human_docs):
+    """Model collapse in miniature: each generation trains only on the previous one's samples (same number of
+    words), so its vocabulary can only shrink, and rare words are the first to go."""
+    from collections import Counter
+
+    texts = human_docs[:30]
+    counts0 = Counter(w for t in texts for w in words(t))
+    vocabs = []
+    for gen in range(3):
+        model = NgramModel.train(texts)
+        vocabs.append(set(model.vocab[1:]))
+        texts = [join(model.sample(words(t)[:8], len(words(t)), [gen, i])) for i, t in enumerate(texts)]
+    assert vocabs[1] <= vocabs[0] and vocabs[2] <= vocabs[1]
+    assert len(vocabs[2]) < len(vocabs[1]) < len(vocabs[0])
+    lost, kept = vocabs[0] - vocabs[1], vocabs[1]
+    assert np.mean([counts0[w] for w in lost]) < np.mean([counts0[w] for w in kept])

@@ -32,7 +32,9 @@ class DetectorConfig(_Strict):
     """Statistical detector for text from generators we do not control, calibrated on human-era text."""
 
     enabled: bool = True
-    p_fire: float = Field(1e-4, description="fire when the calibrated human-null p-value is below this")
+    p_fire: float = Field(1e-6, description="fire when the calibrated human-null p-value is below this ...")
+    fire_margin: float = Field(1.0, description="... and the score exceeds the highest human calibration score "
+                                                "by this many upper semi-deviations")
     p_suspect: float = Field(1e-2, description="below this (and no other signal) origin is 'unknown'")
     min_words: int = Field(50, description="shorter texts are not judged by the detector")
     order: int = 3
@@ -48,7 +50,7 @@ class ProvenanceConfig(_Strict):
     watermark: WatermarkConfig = WatermarkConfig()
     detector: DetectorConfig = DetectorConfig()
     fingerprint_archive: Optional[str] = Field(None, description="folder of the MinHash archive")
-    fingerprint_threshold: float = Field(0.4, description="estimated Jaccard at which a re-post is declared")
+    fingerprint_threshold: float = Field(0.3, description="estimated Jaccard at which a re-post is declared")
     fingerprint_num_perm: int = 128
     fingerprint_seed: int = 1
 

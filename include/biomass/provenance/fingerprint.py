@@ -24,21 +24,26 @@ import pyarrow.parquet as pq
 SHINGLE_WORDS = 5
 
 
-def signatures(texts: Sequence[str], num_perm: int = 128, seed: int = 1) -> np.ndarray:
-    """(len(texts), num_perm) uint32 MinHash signatures. The one place to swap in ``biomass.dedup.signatures``."""
+def _dedup_engine():
+    """The dedup engine's signature function when it is installed (branch ``dedup``), else None."""
     try:
         from biomass.dedup import signatures as dedup_signatures  # type: ignore[attr-defined]
     except ImportError:
+        return None
+    return dedup_signatures
+
+
+def signatures(texts: Sequence[str], num_perm: int = 128, seed: int = 1) -> np.ndarray:
+    """(len(texts), num_perm) uint32 MinHash signatures. The one place to swap in ``biomass.dedup.signatures``."""
+    engine = _dedup_engine()
+    if engine is None:
         return _datasketch_signatures(texts, num_perm, seed)
-    return np.asarray(dedup_signatures(list(texts), num_perm=num_perm, seed=seed), dtype=np.uint32)
+    return np.asarray(engine(list(texts), num_perm=num_perm, seed=seed), dtype=np.uint32)
 
 
 def signature_scheme(num_perm: int, seed: int) -> str:
-    try:
-        from biomass.dedup import signatures as _  # type: ignore[attr-defined]  # noqa: F401
-        impl = "biomass.dedup"
-    except ImportError:
-        impl = f"datasketch-affine32-w{SHINGLE_WORDS}"
+    """Names how signatures were made; an archive refuses to mix schemes."""
+    impl = "biomass.dedup" if _dedup_engine() is not None else f"datasketch-affine32-w{SHINGLE_WORDS}"
     return f"{impl}/p{num_perm}/s{seed}"
 
 

@@ -14,12 +14,13 @@ ranking score, not a calibrated probability.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any, Sequence
 
 import pyarrow as pa
 
 from biomass.provenance.config import ProvenanceConfig
-from biomass.provenance.detector import StatDetector
+from biomass.provenance.detector import StatDetector, fit_cached
 from biomass.provenance.fingerprint import FingerprintArchive
 from biomass.provenance.keys import load_watermark_key
 from biomass.provenance.verify import row_verdicts
@@ -44,30 +45,38 @@ def _column(table: pa.Table, name: str) -> list[Any]:
 
 def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetector | None = None,
               reference: Sequence[str] | None = None, archive: FingerprintArchive | None = None,
-              watermarker: Watermarker | None = None) -> pa.Table:
+              watermarkers: Sequence[Watermarker] | None = None) -> pa.Table:
     """Add or overwrite ``origin``, ``synthetic_score`` and ``tag_evidence``; other columns pass through.
 
     ``detector``: a fitted StatDetector; else fitted on ``reference`` (human-era texts) when given; else the
     detector signal is reported as uncalibrated. ``archive``: else the one at ``config.fingerprint_archive``.
-    ``watermarker``: else built from the configured watermark key (no key: the signal is reported missing).
+    ``watermarkers``: every watermark setting to test (e.g. older generations' keys or gamma/delta, whose
+    settings ids are in their records' provenance); else the configured one (no key: the signal is reported
+    missing). The best z counts, against a threshold raised for the number of settings tried (Bonferroni).
     """
     texts = [t or "" for t in _column(table, "text")]
     sources = _column(table, "source")
     human_era = _column(table, "human_era")
     verdicts = row_verdicts(table, config)
     wm_cfg, det_cfg = config.watermark, config.detector
+    fp_suspect = config.fingerprint_threshold * 2 / 3
 
-    if watermarker is None:
+    if watermarkers is None:
         key = load_watermark_key(config)
-        watermarker = Watermarker(key, wm_cfg.gamma, wm_cfg.delta) if key is not None else None
-    wm_scores = [watermarker.score(t) for t in texts] if watermarker is not None else None
+        watermarkers = [Watermarker(key, wm_cfg.gamma, wm_cfg.delta)] if key is not None else []
+    wm_scores = None
+    if watermarkers:
+        per_setting = [[w.score(t) for t in texts] for w in watermarkers]
+        best = [max(range(len(watermarkers)), key=lambda j: per_setting[j][i].z) for i in range(len(texts))]
+        wm_scores = [(per_setting[j][i], watermarkers[j]) for i, j in enumerate(best)]
+    z_fire = NormalDist().inv_cdf(1.0 - _normal_sf(wm_cfg.z_threshold) / max(len(watermarkers), 1))
 
     if archive is None and config.fingerprint_archive:
         archive = FingerprintArchive(config.fingerprint_archive, config.fingerprint_num_perm, config.fingerprint_seed)
     matches = archive.match(texts) if archive is not None and texts else None
 
     if detector is None and reference and det_cfg.enabled:
-        detector = StatDetector.fit(reference, det_cfg)
+        detector = fit_cached(reference, det_cfg)
     det_scores = detector.score(texts) if detector is not None and det_cfg.enabled else None
 
     origins, scores, evidence = [], [], []
@@ -82,11 +91,11 @@ def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetect
             fired.append("manifest")
             strengths.append(1.0)
         if wm_scores is not None:
-            s = wm_scores[i]
-            wm_fired = s.pairs >= wm_cfg.min_pairs and s.z >= wm_cfg.z_threshold
-            strength = _strength(_normal_sf(s.z), det_cfg.p_suspect, _normal_sf(wm_cfg.z_threshold)) \
+            s, wm = wm_scores[i]
+            wm_fired = s.pairs >= wm_cfg.min_pairs and s.z >= z_fire
+            strength = _strength(_normal_sf(s.z) * len(watermarkers), det_cfg.p_suspect, _normal_sf(z_fire)) \
                 if s.pairs >= wm_cfg.min_pairs else 0.0
-            ev["watermark"] = {**s.as_dict(), "fired": wm_fired, "settings_id": watermarker.settings_id()}
+            ev["watermark"] = {**s.as_dict(), "fired": wm_fired, "settings_id": wm.settings_id()}
             if wm_fired:
                 fired.append("watermark")
                 strength = max(strength, 0.99)
@@ -101,8 +110,8 @@ def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetect
                                  "fired": fp_fired}
             if fp_fired:
                 fired.append("fingerprint")
-            strengths.append(min(1.0, m.jaccard / config.fingerprint_threshold) if m.jaccard >= 0.2 else 0.0)
-            suspicious |= m.jaccard >= 0.2
+            strengths.append(min(1.0, m.jaccard / config.fingerprint_threshold) if m.jaccard >= fp_suspect else 0.0)
+            suspicious |= m.jaccard >= fp_suspect
         else:
             ev["fingerprint"] = {"status": "no archive"}
         if det_scores is not None:
@@ -122,6 +131,8 @@ def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetect
 
         if fired:
             origin = "synthetic"
+        elif not text.strip():
+            origin = "unknown"  # nothing to judge
         elif sources[i] == "synthetic":
             origin = "unknown"  # claims to be synthetic but nothing confirms it
             suspicious = True

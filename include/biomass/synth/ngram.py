@@ -13,6 +13,7 @@ is estimated from counts-of-counts (Ney's D = n1 / (n1 + 2 n2)).
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
@@ -60,17 +61,25 @@ class NgramModel:
         """Count n-grams of ``texts`` (whitespace words of normalised text) and estimate KN discounts."""
         if order < 1:
             raise ValueError("order must be >= 1")
-        docs = [words(t) for t in texts]
-        docs = [d for d in docs if d]
-        vocab = [BOS] + sorted({w for d in docs for w in d})
+        # ids in first-seen order while reading (no list of every token kept), then remapped to sorted order
+        first_seen: dict[str, int] = {}
+        raw: list[np.ndarray] = []
+        for text in texts:
+            ids = [first_seen.setdefault(w, len(first_seen)) for w in words(text)]
+            if ids:
+                raw.append(np.array(ids, dtype=np.int64))
+        vocab = [BOS] + sorted(first_seen)
         index = {w: i for i, w in enumerate(vocab)}
+        remap = np.array([index[w] for w in first_seen], dtype=np.int64)
+        del first_seen
         base = len(vocab) + 1
         if base ** order >= 2**63:
             raise ValueError(f"order {order} with a vocabulary of {len(vocab)} words does not fit int64 keys; "
                              "lower the order or train on fewer documents")
         pad = order - 1
-        seqs = [np.array([0] * pad + [index[w] for w in d], dtype=np.int64) for d in docs]
-        lengths = np.array([len(d) for d in docs], dtype=np.int64)
+        seqs = [np.concatenate([np.zeros(pad, np.int64), remap[r]]) for r in raw]
+        del raw
+        lengths = np.array([len(q) - pad for q in seqs], dtype=np.int64)
         # top-order n-grams ending at every real token
         if seqs:
             windows = np.concatenate([np.lib.stride_tricks.sliding_window_view(s, order) for s in seqs])
@@ -89,7 +98,7 @@ class NgramModel:
             lower, cont = np.unique(suffix, return_counts=True)
             levels[k - 1] = _make_level(k, lower, cont.astype(np.float64), base)
             grams = lower
-        return cls(order, vocab, levels, len(docs), int(lengths.sum()), lengths)
+        return cls(order, vocab, levels, len(seqs), int(lengths.sum()), lengths)
 
     # -- scoring ------------------------------------------------------------------------------------
     def token_logprobs(self, texts: Sequence[str]) -> list[np.ndarray]:
@@ -182,51 +191,63 @@ def _make_level(k: int, keys: np.ndarray, counts: np.ndarray, base: int) -> _Lev
 
 
 class _Sampler:
-    """Python-list views of the model for fast per-word sampling (bisect instead of numpy calls)."""
+    """Compact views of the model for per-word sampling: ``array`` buffers (8 bytes an entry, C-speed indexing
+    for ``bisect``) and one dict from context key to row, instead of numpy calls per word."""
 
     def __init__(self, model: NgramModel):
         self.model = model
         self.base = model._base
         self.levels = []
         for lvl in model.levels:
-            adj = np.maximum(lvl.counts - lvl.discount, 0.0)
-            cum = np.cumsum(adj).tolist()
-            words = (lvl.keys % self.base).tolist()
+            cum = array("d", np.cumsum(np.maximum(lvl.counts - lvl.discount, 0.0)).tobytes())
+            words = array("q", (lvl.keys % self.base).astype(np.int64).tobytes())
             if lvl.k >= 2:
-                rows = {int(c): (int(s), int(e), float(t), float(n))
-                        for c, s, e, t, n in zip(lvl.ctx_keys.tolist(), lvl.ctx_start.tolist(),
-                                                 lvl.ctx_end.tolist(), lvl.ctx_total.tolist(),
-                                                 lvl.ctx_types.tolist())}
+                rows = dict(zip(lvl.ctx_keys.tolist(), range(len(lvl.ctx_keys))))
+                ctx = (array("q", lvl.ctx_start.tobytes()), array("q", lvl.ctx_end.tobytes()),
+                       array("d", (lvl.discount * lvl.ctx_types / lvl.ctx_total).tobytes()))
             else:
-                rows = {}
-            self.levels.append((lvl.k, lvl.discount, cum, words, rows))
-        # unigram level: sample by continuation count (the uniform floor only matters for scoring)
+                rows, ctx = {}, None
+            self.levels.append((lvl.k, cum, words, rows, ctx))
+        # unigram level as scored: discounted continuation counts plus a uniform floor. The floor is drawn over
+        # real words only (scoring also gives BOS and the OOV slot a share of it: 2 / (vocab + 1) of the floor)
         uni = model.levels[0]
-        self.uni_cum = np.cumsum(uni.counts).tolist()
-        self.uni_words = uni.keys.tolist()
+        n_cont = float(uni.counts.sum())
+        self.uni_floor = uni.discount * len(uni.keys) / n_cont if n_cont else 1.0
+        self.uni_cum = array("d", np.cumsum(np.maximum(uni.counts - uni.discount, 0.0)).tobytes())
+        self.uni_words = array("q", uni.keys.astype(np.int64).tobytes())
+        self.n_vocab = len(model.vocab)
 
-    def _draw(self, hist: list[int], rand: Iterator[float]) -> int:
+    def _plan(self, hist: list[int]) -> list[tuple]:
+        """The contexts of ``hist`` that the model has seen, highest order first, with what a draw needs."""
         base = self.base
-        for k, d, cum, wlist, rows in reversed(self.levels[1:]):
+        plan = []
+        for k, cum, wlist, rows, ctx_arrays in reversed(self.levels[1:]):
             ctx = 0
             for t in hist[len(hist) - (k - 1):]:
                 ctx = ctx * base + t
             row = rows.get(ctx)
             if row is None:
                 continue
-            start, end, total, types = row
-            backoff = d * types / total
+            starts, ends, backoffs = ctx_arrays
+            start, end, backoff = starts[row], ends[row], backoffs[row]
+            lo = cum[start - 1] if start else 0.0
+            plan.append((backoff, lo, (cum[end - 1] - lo) / (1.0 - backoff), start, end, cum, wlist))
+        return plan
+
+    def _draw(self, plan: list[tuple], rand: Iterator[float]) -> int:
+        for backoff, lo, scale, start, end, cum, wlist in plan:
             u = next(rand)
             if u < backoff:
                 continue
-            lo = cum[start - 1] if start else 0.0
-            target = lo + (u - backoff) / (1.0 - backoff) * (cum[end - 1] - lo)
-            i = min(bisect_right(cum, target, start, end), end - 1)
-            return wlist[i]
+            i = bisect_right(cum, lo + (u - backoff) * scale, start, end)
+            return wlist[i if i < end else end - 1]
         if not self.uni_cum:
             raise ValueError("cannot sample from a model trained on no words")
-        target = next(rand) * self.uni_cum[-1]
-        return self.uni_words[min(bisect_right(self.uni_cum, target), len(self.uni_words) - 1)]
+        u = next(rand)
+        if u < self.uni_floor:
+            return 1 + min(int(u / self.uni_floor * (self.n_vocab - 1)), self.n_vocab - 2)
+        i = bisect_right(self.uni_cum, (u - self.uni_floor) / (1.0 - self.uni_floor) * self.uni_cum[-1])
+        return self.uni_words[min(i, len(self.uni_words) - 1)]
 
     def run(self, prompt: list[str], length: int, seed: int | Sequence[int],
             accept: Callable[[int, int, float], bool] | None) -> list[str]:
@@ -237,8 +258,9 @@ class _Sampler:
         out = list(prompt)
         while len(out) < length:
             prev = hist[-1]
+            plan = self._plan(hist)
             while True:
-                w = self._draw(hist, rand)
+                w = self._draw(plan, rand)
                 if accept is None or accept(prev, w, next(rand)):
                     break
             hist.append(w)

@@ -146,7 +146,8 @@ def synthesize_stage(train: list[pa.Table], *, n: int, seed: int, year: int | No
     counts.rows_out = len(records)
     counts.notes.update({
         "train_docs": len(docs), "generator": f"{backend.generator_id}/{backend.generator_version}",
-        "watermark_settings_id": wm_settings.get("settings_id"), "signing_key_id": key_id(signing_key.public_key()),
+        "watermark_settings_id": wm_settings.get("settings_id"), "watermark_settings": wm_settings or None,
+        "signing_key_id": key_id(signing_key.public_key()),
         "parent_generation": parent, **{f"model_{k}": v for k, v in model_info.items()},
     })
     log.info("synthesize: %d docs from %d training docs (%s)", len(records), len(docs), counts.notes["generator"])
