@@ -42,8 +42,9 @@ class ScrapeConfig(_Strict):
 
 class LicenseConfig(_Strict):
     inputs: list[str] = Field(default_factory=list, description="publisher drop folders or globs of them")
-    known_publishers: list[str] = Field(default_factory=list)
+    known_publishers: list[str] = Field(default_factory=list, description="fail-closed: others are quarantined")
     min_chars: int = 200
+    human_era_cutoff: date = date(2023, 1, 1)
 
 
 class SynthesizeConfig(_Strict):

@@ -308,7 +308,19 @@ def _tag(plan: RunPlan, table: pa.Table) -> pa.Table:
         return table
     from biomass.provenance import tag_table
 
-    return tag_table(table, config=plan.cfg.provenance)
+    return tag_table(table, config=plan.cfg.provenance, reference=detector_reference(plan, table) or None)
+
+
+DETECTOR_REFERENCE_DOCS = 400
+
+
+def detector_reference(plan: RunPlan, table: pa.Table) -> list[str]:
+    """Human-era text to calibrate the foreign-generator detector: the chain's first generation, else this input."""
+    years = plan.store.published_years()
+    source = plan.store.read(years[0], columns=["text", "human_era"]) if years else table
+    mask = source.column("human_era")
+    texts = source.filter(mask).column("text").to_pylist()
+    return sorted(texts)[:DETECTOR_REFERENCE_DOCS]
 
 
 # -- gates --------------------------------------------------------------------------------------------------
