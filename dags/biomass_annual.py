@@ -26,13 +26,15 @@ from airflow.sdk.exceptions import AirflowFailException
 GENERATIONS = AssetAlias("biomass-generations")
 
 
-def _secrets() -> dict:
-    """Signing and watermark keys from Airflow Variables, read at run time only (never at parse time).
-    Unset Variables fall back to the config (key files or $BIOMASS_SIGNING_KEY / $BIOMASS_WATERMARK_KEY)."""
+def _plan(path: str):
+    """The run plan, with signing and watermark keys from Airflow Variables, read at run time only (never at
+    parse time). Unset Variables fall back to the config: key files, $BIOMASS_SIGNING_KEY, $BIOMASS_WATERMARK_KEY."""
     from airflow.sdk import Variable
 
-    return {"signing_key": Variable.get("biomass_signing_key", default=None),
-            "watermark_key": Variable.get("biomass_watermark_key", default=None)}
+    from biomass.pipeline import RunPlan
+
+    return RunPlan.load(path, {"signing_key": Variable.get("biomass_signing_key", default=None),
+                               "watermark_key": Variable.get("biomass_watermark_key", default=None)})
 
 
 def _nullable(kind: str, description: str, **schema) -> Param:
@@ -83,57 +85,56 @@ def biomass_annual():
 
     @task
     def scrape_shards(plan_path: str) -> list[int]:
-        from biomass.pipeline import RunPlan
-
-        return list(range(len(RunPlan.load(plan_path).scrape_inputs)))
+        
+        return list(range(len(_plan(plan_path).scrape_inputs)))
 
     @task(map_index_template="{{ task.op_kwargs['index'] }}")
     def scrape(plan_path: str, index: int) -> dict:
         """Scrape one input file; mapped over the inputs so files spread across workers."""
-        from biomass.pipeline import RunPlan, run_scrape_shard
+        from biomass.pipeline import run_scrape_shard
 
-        return run_scrape_shard(RunPlan.load(plan_path), index).as_dict()
+        return run_scrape_shard(_plan(plan_path), index).as_dict()
 
     @task
     def merge_scrape(plan_path: str, shards: list[dict]) -> dict:
-        from biomass.pipeline import RunPlan, merge_scrape
+        from biomass.pipeline import merge_scrape
 
-        return merge_scrape(RunPlan.load(plan_path)).as_dict()
+        return merge_scrape(_plan(plan_path)).as_dict()
 
     @task(task_id="license")
     def license_(plan_path: str) -> dict:
-        from biomass.pipeline import RunPlan, run_license
+        from biomass.pipeline import run_license
 
-        return run_license(RunPlan.load(plan_path)).as_dict()
+        return run_license(_plan(plan_path)).as_dict()
 
     @task
     def synthesize(plan_path: str) -> dict:
-        from biomass.pipeline import RunPlan, run_synthesize
+        from biomass.pipeline import run_synthesize
 
-        return run_synthesize(RunPlan.load(plan_path, _secrets())).as_dict()
+        return run_synthesize(_plan(plan_path)).as_dict()
 
     @task
     def assemble(plan_path: str) -> dict:
-        from biomass.pipeline import RunPlan, run_assemble
+        from biomass.pipeline import run_assemble
 
-        return run_assemble(RunPlan.load(plan_path)).as_dict()
+        return run_assemble(_plan(plan_path)).as_dict()
 
     @task
     def measure(plan_path: str) -> dict:
         """Collapse metrics against the frozen human reference; a warning level is logged, not fatal."""
-        from biomass.pipeline import RunPlan, run_measure
+        from biomass.pipeline import run_measure
 
-        return run_measure(RunPlan.load(plan_path))["collapse"]
+        return run_measure(_plan(plan_path))["collapse"]
 
     def gate(name: str):
         @task(task_id=f"gate_{name}", retries=0)
         def _gate(plan_path: str, params=None) -> dict:
             """A failing gate fails here, once, and stops everything after it."""
             from biomass.gates.runner import GateFailed
-            from biomass.pipeline import RunPlan, run_gate_for
+            from biomass.pipeline import run_gate_for
 
             try:
-                return run_gate_for(RunPlan.load(plan_path, _secrets()), name, params["gate_overrides"]).summary()
+                return run_gate_for(_plan(plan_path), name, params["gate_overrides"]).summary()
             except GateFailed as exc:
                 raise AirflowFailException(str(exc)) from exc
 
@@ -142,9 +143,9 @@ def biomass_annual():
     @task(outlets=[GENERATIONS], retries=0)
     def publish(plan_path: str, outlet_events=None) -> dict:
         """Publish atomically and announce the generation as its own Asset, figures in the event's extra."""
-        from biomass.pipeline import RunPlan, asset_extra, publish
+        from biomass.pipeline import asset_extra, publish
 
-        run = RunPlan.load(plan_path)
+        run = _plan(plan_path)
         manifest = publish(run)
         generation = Asset(name=f"biomass-generation-{run.year}",
                            uri=f"file://{run.store.generation_dir(run.year)}")

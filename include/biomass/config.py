@@ -53,6 +53,7 @@ class SynthesizeConfig(_Strict):
     prompt_tokens: int = 8
     max_train_docs: int = 5_000
     max_output_words: int = Field(2_000, description="cap on one output's length (lengths follow training docs)")
+    min_chars: int = Field(200, description="shorter outputs are quarantined as too_short (the gates' bound)")
     openai_base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible server (backend=openai)")
     openai_model: str = "default"
     openai_api_key_env: str = "BIOMASS_OPENAI_API_KEY"

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from biomass.accounting import StageCounts
+from biomass.accounting import Quarantine, StageCounts
 from biomass.config import BiomassConfig, expand_inputs, load_config
 from biomass.gates.runner import GateFailed, GateResult, run_gate
 from biomass.gates.suites import DERIVED_COLUMNS
@@ -33,6 +33,8 @@ from biomass.schema import canonical_json, conform, empty_table
 from biomass.storage import GenerationStore, write_parquet
 
 log = logging.getLogger(__name__)
+
+STAGES = ("scrape", "license", "synthesize", "dedup", "assemble")
 
 # What a run may override, by Param name -> config key.
 OVERRIDES = {
@@ -218,7 +220,8 @@ def run_synthesize(plan: RunPlan) -> StageCounts:
 
 
 def run_assemble(plan: RunPlan) -> StageCounts:
-    """The "repeat" stage: mix this year's sources by policy, then near-dedup within the year and against history."""
+    """The "repeat" stage: near-dedup this year's sources (within the year and against every earlier
+    generation), cap the synthetic share of what is new, and mix with the parent's rows by policy."""
     from biomass.dedup import SignatureIndex, deduplicate
 
     cfg = plan.cfg
@@ -229,19 +232,55 @@ def run_assemble(plan: RunPlan) -> StageCounts:
     index = SignatureIndex(index_root(plan)) if cfg.dedup.scope == "all" else None
     result = deduplicate(new, threshold=cfg.dedup.threshold, num_perm=cfg.dedup.num_perm, seed=cfg.dedup.seed,
                          index=index, year=plan.year, scope=cfg.dedup.scope)
-    kept = conform(result.kept)
-    # Deterministic order: carried rows first as they were, new rows by doc_id.
-    order = pc.sort_indices(kept, sort_keys=[("doc_id", "ascending")])
-    generation = pa.concat_tables([carried, kept.take(order)])
-    write_parquet(generation, stage_output(plan, "assemble"))
-    write_parquet(result.dropped, plan.staging / "dedup.dropped.parquet")
-    write_parquet(result.clusters, plan.staging / "dedup.clusters.parquet")
-    np.save(plan.staging / "dedup.signatures.npy", result.kept_signatures[order.to_numpy()])
-    write_parquet(kept.take(order).select(["doc_id"]), plan.staging / "dedup.signature_ids.parquet")
     _save_counts(plan, result.counts)
-    counts = StageCounts("assemble", rows_in=carried.num_rows + kept.num_rows, rows_out=generation.num_rows)
-    counts.notes.update({"carried_from_parent": carried.num_rows, "new": kept.num_rows, "policy": cfg.policy})
+    write_parquet(result.clusters, plan.staging / "dedup.clusters.parquet")
+    _dedup_quarantine(plan, result.dropped, new)
+
+    kept = conform(result.kept)
+    keep, capped = synthetic_cap(kept, cfg.synthetic_share if plan.parent is not None else 0.0)
+    counts = StageCounts("assemble", rows_in=carried.num_rows + kept.num_rows)
+    quarantine = Quarantine("assemble", counts)
+    for row in kept.filter(pa.array(capped)).select(["doc_id", "text"]).to_pylist():
+        quarantine.add("over_synthetic_share", doc_id=row["doc_id"], text=row["text"][:2_000],
+                       detail=f"synthetic share of new rows capped at {cfg.synthetic_share}")
+    quarantine.write(str(stage_quarantine(plan, "assemble")))
+    mask = pa.array(keep)
+    fresh = kept.filter(mask)
+    signatures = result.kept_signatures[np.asarray(keep, dtype=bool)]
+    # Deterministic order: carried rows first as they were, new rows by doc_id.
+    order = pc.sort_indices(fresh, sort_keys=[("doc_id", "ascending")])
+    generation = pa.concat_tables([carried, fresh.take(order)])
+    write_parquet(generation, stage_output(plan, "assemble"))
+    np.save(plan.staging / "dedup.signatures.npy", signatures[order.to_numpy()])
+    write_parquet(fresh.take(order).select(["doc_id"]), plan.staging / "dedup.signature_ids.parquet")
+    counts.rows_out = generation.num_rows
+    counts.notes.update({"carried_from_parent": carried.num_rows, "new": fresh.num_rows, "policy": cfg.policy})
     return _save_counts(plan, counts)
+
+
+def synthetic_cap(rows: pa.Table, share: float) -> tuple[list[bool], list[bool]]:
+    """Which rows to keep so synthetic rows are at most ``share`` of them: s <= share, i.e.
+    synthetic <= share * human / (1 - share). The excess goes by largest doc_id (ids are content hashes)."""
+    synthetic = [s == "synthetic" for s in rows.column("source").to_pylist()]
+    human = len(synthetic) - sum(synthetic)
+    allowed = int(share * human / (1.0 - share)) if share < 1.0 else len(synthetic)
+    ids = rows.column("doc_id").to_pylist()
+    ranked = sorted((i for i, s in enumerate(synthetic) if s), key=lambda i: ids[i])
+    drop = set(ranked[allowed:])
+    keep = [i not in drop for i in range(len(ids))]
+    return keep, [not k for k in keep]
+
+
+def _dedup_quarantine(plan: RunPlan, dropped: pa.Table, new: pa.Table) -> None:
+    """Every row dedup removed, with why it lost and to whom, in the year's quarantine."""
+    text_of = dict(zip(new.column("doc_id").to_pylist(), new.column("text").to_pylist()))
+    q = Quarantine("dedup")
+    for row in dropped.to_pylist():
+        winner = (f"generation {row['matched_generation']} doc {row['kept_doc_id']}"
+                  if row.get("matched_generation") is not None else f"doc {row['kept_doc_id']}")
+        q.add(row["reason"], doc_id=row["doc_id"], detail=f"near duplicate of {winner}",
+              text=(text_of.get(row["doc_id"]) or "")[:2_000])
+    q.write(str(stage_quarantine(plan, "dedup")))
 
 
 def index_root(plan: RunPlan) -> Path:
@@ -340,14 +379,16 @@ def gate_summary(plan: RunPlan, gate: str, rows: pa.Table) -> dict[str, Any]:
         dedup = load_counts(plan, "dedup")
         total = max(rows.num_rows, 1)
         origins = Counter(rows.column("origin").to_pylist())
-        sources = Counter(rows.column("source").to_pylist())
+        new_sources = Counter(rows.filter(pc.equal(rows.column("generation"), plan.year)).column("source")
+                              .to_pylist())
+        new_total = max(sum(new_sources.values()), 1)
         parent_rows = plan.store.manifest(plan.parent)["rows"] if plan.parent is not None else None
         target = plan.cfg.synthetic_share if plan.parent is not None else 0.0
         return {
             "duplicate_rate": dedup.rows_quarantined / max(dedup.rows_in, 1),
             "human_share": (origins["human"] + origins["licensed"]) / total,
-            "synthetic_share": sources["synthetic"] / total,
-            "synthetic_share_error": abs(sources["synthetic"] / total - target),
+            "synthetic_share": new_sources["synthetic"] / new_total,
+            "synthetic_share_error": abs(new_sources["synthetic"] / new_total - target),
             "row_change": (rows.num_rows / parent_rows) if parent_rows else None,
         }
     counts = load_counts(plan, stage)
@@ -398,7 +439,7 @@ def publish(plan: RunPlan) -> dict[str, Any]:
         if not verdict["success"]:
             raise RuntimeError(f"gate {gate!r} failed for {plan.year}; refusing to publish")
         gates[gate] = verdict
-    stages = {s: load_counts(plan, s).as_dict() for s in ("scrape", "license", "synthesize", "dedup", "assemble")}
+    stages = {s: load_counts(plan, s).as_dict() for s in STAGES}
     table = pq.read_table(stage_output(plan, "assemble"))
     quarantines = [pq.read_table(p) for p in sorted(plan.staging.glob("*.quarantine.parquet"))]
     quarantine = pa.concat_tables(quarantines) if quarantines else None

@@ -114,6 +114,9 @@ def synthesize_stage(train: list[pa.Table], *, n: int, seed: int, year: int | No
         prompt = ws[:min(config.prompt_tokens, max(length - 1, 1))]
         out_words = backend.generate(prompt, length, (seed, generation, i))
         text = join(out_words)
+        if len(text) < config.min_chars:
+            counts.quarantined["too_short"] += 1
+            continue
         content = sha256_text(text)
         doc_id = make_doc_id(f"synthetic/{generation}/{seed}/{i}", content)
         parameters = {"seed": [seed, generation, i], "prompt_doc_id": prompt_id,
