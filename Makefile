@@ -30,7 +30,7 @@ $(AIRFLOW_HOME)/airflow.db: $(BIN)/.installed
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (tail -50 $(AIRFLOW_HOME)/migrate.log; exit 1)
 
 demo: venv $(AIRFLOW_HOME)/airflow.db
-	$(BIN)/python -m biomass.demo --data-root $(BIOMASS_DATA_ROOT) --years 2021-2025
+	scripts/demo.sh 2021 2025
 
 test: venv
 	$(BIN)/python -m pytest -q

@@ -2,7 +2,7 @@
 ### biomass_annual: one generation of the corpus per year
 
 `plan -> scrape (one task per input file) -> gate -> license -> gate -> synthesize -> gate -> assemble -> gate
--> publish`. Every step is a call into `biomass.pipeline` (plain Python under `include/`); this file is wiring.
+-> measure -> collapse gate -> publish`. Every step is a call into `biomass.pipeline` (plain Python under `include/`); this file is wiring.
 
 **Which year?** The `year` Param if given, else the year of the run's logical date in UTC. The scheduled run on
 1 January 2026 builds generation 2026. A manual run with no logical date must pass `year`.
@@ -24,6 +24,15 @@ from airflow.sdk import Asset, AssetAlias, CronTriggerTimetable, Param, dag, tas
 from airflow.sdk.exceptions import AirflowFailException
 
 GENERATIONS = AssetAlias("biomass-generations")
+
+
+def _secrets() -> dict:
+    """Signing and watermark keys from Airflow Variables, read at run time only (never at parse time).
+    Unset Variables fall back to the config (key files or $BIOMASS_SIGNING_KEY / $BIOMASS_WATERMARK_KEY)."""
+    from airflow.sdk import Variable
+
+    return {"signing_key": Variable.get("biomass_signing_key", default=None),
+            "watermark_key": Variable.get("biomass_watermark_key", default=None)}
 
 
 def _nullable(kind: str, description: str, **schema) -> Param:
@@ -101,13 +110,20 @@ def biomass_annual():
     def synthesize(plan_path: str) -> dict:
         from biomass.pipeline import RunPlan, run_synthesize
 
-        return run_synthesize(RunPlan.load(plan_path)).as_dict()
+        return run_synthesize(RunPlan.load(plan_path, _secrets())).as_dict()
 
     @task
     def assemble(plan_path: str) -> dict:
         from biomass.pipeline import RunPlan, run_assemble
 
         return run_assemble(RunPlan.load(plan_path)).as_dict()
+
+    @task
+    def measure(plan_path: str) -> dict:
+        """Collapse metrics against the frozen human reference; a warning level is logged, not fatal."""
+        from biomass.pipeline import RunPlan, run_measure
+
+        return run_measure(RunPlan.load(plan_path))["collapse"]
 
     def gate(name: str):
         @task(task_id=f"gate_{name}", retries=0)
@@ -117,7 +133,7 @@ def biomass_annual():
             from biomass.pipeline import RunPlan, run_gate_for
 
             try:
-                return run_gate_for(RunPlan.load(plan_path), name, params["gate_overrides"]).summary()
+                return run_gate_for(RunPlan.load(plan_path, _secrets()), name, params["gate_overrides"]).summary()
             except GateFailed as exc:
                 raise AirflowFailException(str(exc)) from exc
 
@@ -145,8 +161,11 @@ def biomass_annual():
     g_synth = gate("synthesize")(path)
     assembled = assemble(path)
     g_generation = gate("generation")(path)
+    measured = measure(path)
+    g_collapse = gate("collapse")(path)
     published = publish(path)
-    scraped >> g_scrape >> licensed >> g_license >> synthetic >> g_synth >> assembled >> g_generation >> published
+    (scraped >> g_scrape >> licensed >> g_license >> synthetic >> g_synth >> assembled >> g_generation >> measured
+     >> g_collapse >> published)
 
 
 biomass_annual()

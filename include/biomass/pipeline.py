@@ -52,10 +52,15 @@ class RunPlan:
     license_inputs: list[str]
     config: dict[str, Any] = field(repr=False)
     config_hash: str = ""
+    # Keys fetched at run time (e.g. from Airflow Variables). Never written to plan.json.
+    secrets: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def cfg(self) -> BiomassConfig:
-        return BiomassConfig.model_validate(self.config)
+        cfg = BiomassConfig.model_validate(self.config)
+        if self.secrets:
+            cfg = cfg.model_copy(update={"provenance": cfg.provenance.with_secrets(**self.secrets)})
+        return cfg
 
     @property
     def store(self) -> GenerationStore:
@@ -73,12 +78,16 @@ class RunPlan:
     def save(self) -> Path:
         self.staging.mkdir(parents=True, exist_ok=True)
         path = self.staging / "plan.json"
-        path.write_text(canonical_json(asdict(self)) + "\n")
+        state = asdict(self)
+        state.pop("secrets")
+        path.write_text(canonical_json(state) + "\n")
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "RunPlan":
-        return cls(**json.loads(Path(path).read_text()))
+    def load(cls, path: str | Path, secrets: dict[str, str | None] | None = None) -> "RunPlan":
+        """``secrets``: signing_key / watermark_key strings; None values are ignored."""
+        kept = {k: v for k, v in (secrets or {}).items() if v}
+        return cls(**json.loads(Path(path).read_text()), secrets=kept)
 
 
 def make_plan(year: int, *, config_path: str | None = None, scrape_inputs: list[str] | None = None,
@@ -90,6 +99,10 @@ def make_plan(year: int, *, config_path: str | None = None, scrape_inputs: list[
     if unknown:
         raise KeyError(f"unknown overrides {sorted(unknown)}; allowed: {sorted(OVERRIDES)}")
     cfg = load_config(config_path).with_overrides({OVERRIDES[k]: v for k, v in overrides.items()})
+    if cfg.provenance.fingerprint_archive is None:
+        archive = str(Path(cfg.data_root) / "index" / "fingerprints")
+        cfg = cfg.model_copy(update={"provenance": cfg.provenance.model_copy(
+            update={"fingerprint_archive": archive})})
     scrape = expand_inputs(scrape_inputs if scrape_inputs is not None else cfg.scrape.inputs, year)
     license_ = expand_inputs(license_inputs if license_inputs is not None else cfg.license.inputs, year)
     store = GenerationStore(cfg.data_root)
@@ -215,7 +228,7 @@ def run_assemble(plan: RunPlan) -> StageCounts:
         carried = conform(plan.store.read(plan.parent))
     index = SignatureIndex(index_root(plan)) if cfg.dedup.scope == "all" else None
     result = deduplicate(new, threshold=cfg.dedup.threshold, num_perm=cfg.dedup.num_perm, seed=cfg.dedup.seed,
-                         index=index)
+                         index=index, year=plan.year, scope=cfg.dedup.scope)
     kept = conform(result.kept)
     # Deterministic order: carried rows first as they were, new rows by doc_id.
     order = pc.sort_indices(kept, sort_keys=[("doc_id", "ascending")])
@@ -235,6 +248,58 @@ def index_root(plan: RunPlan) -> Path:
     return Path(plan.data_root) / "index" / "minhash"
 
 
+# -- collapse metrics -----------------------------------------------------------------------------------------
+
+REFERENCE_PROFILE = Path("reference") / "profile.parquet"
+
+
+def reference_profile(plan: RunPlan, rows: pa.Table):
+    """The frozen human reference: a configured text set, else the human rows of the chain's first generation.
+
+    A chain's first year builds it from its own human rows (published with it); later years load it.
+    """
+    from biomass.metrics import ReferenceProfile
+
+    cfg = plan.cfg
+    if cfg.reference:
+        return ReferenceProfile.build(pq.read_table(cfg.reference, columns=["text"]).column("text").to_pylist(),
+                                      cfg.metrics)
+    published = Path(plan.data_root) / REFERENCE_PROFILE
+    if plan.parent is None:
+        return ReferenceProfile.build(_human_texts(rows), cfg.metrics)
+    if published.exists():
+        return ReferenceProfile.load(published)
+    first = plan.store.published_years()[0]
+    return ReferenceProfile.build(_human_texts(plan.store.read(first)), cfg.metrics)
+
+
+def _human_texts(rows: pa.Table) -> list[str]:
+    mask = pc.is_in(rows.column("origin"), pa.array(["human", "licensed"]))
+    return rows.filter(mask).column("text").to_pylist()
+
+
+def run_measure(plan: RunPlan) -> dict[str, Any]:
+    """Collapse metrics of the assembled year against the reference and the parent; verdict for the gate."""
+    from biomass.metrics import collapse_metrics, collapse_verdict
+
+    cfg = plan.cfg
+    rows = _read(stage_output(plan, "assemble"))
+    reference = reference_profile(plan, rows)
+    if plan.parent is None and not cfg.reference:
+        reference.save(plan.staging / "reference.profile.parquet")
+    previous = plan.store.read(plan.parent, columns=["text"]).column("text").to_pylist() if plan.parent else None
+    dedup = load_counts(plan, "dedup")
+    metrics = collapse_metrics(rows.column("text").to_pylist(), reference, previous=previous,
+                               origins=rows.column("origin").to_pylist(),
+                               duplicate_rate=dedup.rows_quarantined / max(dedup.rows_in, 1), config=cfg.metrics)
+    verdict = collapse_verdict(metrics, cfg.metrics)
+    out = {"metrics": metrics, "collapse": verdict}
+    (plan.staging / "metrics.json").write_text(canonical_json(out) + "\n")
+    for reason in verdict["reasons"]:
+        log.warning("collapse %s: %s", verdict["status"], reason)
+    return out
+
+
 # -- tagging ------------------------------------------------------------------------------------------------
 
 def _tag(plan: RunPlan, table: pa.Table) -> pa.Table:
@@ -248,12 +313,17 @@ def _tag(plan: RunPlan, table: pa.Table) -> pa.Table:
 
 # -- gates --------------------------------------------------------------------------------------------------
 
-GATE_INPUT = {"scrape": "scrape", "license": "license", "synthesize": "synthesize", "generation": "assemble"}
+GATE_INPUT = {"scrape": "scrape", "license": "license", "synthesize": "synthesize", "generation": "assemble",
+              "collapse": "assemble"}
 
 
 def gate_summary(plan: RunPlan, gate: str, rows: pa.Table) -> dict[str, Any]:
     """The stage-level figures a gate checks besides the rows themselves."""
     stage = GATE_INPUT[gate]
+    if gate == "collapse":
+        measured = json.loads((plan.staging / "metrics.json").read_text())["metrics"]
+        return {k: (float(v) if isinstance(v, (int, float)) else None) for k, v in measured.items()
+                if not isinstance(v, (dict, list))}
     if gate == "generation":
         dedup = load_counts(plan, "dedup")
         total = max(rows.num_rows, 1)
@@ -275,10 +345,10 @@ def gate_summary(plan: RunPlan, gate: str, rows: pa.Table) -> dict[str, Any]:
 def _derive(gate: str, rows: pa.Table, plan: RunPlan) -> pa.Table:
     for column in DERIVED_COLUMNS.get(gate, ()):
         if column == "signature_valid":
-            from biomass.provenance import verify_table
+            from biomass.provenance.verify import row_verdicts
 
-            rows = rows.append_column("signature_valid", pa.array(verify_table(rows, config=plan.cfg.provenance),
-                                                                  type=pa.bool_()))
+            valid = [v.ok for v in row_verdicts(rows, plan.cfg.provenance)]
+            rows = rows.append_column("signature_valid", pa.array(valid, type=pa.bool_()))
     return rows
 
 
@@ -286,6 +356,8 @@ def run_gate_for(plan: RunPlan, gate: str, thresholds: dict[str, Any] | None = N
     """Validate a stage's output; record the verdict; raise GateFailed if the year must stop."""
     cfg = plan.cfg
     g = cfg.gates.model_copy(update=thresholds or {})
+    if gate == "collapse":
+        g = g.model_copy(update={"collapse_bounds": [b.model_dump() for b in cfg.metrics.bounds]})
     rows = _read(stage_output(plan, GATE_INPUT[gate]))
     summary = gate_summary(plan, gate, rows)
     result = run_gate(gate, _derive(gate, rows, plan), summary, g, gx_root=Path(plan.data_root) / "gx",
@@ -329,8 +401,15 @@ def publish(plan: RunPlan) -> dict[str, Any]:
         "stages": stages,
         "gates": gates,
         "mix": mix_of(table),
+        **json.loads((plan.staging / "metrics.json").read_text()),
     }
     manifest = plan.store.publish(plan.year, table, fields, quarantine=quarantine)
+    staged_reference = plan.staging / "reference.profile.parquet"
+    if staged_reference.exists():
+        target = Path(plan.data_root) / REFERENCE_PROFILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(staged_reference, target.with_name(".profile.tmp"))
+        target.with_name(".profile.tmp").replace(target)
     ids = pq.read_table(plan.staging / "dedup.signature_ids.parquet").column("doc_id").to_pylist()
     signatures = np.load(plan.staging / "dedup.signatures.npy")
     SignatureIndex(index_root(plan)).add_generation(plan.year, ids, signatures)
@@ -356,7 +435,8 @@ def asset_extra(manifest: dict[str, Any]) -> dict[str, Any]:
         "quarantined": {s: sum(c["quarantined"].values()) for s, c in stages.items()},
         "gates": {g: v["success"] for g, v in manifest["gates"].items()},
         "config_hash": manifest["config_hash"],
-        **({"metrics": manifest["metrics"]} if "metrics" in manifest else {}),
+        "metrics": {k: v for k, v in manifest.get("metrics", {}).items() if isinstance(v, (int, float))},
+        "collapse": manifest.get("collapse", {}).get("status"),
     }
 
 
@@ -372,6 +452,8 @@ def run_year(plan: RunPlan) -> dict[str, Any]:
     run_gate_for(plan, "synthesize")
     run_assemble(plan)
     run_gate_for(plan, "generation")
+    run_measure(plan)
+    run_gate_for(plan, "collapse")
     return publish(plan)
 
 

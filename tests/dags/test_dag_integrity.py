@@ -34,7 +34,7 @@ def test_every_dag_has_tags_and_explicit_catchup(dagbag):
 def test_annual_stage_order(dagbag):
     dag = dagbag.dags["biomass_annual"]
     chain = ["merge_scrape", "gate_scrape", "license", "gate_license", "synthesize", "gate_synthesize",
-             "assemble", "gate_generation", "publish"]
+             "assemble", "gate_generation", "measure", "gate_collapse", "publish"]
     for upstream, downstream in zip(chain, chain[1:]):
         assert upstream in dag.get_task(downstream).upstream_task_ids, (upstream, downstream)
     assert dag.get_task("scrape").upstream_task_ids >= {"plan", "scrape_shards"}

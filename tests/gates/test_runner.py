@@ -9,7 +9,8 @@ from biomass.gates.runner import run_gate
 from biomass.gates.suites import GATES, build_suite
 from tests.unit.test_storage import make_table
 
-G = GateConfig(min_rows=2, min_chars=50)
+G = GateConfig(min_rows=2, min_chars=50,
+               collapse_bounds=[{"metric": "tail_coverage", "direction": "min", "warn": 0.3, "fail": 0.15}])
 
 
 def _run(tmp_path, gate, rows, summary):
@@ -54,3 +55,13 @@ def test_summary_is_deterministic(tmp_path):
     a = _run(tmp_path / "a", "scrape", make_table(3), {"quarantined_fraction": 0.95}).summary()
     b = _run(tmp_path / "b", "scrape", make_table(3), {"quarantined_fraction": 0.95}).summary()
     assert a == b
+
+
+def test_collapse_gate_fails_below_the_failing_level_only(tmp_path):
+    assert _run(tmp_path / "ok", "collapse", make_table(3), {"tail_coverage": 0.2}).success  # warn zone passes
+    failed = _run(tmp_path / "bad", "collapse", make_table(3), {"tail_coverage": 0.1})
+    assert [f["column"] for f in failed.failed] == ["tail_coverage"]
+
+
+def test_collapse_gate_skips_a_metric_that_could_not_be_computed(tmp_path):
+    assert _run(tmp_path, "collapse", make_table(3), {"tail_coverage": None}).success

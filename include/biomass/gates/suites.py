@@ -16,7 +16,7 @@ from biomass.config import GateConfig
 from biomass.schema import COLUMNS, ORIGINS, SOURCES
 
 SUITE_VERSION = 1
-GATES = ("scrape", "license", "synthesize", "generation")
+GATES = ("scrape", "license", "synthesize", "generation", "collapse")
 # Columns a gate computes on its copy of the rows before validating them (never written to the corpus).
 DERIVED_COLUMNS: dict[str, tuple[str, ...]] = {"synthesize": ("signature_valid",)}
 
@@ -98,4 +98,13 @@ def build_suite(gate: str, g: GateConfig) -> list[Check]:
                       {"column": "row_change", "min_value": 1.0 / g.max_row_change, "max_value": g.max_row_change},
                       batch="summary", why="no sudden drop or jump against the parent generation"),
                 ]
+    if gate == "collapse":
+        # Only the failing level stops a year; the warning level is reported by the metrics step.
+        checks = []
+        for b in g.collapse_bounds:
+            lo, hi = (b["fail"], None) if b["direction"] == "min" else (None, b["fail"])
+            checks.append(Check("ExpectColumnValuesToBeBetween", {"column": b["metric"], "min_value": lo,
+                                                                  "max_value": hi},
+                                batch="summary", why=f"collapse bound: {b['metric']} {b['direction']} {b['fail']}"))
+        return checks
     raise KeyError(f"unknown gate {gate!r}; gates are {', '.join(GATES)}")

@@ -1,0 +1,229 @@
+"""Near-duplicate removal for one generation: signatures -> LSH candidates -> verification -> clusters -> keep.
+
+Definition (issue 4): documents whose shingle-set Jaccard is >= ``threshold`` belong in the same cluster
+(clusters are connected components of that relation). Each cluster keeps one row, chosen by origin
+(human > licensed > synthetic > unknown), then the earliest ``collected_at``, then the smallest ``doc_id``.
+With a :class:`SignatureIndex`, rows that near-duplicate a document of an earlier published generation are
+dropped from the new data only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from biomass.accounting import StageCounts
+from biomass.dedup.index import SignatureIndex
+from biomass.dedup.lsh import band_keys, candidate_pairs, choose_bands
+from biomass.dedup.minhash import as_string_array, jaccard_pairs, shingle_sets, signatures
+
+ORIGIN_PRIORITY = ("human", "licensed", "synthetic", "unknown")
+NEAR_DUPLICATE = "near_duplicate"
+EARLIER_GENERATION = "near_duplicate_of_earlier_generation"
+
+CLUSTERS_SCHEMA = pa.schema([pa.field("doc_id", pa.string(), nullable=False),
+                             pa.field("cluster_id", pa.string(), nullable=False)])
+DROPPED_SCHEMA = pa.schema([
+    pa.field("doc_id", pa.string(), nullable=False),
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("kept_doc_id", pa.string(), metadata={"doc": "survivor of the cluster, or the earlier doc matched"}),
+    pa.field("matched_generation", pa.int32(), metadata={"doc": "year of the earlier generation matched"}),
+    pa.field("lost_on", pa.string(), metadata={"doc": "origin | collected_at | doc_id | earlier_generation"}),
+])
+
+
+@dataclass
+class DedupResult:
+    kept: pa.Table
+    clusters: pa.Table
+    dropped: pa.Table
+    kept_signatures: np.ndarray
+    counts: StageCounts
+    notes: dict = field(default_factory=dict)
+
+    def quarantine_rows(self, table: pa.Table) -> list[dict]:
+        """Dropped rows as ``Quarantine.add`` keyword dicts (text included), in input order."""
+        text_by_id = dict(zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist()))
+        out = []
+        for row in self.dropped.to_pylist():
+            where = f" (generation {row['matched_generation']})" if row["matched_generation"] is not None else ""
+            out.append({"reason": row["reason"], "doc_id": row["doc_id"], "text": text_by_id.get(row["doc_id"]),
+                        "detail": f"kept {row['kept_doc_id']}{where}; lost on {row['lost_on']}"})
+        return out
+
+
+def _origin_rank(table: pa.Table, priority: Sequence[str]) -> np.ndarray:
+    n = table.num_rows
+    unknown = len(priority)
+    if "origin" not in table.column_names:
+        return np.full(n, priority.index("unknown") if "unknown" in priority else unknown, dtype=np.int64)
+    rank = {name: i for i, name in enumerate(priority)}
+    values = table.column("origin").to_pylist()
+    default = rank.get("unknown", unknown)
+    return np.array([rank.get(v, default) if v is not None else default for v in values], dtype=np.int64)
+
+
+def _collected_rank(table: pa.Table) -> np.ndarray:
+    """Microseconds since epoch; missing -> after everything (a dated row beats an undated one)."""
+    n = table.num_rows
+    last = np.iinfo(np.int64).max
+    if "collected_at" not in table.column_names:
+        return np.full(n, last, dtype=np.int64)
+    col = table.column("collected_at")
+    if pa.types.is_timestamp(col.type):
+        col = pc.cast(col, pa.timestamp("us", tz=col.type.tz))
+    elif pa.types.is_date(col.type):
+        col = pc.cast(pc.cast(col, pa.date32()), pa.timestamp("us"))
+    elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        col = pc.cast(col, pa.timestamp("us"))
+    else:
+        raise ValueError(f"collected_at must be a timestamp, date or ISO string, got {col.type}")
+    ints = pc.fill_null(pc.cast(col, pa.int64()), last)
+    return np.asarray(ints.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Connected-component label per row (labels are arbitrary; callers relabel)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if len(left) == 0:
+        return np.arange(n, dtype=np.int64)
+    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left.astype(np.int64), right.astype(np.int64))),
+                       shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels.astype(np.int64)
+
+
+def verified_pairs(arr: pa.Array, sigs: np.ndarray, pairs: np.ndarray, threshold: float,
+                   verify: str) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate pairs whose (exact or estimated) Jaccard reaches ``threshold``."""
+    if len(pairs) == 0:
+        return pairs[:, 0], pairs[:, 1]
+    left, right = pairs[:, 0], pairs[:, 1]
+    if verify == "estimate":
+        sim = np.empty(len(pairs))
+        for lo in range(0, len(pairs), 65536):
+            sl = slice(lo, lo + 65536)
+            sim[sl] = (sigs[left[sl]] == sigs[right[sl]]).mean(axis=1)
+    elif verify == "exact":
+        involved = np.unique(pairs.ravel())
+        offsets, hashes = shingle_sets(arr, involved)
+        sim = jaccard_pairs(offsets, hashes, np.searchsorted(involved, left), np.searchsorted(involved, right))
+    else:
+        raise ValueError(f"verify must be 'exact' or 'estimate', got {verify!r}")
+    ok = sim >= threshold
+    return left[ok], right[ok]
+
+
+def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128, seed: int = 1,
+                index: SignatureIndex | None = None, year: int | None = None,
+                scope: Literal["year", "all"] = "all", origin_priority: Sequence[str] = ORIGIN_PRIORITY,
+                verify: Literal["exact", "estimate"] = "exact", bands: int | None = None, rows: int | None = None,
+                threads: int | None = None) -> DedupResult:
+    """Cluster near duplicates in ``table`` and keep one row per cluster; see the module docstring.
+
+    ``year``: the generation being built; only index generations before it are consulted (so a re-run after
+    publishing does not match itself). ``scope="year"`` ignores the index.
+    """
+    for col in ("doc_id", "text"):
+        if col not in table.column_names:
+            raise ValueError(f"dedup input needs a {col!r} column; it has {table.column_names}")
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    n = table.num_rows
+    arr = as_string_array(table.column("text"))
+    sigs = signatures(arr, num_perm=num_perm, seed=seed, threads=threads)
+    doc_ids = np.array(table.column("doc_id").to_pylist(), dtype=object)
+    if any(d is None for d in doc_ids):
+        raise ValueError("doc_id must not be null")
+
+    # 1. within-table clusters
+    if bands is None or rows is None:
+        bands, rows = choose_bands(threshold, num_perm)
+    keys = band_keys(sigs, bands, rows)
+    pairs = candidate_pairs(keys)
+    del keys
+    left, right = verified_pairs(arr, sigs, pairs, threshold, verify)
+    labels = components(n, left, right)
+
+    # 2. earlier generations
+    matched = np.zeros(n, dtype=bool)
+    matched_year = np.full(n, -1, dtype=np.int64)
+    matched_doc = np.full(n, None, dtype=object)
+    if index is not None and scope == "all":
+        if (index.params.num_perm, index.params.seed) != (num_perm, seed):
+            raise ValueError(f"index at {index.root} uses num_perm={index.params.num_perm} "
+                             f"seed={index.params.seed}, dedup asked for num_perm={num_perm} seed={seed}")
+        hits = index.query(sigs, threshold=threshold, before_year=year)
+        matched[hits.rows] = True
+        matched_year[hits.rows] = hits.years
+        matched_doc[hits.rows] = np.array(hits.doc_ids, dtype=object)
+
+    # 3. keep priority: origin, collected_at, doc_id, then input position (a total order)
+    origin = _origin_rank(table, list(origin_priority))
+    when = _collected_rank(table)
+    id_rank = np.empty(n, dtype=np.int64)
+    id_rank[np.argsort(doc_ids, kind="stable")] = np.arange(n)
+    prio = np.lexsort((np.arange(n), id_rank, when, origin))        # best first
+    rank = np.empty(n, dtype=np.int64)
+    rank[prio] = np.arange(n)
+
+    # cluster head = best-ranked member; survivor = best-ranked member not matched to an earlier generation
+    by_cluster = np.lexsort((rank, labels))
+    lab_sorted = labels[by_cluster]
+    is_start = np.ones(n, dtype=bool)
+    is_start[1:] = lab_sorted[1:] != lab_sorted[:-1]
+    starts = np.flatnonzero(is_start)
+    seg = np.cumsum(is_start) - 1
+    head_of = np.empty(n, dtype=np.int64)
+    survivor_of = np.full(n, -1, dtype=np.int64)
+    if n:
+        head_of[by_cluster] = by_cluster[starts][seg]
+        free_pos = np.where(matched[by_cluster], n, np.arange(n))
+        first_free = np.minimum.reduceat(free_pos, starts)
+        survivor = np.where(first_free < n, by_cluster[np.minimum(first_free, n - 1)], -1)
+        survivor_of[by_cluster] = survivor[seg]
+
+    keep = ~matched & (survivor_of == np.arange(n))
+    dropped_rows = np.flatnonzero(~keep)
+    from_old = matched[dropped_rows]
+    surv = survivor_of[dropped_rows]
+    surv_safe = np.where(surv >= 0, surv, 0)
+    lost_local = np.where(origin[dropped_rows] != origin[surv_safe], "origin",
+                          np.where(when[dropped_rows] != when[surv_safe], "collected_at", "doc_id"))
+    reasons = np.where(from_old, EARLIER_GENERATION, NEAR_DUPLICATE).tolist()
+    kept_ids = np.where(from_old, matched_doc[dropped_rows], doc_ids[surv_safe]).tolist()
+    gens = [int(y) if m else None for m, y in zip(from_old, matched_year[dropped_rows])]
+    lost = np.where(from_old, "earlier_generation", lost_local).tolist()
+    dropped = pa.table({"doc_id": pa.array(list(doc_ids[dropped_rows]), pa.string()),
+                        "reason": pa.array(reasons, pa.string()), "kept_doc_id": pa.array(kept_ids, pa.string()),
+                        "matched_generation": pa.array(gens, pa.int32()), "lost_on": pa.array(lost, pa.string())},
+                       schema=DROPPED_SCHEMA)
+    clusters = pa.table({"doc_id": pa.array(list(doc_ids), pa.string()),
+                         "cluster_id": pa.array(list(doc_ids[head_of]), pa.string())}, schema=CLUSTERS_SCHEMA)
+    kept_idx = np.flatnonzero(keep)
+    kept = table.take(pa.array(kept_idx, type=pa.int64()))
+    counts = StageCounts(stage="dedup", rows_in=n, rows_out=len(kept_idx),
+                         quarantined=Counter(r for r in reasons))
+    notes = {"threshold": threshold, "num_perm": num_perm, "seed": seed, "bands": bands, "rows": rows,
+             "verify": verify, "candidate_pairs": int(len(pairs)), "verified_pairs": int(len(left)),
+             "clusters": int(len(starts)), "multi_doc_clusters": int(np.sum(np.diff(np.append(starts, n)) > 1)),
+             "earlier_generation_matches": int(matched.sum()),
+             "index_years": [y for y in (index.years() if index is not None and scope == "all" else [])
+                             if year is None or y < year]}
+    counts.notes.update(notes)
+    return DedupResult(kept=kept, clusters=clusters, dropped=dropped, kept_signatures=sigs[kept_idx],
+                       counts=counts.check(), notes=notes)
+
+
+def from_config(table: pa.Table, config, *, index: SignatureIndex | None = None,
+                year: int | None = None) -> DedupResult:
+    """Run with a ``biomass.config.DedupConfig`` (threshold, num_perm, seed, scope)."""
+    return deduplicate(table, threshold=config.threshold, num_perm=config.num_perm, seed=config.seed,
+                       index=index, year=year, scope=config.scope)

@@ -1,0 +1,248 @@
+"""The persistent cross-generation MinHash index: one Arrow IPC file per published generation.
+
+Layout under ``root`` (the pipeline uses ``<data_root>/index/minhash``)::
+
+    index.json             format version and the parameters every generation file was built with
+    gen-<year>.arrow       doc_id, signature, and per band the sorted band keys and the rows they came from
+
+Files are memory-mapped: a query keeps only the sorted band keys hot (12 bytes per doc per band), and touches
+signatures and doc ids of candidate rows only. A generation file is rewritten by atomic rename, so re-running
+a publish for the same year leaves exactly one, complete, file for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+
+from biomass.dedup.lsh import band_keys, choose_bands
+
+INDEX_FORMAT = 1
+_META = "index.json"
+_GEN = re.compile(r"^gen-(\d+)\.arrow$")
+_META_KEY = b"biomass.minhash_index"
+# A band key shared by more old docs than this is a boilerplate magnet: only the first ones are compared.
+MAX_MATCHES_PER_KEY = 64
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    num_perm: int = 128
+    seed: int = 1
+    threshold: float = 0.8
+
+    def as_dict(self) -> dict:
+        return {"format": INDEX_FORMAT, "num_perm": self.num_perm, "seed": self.seed, "threshold": self.threshold}
+
+
+@dataclass(frozen=True)
+class IndexMatches:
+    """Best earlier-generation match of each query row that has one (``rows`` ascending)."""
+
+    rows: np.ndarray            # query row numbers
+    years: np.ndarray           # generation of the matched doc
+    doc_ids: list[str]          # matched doc ids
+    similarity: np.ndarray      # estimated Jaccard (share of equal signature values)
+
+
+class _Generation:
+    def __init__(self, path: Path, params: IndexParams):
+        self.path = path
+        source = pa.memory_map(str(path), "r")
+        reader = ipc.open_file(source)
+        meta = json.loads(reader.schema.metadata[_META_KEY])
+        if meta.get("format") != INDEX_FORMAT:
+            raise ValueError(f"{path}: index format {meta.get('format')}, this biomass reads {INDEX_FORMAT}")
+        if meta["num_perm"] != params.num_perm or meta["seed"] != params.seed:
+            raise ValueError(f"{path}: built with num_perm={meta['num_perm']} seed={meta['seed']}, "
+                             f"index expects num_perm={params.num_perm} seed={params.seed}")
+        self.meta = meta
+        self.year = int(meta["year"])
+        self.table = reader.read_all()   # zero-copy over the memory map
+        self.n = self.table.num_rows
+        self.bands, self.rows_per_band = int(meta["bands"]), int(meta["rows"])
+
+    def signatures(self) -> np.ndarray:
+        col = self.table.column("signature").combine_chunks()
+        return col.values.to_numpy(zero_copy_only=True).reshape(self.n, self.meta["num_perm"])
+
+    def sorted_keys(self, bands: int, rows: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        if (bands, rows) == (self.bands, self.rows_per_band):
+            return [(self.table.column(f"key_{b:03d}").combine_chunks().to_numpy(zero_copy_only=True),
+                     self.table.column(f"row_{b:03d}").combine_chunks().to_numpy(zero_copy_only=True))
+                    for b in range(bands)]
+        keys = band_keys(self.signatures(), bands, rows)   # index built for another threshold: re-band
+        out = []
+        for b in range(bands):
+            order = np.argsort(keys[b], kind="stable").astype(np.uint32)
+            out.append((keys[b][order], order))
+        return out
+
+    def doc_id(self, row: int) -> str:
+        return self.table.column("doc_id")[int(row)].as_py()
+
+
+class SignatureIndex:
+    """MinHash signatures of every published generation, queried for near duplicates of new documents."""
+
+    def __init__(self, root: str | os.PathLike[str], *, num_perm: int | None = None, seed: int | None = None,
+                 threshold: float | None = None):
+        self.root = Path(root)
+        meta_path = self.root / _META
+        if meta_path.exists():
+            stored = json.loads(meta_path.read_text())
+            if stored.get("format") != INDEX_FORMAT:
+                raise ValueError(f"{meta_path}: index format {stored.get('format')}, this biomass reads "
+                                 f"{INDEX_FORMAT}; rebuild the index")
+            self.params = IndexParams(stored["num_perm"], stored["seed"], stored["threshold"])
+            for name, want in (("num_perm", num_perm), ("seed", seed)):
+                if want is not None and want != getattr(self.params, name):
+                    raise ValueError(f"{meta_path} was built with {name}={getattr(self.params, name)}, "
+                                     f"asked for {want}")
+            if threshold is not None:
+                self.params = IndexParams(self.params.num_perm, self.params.seed, threshold)
+        else:
+            self.params = IndexParams(num_perm or 128, 1 if seed is None else seed,
+                                      0.8 if threshold is None else threshold)
+        self._cache: dict[int, tuple[float, _Generation]] = {}
+
+    # -- reading ------------------------------------------------------------------------------------
+    def path_for(self, year: int) -> Path:
+        return self.root / f"gen-{int(year)}.arrow"
+
+    def years(self) -> list[int]:
+        if not self.root.exists():
+            return []
+        return sorted(int(m.group(1)) for p in self.root.iterdir() if (m := _GEN.match(p.name)))
+
+    def generation(self, year: int) -> _Generation:
+        path = self.path_for(year)
+        mtime = path.stat().st_mtime_ns
+        cached = self._cache.get(year)
+        if cached is None or cached[0] != mtime:
+            cached = (mtime, _Generation(path, self.params))
+            self._cache[year] = cached
+        return cached[1]
+
+    def __len__(self) -> int:
+        return sum(self.generation(y).n for y in self.years())
+
+    def query(self, sigs: np.ndarray, *, threshold: float | None = None, before_year: int | None = None,
+              years: Iterable[int] | None = None) -> IndexMatches:
+        """Best match (estimated Jaccard >= threshold) of each row of ``sigs`` among the chosen generations.
+
+        Ties go to the earliest generation, then the smallest doc_id, so the answer never depends on order.
+        """
+        threshold = self.params.threshold if threshold is None else threshold
+        sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
+        if sigs.ndim != 2 or sigs.shape[1] != self.params.num_perm:
+            raise ValueError(f"signatures must have shape (n, {self.params.num_perm}), got {sigs.shape}")
+        chosen = self.years() if years is None else sorted(set(int(y) for y in years) & set(self.years()))
+        if before_year is not None:
+            chosen = [y for y in chosen if y < before_year]
+        bands, rows = choose_bands(threshold, self.params.num_perm)
+        qkeys = band_keys(sigs, bands, rows) if len(sigs) else np.zeros((bands, 0), dtype=np.uint64)
+        found_rows, found_years, found_old, found_sim = [], [], [], []
+        for year in chosen:
+            gen = self.generation(year)
+            if gen.n == 0 or len(sigs) == 0:
+                continue
+            pairs = []
+            for b, (skeys, order) in enumerate(gen.sorted_keys(bands, rows)):
+                lo = np.searchsorted(skeys, qkeys[b], side="left")
+                hi = np.searchsorted(skeys, qkeys[b], side="right")
+                cnt = np.minimum(hi - lo, MAX_MATCHES_PER_KEY)
+                if not cnt.any():
+                    continue
+                q = np.repeat(np.arange(len(sigs), dtype=np.int64), cnt)
+                start = np.repeat(lo - np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt)
+                pos = start + np.arange(len(q))
+                pairs.append((q.astype(np.uint64) << np.uint64(32)) | order[pos].astype(np.uint64))
+            if not pairs:
+                continue
+            packed = np.unique(np.concatenate(pairs))
+            q = (packed >> np.uint64(32)).astype(np.int64)
+            old = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
+            old_sigs = gen.signatures()
+            sim = np.empty(len(q), dtype=np.float64)
+            for lo in range(0, len(q), 65536):   # bounded temporaries
+                sl = slice(lo, lo + 65536)
+                sim[sl] = (sigs[q[sl]] == old_sigs[old[sl]]).mean(axis=1)
+            ok = sim >= threshold
+            if ok.any():
+                found_rows.append(q[ok])
+                found_years.append(np.full(int(ok.sum()), year, dtype=np.int64))
+                found_old.append(pc.take(gen.table.column("doc_id"), pa.array(old[ok])).to_pylist())
+                found_sim.append(sim[ok])
+        if not found_rows:
+            return IndexMatches(np.zeros(0, np.int64), np.zeros(0, np.int64), [], np.zeros(0, np.float64))
+        rows_ = np.concatenate(found_rows)
+        years_ = np.concatenate(found_years)
+        docs_ = [d for part in found_old for d in part]
+        sims_ = np.concatenate(found_sim)
+        doc_rank = np.argsort(np.argsort(np.array(docs_, dtype=object), kind="stable"), kind="stable")
+        order = np.lexsort((doc_rank, years_, -sims_, rows_))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = rows_[order][1:] != rows_[order][:-1]
+        best = order[first]
+        return IndexMatches(rows_[best], years_[best], [docs_[i] for i in best], sims_[best])
+
+    # -- writing (publish only) ---------------------------------------------------------------------
+    def add_generation(self, year: int, doc_ids: Sequence[str] | pa.Array | pa.ChunkedArray,
+                       signatures: np.ndarray) -> Path:
+        """Write (or atomically rewrite) the entry for ``year``. Only the publish step calls this."""
+        sigs = np.ascontiguousarray(signatures, dtype=np.uint32)
+        ids = doc_ids.to_pylist() if isinstance(doc_ids, (pa.Array, pa.ChunkedArray)) else list(doc_ids)
+        if sigs.ndim != 2 or sigs.shape != (len(ids), self.params.num_perm):
+            raise ValueError(f"need {len(ids)} signatures of {self.params.num_perm} values, got {sigs.shape}")
+        order = sorted(range(len(ids)), key=lambda i: (ids[i], i))   # same content -> same bytes
+        ids = [ids[i] for i in order]
+        sigs = sigs[np.array(order, dtype=np.int64)] if order else sigs
+        bands, rows = choose_bands(self.params.threshold, self.params.num_perm)
+        keys = band_keys(sigs, bands, rows)
+        columns = {"doc_id": pa.array(ids, type=pa.string()),
+                   "signature": pa.FixedSizeListArray.from_arrays(pa.array(sigs.ravel(), type=pa.uint32()),
+                                                                  self.params.num_perm)}
+        for b in range(bands):
+            sorted_order = np.argsort(keys[b], kind="stable").astype(np.uint32)
+            columns[f"key_{b:03d}"] = pa.array(keys[b][sorted_order], type=pa.uint64())
+            columns[f"row_{b:03d}"] = pa.array(sorted_order, type=pa.uint32())
+        meta = {**self.params.as_dict(), "year": int(year), "docs": len(ids), "bands": bands, "rows": rows}
+        table = pa.table(columns).replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True)})
+        self.root.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.root / _META, (json.dumps(self.params.as_dict(), sort_keys=True) + "\n").encode(),
+                      only_if_missing=True)
+        target = self.path_for(year)
+        tmp = target.with_name(f".{target.name}.tmp")
+        with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        self._cache.pop(int(year), None)
+        return target
+
+    def bytes_per_doc(self) -> float:
+        """Resident bytes per indexed doc a query needs: the sorted band keys and their row numbers."""
+        bands, _ = choose_bands(self.params.threshold, self.params.num_perm)
+        return float(bands * (8 + 4))
+
+
+def _atomic_write(path: Path, data: bytes, *, only_if_missing: bool = False) -> None:
+    if only_if_missing and path.exists():
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,89 @@
+"""LSH banding over flat numpy arrays: band keys, candidate pairs, and the band/row choice for a threshold.
+
+Instead of datasketch's dict-of-lists buckets (~3 KB/doc) each band is a sorted uint64 key array plus a row
+permutation: 12 bytes per doc per band, and equal keys sit next to each other.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from biomass.dedup.minhash import kernel
+
+# Pairs inside one bucket are compared to up to this many following members (in row order). Buckets of up
+# to WINDOW+1 docs get all their pairs; a bigger bucket is still chained together, but in O(n*WINDOW).
+WINDOW = 16
+
+
+def _collision(s: np.ndarray, b: int, r: int) -> np.ndarray:
+    return 1.0 - (1.0 - s ** r) ** b
+
+
+@lru_cache(maxsize=64)
+def choose_bands(threshold: float, num_perm: int, max_miss: float = 5e-4) -> tuple[int, int]:
+    """``(bands, rows)``: the fewest false candidates below ``threshold`` such that a pair AT the threshold
+    is missed with probability <= ``max_miss``. Candidates are verified afterwards, so recall is what counts.
+    """
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    grid = np.linspace(0.0, threshold, 200)
+    best: tuple[float, int, int] | None = None
+    fallback: tuple[float, int, int] | None = None
+    for r in range(1, num_perm + 1):
+        b = num_perm // r
+        miss = float(1.0 - _collision(np.array([threshold]), b, r)[0])
+        false_pos = float(np.trapezoid(_collision(grid, b, r), grid))
+        if miss <= max_miss and (best is None or false_pos < best[0]):
+            best = (false_pos, b, r)
+        if fallback is None or miss < fallback[0]:
+            fallback = (miss, b, r)
+    chosen = best if best is not None else fallback
+    assert chosen is not None
+    return chosen[1], chosen[2]
+
+
+def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """``(bands, n)`` uint64: one hash of each band's ``rows`` signature values."""
+    sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
+    n, num_perm = sigs.shape
+    if bands * rows > num_perm:
+        raise ValueError(f"{bands} bands x {rows} rows needs {bands * rows} permutations, have {num_perm}")
+    out = np.empty((bands, n), dtype=np.uint64)
+    kernel().band_keys(sigs, num_perm, bands, rows, out)
+    return out
+
+
+def sorted_band(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keys sorted (stable, so ties keep row order) and the rows they came from."""
+    order = np.argsort(keys, kind="stable").astype(np.uint32)
+    return keys[order], order
+
+
+def candidate_pairs(keys: np.ndarray) -> np.ndarray:
+    """Distinct ``(i, j)`` row pairs, ``i < j``, sharing a key in any band; shape ``(m, 2)``, sorted."""
+    found = []
+    for band in range(keys.shape[0]):
+        skeys, order = sorted_band(keys[band])
+        if len(skeys) < 2:
+            continue
+        same_next = skeys[1:] == skeys[:-1]
+        if not same_next.any():
+            continue
+        # run id per sorted position; pairs (p, p+d) in the same run for d = 1..WINDOW
+        run = np.concatenate([[0], np.cumsum(~same_next)])
+        for d in range(1, WINDOW + 1):
+            if d >= len(skeys):
+                break
+            hit = np.flatnonzero(run[d:] == run[:-d])
+            if hit.size == 0:
+                break
+            a, b = order[hit], order[hit + d]
+            found.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
+    if not found:
+        return np.zeros((0, 2), dtype=np.uint32)
+    pairs = np.concatenate(found).astype(np.uint64)
+    packed = np.unique((pairs[:, 0] << np.uint64(32)) | pairs[:, 1])
+    return np.stack([(packed >> np.uint64(32)).astype(np.uint32), (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32)],
+                    axis=1)

@@ -1,0 +1,13 @@
+"""Builds the compiled MinHash kernel; all other metadata lives in pyproject.toml."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "biomass.dedup._minhash",
+            sources=["include/biomass/dedup/_minhash.c"],
+            extra_compile_args=["-O3", "-std=c11", "-fno-strict-aliasing"],
+        )
+    ]
+)

@@ -1,0 +1,120 @@
+"""The cross-generation index: persistent, versioned, idempotent, and only the new data loses rows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from biomass.dedup import EARLIER_GENERATION, NEAR_DUPLICATE, SignatureIndex, deduplicate, signatures
+
+from .conftest import edit, real_docs
+
+
+@pytest.fixture(scope="module")
+def docs() -> list[str]:
+    return real_docs()[:120]
+
+
+def table(ids, texts, origin="human"):
+    return pa.table({"doc_id": ids, "text": texts, "origin": [origin] * len(ids)})
+
+
+def publish(index: SignatureIndex, year: int, tbl: pa.Table, **kw):
+    result = deduplicate(tbl, index=index, year=year, **kw)
+    index.add_generation(year, result.kept.column("doc_id"), result.kept_signatures)
+    return result
+
+
+def test_new_rows_matching_an_earlier_generation_are_dropped(tmp_path, docs):
+    import random
+
+    index = SignatureIndex(tmp_path / "idx")
+    assert index.years() == []
+    publish(index, 2021, table([f"y21-{i}" for i in range(60)], docs[:60]))
+    rng = random.Random(5)
+    # 2022: 20 FAKE light edits of 2021 docs, 40 new docs, and an in-year duplicate pair among the new ones
+    old_edits = [edit(docs[i], rng, 0.005) for i in range(20)]
+    new = docs[60:100]
+    ids = [f"y22-old-{i}" for i in range(20)] + [f"y22-new-{i}" for i in range(40)] + ["y22-new-dup"]
+    result = publish(index, 2022, table(ids, old_edits + new + [edit(new[0], rng, 0.005)]))
+    dropped = {r["doc_id"]: r for r in result.dropped.to_pylist()}
+    for i in range(20):
+        row = dropped[f"y22-old-{i}"]
+        assert row["reason"] == EARLIER_GENERATION
+        assert (row["matched_generation"], row["kept_doc_id"]) == (2021, f"y21-{i}")
+    assert dropped["y22-new-dup"]["reason"] == NEAR_DUPLICATE
+    assert len(dropped) == 21
+    assert result.counts.as_dict()["quarantined"] == {EARLIER_GENERATION: 20, NEAR_DUPLICATE: 1}
+    assert index.years() == [2021, 2022]
+    assert len(index) == 60 + 40
+
+
+def test_scope_year_and_before_year_ignore_the_index(tmp_path, docs):
+    index = SignatureIndex(tmp_path)
+    tbl = table([f"d{i}" for i in range(30)], docs[:30])
+    publish(index, 2021, tbl)
+    assert deduplicate(tbl, index=index, year=2022).counts.rows_out == 0
+    assert deduplicate(tbl, index=index, year=2022, scope="year").counts.rows_out == 30
+    # re-running 2021 after it was published must not match itself
+    assert deduplicate(tbl, index=index, year=2021).counts.rows_out == 30
+
+
+def test_add_generation_is_idempotent_and_order_free(tmp_path, docs):
+    index = SignatureIndex(tmp_path)
+    ids = [f"d{i}" for i in range(50)]
+    sigs = signatures(docs[:50])
+    path = index.add_generation(2023, ids, sigs)
+    first = path.read_bytes()
+    index.add_generation(2023, ids, sigs)
+    assert path.read_bytes() == first
+    perm = np.random.default_rng(0).permutation(50)
+    index.add_generation(2023, [ids[i] for i in perm], sigs[perm])
+    assert path.read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen-2023.arrow", "index.json"]
+    # a changed generation replaces the entry (no stale rows)
+    index.add_generation(2023, ids[:10], sigs[:10])
+    assert len(index) == 10
+
+
+def test_parameters_are_recorded_and_checked(tmp_path, docs):
+    index = SignatureIndex(tmp_path, threshold=0.8)
+    index.add_generation(2021, ["a", "b"], signatures(docs[:2]))
+    meta = json.loads((tmp_path / "index.json").read_text())
+    assert meta == {"format": 1, "num_perm": 128, "seed": 1, "threshold": 0.8}
+    with pytest.raises(ValueError, match="num_perm"):
+        SignatureIndex(tmp_path, num_perm=64)
+    with pytest.raises(ValueError, match="num_perm=128 seed=1"):
+        deduplicate(table(["x"], [docs[0]]), seed=2, index=SignatureIndex(tmp_path))
+    with pytest.raises(ValueError, match="signatures"):
+        SignatureIndex(tmp_path).add_generation(2022, ["a"], signatures(docs[:2]))
+    (tmp_path / "index.json").write_text(json.dumps({**meta, "format": 99}))
+    with pytest.raises(ValueError, match="format"):
+        SignatureIndex(tmp_path)
+
+
+def test_query_at_another_threshold_rebands(tmp_path, docs):
+    index = SignatureIndex(tmp_path)
+    sigs = signatures(docs[:40])
+    index.add_generation(2021, [f"d{i}" for i in range(40)], sigs)
+    for threshold in (0.6, 0.8, 0.95):
+        hits = index.query(sigs[:5], threshold=threshold)
+        assert hits.rows.tolist() == [0, 1, 2, 3, 4]
+        assert hits.doc_ids == [f"d{i}" for i in range(5)]
+        assert np.all(hits.similarity == 1.0)
+
+
+def test_best_match_prefers_the_earliest_generation(tmp_path, docs):
+    index = SignatureIndex(tmp_path)
+    sigs = signatures(docs[:3])
+    index.add_generation(2022, ["late"], sigs[:1])
+    index.add_generation(2021, ["early"], sigs[:1])
+    hits = index.query(sigs)
+    assert (hits.rows.tolist(), hits.years.tolist(), hits.doc_ids) == ([0], [2021], ["early"])
+    assert index.query(sigs, years=[2022]).doc_ids == ["late"]
+
+
+def test_memory_is_well_under_a_kilobyte_per_doc(tmp_path):
+    assert SignatureIndex(tmp_path).bytes_per_doc() < 512

@@ -1,0 +1,132 @@
+"""Signatures must equal datasketch 2.0.0's default MinHash over the issue-4 shingles, bit for bit."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+from biomass.dedup import shingles, signatures
+from biomass.dedup.minhash import jaccard_pairs, kernel, shingle_sets
+
+from .conftest import real_docs
+
+
+def reference(texts, num_perm=128, seed=1) -> np.ndarray:
+    """Straight datasketch: one MinHash per text, updated with each shingle's utf-8 bytes."""
+    out = []
+    for text in texts:
+        m = MinHash(num_perm=num_perm, seed=seed)
+        for sh in shingles(text or ""):
+            m.update(sh.encode("utf-8"))
+        out.append(m.hashvalues)
+    return np.array(out, dtype=np.uint32).reshape(len(texts), num_perm)
+
+
+def test_real_text_many_docs_equal_datasketch():
+    docs = real_docs()[:300]
+    ours = signatures(docs)
+    assert ours.shape == (len(docs), 128) and ours.dtype == np.uint32
+    assert np.array_equal(ours, reference(docs))
+
+
+@pytest.mark.parametrize("num_perm,seed", [(64, 7), (256, 42), (1, 0)])
+def test_other_num_perm_and_seed(num_perm, seed):
+    docs = real_docs(400)[:40]
+    assert np.array_equal(signatures(docs, num_perm=num_perm, seed=seed), reference(docs, num_perm, seed))
+
+
+SHORT = ["", " ", "!!! ??? ...", "one", "two words", "three little words", "four words right here",
+         "exactly five words are here", "exactly five words are here plus one", "\n\t", "_", "a_b", "ÉTÉ"]
+
+
+def test_short_docs_are_one_shingle():
+    assert shingles("") == [""]
+    assert shingles("Two  WORDS!") == ["two words"]
+    assert len(shingles("a b c d e f")) == 2
+    assert np.array_equal(signatures(SHORT), reference(SHORT))
+
+
+UNICODE = [
+    "ﬁne ﬂour, ＦＵＬＬＷＩＤＴＨ letters and x² + y³ — NFKC folds all of them",
+    "İstanbul'da ΣΊΣΥΦΟΣ ΟΔΥΣΣΕΎΣ; Straße ẞ; the final sigma ΧΑΟΣ differs from σ",
+    "Café naïve coöperate résumé — e\u0301 combining versus é precomposed",
+    "日本語のテキストです。漢字とかなが混ざっています 中文文本也在这里 한국어 텍스트",
+    "हिन्दी में लिखा गया पाठ, जिसमें मात्राएँ हैं; العربية نص مكتوب هنا ١٢٣ ٤٥٦",
+    "emoji 😀 between 🎉 words 👍🏽 and ZWJ 👨‍👩‍👧 families, ½ ⅓ Ⅻ ① numerals",
+    "tab\tnew\nline\r\nnbsp\u00a0thin\u2009space ideographic\u3000space",
+    "under_score snake_case __dunder__ 3.14 1,000,000 v2.0-beta",
+]
+
+
+def test_unicode_normalisation_and_tokens():
+    assert np.array_equal(signatures(UNICODE), reference(UNICODE))
+
+
+def test_random_code_points_tokenise_like_python_re():
+    """Random strings over many scripts: \\w in the kernel must be exactly Python's."""
+    rng = random.Random(1234)
+    ranges = [(0x20, 0x7E), (0xA0, 0x24F), (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF), (0x900, 0x97F),
+              (0x1E00, 0x1FFF), (0x2000, 0x2BFF), (0x3000, 0x30FF), (0x4E00, 0x4E80), (0xAC00, 0xAC80),
+              (0xFB00, 0xFB4F), (0xFF00, 0xFFEF), (0x1D400, 0x1D7FF), (0x1F300, 0x1F64F), (0x10000, 0x1007F)]
+    texts = []
+    for _ in range(400):
+        lo, hi = rng.choice(ranges)
+        chars = [chr(rng.randint(lo, hi)) if rng.random() < 0.7 else rng.choice(" _-.,") for _ in range(60)]
+        texts.append("".join(chars))
+    assert np.array_equal(signatures(texts), reference(texts))
+
+
+def test_arrow_inputs_chunked_sliced_and_null():
+    docs = real_docs(300)[:30] + UNICODE
+    want = reference(docs)
+    assert np.array_equal(signatures(pa.array(docs, pa.string())), want)
+    chunked = pa.chunked_array([pa.array(docs[:7], pa.string()), pa.array(docs[7:], pa.string())])
+    assert np.array_equal(signatures(chunked), want)
+    sliced = pa.array(["skip me"] * 3 + docs, pa.large_string()).slice(3)
+    assert np.array_equal(signatures(sliced), want)
+    with_null = pa.array(["x y", None], pa.string())
+    assert np.array_equal(signatures(with_null), reference(["x y", ""]))
+    assert signatures([]).shape == (0, 128)
+
+
+def test_threads_and_sha1_backends_agree():
+    docs = real_docs(500)[:400]
+    one = signatures(docs, threads=1)
+    assert np.array_equal(one, signatures(docs, threads=2))
+    k = kernel()
+    before = k.sha1_backend()
+    try:
+        k.set_sha1_backend("portable")
+        assert np.array_equal(one, signatures(docs, threads=1))
+    finally:
+        k.set_sha1_backend(before)
+
+
+def test_interoperates_with_datasketch_lean_minhash_and_lsh():
+    docs = real_docs()[:50]
+    sigs = signatures(docs)
+    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    for i, sig in enumerate(sigs):
+        lean = LeanMinHash(seed=1, hashvalues=sig, scheme="affine32")
+        lsh.insert(f"d{i}", lean)
+    m = MinHash(num_perm=128, seed=1)
+    m.update_batch([s.encode() for s in shingles(docs[3])])
+    assert "d3" in lsh.query(m)
+    assert LeanMinHash(m) == LeanMinHash(seed=1, hashvalues=sigs[3], scheme="affine32")
+
+
+def test_exact_shingle_sets_and_jaccard():
+    docs = real_docs(600)[:20] + UNICODE[:3]
+    offsets, hashes = shingle_sets(docs)
+    sets = [set(shingles(d)) for d in docs]
+    for i in range(len(docs)):
+        assert offsets[i + 1] - offsets[i] == len(sets[i])
+    left = np.array([0, 1, 2, 5, 20], dtype=np.uint32)
+    right = np.array([1, 1, 7, 6, 21], dtype=np.uint32)
+    got = jaccard_pairs(offsets, hashes, left, right)
+    want = [len(sets[a] & sets[b]) / len(sets[a] | sets[b]) for a, b in zip(left, right)]
+    assert np.allclose(got, want, rtol=0, atol=1e-12)
