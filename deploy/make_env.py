@@ -31,6 +31,8 @@ def generated() -> dict[str, str]:
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(48),
         "_AIRFLOW_WWW_USER_PASSWORD": secrets.token_urlsafe(18),
+        # An Ed25519 private key is any 32-byte seed; biomass reads it as standard base64.
+        "AIRFLOW_VAR_BIOMASS_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
     }
 
 

@@ -288,3 +288,16 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     proc = subprocess.run(["docker", "compose", "--env-file", str(env), "-f", str(COMPOSE), "config", "-q"],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_signing_key_reaches_the_workers_only(compose, services):
+    key = "AIRFLOW_VAR_BIOMASS_SIGNING_KEY"
+    assert key in _env(services["airflow-worker"])
+    assert key not in _env(compose["x-airflow-common"])
+    assert key not in _env(services["airflow-apiserver"])
+    sys.path.insert(0, str(REPO / "deploy"))
+    try:
+        import make_env
+    finally:
+        sys.path.pop(0)
+    assert len(base64.b64decode(make_env.generated()[key], validate=True)) == 32  # biomass's raw-seed form
