@@ -51,6 +51,15 @@ def _tail(path: Path, n: int = 60) -> str:
         return f"<{path} missing>"
 
 
+def _let_others_through(path: Path) -> None:
+    """mkdtemp makes 0700 dirs: let the database user traverse (not list) our temp dirs down to its folder."""
+    tmp = Path(tempfile.gettempdir()).resolve()
+    for folder in [path.resolve(), *path.resolve().parents]:
+        if folder == tmp or tmp not in folder.parents:
+            break
+        os.chmod(folder, folder.stat().st_mode | 0o011)
+
+
 class StackError(RuntimeError):
     """A component did not start or died; the message carries the tail of its log."""
 
@@ -105,8 +114,7 @@ class Postgres:
         pwfile.write_text(self.password + "\n")
         if self.os_user:
             entry = pwd.getpwnam(self.os_user)
-            # mkdtemp makes 0700 dirs: let the database user through the stack's root to its own folder.
-            os.chmod(self.root.parent, self.root.parent.stat().st_mode | 0o011)
+            _let_others_through(self.root.parent)
             for path in (self.root, pwfile):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
         self._run(str(PG_BIN / "initdb"), "-D", str(self.pgdata), "-U", self.user, "--pwfile", str(pwfile),

@@ -8,7 +8,9 @@ end is what a reader of the data root sees: three published manifests whose gate
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import time
 from datetime import datetime, timezone
 
@@ -37,6 +39,18 @@ def _wait_for_dag(af, api, stack, timeout: float = 300.0):
     pytest.fail(f"{DAG_ID} was not parsed within {timeout:.0f}s")
 
 
+def _log_lines(log) -> list[str]:
+    """Structured task-log records as text: the event, plus the traceback when the record carries one."""
+    content = getattr(log.content, "actual_instance", log.content) or []
+    lines = []
+    for record in content:
+        lines.append(getattr(record, "event", None) or str(record))
+        detail = (getattr(record, "additional_properties", None) or {}).get("error_detail")
+        if detail:
+            lines.extend(json.dumps(detail, default=str)[:3000].split("\\n"))
+    return lines
+
+
 def _failure_report(af, api, runs) -> str:
     """The failed tasks of the failed runs with the end of their logs, fetched through the API."""
     tis, lines = af.TaskInstanceApi(api), []
@@ -47,8 +61,8 @@ def _failure_report(af, api, runs) -> str:
             if ti.state == "failed" and ti.try_number:
                 try:
                     log = tis.get_log(DAG_ID, run.dag_run_id, ti.task_id, ti.try_number, full_content=True,
-                                      map_index=ti.map_index, accept="text/plain")
-                    lines.append("    " + "\n    ".join(str(log).splitlines()[-25:]))
+                                      map_index=ti.map_index, accept="application/json")
+                    lines.extend("    " + line for line in _log_lines(log)[-25:])
                 except af.exceptions.ApiException as exc:
                     lines.append(f"    (log unavailable: {exc.status})")
     return "\n".join(lines)
@@ -58,6 +72,11 @@ def test_backfill_three_years_through_rest(stack, api):
     import airflow_client.client as af
 
     dag = _wait_for_dag(af, api, stack)
+    # The signing key for synthetic text, as an operator would store it: an Airflow Variable (Fernet-encrypted
+    # in the metadata DB). Any 32-byte seed is an Ed25519 key; biomass reads it as base64.
+    af.VariableApi(api).post_variable(af.VariableBody(
+        key="biomass_signing_key", value=base64.b64encode(os.urandom(32)).decode(),
+        description="integration test: throwaway Ed25519 seed"))
     assert dag.is_paused, "a new DAG starts paused (AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION)"
     assert not af.DAGApi(api).patch_dag(DAG_ID, af.DAGPatchBody(is_paused=False)).is_paused
 
