@@ -12,7 +12,11 @@ ENV BIOMASS_CONFIG=/opt/biomass/biomass.yaml \
     BIOMASS_DATA_ROOT=/opt/biomass/data
 
 USER root
-RUN mkdir -p ${BIOMASS_HOME}/data /opt/airflow/auth \
+# gcc builds biomass.dedup._minhash, the compiled MinHash kernel (setup.py), during the install below.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
+RUN mkdir -p ${BIOMASS_HOME}/data ${BIOMASS_HOME}/kernel /opt/airflow/auth \
     && chown -R airflow:0 ${BIOMASS_HOME} /opt/airflow/auth \
     && chmod -R g+rwX ${BIOMASS_HOME} /opt/airflow/auth
 
@@ -26,10 +30,16 @@ COPY --chown=airflow:0 requirements.lock ${BIOMASS_HOME}/requirements.lock
 RUN pip install --no-cache-dir "apache-airflow==3.3.2" -r ${BIOMASS_HOME}/requirements.lock
 
 # The project itself, without touching the dependencies the lock fixed.
-COPY --chown=airflow:0 pyproject.toml README.md biomass.yaml ${BIOMASS_HOME}/
+COPY --chown=airflow:0 pyproject.toml setup.py README.md biomass.yaml ${BIOMASS_HOME}/
 COPY --chown=airflow:0 include ${BIOMASS_HOME}/include
 COPY --chown=airflow:0 samples ${BIOMASS_HOME}/samples
-RUN pip install --no-cache-dir --no-deps -e ${BIOMASS_HOME}
+# An editable install compiles the kernel next to its source, in include/. Compose mounts the host's include/
+# over that folder, so a copy of the built kernel (and the source it came from) is kept aside in kernel/ for
+# airflow-init to put back (see docker-compose.yaml).
+RUN pip install --no-cache-dir --no-deps -e ${BIOMASS_HOME} \
+    && cp ${BIOMASS_HOME}/include/biomass/dedup/_minhash*.so ${BIOMASS_HOME}/include/biomass/dedup/_minhash.c \
+          ${BIOMASS_HOME}/kernel/ \
+    && python -c "import biomass.dedup._minhash, biomass.pipeline"
 
 # Baked in so the image runs without bind mounts (e.g. on remote Celery workers); compose mounts over them.
 COPY --chown=airflow:0 dags /opt/airflow/dags

@@ -188,11 +188,24 @@ def test_image_matches_the_lock(dockerfile):
     assert "-r ${BIOMASS_HOME}/requirements.lock" in text and f'"apache-airflow=={airflow}"' in text
     assert "--no-deps -e ${BIOMASS_HOME}" in text
     assert re.search(r"^USER airflow$", text, re.M), "pip must run as the image's airflow user"
+    # setup.py compiles the MinHash kernel: the image needs a compiler, and keeps a copy of the result.
+    assert "ext_modules" in (REPO / "setup.py").read_text() and "gcc" in text
+    assert "${BIOMASS_HOME}/kernel/" in text
+
+
+def test_init_restores_the_kernel_hidden_by_the_include_mount(services):
+    script = "\n".join(services["airflow-init"]["command"])
+    assert "/opt/biomass/kernel/_minhash.c" in script and "/opt/biomass/kernel/_minhash*.so" in script
+    assert "import biomass.dedup._minhash" in script
+    assert "**/*.so" in (REPO / ".dockerignore").read_text().split()
 
 
 def test_dockerfile_copies_existing_files_and_never_the_env(dockerfile):
     for source in dockerfile["copies"]:
         assert (REPO / source).exists(), f"COPY {source}: not in the repo"
+    # What `pip install -e` needs to build the project, kernel included.
+    for needed in ("requirements.lock", "pyproject.toml", "setup.py", "README.md", "include"):
+        assert needed in dockerfile["copies"], needed
     ignored = (REPO / ".dockerignore").read_text().split()
     assert ".env" in ignored and ".venv" in ignored and "data" in ignored
 
