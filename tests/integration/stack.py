@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parents[2]
 PG_BIN = Path(os.environ.get("BIOMASS_PG_BIN", "/usr/lib/postgresql/15/bin"))
 VENV_BIN = Path(sys.executable).parent
 ADMIN = "admin"
-# The processes compose runs as services (minus postgres, which is started separately, and the Celery worker:
-# LocalExecutor runs tasks as children of the scheduler here).
+# The processes compose runs as services; PostgreSQL (and Redis for Celery) are started first, and a Celery
+# worker joins them under CeleryExecutor. Under LocalExecutor tasks run as children of the scheduler.
 AIRFLOW_SERVICES = ("scheduler", "dag-processor", "triggerer", "api-server")
 
 
@@ -147,13 +147,75 @@ class Postgres:
 
 
 @dataclass
+class Redis:
+    """A throwaway Redis broker on a free loopback port, password-protected like compose's, persisting nothing."""
+
+    root: Path
+    port: int = field(default_factory=free_port)
+    password: str = field(default_factory=lambda: secrets.token_hex(16))
+    proc: subprocess.Popen | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.root / "redis.log"
+
+    def start(self, timeout: float = 30.0) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise StackError("CeleryExecutor needs redis-server (apt-get install redis-server)")
+        self.root.mkdir(parents=True, exist_ok=True)
+        conf = self.root / "redis.conf"  # the password goes in a file, not on a command line others can read
+        conf.write_text(f"port {self.port}\nbind 127.0.0.1\nrequirepass {self.password}\ndir {self.root}\n"
+                        f"save \"\"\nappendonly no\nlogfile {self.log}\n")
+        conf.chmod(0o600)
+        self.proc = subprocess.Popen([binary, str(conf)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise StackError(f"redis-server exited with {self.proc.returncode}:\n{_tail(self.log)}")
+            try:
+                import redis
+
+                if redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=2).ping():
+                    return
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                pass
+            time.sleep(0.3)
+        raise StackError(f"redis-server did not answer within {timeout:.0f}s:\n{_tail(self.log)}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            _signal_group(self.proc, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.proc, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+
+def default_executor() -> str:
+    """CeleryExecutor (compose's) when a redis-server is installed, else LocalExecutor; BIOMASS_IT_EXECUTOR decides."""
+    chosen = os.environ.get("BIOMASS_IT_EXECUTOR", "").lower()
+    if chosen in ("local", "localexecutor"):
+        return "LocalExecutor"
+    if chosen in ("celery", "celeryexecutor") or (not chosen and shutil.which("redis-server")):
+        return "CeleryExecutor"
+    return "LocalExecutor"
+
+
+@dataclass
 class NativeStack:
     """Airflow's services as local processes sharing one environment, like the compose file's x-airflow-common."""
 
     root: Path
     data_root: Path
     api_port: int = field(default_factory=free_port)
-    executor: str = "LocalExecutor"
+    executor: str = field(default_factory=default_executor)
     # Off for tests: unpausing a DAG whose start_date is past makes the scheduler run the latest cron point
     # (1 January of this year) at once, next to the backfill. Backfills and manual runs are unaffected.
     scheduled_runs: bool = False
@@ -162,8 +224,13 @@ class NativeStack:
 
     def __post_init__(self) -> None:
         self.postgres = Postgres(self.root / "postgres")
+        self.redis = Redis(self.root / "redis") if self.executor == "CeleryExecutor" else None
         self.home = self.root / "airflow-home"
         self.logs = self.root / "logs"
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return AIRFLOW_SERVICES + (("celery worker",) if self.executor == "CeleryExecutor" else ())
 
     @property
     def base_url(self) -> str:
@@ -195,11 +262,24 @@ class NativeStack:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(self.scheduled_runs),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self._port("scheduler_health")),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs / "tasks"),
             "BIOMASS_DATA_ROOT": str(self.data_root),
         })
+        if self.redis is not None:
+            env.update({
+                "AIRFLOW__CELERY__BROKER_URL": self.redis.url,
+                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.postgres.url.replace("+psycopg2", ""),
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._port("worker_logs")),
+            })
         return env
+
+    def _port(self, name: str) -> int:
+        attr = f"_port_{name}"
+        if not hasattr(self, attr):
+            setattr(self, attr, free_port())
+        return getattr(self, attr)
 
     def _secret(self, name: str) -> str:
         # Fixed per stack (not per call): every process must agree on the JWT secret and the API key.
@@ -214,6 +294,8 @@ class NativeStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self.data_root.mkdir(parents=True, exist_ok=True)
         self.postgres.start()
+        if self.redis is not None:
+            self.redis.start()
         env = self.env()
         # What compose's airflow-init does: migrate, then create the admin user (SimpleAuthManager: a passwords
         # file that the api-server reads).
@@ -225,15 +307,17 @@ class NativeStack:
         (self.logs / "migrate.log").write_text(migrate.stdout + migrate.stderr)
         if migrate.returncode != 0:
             raise StackError(f"airflow db migrate failed:\n{_tail(self.logs / 'migrate.log')}")
-        for service in AIRFLOW_SERVICES:
+        for service in self.services:
             self._spawn(service, env)
         self.wait_healthy()
 
     def _spawn(self, service: str, env: dict[str, str]) -> None:
-        log = open(self.logs / f"{service}.log", "ab")
+        log = open(self.logs / f"{service.replace(' ', '-')}.log", "ab")
         argv = [str(VENV_BIN / "airflow"), *service.split()]
         if service == "api-server":
             argv += ["--port", str(self.api_port), "--host", "127.0.0.1", "--workers", "1"]
+        elif service == "celery worker":
+            argv += ["--concurrency", "2", "--celery-hostname", f"biomass-it-{self.api_port}@%h"]
         # Own session = own process group, so stop() also reaches the task processes each service forks.
         self.procs[service] = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
                                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.root)
@@ -243,7 +327,7 @@ class NativeStack:
         for service, proc in self.procs.items():
             if proc.poll() is not None:
                 raise StackError(f"airflow {service} exited with {proc.returncode}:\n"
-                                 f"{_tail(self.logs / f'{service}.log')}")
+                                 f"{_tail(self.logs / (service.replace(' ', '-') + '.log'))}")
 
     def wait_healthy(self, timeout: float = 240.0) -> dict:
         """Until /api/v2/monitor/health reports the metadatabase, scheduler, dag-processor and triggerer healthy."""
@@ -262,7 +346,8 @@ class NativeStack:
                 last = exc
             time.sleep(2)
         raise StackError(f"stack not healthy after {timeout:.0f}s; last answer: {last}\n"
-                         + "\n".join(f"--- {s}\n{_tail(self.logs / f'{s}.log', 20)}" for s in self.procs))
+                         + "\n".join(f"--- {s}\n{_tail(self.logs / (s.replace(' ', '-') + '.log'), 20)}"
+                                     for s in self.procs))
 
     def token(self) -> str:
         """A JWT from the SimpleAuthManager's token endpoint (POST /auth/token), as any API user would get one."""
@@ -288,6 +373,8 @@ class NativeStack:
             except subprocess.TimeoutExpired:
                 print(f"process {proc.pid} did not die", file=sys.stderr)
         self.procs.clear()
+        if self.redis is not None:
+            self.redis.stop()
         self.postgres.stop()
 
 
