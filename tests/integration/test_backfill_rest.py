@@ -39,15 +39,18 @@ def _wait_for_dag(af, api, stack, timeout: float = 300.0):
     pytest.fail(f"{DAG_ID} was not parsed within {timeout:.0f}s")
 
 
-def _log_lines(log) -> list[str]:
-    """Structured task-log records as text: the event, plus the traceback when the record carries one."""
-    content = getattr(log.content, "actual_instance", log.content) or []
+def _log_lines(content: list) -> list[str]:
+    """Structured task-log records as text: the event, plus the exception when the record carries one."""
     lines = []
     for record in content:
-        lines.append(getattr(record, "event", None) or str(record))
-        detail = (getattr(record, "additional_properties", None) or {}).get("error_detail")
-        if detail:
-            lines.extend(json.dumps(detail, default=str)[:3000].split("\\n"))
+        if not isinstance(record, dict):
+            lines.append(str(record))
+            continue
+        lines.append(str(record.get("event", "")))
+        for error in record.get("error_detail") or []:
+            lines.append(f"{error.get('exc_type')}: {error.get('exc_value')}")
+            for frame in (error.get("frames") or [])[-4:]:
+                lines.append(f"  {frame.get('filename')}:{frame.get('lineno')} in {frame.get('name')}")
     return lines
 
 
@@ -60,9 +63,11 @@ def _failure_report(af, api, runs) -> str:
             lines.append(f"  {ti.task_id}[{ti.map_index}] {ti.state} try {ti.try_number}")
             if ti.state == "failed" and ti.try_number:
                 try:
-                    log = tis.get_log(DAG_ID, run.dag_run_id, ti.task_id, ti.try_number, full_content=True,
-                                      map_index=ti.map_index, accept="application/json")
-                    lines.extend("    " + line for line in _log_lines(log)[-25:])
+                    # Raw JSON: the generated model drops the records' extra fields (the exception among them).
+                    raw = tis.get_log_without_preload_content(DAG_ID, run.dag_run_id, ti.task_id, ti.try_number,
+                                                              full_content=True, map_index=ti.map_index,
+                                                              accept="application/json")
+                    lines.extend("    " + line for line in _log_lines(json.loads(raw.data)["content"])[-25:])
                 except af.exceptions.ApiException as exc:
                     lines.append(f"    (log unavailable: {exc.status})")
     return "\n".join(lines)
