@@ -14,7 +14,7 @@ pytestmark = pytest.mark.airflow
 
 
 @pytest.fixture(scope="module")
-def dag(airflow_db):
+def dag(airflow_db, signing_key_env):
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(REPO / "dags" / "biomass_annual.py"))
