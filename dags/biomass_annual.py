@@ -50,7 +50,7 @@ def _nullable(kind: str, description: str, **schema) -> Param:
     max_active_runs=1,
     tags=["biomass"],
     doc_md=__doc__,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=2)},
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
     params={
         "year": _nullable("integer", "Generation year. Empty: the logical date's year (UTC).", minimum=1900,
                           maximum=9999),

@@ -351,15 +351,19 @@ def _tag(plan: RunPlan, table: pa.Table) -> pa.Table:
 
 
 DETECTOR_REFERENCE_DOCS = 400
+MIN_DETECTOR_REFERENCE = 20
 
 
 def detector_reference(plan: RunPlan, table: pa.Table) -> list[str]:
-    """Human-era text to calibrate the foreign-generator detector: the chain's first generation, else this input."""
+    """Human-era text to calibrate the foreign-generator detector: the chain's first generation, else this input.
+    Too little of it (see StatDetector.fit) gives []: the detector then reports itself uncalibrated."""
+    from biomass.provenance.detector import BUCKET_EDGES
+
     years = plan.store.published_years()
     source = plan.store.read(years[0], columns=["text", "human_era"]) if years else table
-    mask = source.column("human_era")
-    texts = source.filter(mask).column("text").to_pylist()
-    return sorted(texts)[:DETECTOR_REFERENCE_DOCS]
+    texts = [t for t in source.filter(source.column("human_era")).column("text").to_pylist()
+             if len(t.split()) >= BUCKET_EDGES[0]]
+    return sorted(texts)[:DETECTOR_REFERENCE_DOCS] if len(texts) >= MIN_DETECTOR_REFERENCE else []
 
 
 # -- gates --------------------------------------------------------------------------------------------------

@@ -52,7 +52,9 @@ class GateResult:
             return f"gate {self.gate!r} passed {self.evaluated} expectations"
         lines = [f"gate {self.gate!r} FAILED {len(self.failed)} of {self.evaluated} expectations:"]
         for f in self.failed:
-            lines.append(f"  - {f['expectation']}({f['column'] or ''}) [{f['why']}]: observed {f['observed']}")
+            bounds = {k: v for k, v in f.get("kwargs", {}).items() if k in ("min_value", "max_value", "mostly")}
+            lines.append(f"  - {f['expectation']}({f['column'] or ''}) [{f['why']}]: observed {f['observed']}"
+                         + (f", expected {bounds}" if bounds else ""))
         if self.evidence_dir:
             lines.append(f"  evidence (failing rows, full result): {self.evidence_dir}")
         if self.data_docs:
@@ -136,8 +138,9 @@ def run_gate(gate: str, rows: pa.Table, summary: dict[str, Any], thresholds: Gat
                     continue
                 check = batch_checks[res.expectation_config.meta["biomass_check"]]
                 column = check.kwargs.get("column")
+                observed = summary.get(column) if batch == "summary" else _observed(res.result)
                 failed.append({"expectation": check.expectation, "column": column, "why": check.why,
-                               "kwargs": check.kwargs, "observed": _observed(res.result)})
+                               "kwargs": check.kwargs, "observed": observed})
                 if batch == "rows" and column and res.result.get("unexpected_index_list"):
                     failing_values.setdefault(column, []).extend(res.result["unexpected_index_list"])
     docs = next((s["site_url"] for s in ctx.get_docs_sites_urls()), None)
