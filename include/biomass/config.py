@@ -81,6 +81,8 @@ class GateConfig(_Strict):
     min_human_share: float = 0.4
     synthetic_share_tolerance: float = 0.1
     max_row_change: float = Field(3.0, description="fail if rows grow or shrink by more than this factor")
+    max_length_drift: float = Field(0.2, description="JS divergence (bits) of text-length histograms vs the parent")
+    max_lang_drift: float = Field(0.2, description="total variation of language shares vs the parent")
     collapse_bounds: list[dict[str, Any]] = Field(default_factory=list, description="filled from metrics.bounds")
 
 

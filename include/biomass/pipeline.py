@@ -388,7 +388,10 @@ def gate_summary(plan: RunPlan, gate: str, rows: pa.Table) -> dict[str, Any]:
         new_total = max(sum(new_sources.values()), 1)
         parent_rows = plan.store.manifest(plan.parent)["rows"] if plan.parent is not None else None
         target = plan.cfg.synthetic_share if plan.parent is not None else 0.0
+        drift = distribution_drift(plan.store.read(plan.parent, columns=["text", "lang"]), rows) \
+            if plan.parent is not None else {"length_drift": None, "lang_drift": None}
         return {
+            **drift,
             "duplicate_rate": dedup.rows_quarantined / max(dedup.rows_in, 1),
             "human_share": (origins["human"] + origins["licensed"]) / total,
             "synthetic_share": new_sources["synthetic"] / new_total,
@@ -397,6 +400,28 @@ def gate_summary(plan: RunPlan, gate: str, rows: pa.Table) -> dict[str, Any]:
         }
     counts = load_counts(plan, stage)
     return {"quarantined_fraction": counts.rows_quarantined / counts.rows_in if counts.rows_in else 0.0}
+
+
+LENGTH_BINS = np.logspace(1, 7, 25)  # characters, log-spaced: 10 .. 10M
+
+
+def distribution_drift(before: pa.Table, after: pa.Table) -> dict[str, float]:
+    """Jensen-Shannon divergence (bits) of text-length histograms, and total variation of language shares."""
+    def hist(table: pa.Table) -> np.ndarray:
+        lengths = pc.utf8_length(table.column("text")).to_numpy(zero_copy_only=False)
+        counts, _ = np.histogram(lengths, bins=LENGTH_BINS)
+        return counts / max(counts.sum(), 1)
+
+    p, q = hist(before), hist(after)
+    m = (p + q) / 2
+    def kl(a, b):
+        mask = a > 0
+        return float(np.sum(a[mask] * np.log2(a[mask] / b[mask])))
+    langs_before = Counter(before.column("lang").to_pylist())
+    langs_after = Counter(after.column("lang").to_pylist())
+    nb, na = max(sum(langs_before.values()), 1), max(sum(langs_after.values()), 1)
+    tv = 0.5 * sum(abs(langs_before[k] / nb - langs_after[k] / na) for k in set(langs_before) | set(langs_after))
+    return {"length_drift": 0.5 * kl(p, m) + 0.5 * kl(q, m), "lang_drift": tv}
 
 
 def _derive(gate: str, rows: pa.Table, plan: RunPlan) -> pa.Table:

@@ -63,7 +63,7 @@ def _fails(plan: RunPlan, gate: str, column: str | None):
     assert verdict["success"] is False
     with pytest.raises(RuntimeError, match="refusing to publish"):
         publish(plan)
-    assert GenerationStore(plan.data_root).published_years() == []
+    assert plan.year not in GenerationStore(plan.data_root).published_years()
     return failed
 
 
@@ -128,3 +128,17 @@ def test_collapse_gate_fails_when_tail_coverage_collapses(plan):
     with pytest.raises(GateFailed) as err:
         run_gate_for(plan, "collapse")
     assert [f["column"] for f in err.value.result.failed] == ["tail_coverage"]
+
+
+def test_generation_gate_fails_when_the_language_mix_jumps(tmp_path, texts):
+    """Parent all English; this year half the rows are labelled German: language drift 0.5 > 0.2."""
+    root = tmp_path / "data"
+    GenerationStore(root).publish(2020, _rows(texts[:20], year=2020), {"rows": 20})
+    plan = make_plan(2021, data_root=str(root), scrape_inputs=[], license_inputs=[])
+    rows = _rows(texts[20:40])
+    langs = ["en"] * 10 + ["de"] * 10
+    rows = rows.set_column(rows.schema.get_field_index("lang"), "lang", pa.array(langs))
+    _stage(plan, "assemble", rows)
+    _stage(plan, "dedup", rows)
+    failed = _fails(plan, "generation", "lang_drift")
+    assert next(f for f in failed if f["column"] == "lang_drift")["observed"] == pytest.approx(0.5)

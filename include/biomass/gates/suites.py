@@ -97,6 +97,12 @@ def build_suite(gate: str, g: GateConfig) -> list[Check]:
                 Check("ExpectColumnValuesToBeBetween",
                       {"column": "row_change", "min_value": 1.0 / g.max_row_change, "max_value": g.max_row_change},
                       batch="summary", why="no sudden drop or jump against the parent generation"),
+                Check("ExpectColumnValuesToBeBetween",
+                      {"column": "length_drift", "min_value": 0.0, "max_value": g.max_length_drift},
+                      batch="summary", why="text-length distribution drift against the parent"),
+                Check("ExpectColumnValuesToBeBetween",
+                      {"column": "lang_drift", "min_value": 0.0, "max_value": g.max_lang_drift},
+                      batch="summary", why="language distribution drift against the parent"),
                 ]
     if gate == "collapse":
         # Only the failing level stops a year; the warning level is reported by the metrics step.
