@@ -89,6 +89,60 @@ static void sha1_blocks_shani(uint32_t st[5], const uint8_t *p, size_t nblocks) 
 typedef void (*sha1_fn)(uint32_t st[5], const uint8_t *p, size_t nblocks);
 static sha1_fn sha1_blocks = sha1_blocks_portable;
 
+#ifdef HAVE_X86
+/* Four independent one-block messages at once: SHA-1 rounds are a long dependency chain, so interleaving
+ * four chains keeps the SHA unit busy (about 2.5x the single-message throughput). */
+#define SHA_RND4(g, f)                                                                                         \
+    do {                                                                                                       \
+        for (int s = 0; s < 4; s++) {                                                                          \
+            if ((g) & 1) { E1[s] = _mm_sha1nexte_epu32(E1[s], W[s][g]); E0[s] = ABCD[s];                       \
+                           ABCD[s] = _mm_sha1rnds4_epu32(ABCD[s], E1[s], f); }                                 \
+            else { E0[s] = _mm_sha1nexte_epu32(E0[s], W[s][g]); E1[s] = ABCD[s];                               \
+                   ABCD[s] = _mm_sha1rnds4_epu32(ABCD[s], E0[s], f); }                                         \
+        }                                                                                                      \
+    } while (0)
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static void sha1_x4_shani(const uint8_t *const blocks[4], uint64_t out[4]) {
+    const __m128i MASK = _mm_set_epi64x(0x0001020304050607ULL, 0x08090a0b0c0d0e0fULL);
+    const __m128i IV = _mm_set_epi32((int)0x67452301u, (int)0xEFCDAB89u, (int)0x98BADCFEu, (int)0x10325476u);
+    __m128i ABCD[4], E0[4], E1[4], W[4][20];
+    for (int s = 0; s < 4; s++) {
+        for (int i = 0; i < 4; i++)
+            W[s][i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blocks[s] + 16 * i)), MASK);
+    }
+    for (int g = 4; g < 20; g++)
+        for (int s = 0; s < 4; s++)
+            W[s][g] = _mm_sha1msg2_epu32(_mm_xor_si128(_mm_sha1msg1_epu32(W[s][g - 4], W[s][g - 3]), W[s][g - 2]),
+                                         W[s][g - 1]);
+    for (int s = 0; s < 4; s++) {
+        E0[s] = _mm_add_epi32(_mm_set_epi32((int)0xC3D2E1F0u, 0, 0, 0), W[s][0]);
+        E1[s] = IV;
+        ABCD[s] = _mm_sha1rnds4_epu32(IV, E0[s], 0);
+    }
+    SHA_RND4(1, 0); SHA_RND4(2, 0); SHA_RND4(3, 0); SHA_RND4(4, 0);
+    SHA_RND4(5, 1); SHA_RND4(6, 1); SHA_RND4(7, 1); SHA_RND4(8, 1); SHA_RND4(9, 1);
+    SHA_RND4(10, 2); SHA_RND4(11, 2); SHA_RND4(12, 2); SHA_RND4(13, 2); SHA_RND4(14, 2);
+    SHA_RND4(15, 3); SHA_RND4(16, 3); SHA_RND4(17, 3); SHA_RND4(18, 3); SHA_RND4(19, 3);
+    for (int s = 0; s < 4; s++) {
+        __m128i abcd = _mm_add_epi32(ABCD[s], IV);   /* lanes: D C B A (A in lane 3) */
+        uint32_t a = (uint32_t)_mm_extract_epi32(abcd, 3), b = (uint32_t)_mm_extract_epi32(abcd, 2);
+        out[s] = (uint64_t)__builtin_bswap32(a) | ((uint64_t)__builtin_bswap32(b) << 32);
+    }
+}
+#endif
+
+static void sha1_x4_portable(const uint8_t *const blocks[4], uint64_t out[4]) {
+    for (int s = 0; s < 4; s++) {
+        uint32_t st[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
+        sha1_blocks_portable(st, blocks[s], 1);
+        out[s] = (uint64_t)__builtin_bswap32(st[0]) | ((uint64_t)__builtin_bswap32(st[1]) << 32);
+    }
+}
+
+typedef void (*sha1_x4_fn)(const uint8_t *const blocks[4], uint64_t out[4]);
+static sha1_x4_fn sha1_x4 = sha1_x4_portable;
+
 /* Hash msg[0:len] (buf must have room for len + 72 bytes of padding). Returns the first 8 digest bytes as a
  * little-endian uint64, i.e. low 32 bits = datasketch's sha1_hash32, all 64 = sha1_hash64. */
 static inline uint64_t sha1_prefix64(uint8_t *buf, size_t len) {
@@ -110,24 +164,63 @@ static inline uint32_t fmix32(uint32_t h) {
     return h;
 }
 
+/* sig[k] = min(sig[k], a[k] * fmix32(h) + b[k]) over all of a document's shingle hashes. 64 permutations at a
+ * time stay in vector registers across the hashes (the compiler unrolls the fixed-size inner loop). */
 __attribute__((target_clones("avx512f", "avx2", "default")))
-static void permute_min(uint32_t *restrict sig, const uint32_t *restrict a, const uint32_t *restrict b,
-                        Py_ssize_t n, uint32_t h) {
-    for (Py_ssize_t k = 0; k < n; k++) {
-        uint32_t v = a[k] * h + b[k];
-        sig[k] = v < sig[k] ? v : sig[k];
+static void permute_doc(uint32_t *restrict sig, const uint32_t *restrict a, const uint32_t *restrict b,
+                        Py_ssize_t P, const uint32_t *restrict hx, Py_ssize_t nh) {
+    Py_ssize_t base = 0;
+    for (; base + 64 <= P; base += 64) {
+        uint32_t A[64], B[64], S[64];
+        memcpy(A, a + base, sizeof(A));
+        memcpy(B, b + base, sizeof(B));
+        memcpy(S, sig + base, sizeof(S));
+        for (Py_ssize_t h = 0; h < nh; h++) {
+            uint32_t x = hx[h];
+            for (int k = 0; k < 64; k++) {
+                uint32_t v = A[k] * x + B[k];
+                S[k] = v < S[k] ? v : S[k];
+            }
+        }
+        memcpy(sig + base, S, sizeof(S));
     }
+    for (Py_ssize_t h = 0; h < nh; h++)
+        for (Py_ssize_t k = base; k < P; k++) {
+            uint32_t v = a[k] * hx[h] + b[k];
+            sig[k] = v < sig[k] ? v : sig[k];
+        }
 }
 
 /* ---------------------------------------------------------------------------------------- tokenisation */
 
+/* Non-ASCII code points the caller classified (sorted): NFKC-stable and with a one-code-point lowercase
+ * ("safe"), so NFKC + str.lower() act per code point. A document with any other non-ASCII code point is
+ * reported back and the caller normalises it in Python. An empty table means "input already normalised". */
 typedef struct {
-    uint8_t *low;       /* lowered copy of the document */
+    const uint32_t *cps;
+    const uint32_t *low;
+    const uint8_t *flags;   /* bit 0: safe; bit 1: the lowered code point is a \w character */
+    Py_ssize_t n;
+} cptable_t;
+
+#define CP_SAFE 1
+#define CP_WORD 2
+
+static uint8_t ASCII_WORD[128];
+static uint8_t ASCII_LOWER[128];
+
+typedef struct {
+    uint8_t *low;       /* lowered copy of the document (UTF-8) */
     size_t low_cap;
-    uint32_t *tok;      /* token start/end byte offsets, pairs */
+    uint32_t *tok;      /* token start/end byte offsets into low, pairs */
     size_t tok_cap;
-    uint8_t *sh;        /* shingle bytes + sha1 padding */
+    uint8_t *sh;        /* long shingle bytes + sha1 padding */
     size_t sh_cap;
+    uint64_t *hv;       /* the document's shingle hashes */
+    size_t hv_cap;
+    uint64_t *tmp;      /* radix sort buffer */
+    size_t tmp_cap;
+    uint8_t blk[4][128]; /* pending one-block shingles (64 bytes + slack for 16-byte copies) */
 } scratch_t;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -141,12 +234,11 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
     return 0;
 }
 
-static void scratch_free(scratch_t *s) { free(s->low); free(s->tok); free(s->sh); }
+static void scratch_free(scratch_t *s) { free(s->low); free(s->tok); free(s->sh); free(s->hv); free(s->tmp); }
 
-/* Decode one UTF-8 code point at s[i] (len bytes available); invalid bytes count as one non-word unit. */
+/* Decode one UTF-8 code point at s[*i]; an invalid or truncated sequence counts as one U+FFFD byte. */
 static inline uint32_t utf8_next(const uint8_t *s, size_t len, size_t *i) {
     uint8_t c = s[*i];
-    if (c < 0x80) { (*i)++; return c; }
     int n = (c >= 0xF0) ? 3 : (c >= 0xE0) ? 2 : (c >= 0xC0) ? 1 : -1;
     if (n < 0 || *i + (size_t)n >= len) { (*i)++; return 0xFFFD; }
     uint32_t cp = c & (0x3F >> n);
@@ -155,80 +247,151 @@ static inline uint32_t utf8_next(const uint8_t *s, size_t len, size_t *i) {
     return cp;
 }
 
-static inline int is_word(uint32_t cp) {
-    if (cp < 0x80) {
-        return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9') || cp == '_';
+static inline size_t utf8_put(uint8_t *o, uint32_t cp) {
+    if (cp < 0x80) { o[0] = (uint8_t)cp; return 1; }
+    if (cp < 0x800) { o[0] = (uint8_t)(0xC0 | (cp >> 6)); o[1] = (uint8_t)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x10000) {
+        o[0] = (uint8_t)(0xE0 | (cp >> 12)); o[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (uint8_t)(0x80 | (cp & 0x3F)); return 3;
     }
-    return Py_UNICODE_ISALNUM((Py_UCS4)cp) ? 1 : 0;
+    o[0] = (uint8_t)(0xF0 | (cp >> 18)); o[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (uint8_t)(0x80 | (cp & 0x3F)); return 4;
 }
 
-/* Lower ASCII, find tokens. Returns number of tokens, or -1 on allocation failure. */
-static Py_ssize_t tokenize(scratch_t *s, const uint8_t *text, size_t len) {
-    if (grow((void **)&s->low, &s->low_cap, len + 1, 1) < 0) return -1;
-    Py_ssize_t ntok = 0;
-    size_t i = 0;
-    int in_tok = 0;
-    uint32_t start = 0;
+static inline Py_ssize_t cp_find(const cptable_t *t, uint32_t cp) {
+    Py_ssize_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) >> 1;
+        if (t->cps[mid] < cp) lo = mid + 1; else hi = mid;
+    }
+    return (lo < t->n && t->cps[lo] == cp) ? lo : -1;
+}
+
+/* Lower the text into s->low and find its tokens. Token boundaries are recorded without branching on
+ * word/non-word changes (those are unpredictable): every position where the class flips is written, and the
+ * count only advances on a flip. Returns the number of tokens, -1 on allocation failure, -2 if a code point is
+ * not in the table (the caller must normalise this document itself). */
+static Py_ssize_t tokenize(scratch_t *s, const uint8_t *text, size_t len, const cptable_t *t) {
+    if (grow((void **)&s->low, &s->low_cap, 2 * len + 64, 1) < 0) return -1;
+    if (grow((void **)&s->tok, &s->tok_cap, len + 4, sizeof(uint32_t)) < 0) return -1;
+    uint8_t *low = s->low;
+    uint32_t *bnd = s->tok;
+    size_t i = 0, o = 0, nb = 0;
+    unsigned prev = 0;
     while (i < len) {
-        size_t at = i;
         uint8_t c = text[i];
-        uint32_t cp;
+        unsigned w;
+        size_t at = o;
         if (c < 0x80) {
-            s->low[i] = (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
-            cp = c;
+            low[o++] = ASCII_LOWER[c];
+            w = ASCII_WORD[c];
             i++;
         } else {
-            cp = utf8_next(text, len, &i);
-            memcpy(s->low + at, text + at, i - at);
+            size_t from = i;
+            uint32_t cp = utf8_next(text, len, &i);
+            if (t->n == 0) {                 /* already normalised: keep bytes, classify like Python */
+                memcpy(low + o, text + from, i - from);
+                o += i - from;
+                w = Py_UNICODE_ISALNUM((Py_UCS4)cp) ? 1 : 0;
+            } else {
+                Py_ssize_t k = cp_find(t, cp);
+                if (k < 0 || !(t->flags[k] & CP_SAFE)) return -2;
+                o += utf8_put(low + o, t->low[k]);
+                w = (t->flags[k] & CP_WORD) ? 1 : 0;
+            }
         }
-        int w = is_word(cp);
-        if (w && !in_tok) { start = (uint32_t)at; in_tok = 1; }
-        else if (!w && in_tok) {
-            if (grow((void **)&s->tok, &s->tok_cap, 2 * (size_t)(ntok + 1), sizeof(uint32_t)) < 0) return -1;
-            s->tok[2 * ntok] = start; s->tok[2 * ntok + 1] = (uint32_t)at; ntok++;
-            in_tok = 0;
-        }
+        bnd[nb] = (uint32_t)at;
+        nb += w ^ prev;
+        prev = w;
     }
-    if (in_tok) {
-        if (grow((void **)&s->tok, &s->tok_cap, 2 * (size_t)(ntok + 1), sizeof(uint32_t)) < 0) return -1;
-        s->tok[2 * ntok] = start; s->tok[2 * ntok + 1] = (uint32_t)len; ntok++;
-    }
-    return ntok;
+    if (prev) bnd[nb++] = (uint32_t)o;
+    memset(low + o, 0, 32);                  /* defined bytes for the over-reads in put_shingle */
+    return (Py_ssize_t)(nb / 2);
 }
 
-/* Build the shingle of tokens [first, first+count) into s->sh; returns its length or -1. */
-static Py_ssize_t build_shingle(scratch_t *s, Py_ssize_t first, Py_ssize_t count) {
-    size_t need = 0;
-    for (Py_ssize_t t = first; t < first + count; t++) need += s->tok[2 * t + 1] - s->tok[2 * t] + 1;
-    if (grow((void **)&s->sh, &s->sh_cap, need + 80, 1) < 0) return -1;
+/* Copy n bytes in 16-byte steps: dst and src have at least 16 bytes of slack, so short tokens cost one or
+ * two vector moves instead of a memcpy call. */
+static inline void copy_slack(uint8_t *dst, const uint8_t *src, size_t n) {
+    for (size_t k = 0; k < n; k += 16) memcpy(dst + k, src + k, 16);
+}
+
+/* Write the shingle of tokens [first, first+count) to dst (needs len + 16 bytes); returns its length. */
+static inline size_t put_shingle(const scratch_t *s, uint8_t *dst, Py_ssize_t first, Py_ssize_t count) {
     size_t pos = 0;
     for (Py_ssize_t t = first; t < first + count; t++) {
-        if (t > first) s->sh[pos++] = ' ';
         uint32_t a = s->tok[2 * t], b = s->tok[2 * t + 1];
-        memcpy(s->sh + pos, s->low + a, b - a);
+        copy_slack(dst + pos, s->low + a, b - a);
         pos += b - a;
+        dst[pos++] = ' ';
     }
-    return (Py_ssize_t)pos;
+    return pos ? pos - 1 : 0;
 }
 
-/* Calls fn(ctx, hash64) for every shingle of a document. Returns 0, or -1 on allocation failure. */
-typedef void (*shingle_cb)(void *ctx, uint64_t h);
+static inline void pad_block(uint8_t *blk, size_t len) {
+    blk[len] = 0x80;
+    memset(blk + len + 1, 0, 55 - len);
+    uint64_t bits = (uint64_t)len * 8;
+    for (int i = 0; i < 8; i++) blk[63 - i] = (uint8_t)(bits >> (8 * i));
+}
 
-static int for_each_shingle(scratch_t *s, const uint8_t *text, size_t len, shingle_cb fn, void *ctx) {
-    Py_ssize_t ntok = tokenize(s, text, len);
-    if (ntok < 0) return -1;
-    if (ntok < NGRAM) {
-        Py_ssize_t n = build_shingle(s, 0, ntok);
-        if (n < 0) return -1;
-        fn(ctx, sha1_prefix64(s->sh, (size_t)n));
-        return 0;
+/* All shingle hashes of one document into s->hv (duplicates kept). Returns the count, -1 or -2 as tokenize. */
+static Py_ssize_t doc_hashes(scratch_t *s, const uint8_t *text, size_t len, const cptable_t *t) {
+    Py_ssize_t ntok = tokenize(s, text, len, t);
+    if (ntok < 0) return ntok;
+    Py_ssize_t nsh = ntok < NGRAM ? 1 : ntok - NGRAM + 1;
+    Py_ssize_t width = ntok < NGRAM ? ntok : NGRAM;
+    if (grow((void **)&s->hv, &s->hv_cap, (size_t)nsh + 4, sizeof(uint64_t)) < 0) return -1;
+    int pending = 0;
+    Py_ssize_t pend_idx[4];
+    for (Py_ssize_t k = 0; k < nsh; k++) {
+        /* length = tokens' bytes + separating spaces */
+        size_t n = 0;
+        for (Py_ssize_t q = k; q < k + width; q++) n += s->tok[2 * q + 1] - s->tok[2 * q];
+        n += width ? (size_t)(width - 1) : 0;
+        if (n <= 55) {
+            put_shingle(s, s->blk[pending], k, width);
+            pad_block(s->blk[pending], n);
+            pend_idx[pending++] = k;
+            if (pending == 4) {
+                const uint8_t *const b[4] = {s->blk[0], s->blk[1], s->blk[2], s->blk[3]};
+                uint64_t out[4];
+                sha1_x4(b, out);
+                for (int j = 0; j < 4; j++) s->hv[pend_idx[j]] = out[j];
+                pending = 0;
+            }
+        } else {
+            if (grow((void **)&s->sh, &s->sh_cap, n + 96, 1) < 0) return -1;
+            put_shingle(s, s->sh, k, width);
+            s->hv[k] = sha1_prefix64(s->sh, n);
+        }
     }
-    for (Py_ssize_t t = 0; t + NGRAM <= ntok; t++) {
-        Py_ssize_t n = build_shingle(s, t, NGRAM);
-        if (n < 0) return -1;
-        fn(ctx, sha1_prefix64(s->sh, (size_t)n));
+    for (int j = 0; j < pending; j++) {
+        uint32_t st[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
+        sha1_blocks(st, s->blk[j], 1);
+        s->hv[pend_idx[j]] = (uint64_t)__builtin_bswap32(st[0]) | ((uint64_t)__builtin_bswap32(st[1]) << 32);
     }
-    return 0;
+    return nsh;
+}
+
+/* Sort s->hv[0:n] (LSD radix, 8 bits a pass) and drop repeats; returns the distinct count. */
+static Py_ssize_t sort_unique(scratch_t *s, Py_ssize_t n) {
+    if (n > 1) {
+        if (grow((void **)&s->tmp, &s->tmp_cap, (size_t)n, sizeof(uint64_t)) < 0) return -1;
+        uint64_t *src = s->hv, *dst = s->tmp;
+        for (int pass = 0; pass < 8; pass++) {
+            size_t count[257] = {0};
+            int shift = 8 * pass;
+            for (Py_ssize_t i = 0; i < n; i++) count[((src[i] >> shift) & 0xFF) + 1]++;
+            for (int b = 0; b < 256; b++) count[b + 1] += count[b];
+            for (Py_ssize_t i = 0; i < n; i++) dst[count[(src[i] >> shift) & 0xFF]++] = src[i];
+            uint64_t *x = src; src = dst; dst = x;
+        }
+        /* 8 passes: the sorted data is back in s->hv */
+    }
+    Py_ssize_t w = 0;
+    for (Py_ssize_t j = 0; j < n; j++)
+        if (j == 0 || s->hv[j] != s->hv[w - 1]) s->hv[w++] = s->hv[j];
+    return w;
 }
 
 /* ------------------------------------------------------------------------------------------ arrow access */
@@ -254,20 +417,8 @@ static inline void str_at(const strarr_t *arr, Py_ssize_t row, const uint8_t **p
     *len = (size_t)(hi - lo);
 }
 
-/* ------------------------------------------------------------------------------------------- entry points */
-
-typedef struct {
-    uint32_t *sig;
-    const uint32_t *a, *b;
-    Py_ssize_t num_perm;
-} minhash_ctx;
-
-static void minhash_cb(void *vctx, uint64_t h64) {
-    minhash_ctx *c = (minhash_ctx *)vctx;
-    permute_min(c->sig, c->a, c->b, c->num_perm, fmix32((uint32_t)h64));
-}
-
-static int parse_strarr(strarr_t *arr, Py_buffer *off, Py_buffer *data, int width, Py_ssize_t base) {
+static int parse_strarr(strarr_t *arr, Py_buffer *off, Py_buffer *data, int width, Py_ssize_t base,
+                        Py_buffer *rows) {
     if (width != 4 && width != 8) {
         PyErr_SetString(PyExc_ValueError, "offset width must be 4 or 8");
         return -1;
@@ -276,113 +427,186 @@ static int parse_strarr(strarr_t *arr, Py_buffer *off, Py_buffer *data, int widt
     arr->width = width;
     arr->data = (const uint8_t *)data->buf;
     arr->base = base;
+    Py_ssize_t noff = off->len / width;
+    const uint32_t *r = (const uint32_t *)rows->buf;
+    for (Py_ssize_t k = 0; k < rows->len / 4; k++)
+        if (base + (Py_ssize_t)r[k] + 1 >= noff) {
+            PyErr_SetString(PyExc_IndexError, "row beyond the string array");
+            return -1;
+        }
     return 0;
 }
 
-/* minhash_rows(offsets, data, width, base, rows u32, out_rows u32, a u32, b u32, out u32[.., P]) */
-static PyObject *py_minhash_rows(PyObject *self, PyObject *args) {
-    Py_buffer off, data, rows, out_rows, a, b, out;
-    int width;
-    Py_ssize_t base;
-    if (!PyArg_ParseTuple(args, "y*y*iny*y*y*y*w*", &off, &data, &width, &base, &rows, &out_rows, &a, &b, &out))
-        return NULL;
-    PyObject *ret = NULL;
-    strarr_t arr;
-    Py_ssize_t n = rows.len / 4, P = a.len / 4;
-    if (parse_strarr(&arr, &off, &data, width, base) < 0) goto done;
-    if (out_rows.len != rows.len || b.len != a.len || P == 0) {
-        PyErr_SetString(PyExc_ValueError, "rows/out_rows or a/b length mismatch");
-        goto done;
+static int parse_table(cptable_t *t, Py_buffer *cps, Py_buffer *low, Py_buffer *flags) {
+    t->n = cps->len / 4;
+    if (low->len != cps->len || flags->len != t->n) {
+        PyErr_SetString(PyExc_ValueError, "code point table arrays differ in length");
+        return -1;
     }
-    const uint32_t *ri = (const uint32_t *)rows.buf, *ro = (const uint32_t *)out_rows.buf;
-    for (Py_ssize_t k = 0; k < n; k++) {
-        if ((Py_ssize_t)(ro[k] + 1) * P * 4 > out.len) {
-            PyErr_SetString(PyExc_IndexError, "out_rows beyond output buffer");
-            goto done;
-        }
-    }
-    int failed = 0;
-    Py_BEGIN_ALLOW_THREADS
-    scratch_t s = {0};
-    minhash_ctx ctx = {NULL, (const uint32_t *)a.buf, (const uint32_t *)b.buf, P};
-    for (Py_ssize_t k = 0; k < n && !failed; k++) {
-        const uint8_t *p;
-        size_t len;
-        str_at(&arr, ri[k], &p, &len);
-        ctx.sig = (uint32_t *)out.buf + (size_t)ro[k] * P;
-        for (Py_ssize_t j = 0; j < P; j++) ctx.sig[j] = 0xFFFFFFFFu;
-        if (for_each_shingle(&s, p, len, minhash_cb, &ctx) < 0) failed = 1;
-    }
-    scratch_free(&s);
-    Py_END_ALLOW_THREADS
-    if (failed) { PyErr_NoMemory(); goto done; }
-    ret = Py_NewRef(Py_None);
-done:
-    PyBuffer_Release(&off); PyBuffer_Release(&data); PyBuffer_Release(&rows); PyBuffer_Release(&out_rows);
-    PyBuffer_Release(&a); PyBuffer_Release(&b); PyBuffer_Release(&out);
-    return ret;
+    t->cps = (const uint32_t *)cps->buf;
+    t->low = (const uint32_t *)low->buf;
+    t->flags = (const uint8_t *)flags->buf;
+    return 0;
 }
 
-typedef struct {
-    uint64_t *h;
-    size_t n, cap;
-    int failed;
-} hashvec;
+/* ------------------------------------------------------------------------------------------- entry points */
 
-static void hashvec_cb(void *vctx, uint64_t h64) {
-    hashvec *v = (hashvec *)vctx;
-    if (grow((void **)&v->h, &v->cap, v->n + 1, sizeof(uint64_t)) < 0) { v->failed = 1; return; }
-    v->h[v->n++] = h64;
+static PyObject *u32_bytes(const uint32_t *v, size_t n) {
+    return PyBytes_FromStringAndSize((const char *)v, (Py_ssize_t)(n * sizeof(uint32_t)));
 }
 
-static int cmp_u64(const void *x, const void *y) {
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return (a > b) - (a < b);
-}
-
-/* shingle_sets(offsets, data, width, base, rows u32) -> (bytes offsets int64[n+1], bytes hashes u64):
- * the sorted distinct 64-bit shingle hashes of each listed row, for exact Jaccard. */
-static PyObject *py_shingle_sets(PyObject *self, PyObject *args) {
+/* distinct_codepoints(offsets, data, width, base, rows u32) -> bytes: sorted distinct non-ASCII code points */
+static PyObject *py_distinct_codepoints(PyObject *self, PyObject *args) {
     Py_buffer off, data, rows;
     int width;
     Py_ssize_t base;
     if (!PyArg_ParseTuple(args, "y*y*iny*", &off, &data, &width, &base, &rows)) return NULL;
     PyObject *ret = NULL;
     strarr_t arr;
-    Py_ssize_t n = rows.len / 4;
-    int64_t *offs = NULL;
-    hashvec all = {0};
-    if (parse_strarr(&arr, &off, &data, width, base) < 0) goto done;
-    offs = (int64_t *)malloc(sizeof(int64_t) * (n + 1));
-    if (!offs) { PyErr_NoMemory(); goto done; }
-    int failed = 0;
+    uint8_t *seen = NULL;
+    uint32_t *list = NULL;
+    if (parse_strarr(&arr, &off, &data, width, base, &rows) < 0) goto done;
+    seen = (uint8_t *)calloc(0x110000 / 8, 1);
+    if (!seen) { PyErr_NoMemory(); goto done; }
+    size_t count = 0;
     Py_BEGIN_ALLOW_THREADS
-    scratch_t s = {0};
-    const uint32_t *ri = (const uint32_t *)rows.buf;
-    offs[0] = 0;
-    for (Py_ssize_t k = 0; k < n && !failed; k++) {
+    const uint32_t *r = (const uint32_t *)rows.buf;
+    for (Py_ssize_t k = 0; k < rows.len / 4; k++) {
+        const uint8_t *p;
+        size_t len, i = 0;
+        str_at(&arr, r[k], &p, &len);
+        while (i < len) {
+            if (p[i] < 0x80) { i++; continue; }
+            uint32_t cp = utf8_next(p, len, &i);
+            if (cp < 0x110000 && !(seen[cp >> 3] & (1u << (cp & 7)))) { seen[cp >> 3] |= (uint8_t)(1u << (cp & 7)); count++; }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    list = (uint32_t *)malloc(sizeof(uint32_t) * (count + 1));
+    if (!list) { PyErr_NoMemory(); goto done; }
+    size_t w = 0;
+    for (uint32_t cp = 0x80; cp < 0x110000; cp++)
+        if (seen[cp >> 3] & (1u << (cp & 7))) list[w++] = cp;
+    ret = u32_bytes(list, w);
+done:
+    free(seen); free(list);
+    PyBuffer_Release(&off); PyBuffer_Release(&data); PyBuffer_Release(&rows);
+    return ret;
+}
+
+/* minhash_rows(offsets, data, width, base, rows u32, out_rows u32, a u32, b u32, out u32[.., P],
+ *              cps u32, low u32, flags u8) -> bytes: positions k (into rows) left for the caller to normalise */
+static PyObject *py_minhash_rows(PyObject *self, PyObject *args) {
+    Py_buffer off, data, rows, out_rows, a, b, out, cps, low, flags;
+    int width;
+    Py_ssize_t base;
+    if (!PyArg_ParseTuple(args, "y*y*iny*y*y*y*w*y*y*y*", &off, &data, &width, &base, &rows, &out_rows, &a, &b,
+                          &out, &cps, &low, &flags))
+        return NULL;
+    PyObject *ret = NULL;
+    strarr_t arr;
+    cptable_t table;
+    uint32_t *failed = NULL;
+    Py_ssize_t n = rows.len / 4, P = a.len / 4;
+    if (parse_strarr(&arr, &off, &data, width, base, &rows) < 0 || parse_table(&table, &cps, &low, &flags) < 0)
+        goto done;
+    if (out_rows.len != rows.len || b.len != a.len || P == 0) {
+        PyErr_SetString(PyExc_ValueError, "rows/out_rows or a/b length mismatch");
+        goto done;
+    }
+    const uint32_t *ri = (const uint32_t *)rows.buf, *ro = (const uint32_t *)out_rows.buf;
+    for (Py_ssize_t k = 0; k < n; k++)
+        if ((Py_ssize_t)(ro[k] + 1) * P * 4 > out.len) {
+            PyErr_SetString(PyExc_IndexError, "out_rows beyond output buffer");
+            goto done;
+        }
+    failed = (uint32_t *)malloc(sizeof(uint32_t) * (n + 1));
+    if (!failed) { PyErr_NoMemory(); goto done; }
+    size_t nfailed = 0;
+    int oom = 0;
+    Py_BEGIN_ALLOW_THREADS
+    scratch_t s;
+    memset(&s, 0, sizeof(s));
+    const uint32_t *A = (const uint32_t *)a.buf, *B = (const uint32_t *)b.buf;
+    for (Py_ssize_t k = 0; k < n && !oom; k++) {
         const uint8_t *p;
         size_t len;
         str_at(&arr, ri[k], &p, &len);
-        size_t start = all.n;
-        if (for_each_shingle(&s, p, len, hashvec_cb, &all) < 0 || all.failed) { failed = 1; break; }
-        qsort(all.h + start, all.n - start, sizeof(uint64_t), cmp_u64);
-        size_t w = start;
-        for (size_t j = start; j < all.n; j++)
-            if (j == start || all.h[j] != all.h[w - 1]) all.h[w++] = all.h[j];
-        all.n = w;
-        offs[k + 1] = (int64_t)all.n;
+        uint32_t *sig = (uint32_t *)out.buf + (size_t)ro[k] * P;
+        for (Py_ssize_t j = 0; j < P; j++) sig[j] = 0xFFFFFFFFu;
+        Py_ssize_t nh = doc_hashes(&s, p, len, &table);
+        if (nh == -1) { oom = 1; break; }
+        if (nh == -2) { failed[nfailed++] = (uint32_t)k; continue; }
+        uint32_t *hx = (uint32_t *)s.tmp;   /* fmix32 of each hash, computed once for all permutations */
+        if (grow((void **)&s.tmp, &s.tmp_cap, (size_t)nh / 2 + 1, sizeof(uint64_t)) < 0) { oom = 1; break; }
+        hx = (uint32_t *)s.tmp;
+        for (Py_ssize_t h = 0; h < nh; h++) hx[h] = fmix32((uint32_t)s.hv[h]);
+        permute_doc(sig, A, B, P, hx, nh);
     }
     scratch_free(&s);
     Py_END_ALLOW_THREADS
-    if (failed) { PyErr_NoMemory(); goto done; }
-    PyObject *o = PyBytes_FromStringAndSize((const char *)offs, sizeof(int64_t) * (n + 1));
-    PyObject *h = PyBytes_FromStringAndSize((const char *)all.h, sizeof(uint64_t) * all.n);
-    if (o && h) ret = PyTuple_Pack(2, o, h);
-    Py_XDECREF(o); Py_XDECREF(h);
+    if (oom) { PyErr_NoMemory(); goto done; }
+    ret = u32_bytes(failed, nfailed);
 done:
-    free(offs); free(all.h);
+    free(failed);
+    PyBuffer_Release(&off); PyBuffer_Release(&data); PyBuffer_Release(&rows); PyBuffer_Release(&out_rows);
+    PyBuffer_Release(&a); PyBuffer_Release(&b); PyBuffer_Release(&out);
+    PyBuffer_Release(&cps); PyBuffer_Release(&low); PyBuffer_Release(&flags);
+    return ret;
+}
+
+/* shingle_sets(offsets, data, width, base, rows u32, cps, low, flags) -> (offsets i64[n+1], hashes u64, failed u32):
+ * sorted distinct 64-bit shingle hashes of each row, for exact Jaccard; failed rows get an empty set. */
+static PyObject *py_shingle_sets(PyObject *self, PyObject *args) {
+    Py_buffer off, data, rows, cps, low, flags;
+    int width;
+    Py_ssize_t base;
+    if (!PyArg_ParseTuple(args, "y*y*iny*y*y*y*", &off, &data, &width, &base, &rows, &cps, &low, &flags))
+        return NULL;
+    PyObject *ret = NULL;
+    strarr_t arr;
+    cptable_t table;
+    Py_ssize_t n = rows.len / 4;
+    int64_t *offs = NULL;
+    uint64_t *all = NULL;
+    uint32_t *failed = NULL;
+    size_t nall = 0, cap = 0, nfailed = 0;
+    if (parse_strarr(&arr, &off, &data, width, base, &rows) < 0 || parse_table(&table, &cps, &low, &flags) < 0)
+        goto done;
+    offs = (int64_t *)malloc(sizeof(int64_t) * (n + 1));
+    failed = (uint32_t *)malloc(sizeof(uint32_t) * (n + 1));
+    if (!offs || !failed) { PyErr_NoMemory(); goto done; }
+    int oom = 0;
+    Py_BEGIN_ALLOW_THREADS
+    scratch_t s;
+    memset(&s, 0, sizeof(s));
+    const uint32_t *ri = (const uint32_t *)rows.buf;
+    offs[0] = 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        const uint8_t *p;
+        size_t len;
+        str_at(&arr, ri[k], &p, &len);
+        Py_ssize_t nh = doc_hashes(&s, p, len, &table);
+        if (nh == -1) { oom = 1; break; }
+        if (nh == -2) { failed[nfailed++] = (uint32_t)k; nh = 0; }
+        nh = sort_unique(&s, nh);
+        if (nh < 0 || grow((void **)&all, &cap, nall + (size_t)nh, sizeof(uint64_t)) < 0) { oom = 1; break; }
+        memcpy(all + nall, s.hv, sizeof(uint64_t) * (size_t)nh);
+        nall += (size_t)nh;
+        offs[k + 1] = (int64_t)nall;
+    }
+    scratch_free(&s);
+    Py_END_ALLOW_THREADS
+    if (oom) { PyErr_NoMemory(); goto done; }
+    PyObject *o = PyBytes_FromStringAndSize((const char *)offs, sizeof(int64_t) * (n + 1));
+    PyObject *h = PyBytes_FromStringAndSize((const char *)all, (Py_ssize_t)(sizeof(uint64_t) * nall));
+    PyObject *f = u32_bytes(failed, nfailed);
+    if (o && h && f) ret = PyTuple_Pack(3, o, h, f);
+    Py_XDECREF(o); Py_XDECREF(h); Py_XDECREF(f);
+done:
+    free(offs); free(all); free(failed);
     PyBuffer_Release(&off); PyBuffer_Release(&data); PyBuffer_Release(&rows);
+    PyBuffer_Release(&cps); PyBuffer_Release(&low); PyBuffer_Release(&flags);
     return ret;
 }
 
@@ -467,15 +691,20 @@ static PyObject *py_sha1_backend(PyObject *self, PyObject *noargs) {
 static PyObject *py_set_sha1_backend(PyObject *self, PyObject *arg) {
     const char *name = PyUnicode_AsUTF8(arg);
     if (!name) return NULL;
-    if (strcmp(name, "portable") == 0) { sha1_blocks = sha1_blocks_portable; Py_RETURN_NONE; }
+    if (strcmp(name, "portable") == 0) { sha1_blocks = sha1_blocks_portable; sha1_x4 = sha1_x4_portable; Py_RETURN_NONE; }
 #ifdef HAVE_X86
-    if (strcmp(name, "sha-ni") == 0 && __builtin_cpu_supports("sha")) { sha1_blocks = sha1_blocks_shani; Py_RETURN_NONE; }
+    if (strcmp(name, "sha-ni") == 0 && __builtin_cpu_supports("sha")) {
+        sha1_blocks = sha1_blocks_shani;
+        sha1_x4 = sha1_x4_shani;
+        Py_RETURN_NONE;
+    }
 #endif
     PyErr_Format(PyExc_ValueError, "sha1 backend %s is not available here", name);
     return NULL;
 }
 
 static PyMethodDef methods[] = {
+    {"distinct_codepoints", py_distinct_codepoints, METH_VARARGS, "Sorted distinct non-ASCII code points."},
     {"minhash_rows", py_minhash_rows, METH_VARARGS, "MinHash signatures of selected rows of an Arrow string array."},
     {"shingle_sets", py_shingle_sets, METH_VARARGS, "Sorted distinct 64-bit shingle hashes of selected rows."},
     {"jaccard_pairs", py_jaccard_pairs, METH_VARARGS, "Exact Jaccard of pairs of sorted hash sets."},
@@ -485,12 +714,20 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_minhash", "Bulk MinHash kernels.", -1, methods};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_minhash", "Bulk MinHash kernels.", -1, methods,
+                                    NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__minhash(void) {
+    for (int c = 0; c < 128; c++) {
+        ASCII_LOWER[c] = (uint8_t)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+        ASCII_WORD[c] = (uint8_t)((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
+    }
 #ifdef HAVE_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1")) sha1_blocks = sha1_blocks_shani;
+    if (__builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1")) {
+        sha1_blocks = sha1_blocks_shani;
+        sha1_x4 = sha1_x4_shani;
+    }
 #endif
     return PyModule_Create(&module);
 }

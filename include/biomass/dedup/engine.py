@@ -101,7 +101,7 @@ def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def verified_pairs(arr: pa.Array, sigs: np.ndarray, pairs: np.ndarray, threshold: float,
-                   verify: str) -> tuple[np.ndarray, np.ndarray]:
+                   verify: str, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The candidate pairs whose (exact or estimated) Jaccard reaches ``threshold``."""
     if len(pairs) == 0:
         return pairs[:, 0], pairs[:, 1]
@@ -113,7 +113,7 @@ def verified_pairs(arr: pa.Array, sigs: np.ndarray, pairs: np.ndarray, threshold
             sim[sl] = (sigs[left[sl]] == sigs[right[sl]]).mean(axis=1)
     elif verify == "exact":
         involved = np.unique(pairs.ravel())
-        offsets, hashes = shingle_sets(arr, involved)
+        offsets, hashes = shingle_sets(arr, involved, threads=threads)
         sim = jaccard_pairs(offsets, hashes, np.searchsorted(involved, left), np.searchsorted(involved, right))
     else:
         raise ValueError(f"verify must be 'exact' or 'estimate', got {verify!r}")
@@ -149,7 +149,7 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
     keys = band_keys(sigs, bands, rows)
     pairs = candidate_pairs(keys)
     del keys
-    left, right = verified_pairs(arr, sigs, pairs, threshold, verify)
+    left, right = verified_pairs(arr, sigs, pairs, threshold, verify, threads)
     labels = components(n, left, right)
 
     # 2. earlier generations

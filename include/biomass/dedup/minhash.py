@@ -8,6 +8,7 @@ Arrow buffers with the GIL released. Python only touches documents that are not 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -91,9 +92,43 @@ def _buffers(arr: pa.Array) -> tuple[memoryview, memoryview, int, int]:
 
 
 def _normalized_copy(arr: pa.Array, rows: np.ndarray) -> pa.Array:
-    """NFKC + lowercase the given rows in Python: the only per-document Python, and only for non-ASCII."""
+    """NFKC + lowercase the given rows in Python: only for documents the code point table cannot handle."""
     values = arr.take(pa.array(rows, type=pa.uint32())).to_pylist()
     return pa.array([normalize_for_shingles(v) for v in values], type=pa.large_string())
+
+
+# -- per-code-point normalisation table ------------------------------------------------------------------
+# A non-ASCII code point is "safe" when NFKC + str.lower() act on it alone: it is NFKC-stable, a starter
+# (combining class 0) that nothing composes with (no mark, no Hangul jamo), and lowercases to one code point
+# without context (U+03A3 depends on its neighbours). A text made only of safe code points is NFKC-normalised,
+# and its lowercase is the per-code-point map, so the kernel needs Python for no other text.
+_CP_CACHE: dict[int, tuple[int, int]] = {}
+_EMPTY_TABLE = (np.zeros(0, np.uint32), np.zeros(0, np.uint32), np.zeros(0, np.uint8))
+
+
+def classify_codepoint(cp: int) -> tuple[int, int]:
+    """``(lowered code point, flags)``; flags bit 0 = safe, bit 1 = the lowered code point is ``\\w``."""
+    cached = _CP_CACHE.get(cp)
+    if cached is not None:
+        return cached
+    c = chr(cp)
+    result = (cp, 0)
+    if not (0xD800 <= cp <= 0xDFFF or 0x1100 <= cp <= 0x11FF or cp == 0x3A3
+            or unicodedata.category(c).startswith("M") or unicodedata.combining(c)
+            or unicodedata.normalize("NFKC", c) != c):
+        low = c.lower()
+        if len(low) == 1:
+            result = (ord(low), 1 | (2 if _WORD.fullmatch(low) else 0))
+    _CP_CACHE[cp] = result
+    return result
+
+
+def codepoint_table(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if len(cps) == 0:
+        return _EMPTY_TABLE
+    pairs = [classify_codepoint(int(cp)) for cp in cps]
+    return (np.ascontiguousarray(cps, dtype=np.uint32), np.array([p[0] for p in pairs], dtype=np.uint32),
+            np.array([p[1] for p in pairs], dtype=np.uint8))
 
 
 def default_threads() -> int:
@@ -105,22 +140,52 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
+
+
+def _map(fn, items: list, threads: int) -> list:
+    """Run ``fn`` over ``items`` on a shared pool (the kernels release the GIL); in order."""
+    global _POOL, _POOL_SIZE
+    if threads <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_SIZE < threads:
+            _POOL_SIZE = max(threads, default_threads())
+            _POOL = ThreadPoolExecutor(max_workers=_POOL_SIZE, thread_name_prefix="biomass-dedup")
+        pool = _POOL
+    return list(pool.map(fn, items))
+
+
+def _split(n: int, threads: int) -> list[tuple[int, int]]:
+    parts = 1 if threads <= 1 or n < 256 else min(threads * 4, n // 64)
+    bounds = np.linspace(0, n, parts + 1).astype(np.int64)
+    return [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+
+
 def _run(k, arr: pa.Array, rows: np.ndarray, out_rows: np.ndarray, a: np.ndarray, b: np.ndarray,
-         out: np.ndarray, threads: int) -> None:
+         out: np.ndarray, threads: int, table) -> np.ndarray:
+    """Fill ``out[out_rows]``; returns the positions (into ``rows``) the kernel left for Python."""
     off, data, width, base = _buffers(arr)
     rows = np.ascontiguousarray(rows, dtype=np.uint32)
     out_rows = np.ascontiguousarray(out_rows, dtype=np.uint32)
-    n = len(rows)
-    if n == 0:
-        return
-    parts = 1 if threads <= 1 or n < 256 else min(threads * 4, n // 64)
-    bounds = np.linspace(0, n, parts + 1).astype(np.int64)
-    jobs = [(rows[lo:hi], out_rows[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
-    if len(jobs) == 1:
-        k.minhash_rows(off, data, width, base, jobs[0][0], jobs[0][1], a, b, out)
-        return
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(lambda j: k.minhash_rows(off, data, width, base, j[0], j[1], a, b, out), jobs))
+    if len(rows) == 0:
+        return np.zeros(0, np.int64)
+
+    def one(span: tuple[int, int]) -> np.ndarray:
+        lo, hi = span
+        failed = k.minhash_rows(off, data, width, base, rows[lo:hi], out_rows[lo:hi], a, b, out, *table)
+        return np.frombuffer(failed, dtype=np.uint32).astype(np.int64) + lo
+
+    return np.concatenate(_map(one, _split(len(rows), threads), threads))
+
+
+def _table_for(k, arr: pa.Array, rows: np.ndarray):
+    off, data, width, base = _buffers(arr)
+    cps = np.frombuffer(k.distinct_codepoints(off, data, width, base, np.ascontiguousarray(rows, np.uint32)),
+                        dtype=np.uint32)
+    return codepoint_table(cps)
 
 
 def signatures(texts: Sequence[str] | pa.Array | pa.ChunkedArray, num_perm: int = 128, seed: int = 1,
@@ -134,35 +199,60 @@ def signatures(texts: Sequence[str] | pa.Array | pa.ChunkedArray, num_perm: int 
     if n == 0:
         return out
     threads = default_threads() if threads is None else max(1, int(threads))
-    ascii_mask = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
-    ascii_rows = np.flatnonzero(ascii_mask)
-    other_rows = np.flatnonzero(~ascii_mask)
-    _run(k, arr, ascii_rows, ascii_rows, a, b, out, threads)
-    if len(other_rows):
-        norm = _normalized_copy(arr, other_rows)
-        _run(k, norm, np.arange(len(other_rows)), other_rows, a, b, out, threads)
+    rows = np.arange(n, dtype=np.uint32)
+    failed = _run(k, arr, rows, rows, a, b, out, threads, _table_for(k, arr, rows))
+    if len(failed):
+        norm = _normalized_copy(arr, rows[failed])
+        _run(k, norm, np.arange(len(failed)), rows[failed], a, b, out, threads, _EMPTY_TABLE)
     return out
 
 
+def _csr_concat(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    if len(parts) == 1:
+        return parts[0]
+    sizes = np.concatenate([np.diff(off) for off, _ in parts])
+    return (np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            np.concatenate([h for _, h in parts]))
+
+
 def shingle_sets(texts: Sequence[str] | pa.Array | pa.ChunkedArray,
-                 rows: Iterable[int] | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 rows: Iterable[int] | np.ndarray | None = None, *,
+                 threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distinct 64-bit shingle hashes (first 8 sha1 bytes) of ``rows``: CSR ``(offsets, hashes)``."""
     k = kernel()
     arr = as_string_array(texts)
-    rows = np.arange(len(arr), dtype=np.uint32) if rows is None else np.asarray(rows, dtype=np.uint32)
+    rows = np.arange(len(arr), dtype=np.uint32) if rows is None else np.ascontiguousarray(rows, dtype=np.uint32)
     if len(rows) == 0:
         return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint64)
-    sub = arr.take(pa.array(rows, type=pa.uint32()))
-    ascii_mask = pc.string_is_ascii(sub).to_numpy(zero_copy_only=False)
-    if not ascii_mask.all():
-        other = np.flatnonzero(~ascii_mask)
-        values = sub.to_pylist()
-        for i in other:
-            values[i] = normalize_for_shingles(values[i])
-        sub = pa.array(values, type=pa.large_string())
-    off, data, width, base = _buffers(sub)
-    offsets, hashes = k.shingle_sets(off, data, width, base, np.arange(len(sub), dtype=np.uint32))
-    return np.frombuffer(offsets, dtype=np.int64), np.frombuffer(hashes, dtype=np.uint64)
+    threads = default_threads() if threads is None else max(1, int(threads))
+    off, data, width, base = _buffers(arr)
+    table = _table_for(k, arr, rows)
+
+    def one(span: tuple[int, int]):
+        lo, hi = span
+        o, h, f = k.shingle_sets(off, data, width, base, rows[lo:hi], *table)
+        return (np.frombuffer(o, dtype=np.int64), np.frombuffer(h, dtype=np.uint64),
+                np.frombuffer(f, dtype=np.uint32).astype(np.int64) + lo)
+
+    results = _map(one, _split(len(rows), threads), threads)
+    offsets, hashes = _csr_concat([(o, h) for o, h, _ in results])
+    failed = np.concatenate([f for _, _, f in results])
+    if len(failed) == 0:
+        return offsets, hashes
+    # redo the documents that needed Python normalisation, then splice them in
+    norm = _normalized_copy(arr, rows[failed])
+    noff, ndata, nwidth, nbase = _buffers(norm)
+    f_off, f_hash, _ = k.shingle_sets(noff, ndata, nwidth, nbase, np.arange(len(norm), dtype=np.uint32),
+                                      *_EMPTY_TABLE)
+    f_off = np.frombuffer(f_off, dtype=np.int64)
+    f_hash = np.frombuffer(f_hash, dtype=np.uint64)
+    sizes = np.diff(offsets)
+    sizes[failed] = np.diff(f_off)
+    starts = offsets[:-1].copy()
+    starts[failed] = len(hashes) + f_off[:-1]
+    new_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    gather = np.repeat(starts - new_offsets[:-1], sizes) + np.arange(new_offsets[-1])
+    return new_offsets, np.concatenate([hashes, f_hash])[gather]
 
 
 def jaccard_pairs(offsets: np.ndarray, hashes: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
