@@ -149,13 +149,13 @@ def cores(k: int):
         os.sched_setaffinity(0, before)
 
 
-def best_time(fn, repeat: int) -> tuple[float, object]:
+def best_time(fn, repeat: int, clock=time.perf_counter) -> tuple[float, object]:
     best, out = float("inf"), None
     for _ in range(repeat):
         gc.collect()
-        t0 = time.perf_counter()
+        t0 = clock()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return best, out
 
 
@@ -173,7 +173,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=None, help="cap on real documents (default: all)")
     parser.add_argument("--dup-rate", type=float, default=0.3, help="injected near duplicates per real doc")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of our pipeline per core count (best)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of our pipeline per core count (best)")
+    parser.add_argument("--baseline-repeat", type=int, default=2, help="datasketch runs (best)")
     parser.add_argument("--baseline-docs", type=int, default=None,
                         help="run datasketch on only this many docs (its speed is per doc; accuracy then skipped)")
     args = parser.parse_args()
@@ -195,15 +196,21 @@ def main() -> int:
           f"{time.perf_counter() - t0:.1f}s")
 
     ours(table.slice(0, min(n, 500)), 1)          # warm-up (imports, page cache)
+    base_table = table if args.baseline_docs is None else table.slice(0, args.baseline_docs)
+    # 1 core: pinned to one core and timed in CPU seconds, so other tenants of a shared machine do not count;
+    # best of several runs, ours and datasketch interleaved. 2 cores: wall time (that is what parallelism buys).
+    t1 = tb = float("inf")
+    base_labels = result = None
     with cores(1):
-        t1, result = best_time(lambda: ours(table, 1), args.repeat)
+        for rnd in range(max(args.repeat, 1)):
+            t, result = best_time(lambda: ours(table, 1), 1, time.process_time)
+            t1 = min(t1, t)
+            if rnd < args.baseline_repeat:
+                t, base_labels = best_time(lambda: datasketch_pipeline(base_table), 1, time.process_time)
+                tb = min(tb, t)
     with cores(2):
         t2, result2 = best_time(lambda: ours(table, 2), args.repeat)
     assert result.clusters.equals(result2.clusters), "thread count changed the clusters"
-
-    base_table = table if args.baseline_docs is None else table.slice(0, args.baseline_docs)
-    with cores(1):
-        tb, base_labels = best_time(lambda: datasketch_pipeline(base_table), 1)
     base_rate = base_table.num_rows / tb
 
     our_scores = pairwise_scores(cluster_labels(result.clusters, table.column("doc_id")), truth)
@@ -232,6 +239,7 @@ def main() -> int:
     peak_ds = traced_peak(lambda: datasketch_pipeline(mem_table))
 
     print()
+    print("1 core = pinned to one core, CPU time; 2 cores = wall time; best of repeated runs")
     print(f"{'pipeline':<34}{'1 core docs/s':>15}{'2 cores docs/s':>16}{'precision':>11}{'recall':>9}{'F1':>8}")
     print(f"{'biomass.dedup (exact verify)':<34}{n / t1:>15,.0f}{n / t2:>16,.0f}"
           f"{our_scores.precision:>11.4f}{our_scores.recall:>9.4f}{our_scores.f1:>8.4f}")

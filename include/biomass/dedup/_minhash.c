@@ -191,6 +191,11 @@ static void permute_doc(uint32_t *restrict sig, const uint32_t *restrict a, cons
         }
 }
 
+static inline uint64_t fmix64(uint64_t k) {
+    k ^= k >> 33; k *= 0xFF51AFD7ED558CCDULL; k ^= k >> 33; k *= 0xC4CEB9FE1A85EC53ULL; k ^= k >> 33;
+    return k;
+}
+
 /* ---------------------------------------------------------------------------------------- tokenisation */
 
 /* Non-ASCII code points the caller classified (sorted): NFKC-stable and with a one-code-point lowercase
@@ -220,6 +225,8 @@ typedef struct {
     size_t hv_cap;
     uint64_t *tmp;      /* radix sort buffer */
     size_t tmp_cap;
+    uint64_t *th;       /* per-token hashes (exact-set path) */
+    size_t th_cap;
     uint8_t blk[4][128]; /* pending one-block shingles (64 bytes + slack for 16-byte copies) */
 } scratch_t;
 
@@ -234,7 +241,9 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
     return 0;
 }
 
-static void scratch_free(scratch_t *s) { free(s->low); free(s->tok); free(s->sh); free(s->hv); free(s->tmp); }
+static void scratch_free(scratch_t *s) {
+    free(s->low); free(s->tok); free(s->sh); free(s->hv); free(s->tmp); free(s->th);
+}
 
 /* Decode one UTF-8 code point at s[*i]; an invalid or truncated sequence counts as one U+FFFD byte. */
 static inline uint32_t utf8_next(const uint8_t *s, size_t len, size_t *i) {
@@ -373,12 +382,57 @@ static Py_ssize_t doc_hashes(scratch_t *s, const uint8_t *text, size_t len, cons
     return nsh;
 }
 
-/* Sort s->hv[0:n] (LSD radix, 8 bits a pass) and drop repeats; returns the distinct count. */
+/* The exact-Jaccard path needs set identity only, not datasketch's hash: a 64-bit hash per token, then one
+ * per shingle from its 5 token hashes. Tokens hold no spaces, so equal token tuples <=> equal shingles. */
+static inline uint64_t token_hash(const uint8_t *p, size_t n) {
+    uint64_t h = 0x27D4EB2F165667C5ULL ^ ((uint64_t)n * 0x9E3779B97F4A7C15ULL);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+        h = (h << 31) | (h >> 33);
+    }
+    if (i < n) {
+        uint64_t w = 0;
+        memcpy(&w, p + i, n - i);
+        h = (h ^ w ^ 0xA0761D6478BD642FULL) * 0x9E3779B97F4A7C15ULL;
+    }
+    return fmix64(h);
+}
+
+static Py_ssize_t doc_set_hashes(scratch_t *s, const uint8_t *text, size_t len, const cptable_t *t) {
+    Py_ssize_t ntok = tokenize(s, text, len, t);
+    if (ntok < 0) return ntok;
+    Py_ssize_t nsh = ntok < NGRAM ? 1 : ntok - NGRAM + 1;
+    Py_ssize_t width = ntok < NGRAM ? ntok : NGRAM;
+    if (grow((void **)&s->hv, &s->hv_cap, (size_t)nsh + 4, sizeof(uint64_t)) < 0 ||
+        grow((void **)&s->th, &s->th_cap, (size_t)ntok + 1, sizeof(uint64_t)) < 0)
+        return -1;
+    for (Py_ssize_t q = 0; q < ntok; q++)
+        s->th[q] = token_hash(s->low + s->tok[2 * q], s->tok[2 * q + 1] - s->tok[2 * q]);
+    for (Py_ssize_t k = 0; k < nsh; k++) {
+        uint64_t h = 0x9E3779B97F4A7C15ULL * (uint64_t)(width + 1);
+        for (Py_ssize_t q = k; q < k + width; q++) {
+            h = (h ^ s->th[q]) * 0xD6E8FEB86659FD93ULL;
+            h = (h << 29) | (h >> 35);
+        }
+        s->hv[k] = fmix64(h);
+    }
+    return nsh;
+}
+
+/* Sort s->hv[0:n] and drop repeats; returns the distinct count. The values are uniform hashes, so an LSD radix
+ * sort on the top bytes only (enough of them to make ties rare) plus an insertion-sort pass is a full sort at
+ * a fraction of the cost of 8 radix passes. */
 static Py_ssize_t sort_unique(scratch_t *s, Py_ssize_t n) {
     if (n > 1) {
         if (grow((void **)&s->tmp, &s->tmp_cap, (size_t)n, sizeof(uint64_t)) < 0) return -1;
+        int passes = 2;
+        while (passes < 8 && ((Py_ssize_t)1 << (8 * passes - 4)) < n) passes++;
+        if (passes & 1) passes++;                         /* even: the data ends up back in s->hv */
         uint64_t *src = s->hv, *dst = s->tmp;
-        for (int pass = 0; pass < 8; pass++) {
+        for (int pass = 8 - passes; pass < 8; pass++) {
             size_t count[257] = {0};
             int shift = 8 * pass;
             for (Py_ssize_t i = 0; i < n; i++) count[((src[i] >> shift) & 0xFF) + 1]++;
@@ -386,7 +440,13 @@ static Py_ssize_t sort_unique(scratch_t *s, Py_ssize_t n) {
             for (Py_ssize_t i = 0; i < n; i++) dst[count[(src[i] >> shift) & 0xFF]++] = src[i];
             uint64_t *x = src; src = dst; dst = x;
         }
-        /* 8 passes: the sorted data is back in s->hv */
+        uint64_t *v = s->hv;
+        for (Py_ssize_t i = 1; i < n; i++) {
+            uint64_t x = v[i];
+            Py_ssize_t j = i;
+            while (j > 0 && v[j - 1] > x) { v[j] = v[j - 1]; j--; }
+            v[j] = x;
+        }
     }
     Py_ssize_t w = 0;
     for (Py_ssize_t j = 0; j < n; j++)
@@ -455,6 +515,11 @@ static PyObject *u32_bytes(const uint32_t *v, size_t n) {
     return PyBytes_FromStringAndSize((const char *)v, (Py_ssize_t)(n * sizeof(uint32_t)));
 }
 
+static int cmp_u32(const void *x, const void *y) {
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return (a > b) - (a < b);
+}
+
 /* distinct_codepoints(offsets, data, width, base, rows u32) -> bytes: sorted distinct non-ASCII code points */
 static PyObject *py_distinct_codepoints(PyObject *self, PyObject *args) {
     Py_buffer off, data, rows;
@@ -467,26 +532,38 @@ static PyObject *py_distinct_codepoints(PyObject *self, PyObject *args) {
     uint32_t *list = NULL;
     if (parse_strarr(&arr, &off, &data, width, base, &rows) < 0) goto done;
     seen = (uint8_t *)calloc(0x110000 / 8, 1);
-    if (!seen) { PyErr_NoMemory(); goto done; }
-    size_t count = 0;
+    size_t cap = 256, count = 0;
+    list = (uint32_t *)malloc(sizeof(uint32_t) * cap);
+    if (!seen || !list) { PyErr_NoMemory(); goto done; }
+    int oom = 0;
     Py_BEGIN_ALLOW_THREADS
     const uint32_t *r = (const uint32_t *)rows.buf;
-    for (Py_ssize_t k = 0; k < rows.len / 4; k++) {
+    for (Py_ssize_t k = 0; k < rows.len / 4 && !oom; k++) {
         const uint8_t *p;
         size_t len, i = 0;
         str_at(&arr, r[k], &p, &len);
         while (i < len) {
-            if (p[i] < 0x80) { i++; continue; }
+            if (p[i] < 0x80) {
+                i++;
+                while (i + 8 <= len) {           /* skip ASCII a word at a time */
+                    uint64_t w;
+                    memcpy(&w, p + i, 8);
+                    if (w & 0x8080808080808080ULL) break;
+                    i += 8;
+                }
+                continue;
+            }
             uint32_t cp = utf8_next(p, len, &i);
-            if (cp < 0x110000 && !(seen[cp >> 3] & (1u << (cp & 7)))) { seen[cp >> 3] |= (uint8_t)(1u << (cp & 7)); count++; }
+            if (cp >= 0x110000 || (seen[cp >> 3] & (1u << (cp & 7)))) continue;
+            seen[cp >> 3] |= (uint8_t)(1u << (cp & 7));
+            if (grow((void **)&list, &cap, count + 1, sizeof(uint32_t)) < 0) { oom = 1; break; }
+            list[count++] = cp;
         }
     }
     Py_END_ALLOW_THREADS
-    list = (uint32_t *)malloc(sizeof(uint32_t) * (count + 1));
-    if (!list) { PyErr_NoMemory(); goto done; }
-    size_t w = 0;
-    for (uint32_t cp = 0x80; cp < 0x110000; cp++)
-        if (seen[cp >> 3] & (1u << (cp & 7))) list[w++] = cp;
+    if (oom) { PyErr_NoMemory(); goto done; }
+    qsort(list, count, sizeof(uint32_t), cmp_u32);
+    size_t w = count;
     ret = u32_bytes(list, w);
 done:
     free(seen); free(list);
@@ -556,7 +633,8 @@ done:
 }
 
 /* shingle_sets(offsets, data, width, base, rows u32, cps, low, flags) -> (offsets i64[n+1], hashes u64, failed u32):
- * sorted distinct 64-bit shingle hashes of each row, for exact Jaccard; failed rows get an empty set. */
+ * sorted distinct 64-bit shingle hashes (token-tuple hashes, not sha1) of each row, for exact Jaccard;
+ * failed rows get an empty set. */
 static PyObject *py_shingle_sets(PyObject *self, PyObject *args) {
     Py_buffer off, data, rows, cps, low, flags;
     int width;
@@ -586,7 +664,7 @@ static PyObject *py_shingle_sets(PyObject *self, PyObject *args) {
         const uint8_t *p;
         size_t len;
         str_at(&arr, ri[k], &p, &len);
-        Py_ssize_t nh = doc_hashes(&s, p, len, &table);
+        Py_ssize_t nh = doc_set_hashes(&s, p, len, &table);
         if (nh == -1) { oom = 1; break; }
         if (nh == -2) { failed[nfailed++] = (uint32_t)k; nh = 0; }
         nh = sort_unique(&s, nh);
@@ -650,19 +728,15 @@ done:
     return ret;
 }
 
-static inline uint64_t fmix64(uint64_t k) {
-    k ^= k >> 33; k *= 0xFF51AFD7ED558CCDULL; k ^= k >> 33; k *= 0xC4CEB9FE1A85EC53ULL; k ^= k >> 33;
-    return k;
-}
 
-/* band_keys(sigs u32[n, P], P, bands, rows, out u64[bands, n]): one 64-bit key per (band, doc). */
+/* band_keys(sigs u32[n, P], P, first_band, n_bands, rows, out u64[n_bands, n]): one 64-bit key per band/doc. */
 static PyObject *py_band_keys(PyObject *self, PyObject *args) {
     Py_buffer sig, out;
-    Py_ssize_t P, nb, nr;
-    if (!PyArg_ParseTuple(args, "y*nnnw*", &sig, &P, &nb, &nr, &out)) return NULL;
+    Py_ssize_t P, first, nb, nr;
+    if (!PyArg_ParseTuple(args, "y*nnnnw*", &sig, &P, &first, &nb, &nr, &out)) return NULL;
     PyObject *ret = NULL;
     Py_ssize_t n = P > 0 ? sig.len / 4 / P : 0;
-    if (P <= 0 || nb * nr > P || out.len != n * nb * 8 || sig.len != n * P * 4) {
+    if (P <= 0 || first < 0 || (first + nb) * nr > P || out.len != n * nb * 8 || sig.len != n * P * 4) {
         PyErr_SetString(PyExc_ValueError, "band_keys: shapes do not match");
         goto done;
     }
@@ -671,10 +745,11 @@ static PyObject *py_band_keys(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         const uint32_t *row = s + (size_t)i * P;
-        for (Py_ssize_t band = 0; band < nb; band++) {
+        for (Py_ssize_t j = 0; j < nb; j++) {
+            Py_ssize_t band = first + j;
             uint64_t h = 0x9E3779B97F4A7C15ULL * (uint64_t)(band + 1);
             for (Py_ssize_t r = 0; r < nr; r++) h = fmix64(h ^ (uint64_t)row[band * nr + r]) + 0x9E3779B97F4A7C15ULL;
-            o[(size_t)band * n + i] = fmix64(h);
+            o[(size_t)j * n + i] = fmix64(h);
         }
     }
     Py_END_ALLOW_THREADS

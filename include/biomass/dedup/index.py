@@ -80,11 +80,11 @@ class _Generation:
             return [(self.table.column(f"key_{b:03d}").combine_chunks().to_numpy(zero_copy_only=True),
                      self.table.column(f"row_{b:03d}").combine_chunks().to_numpy(zero_copy_only=True))
                     for b in range(bands)]
-        keys = band_keys(self.signatures(), bands, rows)   # index built for another threshold: re-band
-        out = []
+        sigs, out = self.signatures(), []   # index built for another threshold: re-band
         for b in range(bands):
-            order = np.argsort(keys[b], kind="stable").astype(np.uint32)
-            out.append((keys[b][order], order))
+            keys = band_keys(sigs, bands, rows, first=b, count=1)[0]
+            order = np.argsort(keys, kind="stable").astype(np.uint32)
+            out.append((keys[order], order))
         return out
 
     def doc_id(self, row: int) -> str:
@@ -150,7 +150,6 @@ class SignatureIndex:
         if before_year is not None:
             chosen = [y for y in chosen if y < before_year]
         bands, rows = choose_bands(threshold, self.params.num_perm)
-        qkeys = band_keys(sigs, bands, rows) if len(sigs) else np.zeros((bands, 0), dtype=np.uint64)
         found_rows, found_years, found_old, found_sim = [], [], [], []
         for year in chosen:
             gen = self.generation(year)
@@ -158,8 +157,9 @@ class SignatureIndex:
                 continue
             pairs = []
             for b, (skeys, order) in enumerate(gen.sorted_keys(bands, rows)):
-                lo = np.searchsorted(skeys, qkeys[b], side="left")
-                hi = np.searchsorted(skeys, qkeys[b], side="right")
+                qkeys = band_keys(sigs, bands, rows, first=b, count=1)[0]
+                lo = np.searchsorted(skeys, qkeys, side="left")
+                hi = np.searchsorted(skeys, qkeys, side="right")
                 cnt = np.minimum(hi - lo, MAX_MATCHES_PER_KEY)
                 if not cnt.any():
                     continue
@@ -208,13 +208,13 @@ class SignatureIndex:
         ids = [ids[i] for i in order]
         sigs = sigs[np.array(order, dtype=np.int64)] if order else sigs
         bands, rows = choose_bands(self.params.threshold, self.params.num_perm)
-        keys = band_keys(sigs, bands, rows)
         columns = {"doc_id": pa.array(ids, type=pa.string()),
                    "signature": pa.FixedSizeListArray.from_arrays(pa.array(sigs.ravel(), type=pa.uint32()),
                                                                   self.params.num_perm)}
         for b in range(bands):
-            sorted_order = np.argsort(keys[b], kind="stable").astype(np.uint32)
-            columns[f"key_{b:03d}"] = pa.array(keys[b][sorted_order], type=pa.uint64())
+            keys = band_keys(sigs, bands, rows, first=b, count=1)[0]
+            sorted_order = np.argsort(keys, kind="stable").astype(np.uint32)
+            columns[f"key_{b:03d}"] = pa.array(keys[sorted_order], type=pa.uint64())
             columns[f"row_{b:03d}"] = pa.array(sorted_order, type=pa.uint32())
         meta = {**self.params.as_dict(), "year": int(year), "docs": len(ids), "bands": bands, "rows": rows}
         table = pa.table(columns).replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True)})

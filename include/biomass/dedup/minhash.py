@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 NGRAM = 5
+_FALLBACK_CHUNK = 64   # documents normalised in Python at a time
 _WORD = re.compile(r"\w+")
 _BUILD_HINT = (
     "the compiled MinHash kernel biomass.dedup._minhash is missing; build it with `make venv` "
@@ -181,6 +182,12 @@ def _run(k, arr: pa.Array, rows: np.ndarray, out_rows: np.ndarray, a: np.ndarray
     return np.concatenate(_map(one, _split(len(rows), threads), threads))
 
 
+def text_table(texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The code point table for every row of ``texts`` (reusable across kernel calls on the same text)."""
+    arr = as_string_array(texts)
+    return _table_for(kernel(), arr, np.arange(len(arr), dtype=np.uint32))
+
+
 def _table_for(k, arr: pa.Array, rows: np.ndarray):
     off, data, width, base = _buffers(arr)
     cps = np.frombuffer(k.distinct_codepoints(off, data, width, base, np.ascontiguousarray(rows, np.uint32)),
@@ -189,7 +196,8 @@ def _table_for(k, arr: pa.Array, rows: np.ndarray):
 
 
 def signatures(texts: Sequence[str] | pa.Array | pa.ChunkedArray, num_perm: int = 128, seed: int = 1,
-               *, threads: int | None = None) -> np.ndarray:
+               *, threads: int | None = None,
+               table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """``(n, num_perm)`` uint32 signatures equal to datasketch ``MinHash(num_perm, seed)`` over ``shingles``."""
     k = kernel()
     arr = as_string_array(texts)
@@ -200,10 +208,12 @@ def signatures(texts: Sequence[str] | pa.Array | pa.ChunkedArray, num_perm: int 
         return out
     threads = default_threads() if threads is None else max(1, int(threads))
     rows = np.arange(n, dtype=np.uint32)
-    failed = _run(k, arr, rows, rows, a, b, out, threads, _table_for(k, arr, rows))
-    if len(failed):
-        norm = _normalized_copy(arr, rows[failed])
-        _run(k, norm, np.arange(len(failed)), rows[failed], a, b, out, threads, _EMPTY_TABLE)
+    table = _table_for(k, arr, rows) if table is None else table
+    failed = rows[_run(k, arr, rows, rows, a, b, out, threads, table)]
+    for lo in range(0, len(failed), _FALLBACK_CHUNK):   # bounded Python copies of the rest
+        part = failed[lo:lo + _FALLBACK_CHUNK]
+        norm = _normalized_copy(arr, part)
+        _run(k, norm, np.arange(len(part)), part, a, b, out, threads, _EMPTY_TABLE)
     return out
 
 
@@ -216,9 +226,13 @@ def _csr_concat(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray,
 
 
 def shingle_sets(texts: Sequence[str] | pa.Array | pa.ChunkedArray,
-                 rows: Iterable[int] | np.ndarray | None = None, *,
-                 threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct 64-bit shingle hashes (first 8 sha1 bytes) of ``rows``: CSR ``(offsets, hashes)``."""
+                 rows: Iterable[int] | np.ndarray | None = None, *, threads: int | None = None,
+                 table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct 64-bit shingle hashes of ``rows`` as CSR ``(offsets, hashes)``, for exact Jaccard.
+
+    The hashes identify shingles (a hash of the 5 token hashes), they are not datasketch's sha1 values.
+    ``table``: a code point table from ``text_table`` covering these rows, to skip rescanning the text.
+    """
     k = kernel()
     arr = as_string_array(texts)
     rows = np.arange(len(arr), dtype=np.uint32) if rows is None else np.ascontiguousarray(rows, dtype=np.uint32)
@@ -226,7 +240,7 @@ def shingle_sets(texts: Sequence[str] | pa.Array | pa.ChunkedArray,
         return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint64)
     threads = default_threads() if threads is None else max(1, int(threads))
     off, data, width, base = _buffers(arr)
-    table = _table_for(k, arr, rows)
+    table = _table_for(k, arr, rows) if table is None else table
 
     def one(span: tuple[int, int]):
         lo, hi = span
@@ -246,13 +260,11 @@ def shingle_sets(texts: Sequence[str] | pa.Array | pa.ChunkedArray,
                                       *_EMPTY_TABLE)
     f_off = np.frombuffer(f_off, dtype=np.int64)
     f_hash = np.frombuffer(f_hash, dtype=np.uint64)
+    # the kernel gave the failed rows empty sets: insert their hashes at those rows' (empty) positions
     sizes = np.diff(offsets)
     sizes[failed] = np.diff(f_off)
-    starts = offsets[:-1].copy()
-    starts[failed] = len(hashes) + f_off[:-1]
-    new_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    gather = np.repeat(starts - new_offsets[:-1], sizes) + np.arange(new_offsets[-1])
-    return new_offsets, np.concatenate([hashes, f_hash])[gather]
+    at = np.repeat(offsets[failed], np.diff(f_off))
+    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), np.insert(hashes, at, f_hash)
 
 
 def jaccard_pairs(offsets: np.ndarray, hashes: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
