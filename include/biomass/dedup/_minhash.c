@@ -198,18 +198,18 @@ static inline uint64_t fmix64(uint64_t k) {
 
 /* ---------------------------------------------------------------------------------------- tokenisation */
 
-/* Non-ASCII code points the caller classified (sorted): NFKC-stable and with a one-code-point lowercase
- * ("safe"), so NFKC + str.lower() act per code point. A document with any other non-ASCII code point is
- * reported back and the caller normalises it in Python. An empty table means "input already normalised". */
+/* Non-ASCII code points the caller classified (sorted). A "safe" code point c starts a normalisation segment
+ * of its own (its NFKD starts with a starter that composes with nothing before it), so NFKC + str.lower() of a
+ * text of safe code points is the concatenation of lower(NFKC(c)); meta[k] = start << 8 | count into seq,
+ * where seq[i] = lowered code point << 1 | is-\w. meta 0 = unsafe: the document is reported back and the
+ * caller normalises it in Python. An empty table means "input already normalised". */
 typedef struct {
     const uint32_t *cps;
-    const uint32_t *low;
-    const uint8_t *flags;   /* bit 0: safe; bit 1: the lowered code point is a \w character */
+    const uint32_t *meta;
+    const uint32_t *seq;
     Py_ssize_t n;
 } cptable_t;
 
-#define CP_SAFE 1
-#define CP_WORD 2
 
 static uint8_t ASCII_WORD[128];
 static uint8_t ASCII_LOWER[128];
@@ -304,9 +304,22 @@ static Py_ssize_t tokenize(scratch_t *s, const uint8_t *text, size_t len, const 
                 w = Py_UNICODE_ISALNUM((Py_UCS4)cp) ? 1 : 0;
             } else {
                 Py_ssize_t k = cp_find(t, cp);
-                if (k < 0 || !(t->flags[k] & CP_SAFE)) return -2;
-                o += utf8_put(low + o, t->low[k]);
-                w = (t->flags[k] & CP_WORD) ? 1 : 0;
+                if (k < 0 || t->meta[k] == 0) return -2;
+                uint32_t first = t->meta[k] >> 8, cnt = t->meta[k] & 0xFF;
+                /* a replacement may be longer than the input: keep room for it and for the rest of the text */
+                if (grow((void **)&s->low, &s->low_cap, o + 4 * (size_t)cnt + 2 * (len - i) + 64, 1) < 0 ||
+                    grow((void **)&s->tok, &s->tok_cap, nb + cnt + (len - i) + 4, sizeof(uint32_t)) < 0)
+                    return -1;
+                low = s->low;
+                bnd = s->tok;
+                for (uint32_t j = 0; j < cnt; j++) {
+                    uint32_t item = t->seq[first + j];
+                    bnd[nb] = (uint32_t)o;
+                    o += utf8_put(low + o, item >> 1);
+                    nb += (item & 1) ^ prev;
+                    prev = item & 1;
+                }
+                continue;
             }
         }
         bnd[nb] = (uint32_t)at;
@@ -497,15 +510,21 @@ static int parse_strarr(strarr_t *arr, Py_buffer *off, Py_buffer *data, int widt
     return 0;
 }
 
-static int parse_table(cptable_t *t, Py_buffer *cps, Py_buffer *low, Py_buffer *flags) {
+static int parse_table(cptable_t *t, Py_buffer *cps, Py_buffer *meta, Py_buffer *seq) {
     t->n = cps->len / 4;
-    if (low->len != cps->len || flags->len != t->n) {
+    if (meta->len != cps->len) {
         PyErr_SetString(PyExc_ValueError, "code point table arrays differ in length");
         return -1;
     }
     t->cps = (const uint32_t *)cps->buf;
-    t->low = (const uint32_t *)low->buf;
-    t->flags = (const uint8_t *)flags->buf;
+    t->meta = (const uint32_t *)meta->buf;
+    t->seq = (const uint32_t *)seq->buf;
+    Py_ssize_t nseq = seq->len / 4;
+    for (Py_ssize_t k = 0; k < t->n; k++)
+        if ((Py_ssize_t)((t->meta[k] >> 8) + (t->meta[k] & 0xFF)) > nseq) {
+            PyErr_SetString(PyExc_ValueError, "code point table points beyond its sequences");
+            return -1;
+        }
     return 0;
 }
 

@@ -246,8 +246,8 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
     kept_idx = np.flatnonzero(keep)
     kept = table.take(pa.array(kept_idx, type=pa.int64()))
     # compact the kept signatures in place (kept_idx[j] >= j), so they never exist twice
-    for lo in range(0, len(kept_idx), 8192):
-        chunk = kept_idx[lo:lo + 8192]
+    for lo in range(0, len(kept_idx), 1024):
+        chunk = kept_idx[lo:lo + 1024]
         sigs[lo:lo + len(chunk)] = sigs[chunk]
     counts = StageCounts(stage="dedup", rows_in=n, rows_out=len(kept_idx),
                          quarantined=Counter(r for r in reasons))

@@ -64,19 +64,23 @@ def sorted_band(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _band_pairs(keys: np.ndarray) -> np.ndarray | None:
     """Packed ``i << 32 | j`` pairs (i < j) of rows sharing a key, each compared to WINDOW run neighbours."""
-    skeys, order = sorted_band(keys)
-    if len(skeys) < 2:
-        return None
+    order = np.argsort(keys)                      # ties in any order: the pairs are unordered below
+    skeys = keys[order]
     same_next = skeys[1:] == skeys[:-1]
     if not same_next.any():
         return None
-    run = np.concatenate([[0], np.cumsum(~same_next)])
+    # only rows in runs matter: cut the arrays down to them before the window scan
+    in_run = np.zeros(len(skeys), dtype=bool)
+    in_run[1:] |= same_next
+    in_run[:-1] |= same_next
+    order = order[in_run].astype(np.uint64)
+    run = np.cumsum(np.concatenate([[True], skeys[in_run][1:] != skeys[in_run][:-1]]))
     found = []
-    for d in range(1, min(WINDOW, len(skeys) - 1) + 1):
+    for d in range(1, min(WINDOW, len(order) - 1) + 1):
         hit = np.flatnonzero(run[d:] == run[:-d])
         if hit.size == 0:
             break
-        a, b = order[hit].astype(np.uint64), order[hit + d].astype(np.uint64)
+        a, b = order[hit], order[hit + d]
         found.append((np.minimum(a, b) << np.uint64(32)) | np.maximum(a, b))
     return np.concatenate(found)
 
@@ -86,10 +90,11 @@ def candidate_pairs(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
 
     One band at a time, so the only per-document state besides the signatures is one band's keys.
     """
-    packed = np.zeros(0, dtype=np.uint64)
+    found = []
     for band in range(bands):
-        found = _band_pairs(band_keys(sigs, bands, rows, first=band, count=1)[0])
-        if found is not None:
-            packed = np.union1d(packed, found)
+        pairs = _band_pairs(band_keys(sigs, bands, rows, first=band, count=1)[0])
+        if pairs is not None:
+            found.append(pairs)
+    packed = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.uint64)
     return np.stack([(packed >> np.uint64(32)).astype(np.uint32), (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32)],
                     axis=1)

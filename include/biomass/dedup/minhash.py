@@ -99,37 +99,69 @@ def _normalized_copy(arr: pa.Array, rows: np.ndarray) -> pa.Array:
 
 
 # -- per-code-point normalisation table ------------------------------------------------------------------
-# A non-ASCII code point is "safe" when NFKC + str.lower() act on it alone: it is NFKC-stable, a starter
-# (combining class 0) that nothing composes with (no mark, no Hangul jamo), and lowercases to one code point
-# without context (U+03A3 depends on its neighbours). A text made only of safe code points is NFKC-normalised,
-# and its lowercase is the per-code-point map, so the kernel needs Python for no other text.
-_CP_CACHE: dict[int, tuple[int, int]] = {}
-_EMPTY_TABLE = (np.zeros(0, np.uint32), np.zeros(0, np.uint32), np.zeros(0, np.uint8))
+# NFKC can be applied code point by code point wherever every code point starts a normalisation segment of its
+# own: its NFKD begins with a starter that nothing before it can compose with (ICU's "boundary before"). Then
+# NFKC(text) = concat(NFKC(c)), and str.lower() is per code point too, except for U+03A3 (final sigma looks at
+# the neighbours). Such "safe" code points map to lower(NFKC(c)), one or more code points; a document with any
+# other non-ASCII code point is normalised by Python itself.
+_CP_CACHE: dict[int, tuple[int, ...] | None] = {}
+_EMPTY_TABLE = (np.zeros(0, np.uint32), np.zeros(0, np.uint32), np.zeros(0, np.uint32))
+_SIGMA = "\u03a3"
 
 
-def classify_codepoint(cp: int) -> tuple[int, int]:
-    """``(lowered code point, flags)``; flags bit 0 = safe, bit 1 = the lowered code point is ``\\w``."""
-    cached = _CP_CACHE.get(cp)
-    if cached is not None:
-        return cached
+@lru_cache(maxsize=1)
+def composition_seconds() -> frozenset[int]:
+    """Code points that canonically compose with a preceding character (from this Python's Unicode data)."""
+    seconds = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))   # Hangul V and T jamo (algorithmic)
+    for cp in range(0x110000):
+        d = unicodedata.decomposition(chr(cp))
+        if d and not d.startswith("<"):
+            parts = d.split()
+            if len(parts) == 2:
+                seconds.add(int(parts[1], 16))
+    return frozenset(seconds)
+
+
+def combines_backward(ch: str) -> bool:
+    """Could ``ch`` compose with, or reorder around, what precedes it? (non-starters and composition seconds)"""
+    if unicodedata.combining(ch) != 0:
+        return True
+    cp = ord(ch)
+    if 0x1161 <= cp <= 0x1175 or 0x11A8 <= cp <= 0x11C2:
+        return True
+    # every other composition second is a mark; only marks need the (one-off, ~0.3 s) table
+    return unicodedata.category(ch).startswith("M") and cp in composition_seconds()
+
+
+def classify_codepoint(cp: int) -> tuple[int, ...] | None:
+    """``lower(NFKC(chr(cp)))`` as items ``code point << 1 | is_word``, or None if ``cp`` is not safe."""
+    if cp in _CP_CACHE:
+        return _CP_CACHE[cp]
     c = chr(cp)
-    result = (cp, 0)
-    if not (0xD800 <= cp <= 0xDFFF or 0x1100 <= cp <= 0x11FF or cp == 0x3A3
-            or unicodedata.category(c).startswith("M") or unicodedata.combining(c)
-            or unicodedata.normalize("NFKC", c) != c):
-        low = c.lower()
-        if len(low) == 1:
-            result = (ord(low), 1 | (2 if _WORD.fullmatch(low) else 0))
+    result = None
+    if not 0xD800 <= cp <= 0xDFFF:
+        decomposed = unicodedata.normalize("NFKD", c)
+        composed = unicodedata.normalize("NFKC", c)
+        if not combines_backward(decomposed[0]) and _SIGMA not in composed:
+            low = composed.lower()
+            if 0 < len(low) < 256:
+                result = tuple((ord(ch) << 1) | (1 if _WORD.fullmatch(ch) else 0) for ch in low)
     _CP_CACHE[cp] = result
     return result
 
 
 def codepoint_table(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(cps, meta, seq)`` for the kernel: ``meta = start << 8 | count`` into ``seq``, 0 = not safe."""
     if len(cps) == 0:
         return _EMPTY_TABLE
-    pairs = [classify_codepoint(int(cp)) for cp in cps]
-    return (np.ascontiguousarray(cps, dtype=np.uint32), np.array([p[0] for p in pairs], dtype=np.uint32),
-            np.array([p[1] for p in pairs], dtype=np.uint8))
+    meta = np.zeros(len(cps), dtype=np.uint32)
+    seq: list[int] = []
+    for i, cp in enumerate(cps.tolist()):
+        items = classify_codepoint(cp)
+        if items is not None:
+            meta[i] = (len(seq) << 8) | len(items)
+            seq.extend(items)
+    return np.ascontiguousarray(cps, dtype=np.uint32), meta, np.array(seq, dtype=np.uint32)
 
 
 def default_threads() -> int:
