@@ -94,16 +94,22 @@ def test_arrow_inputs_chunked_sliced_and_null():
 
 
 def test_threads_and_sha1_backends_agree():
-    docs = real_docs(500)[:400]
+    docs = real_docs(500)[:400] + UNICODE
     one = signatures(docs, threads=1)
     assert np.array_equal(one, signatures(docs, threads=2))
     k = kernel()
-    before = k.sha1_backend()
+    tried = []
     try:
-        k.set_sha1_backend("portable")
-        assert np.array_equal(one, signatures(docs, threads=1))
+        for backend in ("portable", "sha-ni", "avx512"):
+            try:
+                k.set_sha1_backend(backend)
+            except ValueError:        # this CPU lacks it
+                continue
+            tried.append(k.sha1_backend())
+            assert np.array_equal(one, signatures(docs, threads=1)), backend
     finally:
-        k.set_sha1_backend(before)
+        k.set_sha1_backend("best")
+    assert "portable" in tried
 
 
 def test_interoperates_with_datasketch_lean_minhash_and_lsh():
