@@ -200,11 +200,31 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
         matched_year[hits.rows] = hits.years
         matched_doc[hits.rows] = np.array(hits.doc_ids, dtype=object)
 
-    # 3. keep priority: origin, collected_at, doc_id, then input position (a total order)
+    notes = {"threshold": threshold, "num_perm": num_perm, "seed": seed, "bands": bands, "rows": rows,
+             "verify": verify, "candidate_pairs": int(len(pairs)), "verified_pairs": int(len(left)),
+             "earlier_generation_matches": int(matched.sum()),
+             "index_years": [y for y in (index.years() if index is not None and scope == "all" else [])
+                             if year is None or y < year]}
+    return assemble(table, ids, labels, sigs, matched, matched_year, matched_doc, origin_priority, notes)
+
+
+def priority_ranks(table: pa.Table, ids: pa.Array, origin_priority: Sequence[str]):
+    """``(origin rank, collected_at rank, doc_id rank)`` per row; lower is kept first."""
+    n = table.num_rows
     origin = _origin_rank(table, list(origin_priority))
     when = _collected_rank(table)
     id_rank = (np.asarray(pc.rank(ids, sort_keys="ascending", tiebreaker="first"), dtype=np.int64)
                if n else np.zeros(0, np.int64))
+    return origin, when, id_rank
+
+
+def assemble(table: pa.Table, ids: pa.Array, labels: np.ndarray, sigs: np.ndarray, matched: np.ndarray,
+             matched_year: np.ndarray, matched_doc: np.ndarray, origin_priority: Sequence[str],
+             notes: dict) -> DedupResult:
+    """From cluster labels to kept rows, clusters, dropped rows and counts (shared by every backend)."""
+    n = table.num_rows
+    # 3. keep priority: origin, collected_at, doc_id, then input position (a total order)
+    origin, when, id_rank = priority_ranks(table, ids, origin_priority)
     prio = np.lexsort((np.arange(n), id_rank, when, origin))        # best first
     rank = np.empty(n, dtype=np.int64)
     rank[prio] = np.arange(n)
@@ -251,12 +271,8 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
         sigs[lo:lo + len(chunk)] = sigs[chunk]
     counts = StageCounts(stage="dedup", rows_in=n, rows_out=len(kept_idx),
                          quarantined=Counter(r for r in reasons))
-    notes = {"threshold": threshold, "num_perm": num_perm, "seed": seed, "bands": bands, "rows": rows,
-             "verify": verify, "candidate_pairs": int(len(pairs)), "verified_pairs": int(len(left)),
-             "clusters": int(len(starts)), "multi_doc_clusters": int(np.sum(np.diff(np.append(starts, n)) > 1)),
-             "earlier_generation_matches": int(matched.sum()),
-             "index_years": [y for y in (index.years() if index is not None and scope == "all" else [])
-                             if year is None or y < year]}
+    notes = {**notes, "clusters": int(len(starts)),
+             "multi_doc_clusters": int(np.sum(np.diff(np.append(starts, n)) > 1))}
     counts.notes.update(notes)
     return DedupResult(kept=kept, clusters=clusters, dropped=dropped, kept_signatures=sigs[:len(kept_idx)],
                        counts=counts.check(), notes=notes)

@@ -64,7 +64,7 @@ def sorted_band(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _band_pairs(keys: np.ndarray) -> np.ndarray | None:
     """Packed ``i << 32 | j`` pairs (i < j) of rows sharing a key, each compared to WINDOW run neighbours."""
-    order = np.argsort(keys)                      # ties in any order: the pairs are unordered below
+    order = np.argsort(keys, kind="stable")       # ties in row order: the Spark backend pairs the same way
     skeys = keys[order]
     same_next = skeys[1:] == skeys[:-1]
     if not same_next.any():
