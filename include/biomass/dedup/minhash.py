@@ -7,6 +7,7 @@ Arrow buffers with the GIL released. Python only touches documents that are not 
 
 from __future__ import annotations
 
+import importlib
 import re
 import threading
 import unicodedata
@@ -31,10 +32,9 @@ _BUILD_HINT = (
 def kernel():
     """The compiled extension, or an ImportError that says how to build it."""
     try:
-        from biomass.dedup import _minhash
-    except ImportError as exc:  # pragma: no cover - exercised only on a broken install
+        return importlib.import_module("biomass.dedup._minhash")
+    except ImportError as exc:
         raise ImportError(_BUILD_HINT) from exc
-    return _minhash
 
 
 # -- the reference definition, in plain Python (used by tests and as documentation) ----------------------
@@ -68,7 +68,8 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def as_string_array(texts: Sequence[str] | pa.Array | pa.ChunkedArray) -> pa.Array:
     """One contiguous ``large_string`` array; nulls become empty strings (they have no words)."""
     if isinstance(texts, pa.ChunkedArray):
-        arr = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
+        # large_string first: combining many string chunks could overflow 32-bit offsets
+        arr = texts.chunk(0) if texts.num_chunks == 1 else texts.cast(pa.large_string()).combine_chunks()
     elif isinstance(texts, pa.Array):
         arr = texts
     else:
