@@ -188,7 +188,8 @@ def main() -> int:
     mb = sum(len(t.encode()) for t in table.column("text").to_pylist()) / 1e6
     print(f"corpus: {n} docs ({mb:.1f} MB, {mb * 1e6 / n:.0f} B/doc) from {origin}, "
           f"{int(n - n / (1 + args.dup_rate))} FAKE near duplicates injected; threshold {THRESHOLD}; "
-          f"sha1 backend: {kernel().sha1_backend()}; cores available: {len(os.sched_getaffinity(0))}")
+          f"sha1 backend: {kernel().sha1_backend()}; cores available: {len(os.sched_getaffinity(0))}; "
+          f"load average before: {os.getloadavg()[0]:.2f}")
 
     t0 = time.perf_counter()
     truth = exact_clusters(table.column("text"), THRESHOLD)
@@ -251,6 +252,7 @@ def main() -> int:
               f"   (on {base_table.num_rows} docs; accuracy not scored)")
     print()
     bands, rows = result.notes["bands"], result.notes["rows"]
+    print(f"load average after: {os.getloadavg()[0]:.2f} (other tenants of a shared machine skew 2-core wall times)")
     print(f"speed ratio vs datasketch: {n / t1 / base_rate:.1f}x on 1 core, {n / t2 / base_rate:.1f}x on 2 cores")
     print(f"bytes/doc, peak traced during one dedup run: biomass {peak_ours / n:,.0f} "
           f"(of which signatures {128 * 4}); datasketch {peak_ds / mem_table.num_rows:,.0f} "

@@ -20,7 +20,8 @@ import pyarrow.compute as pc
 from biomass.accounting import StageCounts
 from biomass.dedup.index import SignatureIndex
 from biomass.dedup.lsh import candidate_pairs, choose_bands
-from biomass.dedup.minhash import as_string_array, jaccard_pairs, shingle_sets, signatures, text_table
+from biomass.dedup.minhash import (_map, as_string_array, default_threads, jaccard_pairs, shingle_sets,
+                                   signatures, text_table)
 
 ORIGIN_PRIORITY = ("human", "licensed", "synthetic", "unknown")
 NEAR_DUPLICATE = "near_duplicate"
@@ -142,17 +143,21 @@ def verified_pairs(arr: pa.Array, sigs: np.ndarray, pairs: np.ndarray, threshold
     pair_batch = batch_of[local[:, 0]]
     by_batch = np.argsort(pair_batch, kind="stable")
     cuts = np.searchsorted(pair_batch[by_batch], np.arange(len(batches) + 1))
-    for b, docs in enumerate(batches):
-        sel = by_batch[cuts[b]:cuts[b + 1]]
+
+    def verify_batch(b: int) -> None:
+        docs, sel = batches[b], by_batch[cuts[b]:cuts[b + 1]]
         if len(sel) == 0:
-            continue
-        offsets, hashes = shingle_sets(arr, np.sort(involved[docs]), threads=threads, table=table)
+            return
+        rows_sorted = np.sort(involved[docs])
+        offsets, hashes = shingle_sets(arr, rows_sorted, threads=1, table=table)
         # shingle_sets got the docs sorted by row; map batch positions to that order
         rank = np.empty(len(docs), dtype=np.int64)
         rank[np.argsort(involved[docs], kind="stable")] = np.arange(len(docs))
         sim = jaccard_pairs(offsets, hashes, rank[pos_in_batch[local[sel, 0]]], rank[pos_in_batch[local[sel, 1]]])
         ok[sel] = sim >= threshold
-        del offsets, hashes
+
+    # batches run side by side (the kernels release the GIL); each writes its own slots of ok
+    _map(verify_batch, list(range(len(batches))), default_threads() if threads is None else threads)
     return left[ok], right[ok]
 
 
@@ -183,7 +188,7 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
     # 1. within-table clusters
     if bands is None or rows is None:
         bands, rows = choose_bands(threshold, num_perm)
-    pairs = candidate_pairs(sigs, bands, rows)
+    pairs = candidate_pairs(sigs, bands, rows, threads=threads)
     left, right = verified_pairs(arr, sigs, pairs, threshold, verify, threads, table_)
     labels = components(n, left, right)
 

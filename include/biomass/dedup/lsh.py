@@ -85,16 +85,18 @@ def _band_pairs(keys: np.ndarray) -> np.ndarray | None:
     return np.concatenate(found)
 
 
-def candidate_pairs(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, *, threads: int | None = None) -> np.ndarray:
     """Distinct ``(i, j)`` row pairs, ``i < j``, sharing a band key; shape ``(m, 2)``, sorted.
 
     One band at a time, so the only per-document state besides the signatures is one band's keys.
     """
-    found = []
-    for band in range(bands):
-        pairs = _band_pairs(band_keys(sigs, bands, rows, first=band, count=1)[0])
-        if pairs is not None:
-            found.append(pairs)
+    from biomass.dedup.minhash import _map, default_threads
+
+    def one(band: int) -> np.ndarray | None:
+        return _band_pairs(band_keys(sigs, bands, rows, first=band, count=1)[0])
+
+    found = [p for p in _map(one, list(range(bands)), default_threads() if threads is None else threads)
+             if p is not None]
     packed = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.uint64)
     return np.stack([(packed >> np.uint64(32)).astype(np.uint32), (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32)],
                     axis=1)
