@@ -316,12 +316,13 @@ static inline Py_ssize_t cp_find(const cptable_t *t, uint32_t cp) {
     return (lo < t->n && t->cps[lo] == cp) ? lo : -1;
 }
 
-/* Lower the text into s->low and find its tokens. Token boundaries are recorded without branching on
- * word/non-word changes (those are unpredictable): every position where the class flips is written, and the
- * count only advances on a flip. Returns the number of tokens, -1 on allocation failure, -2 if a code point is
- * not in the table (the caller must normalise this document itself). */
+/* Lower the text into s->low as its tokens joined by single spaces (so any run of tokens is one contiguous
+ * shingle) and record the token boundaries. Boundaries are written without branching on word/non-word
+ * changes (those are unpredictable): every step writes, the count only advances on a flip. A non-word
+ * character writes a space that is kept only right after a token. Returns the number of tokens, -1 on
+ * allocation failure, -2 if a code point is not in the table (the caller must normalise the document). */
 static Py_ssize_t tokenize(scratch_t *s, const uint8_t *text, size_t len, const cptable_t *t) {
-    if (grow((void **)&s->low, &s->low_cap, 2 * len + 64, 1) < 0) return -1;
+    if (grow((void **)&s->low, &s->low_cap, len + 128, 1) < 0) return -1;
     if (grow((void **)&s->tok, &s->tok_cap, len + 4, sizeof(uint32_t)) < 0) return -1;
     uint8_t *low = s->low;
     uint32_t *bnd = s->tok;
@@ -329,64 +330,49 @@ static Py_ssize_t tokenize(scratch_t *s, const uint8_t *text, size_t len, const 
     unsigned prev = 0;
     while (i < len) {
         uint8_t c = text[i];
-        unsigned w;
-        size_t at = o;
         if (c < 0x80) {
-            low[o++] = ASCII_LOWER[c];
-            w = ASCII_WORD[c];
+            unsigned w = ASCII_WORD[c];
+            bnd[nb] = (uint32_t)o;
+            nb += w ^ prev;
+            low[o] = w ? ASCII_LOWER[c] : (uint8_t)' ';
+            o += w | prev;
+            prev = w;
             i++;
-        } else {
-            size_t from = i;
-            uint32_t cp = utf8_next(text, len, &i);
-            if (t->n == 0) {                 /* already normalised: keep bytes, classify like Python */
-                memcpy(low + o, text + from, i - from);
-                o += i - from;
-                w = Py_UNICODE_ISALNUM((Py_UCS4)cp) ? 1 : 0;
-            } else {
-                Py_ssize_t k = cp_find(t, cp);
-                if (k < 0 || t->meta[k] == 0) return -2;
-                uint32_t first = t->meta[k] >> 8, cnt = t->meta[k] & 0xFF;
-                /* a replacement may be longer than the input: keep room for it and for the rest of the text */
-                if (grow((void **)&s->low, &s->low_cap, o + 4 * (size_t)cnt + 2 * (len - i) + 64, 1) < 0 ||
-                    grow((void **)&s->tok, &s->tok_cap, nb + cnt + (len - i) + 4, sizeof(uint32_t)) < 0)
-                    return -1;
-                low = s->low;
-                bnd = s->tok;
-                for (uint32_t j = 0; j < cnt; j++) {
-                    uint32_t item = t->seq[first + j];
-                    bnd[nb] = (uint32_t)o;
-                    o += utf8_put(low + o, item >> 1);
-                    nb += (item & 1) ^ prev;
-                    prev = item & 1;
-                }
-                continue;
-            }
+            continue;
         }
-        bnd[nb] = (uint32_t)at;
-        nb += w ^ prev;
-        prev = w;
+        size_t from = i;
+        uint32_t cp = utf8_next(text, len, &i);
+        if (t->n == 0) {                     /* already normalised: keep bytes, classify like Python */
+            unsigned w = Py_UNICODE_ISALNUM((Py_UCS4)cp) ? 1 : 0;
+            bnd[nb] = (uint32_t)o;
+            nb += w ^ prev;
+            if (w) { memcpy(low + o, text + from, i - from); o += i - from; }
+            else if (prev) low[o++] = ' ';
+            prev = w;
+            continue;
+        }
+        Py_ssize_t k = cp_find(t, cp);
+        if (k < 0 || t->meta[k] == 0) return -2;
+        uint32_t first = t->meta[k] >> 8, cnt = t->meta[k] & 0xFF;
+        /* a replacement may be longer than the input: keep room for it and for the rest of the text */
+        if (grow((void **)&s->low, &s->low_cap, o + 4 * (size_t)cnt + (len - i) + 128, 1) < 0 ||
+            grow((void **)&s->tok, &s->tok_cap, nb + cnt + (len - i) + 4, sizeof(uint32_t)) < 0)
+            return -1;
+        low = s->low;
+        bnd = s->tok;
+        for (uint32_t j = 0; j < cnt; j++) {
+            uint32_t item = t->seq[first + j];
+            unsigned w = item & 1;
+            bnd[nb] = (uint32_t)o;
+            nb += w ^ prev;
+            if (w) o += utf8_put(low + o, item >> 1);
+            else if (prev) low[o++] = ' ';
+            prev = w;
+        }
     }
     if (prev) bnd[nb++] = (uint32_t)o;
-    memset(low + o, 0, 32);                  /* defined bytes for the over-reads in put_shingle */
+    memset(low + o, 0, 72);                  /* defined bytes for the 64-byte block copies */
     return (Py_ssize_t)(nb / 2);
-}
-
-/* Copy n bytes in 16-byte steps: dst and src have at least 16 bytes of slack, so short tokens cost one or
- * two vector moves instead of a memcpy call. */
-static inline void copy_slack(uint8_t *dst, const uint8_t *src, size_t n) {
-    for (size_t k = 0; k < n; k += 16) memcpy(dst + k, src + k, 16);
-}
-
-/* Write the shingle of tokens [first, first+count) to dst (needs len + 16 bytes); returns its length. */
-static inline size_t put_shingle(const scratch_t *s, uint8_t *dst, Py_ssize_t first, Py_ssize_t count) {
-    size_t pos = 0;
-    for (Py_ssize_t t = first; t < first + count; t++) {
-        uint32_t a = s->tok[2 * t], b = s->tok[2 * t + 1];
-        copy_slack(dst + pos, s->low + a, b - a);
-        pos += b - a;
-        dst[pos++] = ' ';
-    }
-    return pos ? pos - 1 : 0;
 }
 
 static inline void pad_block(uint8_t *blk, size_t len) {
@@ -407,12 +393,11 @@ static Py_ssize_t doc_hashes(scratch_t *s, const uint8_t *text, size_t len, cons
     const int batch = use_x16 ? 16 : 4;
     Py_ssize_t pend_idx[16];
     for (Py_ssize_t k = 0; k < nsh; k++) {
-        /* length = tokens' bytes + separating spaces */
-        size_t n = 0;
-        for (Py_ssize_t q = k; q < k + width; q++) n += s->tok[2 * q + 1] - s->tok[2 * q];
-        n += width ? (size_t)(width - 1) : 0;
+        /* tokens k .. k+width-1 are contiguous in the stream, separated by single spaces */
+        size_t a = width ? s->tok[2 * k] : 0;
+        size_t n = width ? s->tok[2 * (k + width - 1) + 1] - a : 0;
         if (n <= 55) {
-            put_shingle(s, s->blk[pending], k, width);
+            memcpy(s->blk[pending], s->low + a, 64);
             pad_block(s->blk[pending], n);
             pend_idx[pending++] = k;
             if (pending == batch) {
@@ -430,7 +415,7 @@ static Py_ssize_t doc_hashes(scratch_t *s, const uint8_t *text, size_t len, cons
             }
         } else {
             if (grow((void **)&s->sh, &s->sh_cap, n + 96, 1) < 0) return -1;
-            put_shingle(s, s->sh, k, width);
+            memcpy(s->sh, s->low + a, n);
             s->hv[k] = sha1_prefix64(s->sh, n);
         }
     }
