@@ -59,6 +59,8 @@ UNICODE = [
     "emoji 😀 between 🎉 words 👍🏽 and ZWJ 👨‍👩‍👧 families, ½ ⅓ Ⅻ ① numerals",
     "tab\tnew\nline\r\nnbsp\u00a0thin\u2009space ideographic\u3000space",
     "under_score snake_case __dunder__ 3.14 1,000,000 v2.0-beta",
+    "a" * 70 + " tokens longer than one sha1 block " + "b" * 200 + " " + "ü" * 40 + " end",
+    " ".join(["supercalifragilistic"] * 12),
 ]
 
 

@@ -206,7 +206,9 @@ static inline uint32_t fmix32(uint32_t h) {
 
 /* sig[k] = min(sig[k], a[k] * fmix32(h) + b[k]) over all of a document's shingle hashes. 64 permutations at a
  * time stay in vector registers across the hashes (the compiler unrolls the fixed-size inner loop). */
+#ifdef HAVE_X86
 __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static void permute_doc(uint32_t *restrict sig, const uint32_t *restrict a, const uint32_t *restrict b,
                         Py_ssize_t P, const uint32_t *restrict hx, Py_ssize_t nh) {
     Py_ssize_t base = 0;
