@@ -15,7 +15,7 @@ export BIOMASS_DATA_ROOT ?= $(CURDIR)/data
 venv: $(BIN)/.installed
 
 # The venv is rebuilt whenever the lock or the project metadata changes.
-$(BIN)/.installed: requirements.lock pyproject.toml
+$(BIN)/.installed: requirements.lock pyproject.toml setup.py include/biomass/dedup/_minhash.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
@@ -30,7 +30,7 @@ $(AIRFLOW_HOME)/airflow.db: $(BIN)/.installed
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (tail -50 $(AIRFLOW_HOME)/migrate.log; exit 1)
 
 demo: venv $(AIRFLOW_HOME)/airflow.db
-	$(BIN)/python -m biomass.demo --data-root $(BIOMASS_DATA_ROOT) --years 2021-2025
+	scripts/demo.sh 2021 2025
 
 test: venv
 	$(BIN)/python -m pytest -q

@@ -65,9 +65,9 @@ class Quarantine:
         self._rows: list[dict[str, Any]] = []
 
     def add(self, reason: str, *, detail: str | None = None, doc_id: str | None = None,
-            locator: str | None = None, text: str | None = None) -> None:
+            locator: str | None = None, url: str | None = None, text: str | None = None) -> None:
         self._rows.append({"stage": self.stage, "reason": reason, "detail": detail, "doc_id": doc_id,
-                           "locator": locator, "text": text})
+                           "locator": locator, "url": url, "text": text})
         if self.counts is not None:
             self.counts.quarantined[reason] += 1
 

@@ -21,6 +21,7 @@ COMMANDS = {
     "verify": "biomass.provenance.cli",
     "keygen": "biomass.provenance.cli",
     "metrics": "biomass.metrics.cli",
+    "experiment": "biomass.experiment",
     "run-year": "biomass.pipeline",
     "generations": "biomass.pipeline",
 }

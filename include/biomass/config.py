@@ -16,6 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from biomass.metrics.config import MetricsConfig
+from biomass.provenance.config import ProvenanceConfig
 from biomass.schema import canonical_json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,15 +42,23 @@ class ScrapeConfig(_Strict):
 
 class LicenseConfig(_Strict):
     inputs: list[str] = Field(default_factory=list, description="publisher drop folders or globs of them")
-    known_publishers: list[str] = Field(default_factory=list)
+    known_publishers: list[str] = Field(default_factory=list, description="fail-closed: others are quarantined")
     min_chars: int = 200
+    human_era_cutoff: date = date(2023, 1, 1)
 
 
 class SynthesizeConfig(_Strict):
-    backend: Literal["ngram"] = "ngram"
+    backend: Literal["ngram", "openai"] = "ngram"
     order: int = 3
     prompt_tokens: int = 8
     max_train_docs: int = 5_000
+    max_output_words: int = Field(2_000, description="cap on one output's length (lengths follow training docs)")
+    min_chars: int = Field(200, description="shorter outputs are quarantined as too_short (the gates' bound)")
+    openai_base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible server (backend=openai)")
+    openai_model: str = "default"
+    openai_api_key_env: str = "BIOMASS_OPENAI_API_KEY"
+    openai_timeout_s: float = 120.0
+    openai_temperature: float = 1.0
 
 
 class DedupConfig(_Strict):
@@ -71,6 +81,7 @@ class GateConfig(_Strict):
     min_human_share: float = 0.4
     synthetic_share_tolerance: float = 0.1
     max_row_change: float = Field(3.0, description="fail if rows grow or shrink by more than this factor")
+    collapse_bounds: list[dict[str, Any]] = Field(default_factory=list, description="filled from metrics.bounds")
 
 
 class BiomassConfig(_Strict):
@@ -83,6 +94,10 @@ class BiomassConfig(_Strict):
     synthesize: SynthesizeConfig = SynthesizeConfig()
     dedup: DedupConfig = DedupConfig()
     gates: GateConfig = GateConfig()
+    provenance: ProvenanceConfig = ProvenanceConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    reference: str | None = Field(None, description="Parquet of human reference text for the collapse metrics; "
+                                                    "empty: the human rows of the chain's first generation")
 
     @field_validator("data_root")
     @classmethod
@@ -131,6 +146,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> BiomassConfig:
     for section in ("scrape", "license"):
         if section in raw and "inputs" in raw[section]:
             raw[section]["inputs"] = [_resolve(p, base) for p in raw[section]["inputs"]]
+    if raw.get("reference"):
+        raw["reference"] = _resolve(raw["reference"], base)
+    prov = raw.get("provenance") or {}
+    for key in ("signing_key_file", "fingerprint_archive"):
+        if prov.get(key):
+            prov[key] = _resolve(prov[key], base)
     return BiomassConfig.model_validate(raw)
 
 

@@ -55,6 +55,37 @@ def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> None:
     os.replace(tmp, path)
 
 
+class ParquetStream:
+    """Write a large output in batches with the project's fixed options, via a temp file renamed on close."""
+
+    def __init__(self, path: str | os.PathLike[str], schema: pa.Schema, batch_rows: int = 2_000):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self.schema = schema
+        self.batch_rows = batch_rows
+        self.rows: list[dict] = []
+        self.count = 0
+        opts = {k: v for k, v in _WRITE_OPTS.items() if k != "row_group_size"}
+        self.writer = pq.ParquetWriter(self.tmp, schema, **opts)
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.rows:
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.count += len(self.rows)
+            self.rows = []
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+        os.replace(self.tmp, self.path)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

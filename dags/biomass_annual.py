@@ -1,0 +1,172 @@
+"""
+### biomass_annual: one generation of the corpus per year
+
+`plan -> scrape (one task per input file) -> gate -> license -> gate -> synthesize -> gate -> assemble -> gate
+-> measure -> collapse gate -> publish`. Every step is a call into `biomass.pipeline` (plain Python under `include/`); this file is wiring.
+
+**Which year?** The `year` Param if given, else the year of the run's logical date in UTC. The scheduled run on
+1 January 2026 builds generation 2026. A manual run with no logical date must pass `year`.
+
+**Backfill past years** oldest first (each year reads the newest generation published before it):
+`airflow backfill create --dag-id biomass_annual --from-date 2021-01-01 --to-date 2025-01-01`.
+
+A data root with no earlier generation starts a chain: that year has no parent, so it synthesizes nothing.
+A failing gate fails its task without retries; everything after it stays unrun and nothing is published.
+The evidence stays in `<data_root>/staging/<year>/gates/`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, AssetAlias, CronTriggerTimetable, Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException
+
+GENERATIONS = AssetAlias("biomass-generations")
+
+
+def _plan(path: str):
+    """The run plan, with signing and watermark keys from Airflow Variables, read at run time only (never at
+    parse time). Unset Variables fall back to the config: key files, $BIOMASS_SIGNING_KEY, $BIOMASS_WATERMARK_KEY."""
+    from airflow.sdk import Variable
+
+    from biomass.pipeline import RunPlan
+
+    return RunPlan.load(path, {"signing_key": Variable.get("biomass_signing_key", default=None),
+                               "watermark_key": Variable.get("biomass_watermark_key", default=None)})
+
+
+def _nullable(kind: str, description: str, **schema) -> Param:
+    return Param(None, type=["null", kind], description=description, **schema)
+
+
+@dag(
+    dag_id="biomass_annual",
+    # 00:00 UTC on 1 January: a trigger timetable, so the logical date is that instant (see the docstring).
+    schedule=CronTriggerTimetable("0 0 1 1 *", timezone="UTC"),
+    start_date=pendulum.datetime(2021, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["biomass"],
+    doc_md=__doc__,
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=2)},
+    params={
+        "year": _nullable("integer", "Generation year. Empty: the logical date's year (UTC).", minimum=1900,
+                          maximum=9999),
+        "data_root": _nullable("string", "Where generations live. Empty: the config file's data_root."),
+        "scrape_inputs": _nullable("array", "WARC / HTML dir / JSONL / Parquet paths or fsspec URLs; {year} "
+                                            "is replaced. Empty: the config file's scrape.inputs."),
+        "license_inputs": _nullable("array", "Publisher drop folders. Empty: the config file's license.inputs."),
+        "policy": Param(None, type=["null", "string"], enum=[None, "replace", "accumulate"],
+                        description="Mixing policy. Empty: the config file's policy."),
+        "synthetic_share": _nullable("number", "Target synthetic share of the new generation.", minimum=0,
+                                     maximum=0.95),
+        "seed": _nullable("integer", "Run seed. Same year + inputs + seed = byte-identical output."),
+        "gate_overrides": Param({}, type="object", description="Gate thresholds to override for this run, "
+                                                               "e.g. {\"max_quarantine_fraction\": 0.6}."),
+    },
+)
+def biomass_annual():
+    @task(retries=0)
+    def plan(params=None, logical_date=None) -> str:
+        """Fix the year, inputs and config for this run and clear its staging area."""
+        from biomass.pipeline import make_plan
+
+        year = params["year"]
+        if year is None:
+            if logical_date is None:
+                raise AirflowFailException("this run has no logical date: pass the `year` Param")
+            year = pendulum.instance(logical_date).in_timezone("UTC").year
+        run = make_plan(int(year), scrape_inputs=params["scrape_inputs"], license_inputs=params["license_inputs"],
+                        data_root=params["data_root"], policy=params["policy"],
+                        synthetic_share=params["synthetic_share"], seed=params["seed"])
+        return str(run.staging / "plan.json")
+
+    @task
+    def scrape_shards(plan_path: str) -> list[int]:
+        
+        return list(range(len(_plan(plan_path).scrape_inputs)))
+
+    @task(map_index_template="{{ task.op_kwargs['index'] }}")
+    def scrape(plan_path: str, index: int) -> dict:
+        """Scrape one input file; mapped over the inputs so files spread across workers."""
+        from biomass.pipeline import run_scrape_shard
+
+        return run_scrape_shard(_plan(plan_path), index).as_dict()
+
+    @task
+    def merge_scrape(plan_path: str, shards: list[dict]) -> dict:
+        from biomass.pipeline import merge_scrape
+
+        return merge_scrape(_plan(plan_path)).as_dict()
+
+    @task(task_id="license")
+    def license_(plan_path: str) -> dict:
+        from biomass.pipeline import run_license
+
+        return run_license(_plan(plan_path)).as_dict()
+
+    @task
+    def synthesize(plan_path: str) -> dict:
+        from biomass.pipeline import run_synthesize
+
+        return run_synthesize(_plan(plan_path)).as_dict()
+
+    @task
+    def assemble(plan_path: str) -> dict:
+        from biomass.pipeline import run_assemble
+
+        return run_assemble(_plan(plan_path)).as_dict()
+
+    @task
+    def measure(plan_path: str) -> dict:
+        """Collapse metrics against the frozen human reference; a warning level is logged, not fatal."""
+        from biomass.pipeline import run_measure
+
+        return run_measure(_plan(plan_path))["collapse"]
+
+    def gate(name: str):
+        @task(task_id=f"gate_{name}", retries=0)
+        def _gate(plan_path: str, params=None) -> dict:
+            """A failing gate fails here, once, and stops everything after it."""
+            from biomass.gates.runner import GateFailed
+            from biomass.pipeline import run_gate_for
+
+            try:
+                return run_gate_for(_plan(plan_path), name, params["gate_overrides"]).summary()
+            except GateFailed as exc:
+                raise AirflowFailException(str(exc)) from exc
+
+        return _gate
+
+    @task(outlets=[GENERATIONS], retries=0)
+    def publish(plan_path: str, outlet_events=None) -> dict:
+        """Publish atomically and announce the generation as its own Asset, figures in the event's extra."""
+        from biomass.pipeline import asset_extra, publish
+
+        run = _plan(plan_path)
+        manifest = publish(run)
+        generation = Asset(name=f"biomass-generation-{run.year}",
+                           uri=f"file://{run.store.generation_dir(run.year)}")
+        outlet_events[GENERATIONS].add(generation, extra=asset_extra(manifest))
+        return {"year": run.year, "rows": manifest["rows"], "manifest": str(run.store.manifest_path(run.year))}
+
+    path = plan()
+    shards = scrape.partial(plan_path=path).expand(index=scrape_shards(path))
+    scraped = merge_scrape(path, shards)
+    g_scrape = gate("scrape")(path)
+    licensed = license_(path)
+    g_license = gate("license")(path)
+    synthetic = synthesize(path)
+    g_synth = gate("synthesize")(path)
+    assembled = assemble(path)
+    g_generation = gate("generation")(path)
+    measured = measure(path)
+    g_collapse = gate("collapse")(path)
+    published = publish(path)
+    (scraped >> g_scrape >> licensed >> g_license >> synthetic >> g_synth >> assembled >> g_generation >> measured
+     >> g_collapse >> published)
+
+
+biomass_annual()

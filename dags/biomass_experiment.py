@@ -1,0 +1,81 @@
+"""
+### biomass_experiment: what each data policy does to the tails, generation after generation
+
+Runs N generations of train -> generate -> retrain from one human reference under each policy (`replace`,
+`accumulate`, `human-floor`, `filtered`), one mapped task per policy, then writes `experiment.csv` and
+`experiment.png` to `out_dir`. Trigger it by hand; by default the reference is the human text of the first
+generation published under the data root. See `biomass.experiment` for the definitions.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+POLICIES = ["replace", "accumulate", "human-floor", "filtered"]
+
+
+@dag(
+    dag_id="biomass_experiment",
+    schedule=None,
+    start_date=pendulum.datetime(2021, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["biomass", "experiment"],
+    doc_md=__doc__,
+    default_args={"retries": 0},
+    params={
+        "reference": Param(None, type=["null", "array"], description="Parquet files of human reference text. "
+                                                                      "Empty: the data root's first generation."),
+        "data_root": Param(None, type=["null", "string"], description="Empty: the config file's data_root."),
+        "generations": Param(5, type="integer", minimum=1, maximum=50),
+        "policies": Param(POLICIES, type="array", items={"type": "string", "enum": POLICIES}),
+        "human_floor": Param(0.3, type="number", minimum=0, maximum=1),
+        "seed": Param(7, type="integer"),
+        "out_dir": Param(None, type=["null", "string"], description="Empty: <data_root>/experiments/<run id>."),
+    },
+)
+def biomass_experiment():
+    @task
+    def prepare(params=None, run_id=None) -> dict:
+        """Resolve the reference files and the output folder once, for every policy task."""
+        import re
+        from pathlib import Path
+
+        from biomass.config import load_config
+        from biomass.storage import GenerationStore
+
+        root = params["data_root"] or load_config().data_root
+        reference = params["reference"]
+        if not reference:
+            store = GenerationStore(root)
+            years = store.published_years()
+            if not years:
+                raise ValueError(f"no published generation under {root}: pass the `reference` Param")
+            reference = [str(p) for p in store.shard_paths(years[0])]
+        out = params["out_dir"] or str(Path(root) / "experiments" / re.sub(r"[^\w.-]+", "_", run_id))
+        return {"reference": reference, "out_dir": out}
+
+    @task(map_index_template="{{ task.op_kwargs['policy'] }}")
+    def run_policy(setup: dict, policy: str, params=None) -> str:
+        from biomass.experiment import ExperimentConfig, run_policy_to_file
+
+        cfg = ExperimentConfig(generations=params["generations"], policies=(policy,), seed=params["seed"],
+                               human_floor=params["human_floor"])
+        return run_policy_to_file(policy, setup["reference"], cfg, setup["out_dir"])
+
+    @task
+    def summarize(setup: dict, results: list[str]) -> str:
+        from biomass.experiment import summarize_files
+
+        return summarize_files(list(results), setup["out_dir"])
+
+    @task
+    def policies(params=None) -> list[str]:
+        return list(params["policies"])
+
+    setup = prepare()
+    results = run_policy.partial(setup=setup).expand(policy=policies())
+    summarize(setup, results)
+
+
+biomass_experiment()

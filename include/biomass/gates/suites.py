@@ -1,0 +1,110 @@
+"""The expectation suites, one per stage, as reviewed code.
+
+Each suite is a list of ``Check``s over one of two batches:
+- ``rows``: the stage's output records;
+- ``summary``: one row of stage-level figures (quarantined fraction, shares, change against the parent),
+  because great-expectations validates tables and these figures are properties of the whole table.
+Thresholds come from ``GateConfig`` so a run can override any of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from biomass.config import GateConfig
+from biomass.schema import COLUMNS, ORIGINS, SOURCES
+
+SUITE_VERSION = 1
+GATES = ("scrape", "license", "synthesize", "generation", "collapse")
+# Columns a gate computes on its copy of the rows before validating them (never written to the corpus).
+DERIVED_COLUMNS: dict[str, tuple[str, ...]] = {"synthesize": ("signature_valid",)}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation: the GX class name, its kwargs, and which batch it reads."""
+
+    expectation: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    batch: Literal["rows", "summary"] = "rows"
+    why: str = ""
+
+
+def _record_checks(g: GateConfig, source: str | None, derived: tuple[str, ...] = ()) -> list[Check]:
+    checks = [
+        Check("ExpectTableColumnsToMatchOrderedList", {"column_list": [*COLUMNS, *derived]},
+              why="record schema (plus columns the gate derives)"),
+        Check("ExpectColumnValuesToNotBeNull", {"column": "doc_id"}, why="every record has an id"),
+        Check("ExpectColumnValuesToNotBeNull", {"column": "text"}, why="every record has text"),
+        Check("ExpectColumnValuesToBeUnique", {"column": "doc_id"}, why="ids identify one record"),
+        Check("ExpectColumnValueLengthsToBeBetween",
+              {"column": "text", "min_value": g.min_chars, "max_value": g.max_chars}, why="text length bounds"),
+        Check("ExpectColumnValuesToBeInSet", {"column": "origin", "value_set": list(ORIGINS)}, why="known origin"),
+        Check("ExpectColumnValuesToBeBetween", {"column": "synthetic_score", "min_value": 0.0, "max_value": 1.0},
+              why="score is a probability"),
+    ]
+    if source is not None:
+        checks.append(Check("ExpectColumnValuesToBeInSet", {"column": "source", "value_set": [source]},
+                            why=f"only {source} records in this stage"))
+    else:
+        checks.append(Check("ExpectColumnValuesToBeInSet", {"column": "source", "value_set": list(SOURCES)}))
+    return checks
+
+
+def _lang_check(g: GateConfig) -> Check:
+    return Check("ExpectColumnValuesToBeInSet", {"column": "lang", "value_set": list(g.langs),
+                                                 "mostly": g.min_lang_share}, why="language share")
+
+
+def _quarantine_check(g: GateConfig) -> Check:
+    return Check("ExpectColumnValuesToBeBetween",
+                 {"column": "quarantined_fraction", "min_value": 0.0, "max_value": g.max_quarantine_fraction},
+                 batch="summary", why="most of the input survives the stage")
+
+
+def _min_rows(g: GateConfig) -> Check:
+    return Check("ExpectTableRowCountToBeBetween", {"min_value": g.min_rows}, why="the stage produced data")
+
+
+def build_suite(gate: str, g: GateConfig) -> list[Check]:
+    if gate == "scrape":
+        return [_min_rows(g), *_record_checks(g, "scrape"), _lang_check(g), _quarantine_check(g)]
+    if gate == "license":
+        # A year may have no licensed data, but what is there must be fully licensed.
+        return [*_record_checks(g, "license"), _lang_check(g), _quarantine_check(g),
+                *[Check("ExpectColumnValuesToNotBeNull", {"column": c}, why="licence validity: 100% of rows")
+                  for c in ("license_id", "publisher", "attribution")]]
+    if gate == "synthesize":
+        return [*_record_checks(g, "synthetic", DERIVED_COLUMNS["synthesize"]),
+                Check("ExpectColumnValuesToBeInSet", {"column": "origin", "value_set": ["synthetic"]},
+                      why="synthetic text is tagged at birth"),
+                Check("ExpectColumnValuesToBeInSet", {"column": "signature_valid", "value_set": [True]},
+                      why="valid signatures: 100% of synthetic rows"),
+                _quarantine_check(g)]
+    if gate == "generation":
+        return [_min_rows(g), *_record_checks(g, None), _lang_check(g),
+                Check("ExpectColumnValuesToBeBetween",
+                      {"column": "duplicate_rate", "min_value": 0.0, "max_value": g.max_duplicate_rate},
+                      batch="summary", why="duplicate rate"),
+                Check("ExpectColumnValuesToBeBetween",
+                      {"column": "human_share", "min_value": g.min_human_share, "max_value": 1.0},
+                      batch="summary", why="floor on the human share"),
+                Check("ExpectColumnValuesToBeBetween",
+                      {"column": "synthetic_share_error", "min_value": 0.0,
+                       "max_value": g.synthetic_share_tolerance},
+                      batch="summary", why="synthetic share within the policy's bounds"),
+                Check("ExpectColumnValuesToBeBetween",
+                      {"column": "row_change", "min_value": 1.0 / g.max_row_change, "max_value": g.max_row_change},
+                      batch="summary", why="no sudden drop or jump against the parent generation"),
+                ]
+    if gate == "collapse":
+        # Only the failing level stops a year; the warning level is reported by the metrics step.
+        checks = []
+        for b in g.collapse_bounds:
+            lo, hi = (b["fail"], None) if b["direction"] == "min" else (None, b["fail"])
+            checks.append(Check("ExpectColumnValuesToBeBetween", {"column": b["metric"], "min_value": lo,
+                                                                  "max_value": hi},
+                                batch="summary", why=f"collapse bound: {b['metric']} {b['direction']} {b['fail']}"))
+        return checks
+    raise KeyError(f"unknown gate {gate!r}; gates are {', '.join(GATES)}")

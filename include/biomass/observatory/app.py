@@ -1,0 +1,51 @@
+"""The observatory's FastAPI app. Authentication is injected by the caller (the Airflow plugin), because
+Airflow mounts plugin apps without its own auth: whatever dependencies are passed guard every route here."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Sequence
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+
+from biomass.observatory.data import observatory_payload
+from biomass.storage import GenerationStore, NotPublished
+
+DATA_DOCS = Path("gx") / "gx" / "uncommitted" / "data_docs" / "local_site"
+
+
+def create_app(data_root: Callable[[], str], *, dependencies: Sequence = (), airflow_url: str = "") -> FastAPI:
+    """``data_root`` is called per request, so a changed config or env needs no restart."""
+    app = FastAPI(title="biomass observatory", dependencies=list(dependencies), docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    page = resources.files("biomass.observatory").joinpath("page.html").read_text()
+
+    def store() -> GenerationStore:
+        return GenerationStore(data_root())
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        return page.replace("__AIRFLOW_URL__", airflow_url)
+
+    @app.get("/api/generations")
+    def generations() -> JSONResponse:
+        return JSONResponse(observatory_payload(store()))
+
+    @app.get("/api/generations/{year}/manifest")
+    def manifest(year: int) -> JSONResponse:
+        try:
+            return JSONResponse(store().manifest(year))
+        except NotPublished as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    @app.get("/datadocs/{path:path}")
+    def data_docs(path: str) -> FileResponse:
+        root = (Path(data_root()) / DATA_DOCS).resolve()
+        target = (root / (path or "index.html")).resolve()
+        if root not in target.parents and target != root or not target.is_file():
+            raise HTTPException(404, f"no Data Docs page {path!r}")
+        return FileResponse(target)
+
+    return app

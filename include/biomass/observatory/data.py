@@ -1,0 +1,37 @@
+"""What the observatory shows, read from published manifests only (staging is never shown as a generation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from biomass.storage import GenerationStore
+
+# Metric curves drawn on the page, in order; any other numeric metric is still served as JSON.
+CHARTED_METRICS = ("tail_coverage", "tail_coverage_ngram", "distinct_2", "unigram_entropy", "js_divergence",
+                   "js_divergence_prev", "zipf_exponent")
+
+
+def generation_summary(year: int, manifest: dict[str, Any]) -> dict[str, Any]:
+    stages = manifest.get("stages", {})
+    dedup = stages.get("dedup", {"in": 0, "out": 0})
+    return {
+        "year": year,
+        "rows": manifest["rows"],
+        "parent": manifest.get("parent"),
+        "policy": manifest.get("policy"),
+        "sources": manifest.get("mix", {}).get("source", {}),
+        "origins": manifest.get("mix", {}).get("origin", {}),
+        "duplicates_removed": dedup["in"] - dedup["out"],
+        "quarantined": {name: sum(c.get("quarantined", {}).values()) for name, c in stages.items()
+                        if name != "dedup"},
+        "gates": {name: bool(v.get("success")) for name, v in manifest.get("gates", {}).items()},
+        "metrics": manifest.get("metrics", {}),
+        "collapse": manifest.get("collapse", {}),
+        "config_hash": manifest.get("config_hash"),
+    }
+
+
+def observatory_payload(store: GenerationStore) -> dict[str, Any]:
+    generations = [generation_summary(year, m) for year, m in store.iter_published()]
+    return {"data_root": str(store.data_root), "charted_metrics": list(CHARTED_METRICS),
+            "generations": generations}

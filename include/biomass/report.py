@@ -1,0 +1,32 @@
+"""Human-readable summaries of published generations (the demo's closing table, `biomass generations`)."""
+
+from __future__ import annotations
+
+from biomass.storage import GenerationStore
+
+_HEADER = ("year", "rows", "scrape", "license", "synth", "dups", "quar", "synth%", "gates", "parent")
+
+
+def generations_table(store: GenerationStore) -> str:
+    """One line per published year: rows per source, duplicates removed, synthetic share, gate results."""
+    rows = [_HEADER]
+    for year, m in store.iter_published():
+        sources = m["mix"]["source"]
+        stages = m["stages"]
+        total = max(m["rows"], 1)
+        quarantined = sum(sum(c["quarantined"].values()) for name, c in stages.items() if name != "dedup")
+        gates = "".join("P" if v["success"] else "F" for v in m["gates"].values())
+        rows.append((str(year), str(m["rows"]), str(sources.get("scrape", 0)), str(sources.get("license", 0)),
+                     str(sources.get("synthetic", 0)), str(stages["dedup"]["in"] - stages["dedup"]["out"]),
+                     str(quarantined), f"{100 * sources.get('synthetic', 0) / total:.1f}",
+                     f"{gates} ({len(m['gates'])})", str(m["parent"] or "-")))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_HEADER))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if len(rows) == 1:
+        lines.append(f"(no published generations under {store.data_root})")
+    else:
+        lines.append("")
+        lines.append(f"files: {store.generations_dir}/<year>/manifest.json (+ part-*.parquet, quarantine-*.parquet)")
+        lines.append("gates: P = passed, in order scrape, license, synthesize, generation")
+    return "\n".join(lines)

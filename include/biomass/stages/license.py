@@ -1,0 +1,212 @@
+"""Stage 2, license: publisher drops in, licensed records out, fail-closed.
+
+A drop is a folder holding ``manifest.json`` (or ``manifest.yaml``) and the documents it lists; the format is
+``license_drop.schema.json`` next to this file (documented in docs/license-drops.md). A document is published
+only if everything checks out, judged against the **generation year**, never today's date; otherwise it goes
+to quarantine with one of: ``malformed_manifest``, ``unknown_publisher``, ``no_license``, ``license_expired``,
+``license_not_yet_valid``, ``training_not_allowed``, ``missing_document``, ``unlisted_document``,
+``invalid_utf8``, ``too_short``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter, defaultdict
+from datetime import date, datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from biomass.accounting import Quarantine, StageCounts
+from biomass.config import LicenseConfig
+from biomass.schema import RECORD_SCHEMA, canonical_json, make_doc_id, sha256_text
+from biomass.storage import ParquetStream
+from biomass.text import detect_lang, normalize
+
+log = logging.getLogger(__name__)
+STAGE = "license"
+MANIFEST_NAMES = ("manifest.json", "manifest.yaml", "manifest.yml")
+TERMS = ("license_id", "valid_from", "valid_to", "allowed_uses", "attribution")
+
+
+def drop_schema() -> dict[str, Any]:
+    return json.loads(resources.files("biomass.stages").joinpath("license_drop.schema.json").read_text())
+
+
+def load_manifest(folder: Path) -> dict[str, Any]:
+    """The drop's manifest, validated against the JSON Schema; ValueError says what is wrong."""
+    import jsonschema
+    import yaml
+
+    found = [folder / n for n in MANIFEST_NAMES if (folder / n).is_file()]
+    if not found:
+        raise ValueError(f"no manifest ({' or '.join(MANIFEST_NAMES)})")
+    try:
+        raw = found[0].read_text(encoding="utf-8")
+        manifest = json.loads(raw) if found[0].suffix == ".json" else yaml.safe_load(raw)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ValueError(f"{found[0].name} does not parse: {exc}") from exc
+    try:
+        jsonschema.validate(manifest, drop_schema())
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
+        raise ValueError(f"{found[0].name} at {where}: {exc.message}") from exc
+    return manifest
+
+
+def _day(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def document_terms(manifest: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    """The drop's terms, then the manifest's per-document overrides, then the document entry's own fields."""
+    terms = {k: manifest.get(k) for k in TERMS}
+    for override in manifest.get("overrides", []):
+        if override["path"] == doc["path"]:
+            terms.update({k: v for k, v in override.items() if k in TERMS})
+    terms.update({k: v for k, v in doc.items() if k in TERMS})
+    return terms
+
+
+def licence_problem(terms: dict[str, Any], year: int) -> tuple[str, str] | None:
+    """Why these terms do not license training for generation ``year`` (None: they do)."""
+    if not terms.get("license_id"):
+        return "no_license", "no licence id"
+    start, end = _day(terms.get("valid_from")), _day(terms.get("valid_to"))
+    if end is not None and end < date(year, 1, 1):
+        return "license_expired", f"valid to {end}, generation {year}"
+    if start is not None and start > date(year, 12, 31):
+        return "license_not_yet_valid", f"valid from {start}, generation {year}"
+    if "training" not in (terms.get("allowed_uses") or []):
+        return "training_not_allowed", f"allowed uses: {terms.get('allowed_uses')}"
+    return None
+
+
+def license_stage(drops: list[str], *, year: int, config: LicenseConfig, out_path: str,
+                  quarantine_path: str | None = None, report_path: str | None = None) -> StageCounts:
+    counts = StageCounts(STAGE)
+    quarantine = Quarantine(STAGE, counts)
+    out = ParquetStream(out_path, RECORD_SCHEMA)
+    report: dict[str, dict[str, Any]] = defaultdict(lambda: {"documents": 0, "published": 0,
+                                                             "quarantined": Counter(), "licenses": {}})
+    known = set(config.known_publishers)
+    try:
+        for drop in drops:
+            _one_drop(Path(drop), year, config, known, counts, quarantine, out, report)
+    finally:
+        out.close()
+    if quarantine_path:
+        quarantine.write(quarantine_path)
+    if report_path:
+        Path(report_path).write_text(canonical_json(_finish_report(report, year)) + "\n")
+    counts.notes["publishers"] = sorted(report)
+    return counts.check()
+
+
+def _one_drop(folder: Path, year: int, config: LicenseConfig, known: set[str], counts: StageCounts,
+              quarantine: Quarantine, out: ParquetStream, report) -> None:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"licence drop {folder} is not a folder")
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                   if p.is_file() and p.name not in MANIFEST_NAMES and not p.name.startswith("."))
+    try:
+        manifest = load_manifest(folder)
+    except ValueError as exc:
+        entry = report[f"(malformed drop) {folder.name}"]
+        for path in files:
+            counts.rows_in += 1
+            entry["documents"] += 1
+            entry["quarantined"]["malformed_manifest"] += 1
+            quarantine.add("malformed_manifest", detail=str(exc), locator=f"{folder}/{path}")
+        return
+    publisher = manifest["publisher"]
+    entry = report[publisher]
+    entry["licenses"][manifest["license_id"]] = {"valid_from": str(manifest["valid_from"]),
+                                                 "valid_to": str(manifest["valid_to"])}
+    listed = {d["path"] for d in manifest["documents"]}
+    for path in files:
+        if path not in listed:
+            counts.rows_in += 1
+            entry["documents"] += 1
+            entry["quarantined"]["unlisted_document"] += 1
+            quarantine.add("unlisted_document", detail="file not in the manifest: no licence", locator=f"{folder}/{path}")
+    for doc in sorted(manifest["documents"], key=lambda d: d["path"]):
+        counts.rows_in += 1
+        entry["documents"] += 1
+        locator = f"{folder}/{doc['path']}"
+        reason = _admit(folder, doc, manifest, year, config, known, out)
+        if reason is None:
+            counts.rows_out += 1
+            entry["published"] += 1
+        else:
+            entry["quarantined"][reason[0]] += 1
+            quarantine.add(reason[0], detail=reason[1], locator=locator)
+
+
+def _admit(folder: Path, doc: dict[str, Any], manifest: dict[str, Any], year: int, config: LicenseConfig,
+           known: set[str], out: ParquetStream) -> tuple[str, str] | None:
+    publisher = manifest["publisher"]
+    if publisher not in known:
+        return "unknown_publisher", f"{publisher!r} is not in license.known_publishers"
+    terms = document_terms(manifest, doc)
+    problem = licence_problem(terms, year)
+    if problem:
+        return problem
+    path = folder / doc["path"]
+    if not path.is_file():
+        return "missing_document", "listed in the manifest but not in the drop"
+    try:
+        text = normalize(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return "invalid_utf8", str(exc)
+    if len(text) < config.min_chars:
+        return "too_short", f"{len(text)} chars < {config.min_chars}"
+    sha = sha256_text(text)
+    published = _day(doc.get("published")) or _day(manifest.get("delivered")) or _day(terms["valid_from"])
+    collected = datetime(published.year, published.month, published.day, tzinfo=timezone.utc)
+    human_era = collected.date() < config.human_era_cutoff
+    out.add({
+        "doc_id": make_doc_id(f"{publisher}/{doc['path']}", sha), "text": text, "source": "license",
+        "origin": "licensed", "synthetic_score": 0.0, "url": doc.get("url"), "publisher": publisher,
+        "license_id": terms["license_id"], "attribution": terms["attribution"], "collected_at": collected,
+        "generation": year, "content_sha256": sha, "lang": detect_lang(text), "human_era": human_era,
+        "provenance": canonical_json({"drop": folder.name, "path": doc["path"], "title": doc.get("title"),
+                                      "license": {k: str(v) if v is not None else None for k, v in terms.items()}}),
+        "tag_evidence": "{}",
+    })
+    return None
+
+
+def _finish_report(report, year: int) -> dict[str, Any]:
+    """Per publisher: counts, quarantine reasons, and licences that expire within two years of this generation."""
+    out = {}
+    for publisher, entry in sorted(report.items()):
+        expiring = {lid: t for lid, t in entry["licenses"].items()
+                    if date(year, 1, 1) <= date.fromisoformat(t["valid_to"]) <= date(year + 1, 12, 31)}
+        out[publisher] = {"documents": entry["documents"], "published": entry["published"],
+                          "quarantined": dict(sorted(entry["quarantined"].items())),
+                          "licenses": entry["licenses"], "expiring_soon": expiring}
+    return {"generation": year, "publishers": out}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("license", help="stage 2: publisher drops to licensed records (fail-closed)")
+    p.add_argument("drops", nargs="+", metavar="DROP")
+    p.add_argument("--year", type=int, required=True, help="generation year the licences are judged against")
+    p.add_argument("--out", required=True)
+    p.add_argument("--quarantine")
+    p.add_argument("--report", help="write the per-publisher licence report (JSON) here")
+    p.add_argument("--config")
+    p.set_defaults(func=_cmd)
+
+
+def _cmd(args) -> int:
+    from biomass.config import load_config
+
+    counts = license_stage(args.drops, year=args.year, config=load_config(args.config).license, out_path=args.out,
+                           quarantine_path=args.quarantine, report_path=args.report)
+    print(json.dumps(counts.as_dict(), indent=2))
+    return 0

@@ -1,0 +1,296 @@
+"""Stage 1, scrape: web text in, one record per page out, and every page accounted for.
+
+Inputs (local paths or fsspec URLs such as ``s3://`` and ``gs://``):
+- ``.warc`` / ``.warc.gz``: response records, as Common Crawl and other crawlers write them;
+- a directory of ``.html`` / ``.htm`` files (``collected_at`` is the file's own modification time);
+- ``.jsonl`` / ``.jsonl.gz`` text dumps (``text`` or ``html``, optional ``url``, ``id``, ``collected_at``);
+- ``.parquet`` text dumps (the same columns).
+
+Every input record is either published or quarantined with a reason code:
+``non_html``, ``http_status``, ``too_large``, ``invalid_utf8``, ``opted_out``, ``duplicate_url``, ``empty``,
+``no_main_text``, ``too_short``, ``too_long``, ``malformed_headers``, ``corrupt_gzip``, ``truncated_gzip``, ``truncated_record``,
+``malformed_json``, ``no_text``. Output is streamed to Parquet, so memory does not grow with the input size.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+from biomass.accounting import Quarantine, StageCounts
+from biomass.config import ScrapeConfig
+from biomass.schema import RECORD_SCHEMA, canonical_json, make_doc_id, sha256_text
+from biomass.stages.extract import EXTRACTOR, extract_main_text
+from biomass.storage import ParquetStream
+from biomass.text import detect_lang, normalize
+
+log = logging.getLogger(__name__)
+STAGE = "scrape"
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+PROGRESS_EVERY = 2_000
+
+
+@dataclass
+class Page:
+    """One input record before admission: where it came from and its raw content."""
+
+    locator: str
+    url: str | None
+    collected_at: datetime | None
+    body: bytes | str | None
+    is_html: bool
+    provenance: dict[str, Any]
+    content_type: str | None = None
+    status: int | None = None
+    error: str | None = None
+    detail: str | None = None
+    oversize: bool = False
+
+
+class _Admission:
+    """Decides, page by page, publish or quarantine; counts both."""
+
+    def __init__(self, year: int | None, config: ScrapeConfig, counts: StageCounts, quarantine: Quarantine,
+                 out: ParquetStream):
+        self.year, self.config, self.counts, self.quarantine, self.out = year, config, counts, quarantine, out
+        self.seen_urls: set[str] = set()
+        self.cutoff = datetime.combine(config.human_era_cutoff, datetime.min.time(), tzinfo=timezone.utc)
+
+    def _opted_out(self, url: str) -> bool:
+        host = (urlsplit(url).hostname or "").lower()
+        if any(host == d or host.endswith("." + d) for d in self.config.optout_domains):
+            return True
+        return any(fnmatch.fnmatch(url, pattern) for pattern in self.config.optout_url_patterns)
+
+    def reject(self, page: Page, reason: str, detail: str | None = None, text: str | None = None) -> None:
+        self.quarantine.add(reason, detail=detail or page.detail, locator=page.locator, url=page.url,
+                            text=text[:2_000] if text else None)
+
+    def admit(self, page: Page) -> None:
+        self.counts.rows_in += 1
+        cfg = self.config
+        if page.error:
+            return self.reject(page, page.error)
+        if page.status is not None and page.status != 200:
+            return self.reject(page, "http_status", f"HTTP {page.status}")
+        if not page.is_html and page.content_type is not None:
+            return self.reject(page, "non_html", page.content_type)
+        if page.url and self._opted_out(page.url):
+            return self.reject(page, "opted_out", f"{urlsplit(page.url).hostname} reserves text-and-data mining")
+        if page.url:
+            if page.url in self.seen_urls:
+                return self.reject(page, "duplicate_url", page.url)
+            self.seen_urls.add(page.url)
+        body = page.body
+        if page.oversize or (body is not None and len(body) > cfg.max_record_bytes):
+            return self.reject(page, "too_large", f"over {cfg.max_record_bytes} bytes; not parsed")
+        if isinstance(body, bytes):
+            try:
+                body = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return self.reject(page, "invalid_utf8", str(exc))
+        if not body:
+            return self.reject(page, "empty", "no content")
+        text = extract_main_text(body) if page.is_html else normalize(body)
+        if not text:
+            if page.is_html and _visible_text(body):
+                return self.reject(page, "no_main_text", "only boilerplate (navigation, link lists) on the page")
+            return self.reject(page, "empty", "no visible text")
+        if len(text) < cfg.min_chars:
+            return self.reject(page, "too_short", f"{len(text)} chars < {cfg.min_chars}", text)
+        if len(text) > cfg.max_chars:
+            return self.reject(page, "too_long", f"{len(text)} chars > {cfg.max_chars}", text)
+        collected = page.collected_at or datetime(self.year or 1970, 1, 1, tzinfo=timezone.utc)
+        human_era = collected < self.cutoff
+        sha = sha256_text(text)
+        self.out.add({
+            "doc_id": make_doc_id(page.url or page.locator, sha), "text": text, "source": "scrape",
+            "origin": "human" if human_era else "unknown", "synthetic_score": 0.0 if human_era else 0.5,
+            "url": page.url, "publisher": None, "license_id": None, "attribution": None,
+            "collected_at": collected, "generation": self.year or 0, "content_sha256": sha,
+            "lang": detect_lang(text), "human_era": human_era,
+            "provenance": canonical_json({**page.provenance, "extractor": EXTRACTOR if page.is_html else None}),
+            "tag_evidence": "{}",
+        })
+        self.counts.rows_out += 1
+
+
+def _visible_text(html: str) -> bool:
+    from resiliparse.extract.html2text import extract_plain_text
+
+    return bool(extract_plain_text(html, main_content=False).strip())
+
+
+# -- readers: each yields Pages ------------------------------------------------------------------------------
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+def read_warc(path: str, max_bytes: int) -> Iterator[Page]:
+    import fsspec
+
+    from biomass.stages.warc import iter_warc, parse_record
+
+    with fsspec.open(path, "rb") as fh:
+        for raw in iter_warc(fh, max_bytes):
+            locator = f"{path}#{raw.offset}"
+            prov = {"source_file": path, "offset": raw.offset}
+            if raw.error:
+                yield Page(locator, None, None, None, False, prov, error=raw.error, detail=raw.detail)
+                continue
+            try:
+                record = parse_record(raw)
+            except ValueError as exc:
+                yield Page(locator, None, None, None, False, prov, error="malformed_headers", detail=str(exc))
+                continue
+            if record.warc_type != "response":
+                continue  # requests, metadata, warcinfo: not documents
+            ctype = (record.content_type or "").split(";")[0].strip().lower()
+            prov["warc_record_id"] = record.record_id
+            yield Page(locator, record.url, _parse_date(record.date), record.payload, ctype in HTML_TYPES, prov,
+                       content_type=ctype or "missing", status=record.status, oversize=record.oversize,
+                       detail=raw.detail)
+
+
+def read_html_dir(path: str) -> Iterator[Page]:
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(path)
+    for file in sorted(fs.find(root)):
+        if not file.lower().endswith((".html", ".htm")):
+            continue
+        info = fs.info(file)
+        mtime = info.get("mtime") or info.get("LastModified") or info.get("updated")
+        when = (datetime.fromtimestamp(mtime, tz=timezone.utc) if isinstance(mtime, (int, float))
+                else _parse_date(str(mtime)) if mtime else None)
+        url = file if "://" in path else f"file://{file}"
+        with fs.open(file, "rb") as fh:
+            body = fh.read()
+        yield Page(f"{file}", url, when, body, True, {"source_file": file, "offset": 0})
+
+
+def read_jsonl(path: str) -> Iterator[Page]:
+    import fsspec
+
+    with fsspec.open(path, "rb", compression="infer") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            locator = f"{path}:{lineno}"
+            prov = {"source_file": path, "offset": lineno}
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError("not an object")
+            except ValueError as exc:
+                yield Page(locator, None, None, None, False, prov, error="malformed_json", detail=str(exc)[:200])
+                continue
+            yield _row_page(obj, locator, prov)
+
+
+def read_parquet(path: str) -> Iterator[Page]:
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    row = 0
+    for batch in parquet.iter_batches(batch_size=1_000):
+        for obj in batch.to_pylist():
+            yield _row_page(obj, f"{path}#{row}", {"source_file": path, "offset": row})
+            row += 1
+
+
+def _row_page(obj: dict[str, Any], locator: str, prov: dict[str, Any]) -> Page:
+    html, text = obj.get("html"), obj.get("text")
+    when = obj.get("collected_at")
+    when = _parse_date(when) if isinstance(when, str) else when
+    if isinstance(when, datetime) and when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    if obj.get("id") is not None:
+        prov = {**prov, "id": str(obj["id"])}
+    if html is None and text is None:
+        return Page(locator, obj.get("url"), when, None, False, prov, error="no_text", detail="no text or html")
+    return Page(locator, obj.get("url"), when, html if html is not None else text, html is not None, prov)
+
+
+def read_source(path: str, config: ScrapeConfig) -> Iterator[Page]:
+    import fsspec
+
+    lowered = path.lower()
+    if lowered.endswith((".warc", ".warc.gz", ".arc.gz")):
+        return read_warc(path, config.max_record_bytes)
+    if lowered.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
+        return read_jsonl(path)
+    if lowered.endswith(".parquet"):
+        return read_parquet(path)
+    fs, root = fsspec.core.url_to_fs(path)
+    if fs.isdir(root):
+        return read_html_dir(path)
+    if not fs.exists(root):
+        raise FileNotFoundError(f"scrape input {path} does not exist")
+    raise ValueError(f"scrape input {path}: unknown kind (want .warc[.gz], .jsonl[.gz], .parquet or a directory)")
+
+
+def scrape(sources: list[str], *, year: int | None, config: ScrapeConfig, out_path: str,
+           quarantine_path: str | None = None) -> StageCounts:
+    """Scrape ``sources`` into ``out_path``; quarantined records go to ``quarantine_path`` with their reason."""
+    counts = StageCounts(STAGE)
+    quarantine = Quarantine(STAGE, counts)
+    out = ParquetStream(out_path, RECORD_SCHEMA)
+    admission = _Admission(year, config, counts, quarantine, out)
+    started = time.monotonic()
+    per_file = {}
+    try:
+        for source in sources:
+            before_in, before_q = counts.rows_in, counts.rows_quarantined
+            for page in read_source(source, config):
+                admission.admit(page)
+                if counts.rows_in % PROGRESS_EVERY == 0:
+                    rate = counts.rows_in / max(time.monotonic() - started, 1e-9)
+                    log.info("scrape: %d records (%d published, %.0f/s) in %s", counts.rows_in, counts.rows_out,
+                             rate, source)
+            per_file[source] = {"records": counts.rows_in - before_in,
+                                "quarantined": counts.rows_quarantined - before_q}
+    finally:
+        out.close()
+    if quarantine_path:
+        quarantine.write(quarantine_path)
+    truncated = [r for r in quarantine.table().to_pylist() if r["reason"] in ("truncated_gzip", "truncated_record")]
+    for r in truncated:
+        log.warning("scrape: truncated tail in %s: %s", r["locator"], r["detail"])
+    counts.notes["files"] = per_file
+    return counts.check()
+
+
+# -- CLI ------------------------------------------------------------------------------------------------------
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("scrape", help="stage 1: web text (WARC, HTML dirs, JSONL, Parquet) to records")
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("--out", required=True)
+    p.add_argument("--quarantine", help="write quarantined records (with a reason column) here")
+    p.add_argument("--year", type=int, help="generation year to stamp on the records")
+    p.add_argument("--config", help="config file (default: $BIOMASS_CONFIG or the bundled biomass.yaml)")
+    p.set_defaults(func=_cmd)
+
+
+def _cmd(args) -> int:
+    from biomass.config import load_config
+
+    counts = scrape(args.sources, year=args.year, config=load_config(args.config).scrape, out_path=args.out,
+                    quarantine_path=args.quarantine)
+    print(json.dumps(counts.as_dict(), indent=2))
+    return 0

@@ -1,0 +1,274 @@
+"""The embedded generator: an interpolated Kneser-Ney word n-gram model, trained and sampled deterministically.
+
+Why an n-gram model: it runs on CPU in seconds and shows the statistics behind model collapse honestly. It can
+only reproduce n-grams it saw, every count is a finite sample, and the discounting takes mass from rare events
+and gives it to frequent ones, so the tails thin out generation after generation.
+
+Layout: for each order k the distinct k-grams are kept as sorted int64 keys (context first), so all the
+continuations of one context are contiguous. The highest order stores raw counts, lower orders continuation
+counts (how many distinct words precede the k-gram), as Kneser-Ney prescribes. One absolute discount per order
+is estimated from counts-of-counts (Ney's D = n1 / (n1 + 2 n2)).
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from biomass.synth.tokens import words
+
+BOS = "\x00s"  # cannot occur in a token: normalisation strips control characters
+
+
+@dataclass
+class _Level:
+    """All k-grams of one order k: keys sorted, grouped by context, with discounted cumulative counts."""
+
+    k: int
+    keys: np.ndarray  # int64, sorted: encode(ctx..., w)
+    counts: np.ndarray  # float64 (raw for top order, continuation counts below)
+    discount: float
+    ctx_keys: np.ndarray  # int64, sorted unique contexts (k >= 2)
+    ctx_start: np.ndarray  # int64 offsets into keys
+    ctx_end: np.ndarray
+    ctx_total: np.ndarray  # float64 sum of counts per context
+    ctx_types: np.ndarray  # float64 number of distinct continuations per context
+
+
+class NgramModel:
+    """Interpolated Kneser-Ney word n-gram model; ``train`` and ``sample`` are deterministic."""
+
+    def __init__(self, order: int, vocab: list[str], levels: list[_Level], n_docs: int, n_tokens: int,
+                 doc_lengths: np.ndarray):
+        self.order = order
+        self.vocab = vocab  # id -> token; id 0 is BOS
+        self.index = {w: i for i, w in enumerate(vocab)}
+        self.levels = levels  # levels[k-1] is order k
+        self.n_docs = n_docs
+        self.n_tokens = n_tokens
+        self.doc_lengths = doc_lengths
+        self._base = len(vocab) + 1  # one extra id for out-of-vocabulary words in scoring
+        self._sampler: _Sampler | None = None
+
+    # -- training -----------------------------------------------------------------------------------
+    @classmethod
+    def train(cls, texts: Sequence[str], order: int = 3) -> "NgramModel":
+        """Count n-grams of ``texts`` (whitespace words of normalised text) and estimate KN discounts."""
+        if order < 1:
+            raise ValueError("order must be >= 1")
+        # ids in first-seen order while reading (no list of every token kept), then remapped to sorted order
+        first_seen: dict[str, int] = {}
+        raw: list[np.ndarray] = []
+        for text in texts:
+            ids = [first_seen.setdefault(w, len(first_seen)) for w in words(text)]
+            if ids:
+                raw.append(np.array(ids, dtype=np.int64))
+        vocab = [BOS] + sorted(first_seen)
+        index = {w: i for i, w in enumerate(vocab)}
+        remap = np.array([index[w] for w in first_seen], dtype=np.int64)
+        del first_seen
+        base = len(vocab) + 1
+        if base ** order >= 2**63:
+            raise ValueError(f"order {order} with a vocabulary of {len(vocab)} words does not fit int64 keys; "
+                             "lower the order or train on fewer documents")
+        pad = order - 1
+        seqs = [np.concatenate([np.zeros(pad, np.int64), remap[r]]) for r in raw]
+        del raw
+        lengths = np.array([len(q) - pad for q in seqs], dtype=np.int64)
+        # top-order n-grams ending at every real token
+        if seqs:
+            windows = np.concatenate([np.lib.stride_tricks.sliding_window_view(s, order) for s in seqs])
+        else:
+            windows = np.zeros((0, order), dtype=np.int64)
+        keys = np.zeros(len(windows), dtype=np.int64)
+        for j in range(order):
+            keys = keys * base + windows[:, j]
+        top_keys, top_counts = np.unique(keys, return_counts=True)
+        levels: list[_Level] = [None] * order  # type: ignore[list-item]
+        levels[order - 1] = _make_level(order, top_keys, top_counts.astype(np.float64), base)
+        grams = top_keys
+        for k in range(order - 1, 0, -1):
+            # continuation count of a k-gram = number of distinct (k+1)-grams it is the suffix of
+            suffix = grams % (base ** k)
+            lower, cont = np.unique(suffix, return_counts=True)
+            levels[k - 1] = _make_level(k, lower, cont.astype(np.float64), base)
+            grams = lower
+        return cls(order, vocab, levels, len(seqs), int(lengths.sum()), lengths)
+
+    # -- scoring ------------------------------------------------------------------------------------
+    def token_logprobs(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Natural-log probability of every word of every text given its preceding words (vectorised)."""
+        docs = [words(t) for t in texts]
+        pad = self.order - 1
+        oov = self._base - 1
+        seqs = [np.array([0] * pad + [self.index.get(w, oov) for w in d], dtype=np.int64) for d in docs]
+        if not any(len(d) for d in docs):
+            return [np.zeros(0) for _ in docs]
+        windows = np.concatenate([np.lib.stride_tricks.sliding_window_view(s, self.order)
+                                  for s in seqs if len(s) > pad])
+        logp = np.log(self._prob(windows))
+        out, pos = [], 0
+        for d in docs:
+            out.append(logp[pos:pos + len(d)])
+            pos += len(d)
+        return out
+
+    def perplexity(self, texts: Sequence[str]) -> float:
+        """exp of the mean negative log-probability per word over all ``texts`` (inf for no words)."""
+        lps = self.token_logprobs(texts)
+        n = sum(len(x) for x in lps)
+        if n == 0:
+            return math.inf
+        return float(math.exp(-sum(float(x.sum()) for x in lps) / n))
+
+    def _prob(self, windows: np.ndarray) -> np.ndarray:
+        """P_KN(w | context) for rows of ``windows`` (ids; last column is the predicted word)."""
+        base = self._base
+        w = windows[:, -1]
+        # lowest order: continuation unigram interpolated with a uniform over vocab + OOV
+        uni = self.levels[0]
+        n_cont = float(uni.counts.sum()) or 1.0
+        d1 = uni.discount
+        pos = np.searchsorted(uni.keys, w)
+        pos_c = np.minimum(pos, len(uni.keys) - 1) if len(uni.keys) else pos
+        found = (len(uni.keys) > 0) & (uni.keys[pos_c] == w) if len(uni.keys) else np.zeros(len(w), bool)
+        c = np.where(found, uni.counts[pos_c] if len(uni.keys) else 0.0, 0.0)
+        p = np.maximum(c - d1, 0.0) / n_cont + d1 * len(uni.keys) / n_cont / base
+        for k in range(2, self.order + 1):
+            lvl = self.levels[k - 1]
+            grams = np.zeros(len(w), dtype=np.int64)
+            for j in range(self.order - k, self.order):
+                grams = grams * base + windows[:, j]
+            ctx = grams // base
+            ci = np.searchsorted(lvl.ctx_keys, ctx)
+            ci_c = np.minimum(ci, max(len(lvl.ctx_keys) - 1, 0))
+            has_ctx = (lvl.ctx_keys[ci_c] == ctx) if len(lvl.ctx_keys) else np.zeros(len(w), bool)
+            gi = np.searchsorted(lvl.keys, grams)
+            gi_c = np.minimum(gi, max(len(lvl.keys) - 1, 0))
+            has_gram = (lvl.keys[gi_c] == grams) if len(lvl.keys) else np.zeros(len(w), bool)
+            cnt = np.where(has_gram, lvl.counts[gi_c], 0.0) if len(lvl.keys) else np.zeros(len(w))
+            total = np.where(has_ctx, lvl.ctx_total[ci_c], 1.0) if len(lvl.ctx_keys) else np.ones(len(w))
+            types = np.where(has_ctx, lvl.ctx_types[ci_c], 0.0) if len(lvl.ctx_keys) else np.zeros(len(w))
+            d = lvl.discount
+            interp = (np.maximum(cnt - d, 0.0) + d * types * p) / total
+            p = np.where(has_ctx, interp, p)
+        return p
+
+    # -- sampling -----------------------------------------------------------------------------------
+    def sample(self, prompt: Sequence[str], length: int, seed: int | Sequence[int],
+               accept: Callable[[int, int, float], bool] | None = None) -> list[str]:
+        """Continue ``prompt`` until the text has ``length`` words; ``accept(prev_id, word_id, u)`` is the
+        watermark's rejection step (None: plain sampling). Same arguments, same words."""
+        if self._sampler is None:
+            self._sampler = _Sampler(self)
+        return self._sampler.run(list(prompt), length, seed, accept)
+
+    def token_id(self, token: str) -> int:
+        return self.index.get(token, -1)
+
+
+def _make_level(k: int, keys: np.ndarray, counts: np.ndarray, base: int) -> _Level:
+    n1 = int((counts == 1).sum())
+    n2 = int((counts == 2).sum())
+    discount = n1 / (n1 + 2 * n2) if n1 and n2 else 0.5
+    discount = float(min(max(discount, 0.05), 0.95))
+    if k >= 2 and len(keys):
+        ctx = keys // base
+        ctx_keys, start, types = np.unique(ctx, return_index=True, return_counts=True)
+        end = start + types
+        total = np.add.reduceat(counts, start)
+    else:
+        ctx_keys = np.zeros(0, np.int64)
+        start = end = np.zeros(0, np.int64)
+        total = types = np.zeros(0)
+    return _Level(k, keys, counts, discount, ctx_keys, start.astype(np.int64), end.astype(np.int64),
+                  np.asarray(total, np.float64), np.asarray(types, np.float64))
+
+
+class _Sampler:
+    """Compact views of the model for per-word sampling: ``array`` buffers (8 bytes an entry, C-speed indexing
+    for ``bisect``) and one dict from context key to row, instead of numpy calls per word."""
+
+    def __init__(self, model: NgramModel):
+        self.model = model
+        self.base = model._base
+        self.levels = []
+        for lvl in model.levels:
+            cum = array("d", np.cumsum(np.maximum(lvl.counts - lvl.discount, 0.0)).tobytes())
+            words = array("q", (lvl.keys % self.base).astype(np.int64).tobytes())
+            if lvl.k >= 2:
+                rows = dict(zip(lvl.ctx_keys.tolist(), range(len(lvl.ctx_keys))))
+                ctx = (array("q", lvl.ctx_start.tobytes()), array("q", lvl.ctx_end.tobytes()),
+                       array("d", (lvl.discount * lvl.ctx_types / lvl.ctx_total).tobytes()))
+            else:
+                rows, ctx = {}, None
+            self.levels.append((lvl.k, cum, words, rows, ctx))
+        # unigram level as scored: discounted continuation counts plus a uniform floor. The floor is drawn over
+        # real words only (scoring also gives BOS and the OOV slot a share of it: 2 / (vocab + 1) of the floor)
+        uni = model.levels[0]
+        n_cont = float(uni.counts.sum())
+        self.uni_floor = uni.discount * len(uni.keys) / n_cont if n_cont else 1.0
+        self.uni_cum = array("d", np.cumsum(np.maximum(uni.counts - uni.discount, 0.0)).tobytes())
+        self.uni_words = array("q", uni.keys.astype(np.int64).tobytes())
+        self.n_vocab = len(model.vocab)
+
+    def _plan(self, hist: list[int]) -> list[tuple]:
+        """The contexts of ``hist`` that the model has seen, highest order first, with what a draw needs."""
+        base = self.base
+        plan = []
+        for k, cum, wlist, rows, ctx_arrays in reversed(self.levels[1:]):
+            ctx = 0
+            for t in hist[len(hist) - (k - 1):]:
+                ctx = ctx * base + t
+            row = rows.get(ctx)
+            if row is None:
+                continue
+            starts, ends, backoffs = ctx_arrays
+            start, end, backoff = starts[row], ends[row], backoffs[row]
+            lo = cum[start - 1] if start else 0.0
+            plan.append((backoff, lo, (cum[end - 1] - lo) / (1.0 - backoff), start, end, cum, wlist))
+        return plan
+
+    def _draw(self, plan: list[tuple], rand: Iterator[float]) -> int:
+        for backoff, lo, scale, start, end, cum, wlist in plan:
+            u = next(rand)
+            if u < backoff:
+                continue
+            i = bisect_right(cum, lo + (u - backoff) * scale, start, end)
+            return wlist[i if i < end else end - 1]
+        if not self.uni_cum:
+            raise ValueError("cannot sample from a model trained on no words")
+        u = next(rand)
+        if u < self.uni_floor:
+            return 1 + min(int(u / self.uni_floor * (self.n_vocab - 1)), self.n_vocab - 2)
+        i = bisect_right(self.uni_cum, (u - self.uni_floor) / (1.0 - self.uni_floor) * self.uni_cum[-1])
+        return self.uni_words[min(i, len(self.uni_words) - 1)]
+
+    def run(self, prompt: list[str], length: int, seed: int | Sequence[int],
+            accept: Callable[[int, int, float], bool] | None) -> list[str]:
+        model = self.model
+        order = model.order
+        rand = _uniforms(seed)
+        hist = [0] * (order - 1) + [model.index.get(w, 0) for w in prompt]
+        out = list(prompt)
+        while len(out) < length:
+            prev = hist[-1]
+            plan = self._plan(hist)
+            while True:
+                w = self._draw(plan, rand)
+                if accept is None or accept(prev, w, next(rand)):
+                    break
+            hist.append(w)
+            out.append(model.vocab[w])
+        return out
+
+
+def _uniforms(seed: int | Sequence[int], block: int = 4096) -> Iterator[float]:
+    rng = np.random.default_rng(seed if isinstance(seed, int) else list(seed))
+    while True:
+        yield from rng.random(block).tolist()

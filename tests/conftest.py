@@ -1,0 +1,51 @@
+"""Shared fixtures. Airflow reads AIRFLOW_HOME at import, so the test home is set before anything imports it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import shutil
+import atexit
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="biomass-test-airflow-"))
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ.pop("BIOMASS_DATA_ROOT", None)
+os.environ.pop("BIOMASS_CONFIG", None)
+
+
+def _throwaway_signing_key() -> str:
+    """A fresh Ed25519 key per test session (never a key from the repo); the watermark key derives from it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
+os.environ["BIOMASS_SIGNING_KEY"] = _throwaway_signing_key()
+os.environ.pop("BIOMASS_WATERMARK_KEY", None)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata DB in a throwaway AIRFLOW_HOME, made once per test session."""
+    airflow = Path(sys.executable).parent / "airflow"
+    proc = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO

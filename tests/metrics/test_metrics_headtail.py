@@ -1,0 +1,118 @@
+"""Head vs tail perplexity, with a FAKE model (add-one unigram) standing in for the synth helper's NgramModel."""
+
+import math
+from collections import Counter
+
+import pytest
+
+from biomass.metrics import MetricsConfig, ReferenceProfile, head_tail_perplexity
+from biomass.metrics.headtail import sentences, split_head_tail
+from biomass.metrics.tokens import words
+
+
+class FakeUnigramModel:
+    """FAKE model for tests: add-one-smoothed unigram perplexity. Records what it was asked to score."""
+
+    def __init__(self, train: list[str]):
+        self.counts = Counter(w for t in train for w in words(t))
+        self.total = sum(self.counts.values())
+        self.vocab = len(self.counts) + 1
+        self.calls: list[list[str]] = []
+
+    def perplexity(self, texts):
+        self.calls.append(list(texts))
+        toks = [w for t in texts for w in words(t)]
+        nll = -sum(math.log((self.counts[w] + 1) / (self.total + self.vocab)) for w in toks)
+        return math.exp(nll / len(toks))
+
+
+class InfiniteModel:
+    """FAKE model that cannot score unseen text."""
+
+    def perplexity(self, texts):
+        return float("inf")
+
+
+# FAKE held-out text: 4 common-word sentences, 4 rare-word ones, one too short to score
+HELD_OUT = [
+    "The cat sat on the mat. The dog sat on the mat. The cat and the dog sat.",
+    "Quokkas nibble marram grass beside estuaries. A cat sat on the dog mat.",
+    "Ptarmigan plumage whitens during boreal winters! Sat the cat, the dog, the mat.",
+    "Obsidian fractures conchoidally under percussion? Axolotls regenerate amputated limbs quickly.\n\nOk.",
+]
+
+
+def test_sentence_split():
+    assert sentences("One two. Three four!  Five?\n\nSix seven") == ["One two.", "Three four!", "Five?", "Six seven"]
+
+
+def test_split_puts_common_sentences_in_head_and_rare_in_tail():
+    cfg = MetricsConfig(head_tail_fraction=0.5, min_sentence_tokens=3)
+    head, tail, figures = split_head_tail(HELD_OUT, cfg)
+    # 10 sentences: 5 of common words, 4 of rare ones, "Ok." too short to score; k = floor(0.5 * 9) = 4
+    assert figures["sentences"] == 10 and figures["sentences_scored"] == 9
+    assert figures["head_sentences"] == figures["tail_sentences"] == 4
+    assert all(s.split()[0] in {"The", "A", "Sat"} for s in head)
+    assert {s.split()[0] for s in tail} == {"Quokkas", "Ptarmigan", "Obsidian", "Axolotls"}
+    assert figures["head_mean_log_count"] > figures["tail_mean_log_count"]
+
+
+def test_head_tail_perplexity_shows_the_tail_is_harder():
+    cfg = MetricsConfig(head_tail_fraction=0.5, min_sentence_tokens=3)
+    model = FakeUnigramModel(["the cat sat on the mat", "the dog sat on the mat", "a cat and a dog"])
+    out = head_tail_perplexity(model, HELD_OUT, cfg)
+    assert out["perplexity_tail"] > out["perplexity_head"] > 1.0
+    assert out["tail_head_ratio"] == pytest.approx(out["perplexity_tail"] / out["perplexity_head"])
+    head, tail, _ = split_head_tail(HELD_OUT, cfg)
+    assert model.calls == [head, tail, head + tail]  # raw sentences, in text order
+
+
+def test_frequencies_can_come_from_the_frozen_reference():
+    cfg = MetricsConfig(head_tail_fraction=0.25, min_sentence_tokens=3)
+    # FAKE reference where the "rare" animals are the common words: the split flips
+    ref = ReferenceProfile.build(["quokkas ptarmigan obsidian axolotls " * 50], cfg)
+    head, _, _ = split_head_tail(HELD_OUT, cfg, ref.count_of)
+    assert all(s.split()[0] in {"Quokkas", "Ptarmigan", "Obsidian", "Axolotls"} for s in head)
+    out = head_tail_perplexity(FakeUnigramModel(["x"]), HELD_OUT, cfg, reference=ref)
+    assert out["head_sentences"] == 2
+
+
+def test_degenerate_inputs_give_none_not_errors():
+    cfg = MetricsConfig()
+    out = head_tail_perplexity(FakeUnigramModel(["a"]), ["Too short."], cfg)
+    assert out["perplexity_head"] is None and out["tail_head_ratio"] is None and out["head_sentences"] == 0
+    out = head_tail_perplexity(InfiniteModel(), HELD_OUT, MetricsConfig(min_sentence_tokens=3))
+    assert out["perplexity_tail"] is None and out["tail_head_ratio"] is None
+
+
+def test_held_out_split_is_deterministic_and_near_its_share():
+    from biomass.metrics import is_held_out
+
+    ids = [f"doc-{i}" for i in range(4000)]
+    picked = [i for i in ids if is_held_out(i, 0.1)]
+    assert picked == [i for i in ids if is_held_out(i, 0.1)]
+    assert 300 < len(picked) < 500  # binomial(4000, 0.1): mean 400, sd 19
+    assert set(picked) <= {i for i in ids if is_held_out(i, 0.2)}  # a larger share only adds documents
+    assert not any(is_held_out(i, 0.0) for i in ids[:100])
+
+
+def test_real_ngram_model_on_real_held_out_text_finds_the_tail_harder(repo):
+    """The synth stage's Kneser-Ney model on REAL text (tests/fixtures/human_text.jsonl.gz, Python docs and
+    Debian Reference): trained on the documents not held out, scored on the held-out ones."""
+    import gzip
+    import json
+
+    ngram = pytest.importorskip("biomass.synth.ngram")
+    from biomass.metrics import is_held_out
+
+    with gzip.open(repo / "tests" / "fixtures" / "human_text.jsonl.gz", "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    held = [r["text"] for r in rows if is_held_out(f"{r['path']}#{r['part']}", 0.2)]
+    train = [r["text"] for r in rows if not is_held_out(f"{r['path']}#{r['part']}", 0.2)]
+    assert held and train
+    config = MetricsConfig()
+    reference = ReferenceProfile.build(train, config)
+    out = head_tail_perplexity(ngram.NgramModel.train(train, order=3), held, config, reference=reference)
+    assert out["head_mean_log_count"] > out["tail_mean_log_count"]
+    assert out["perplexity_tail"] > out["perplexity_all"] > out["perplexity_head"]
+    assert out["tail_head_ratio"] > 2

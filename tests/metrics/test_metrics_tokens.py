@@ -1,0 +1,49 @@
+"""Tokenisation and the id/n-gram plumbing every metric stands on."""
+
+import numpy as np
+
+from biomass.metrics.tokens import Encoder, ngram_hash, word_hashes, words
+
+
+def test_words_are_nfkc_lowercase_word_runs():
+    # "ﬁ" (U+FB01) becomes "fi" under NFKC; punctuation splits; digits and underscores are word characters
+    assert words("Hello, WORLD! It's ﬁne_2024.") == ["hello", "world", "it", "s", "fine_2024"]
+    assert words("") == [] and words("... --- !!!") == []
+
+
+def test_encoder_shares_ids_across_corpora():
+    enc = Encoder()
+    a = enc.encode(["b a b"])
+    b = enc.encode(["a c"])
+    assert a.ids.tolist() == [0, 1, 0] and b.ids.tolist() == [1, 2]
+    assert enc.words() == ["b", "a", "c"]
+    assert a.lengths.tolist() == [3] and b.lengths.tolist() == [2]
+
+
+def test_ngrams_never_cross_documents():
+    # docs of lengths 3, 1, 2 -> tokens x y z | q | r s ; valid bigram starts: 0 (x y), 1 (y z), 4 (r s)
+    corpus = Encoder().encode(["x y z", "q", "r s"])
+    assert corpus.starts_mask(2).tolist() == [True, True, False, False, True]
+    # trigrams: only "x y z" fits inside a document
+    assert corpus.starts_mask(3).tolist() == [True, False, False, False]
+    assert corpus.ngram_ids(2, 6).tolist() == [0 * 6 + 1, 1 * 6 + 2, 4 * 6 + 5]
+
+
+def test_empty_documents_and_corpora():
+    corpus = Encoder().encode(["", "a", ""])
+    assert corpus.tokens == 1 and corpus.docs == 3
+    assert corpus.starts_mask(2).size == 0
+    empty = Encoder().encode([])
+    assert empty.tokens == 0 and empty.docs == 0
+
+
+def test_ngram_hash_matches_vectorised_hashes():
+    enc = Encoder()
+    corpus = enc.encode(["the cat sat", "on the mat"])
+    hashes = corpus.ngram_hashes(2, word_hashes(enc.words()))
+    expected = [ngram_hash(p) for p in (("the", "cat"), ("cat", "sat"), ("on", "the"), ("the", "mat"))]
+    assert hashes.tolist() == expected
+    assert len(set(expected)) == 4
+    # order matters: "cat the" is a different bigram from "the cat"
+    assert ngram_hash(("cat", "the")) != ngram_hash(("the", "cat"))
+    assert hashes.dtype == np.uint64

@@ -1,0 +1,117 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pytest
+
+from biomass import storage
+from biomass.schema import make_doc_id, records_to_table, sha256_text
+from biomass.storage import GenerationStore, NotPublished, file_sha256
+
+
+def make_table(n: int, year: int = 2021, salt: str = "") -> pa.Table:
+    """Fake records (labelled: synthetic placeholder text, not corpus data) for storage mechanics only."""
+    rows = []
+    for i in range(n):
+        text = f"fake storage test record {salt} {i} " * 20
+        sha = sha256_text(text)
+        rows.append(dict(doc_id=make_doc_id(f"test://{i}", sha), text=text, source="scrape", origin="human",
+                         synthetic_score=0.0, collected_at=datetime(year, 1, 2, tzinfo=timezone.utc),
+                         generation=year, content_sha256=sha, lang="en", human_era=True, provenance="{}",
+                         tag_evidence="{}"))
+    return records_to_table(rows)
+
+
+def test_publish_then_read_round_trip(tmp_path):
+    store = GenerationStore(tmp_path)
+    table = make_table(10)
+    manifest = store.publish(2021, table, {"parent": None})
+    assert store.published_years() == [2021]
+    assert store.read(2021, verify=True).equals(table)
+    entry = manifest["files"][0]
+    assert entry["rows"] == 10 and entry["sha256"] == file_sha256(store.generation_dir(2021) / entry["path"])
+    assert json.loads(store.manifest_path(2021).read_text()) == manifest
+
+
+def test_republish_same_content_is_byte_identical(tmp_path):
+    store = GenerationStore(tmp_path)
+    store.publish(2021, make_table(5), {"parent": None})
+    first = store.manifest_path(2021).read_bytes()
+    files = sorted(p.name for p in store.generation_dir(2021).iterdir())
+    store.publish(2021, make_table(5), {"parent": None})
+    assert store.manifest_path(2021).read_bytes() == first
+    assert sorted(p.name for p in store.generation_dir(2021).iterdir()) == files
+
+
+def test_republish_new_content_removes_unreferenced_shards(tmp_path):
+    store = GenerationStore(tmp_path)
+    store.publish(2021, make_table(5), {})
+    store.publish(2021, make_table(6, salt="b"), {})
+    names = {p.name for p in store.generation_dir(2021).iterdir()}
+    listed = {f["path"] for f in store.manifest(2021)["files"]}
+    assert names == listed | {"manifest.json"}
+    assert store.read(2021).num_rows == 6
+
+
+def test_interrupted_publish_leaves_nothing_visible(tmp_path, monkeypatch):
+    store = GenerationStore(tmp_path)
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt("killed before the manifest")
+
+    monkeypatch.setattr(storage, "_atomic_write_bytes", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.publish(2022, make_table(3), {})
+    assert store.published_years() == []
+    with pytest.raises(NotPublished):
+        store.read(2022)
+    assert store.parent_of(2023) is None
+
+
+def test_interrupted_republish_keeps_previous_generation_readable(tmp_path, monkeypatch):
+    store = GenerationStore(tmp_path)
+    old = make_table(4)
+    store.publish(2021, old, {})
+    monkeypatch.setattr(storage, "_atomic_write_bytes", lambda *a, **k: (_ for _ in ()).throw(OSError("disk")))
+    with pytest.raises(OSError):
+        store.publish(2021, make_table(9, salt="new"), {})
+    assert store.read(2021, verify=True).equals(old)
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from unit.test_storage import make_table
+    from biomass.storage import GenerationStore
+    import biomass.storage as s
+    s.SHARD_ROWS = 200
+    store = GenerationStore({root!r})
+    table = make_table(3000, salt="kill")
+    print("ready", flush=True)
+    store.publish(2024, table, {{}})
+""")
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.15, 0.3])
+def test_sigkill_during_publish_never_exposes_half_a_generation(tmp_path, delay):
+    """A real SIGKILL at several points: either nothing is published, or all of it is, intact."""
+    root = tmp_path / "data"
+    tests_dir = os.path.dirname(os.path.dirname(__file__))
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT.format(tests=tests_dir, root=str(root))],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = GenerationStore(root)
+    if store.published_years():
+        assert store.read(2024, verify=True).num_rows == 3000
+    else:
+        with pytest.raises(NotPublished):
+            store.manifest(2024)
