@@ -173,8 +173,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=None, help="cap on real documents (default: all)")
     parser.add_argument("--dup-rate", type=float, default=0.3, help="injected near duplicates per real doc")
-    parser.add_argument("--repeat", type=int, default=5, help="runs of our pipeline per core count (best)")
-    parser.add_argument("--baseline-repeat", type=int, default=2, help="datasketch runs (best)")
+    parser.add_argument("--repeat", type=int, default=7, help="runs of our pipeline per core count (best)")
+    parser.add_argument("--baseline-repeat", type=int, default=3, help="datasketch runs (best)")
     parser.add_argument("--baseline-docs", type=int, default=None,
                         help="run datasketch on only this many docs (its speed is per doc; accuracy then skipped)")
     args = parser.parse_args()

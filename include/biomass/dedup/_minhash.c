@@ -819,6 +819,83 @@ done:
     return ret;
 }
 
+/* candidate_pairs(sigs u32[n, P], P, bands, rows, window) -> bytes: sorted distinct (i << 32 | j), i < j, of rows
+ * sharing a band key. Per band: keys sorted with their rows (LSD radix, stable, so ties stay in row order),
+ * then each row of a run is paired with the next `window` rows of that run, as lsh._band_pairs does. */
+static int cmp_u64(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static PyObject *py_candidate_pairs(PyObject *self, PyObject *args) {
+    Py_buffer sig;
+    Py_ssize_t P, nb, nr, window;
+    if (!PyArg_ParseTuple(args, "y*nnnn", &sig, &P, &nb, &nr, &window)) return NULL;
+    PyObject *ret = NULL;
+    Py_ssize_t n = P > 0 ? sig.len / 4 / P : 0;
+    uint64_t *key = NULL, *key2 = NULL, *pairs = NULL;
+    uint32_t *row = NULL, *row2 = NULL;
+    size_t npairs = 0, cap = 0;
+    if (P <= 0 || nb * nr > P || sig.len != n * P * 4 || window < 1 || n >= ((Py_ssize_t)1 << 32)) {
+        PyErr_SetString(PyExc_ValueError, "candidate_pairs: bad shapes");
+        goto done;
+    }
+    key = malloc(sizeof(uint64_t) * (n + 1)); key2 = malloc(sizeof(uint64_t) * (n + 1));
+    row = malloc(sizeof(uint32_t) * (n + 1)); row2 = malloc(sizeof(uint32_t) * (n + 1));
+    if (!key || !key2 || !row || !row2) { PyErr_NoMemory(); goto done; }
+    int oom = 0;
+    Py_BEGIN_ALLOW_THREADS
+    const uint32_t *s = (const uint32_t *)sig.buf;
+    for (Py_ssize_t band = 0; band < nb && !oom; band++) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const uint32_t *r = s + (size_t)i * P;
+            uint64_t h = 0x9E3779B97F4A7C15ULL * (uint64_t)(band + 1);
+            for (Py_ssize_t q = 0; q < nr; q++) h = fmix64(h ^ (uint64_t)r[band * nr + q]) + 0x9E3779B97F4A7C15ULL;
+            key[i] = fmix64(h);
+            row[i] = (uint32_t)i;
+        }
+        uint64_t *ks = key, *kd = key2;
+        uint32_t *rs = row, *rd = row2;
+        for (int pass = 0; pass < 8; pass++) {
+            size_t count[257] = {0};
+            int shift = 8 * pass;
+            for (Py_ssize_t i = 0; i < n; i++) count[((ks[i] >> shift) & 0xFF) + 1]++;
+            for (int b = 0; b < 256; b++) count[b + 1] += count[b];
+            for (Py_ssize_t i = 0; i < n; i++) {
+                size_t at = count[(ks[i] >> shift) & 0xFF]++;
+                kd[at] = ks[i];
+                rd[at] = rs[i];
+            }
+            uint64_t *kt = ks; ks = kd; kd = kt;
+            uint32_t *rt = rs; rs = rd; rd = rt;
+        }
+        for (Py_ssize_t i = 0; i < n; ) {
+            Py_ssize_t e = i + 1;
+            while (e < n && ks[e] == ks[i]) e++;
+            for (Py_ssize_t a = i; a < e; a++)
+                for (Py_ssize_t b = a + 1; b < e && b <= a + window; b++) {
+                    if (grow((void **)&pairs, &cap, npairs + 1, sizeof(uint64_t)) < 0) { oom = 1; break; }
+                    pairs[npairs++] = ((uint64_t)rs[a] << 32) | rs[b];   /* rows ascending in a run */
+                }
+            i = e;
+        }
+    }
+    if (!oom && npairs) {
+        qsort(pairs, npairs, sizeof(uint64_t), cmp_u64);
+        size_t w = 1;
+        for (size_t k = 1; k < npairs; k++)
+            if (pairs[k] != pairs[w - 1]) pairs[w++] = pairs[k];
+        npairs = w;
+    }
+    Py_END_ALLOW_THREADS
+    if (oom) { PyErr_NoMemory(); goto done; }
+    ret = PyBytes_FromStringAndSize((const char *)pairs, (Py_ssize_t)(npairs * sizeof(uint64_t)));
+done:
+    free(key); free(key2); free(row); free(row2); free(pairs);
+    PyBuffer_Release(&sig);
+    return ret;
+}
+
 static PyObject *py_sha1_backend(PyObject *self, PyObject *noargs) {
     const char *base = sha1_blocks == sha1_blocks_portable ? "portable" : "sha-ni";
     return PyUnicode_FromFormat("%s%s", use_x16 ? "avx512+" : "", base);
@@ -867,6 +944,7 @@ static PyMethodDef methods[] = {
     {"minhash_rows", py_minhash_rows, METH_VARARGS, "MinHash signatures of selected rows of an Arrow string array."},
     {"shingle_sets", py_shingle_sets, METH_VARARGS, "Sorted distinct 64-bit shingle hashes of selected rows."},
     {"jaccard_pairs", py_jaccard_pairs, METH_VARARGS, "Exact Jaccard of pairs of sorted hash sets."},
+    {"candidate_pairs", py_candidate_pairs, METH_VARARGS, "Sorted distinct LSH candidate pairs (packed)."},
     {"band_keys", py_band_keys, METH_VARARGS, "64-bit LSH band keys from signatures."},
     {"sha1_backend", py_sha1_backend, METH_NOARGS, "Which SHA-1 implementation is in use."},
     {"set_sha1_backend", py_set_sha1_backend, METH_O, "Force portable / sha-ni / avx512 / best (tests)."},

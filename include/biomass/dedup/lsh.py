@@ -62,41 +62,19 @@ def sorted_band(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return keys[order], order
 
 
-def _band_pairs(keys: np.ndarray) -> np.ndarray | None:
-    """Packed ``i << 32 | j`` pairs (i < j) of rows sharing a key, each compared to WINDOW run neighbours."""
-    order = np.argsort(keys, kind="stable")       # ties in row order: the Spark backend pairs the same way
-    skeys = keys[order]
-    same_next = skeys[1:] == skeys[:-1]
-    if not same_next.any():
-        return None
-    # only rows in runs matter: cut the arrays down to them before the window scan
-    in_run = np.zeros(len(skeys), dtype=bool)
-    in_run[1:] |= same_next
-    in_run[:-1] |= same_next
-    order = order[in_run].astype(np.uint64)
-    run = np.cumsum(np.concatenate([[True], skeys[in_run][1:] != skeys[in_run][:-1]]))
-    found = []
-    for d in range(1, min(WINDOW, len(order) - 1) + 1):
-        hit = np.flatnonzero(run[d:] == run[:-d])
-        if hit.size == 0:
-            break
-        a, b = order[hit], order[hit + d]
-        found.append((np.minimum(a, b) << np.uint64(32)) | np.maximum(a, b))
-    return np.concatenate(found)
-
-
 def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, *, threads: int | None = None) -> np.ndarray:
     """Distinct ``(i, j)`` row pairs, ``i < j``, sharing a band key; shape ``(m, 2)``, sorted.
 
-    One band at a time, so the only per-document state besides the signatures is one band's keys.
+    Per band (in the kernel): keys sorted with their rows, ties in row order; each row of a run of equal keys
+    is paired with the next ``WINDOW`` rows of the run. Only one band's keys exist at a time.
+    ``threads`` is accepted for symmetry; the kernel call is single-threaded and cheap.
     """
-    from biomass.dedup.minhash import _map, default_threads
-
-    def one(band: int) -> np.ndarray | None:
-        return _band_pairs(band_keys(sigs, bands, rows, first=band, count=1)[0])
-
-    found = [p for p in _map(one, list(range(bands)), default_threads() if threads is None else threads)
-             if p is not None]
-    packed = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.uint64)
+    sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
+    n, num_perm = sigs.shape
+    if bands * rows > num_perm:
+        raise ValueError(f"{bands} bands x {rows} rows needs {bands * rows} permutations, have {num_perm}")
+    if n == 0:
+        return np.zeros((0, 2), dtype=np.uint32)
+    packed = np.frombuffer(kernel().candidate_pairs(sigs, num_perm, bands, rows, WINDOW), dtype=np.uint64)
     return np.stack([(packed >> np.uint64(32)).astype(np.uint32), (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32)],
                     axis=1)

@@ -91,7 +91,7 @@ def cluster_frame(df, *, threshold: float = 0.8, num_perm: int = 128, seed: int 
                                                "band int, key long, row long")
     buckets = (keys.groupBy("band", "key").agg(F.sort_array(F.collect_list("row")).alias("rows"))
                .where(F.size("rows") > 1))
-    # pair position i with i+1 .. i+WINDOW inside each row-sorted bucket, exactly like lsh._band_pairs
+    # pair position i with i+1 .. i+WINDOW inside each row-sorted bucket, exactly like lsh.candidate_pairs
     pairs = buckets.select(F.explode(F.expr(
         f"flatten(transform(sequence(0, size(rows) - 2), i -> transform(sequence(i + 1, "
         f"least(i + {WINDOW}, size(rows) - 1)), j -> named_struct('a', rows[i], 'b', rows[j]))))")).alias("p"))
