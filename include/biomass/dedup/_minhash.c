@@ -255,6 +255,7 @@ typedef struct {
 
 static uint8_t ASCII_WORD[128];
 static uint8_t ASCII_LOWER[128];
+static uint8_t ASCII_OUT[128];   /* lowered byte for word characters, ' ' otherwise: no branch per byte */
 
 typedef struct {
     uint8_t *low;       /* lowered copy of the document (UTF-8) */
@@ -336,7 +337,7 @@ static Py_ssize_t tokenize(scratch_t *s, const uint8_t *text, size_t len, const 
             unsigned w = ASCII_WORD[c];
             bnd[nb] = (uint32_t)o;
             nb += w ^ prev;
-            low[o] = w ? ASCII_LOWER[c] : (uint8_t)' ';
+            low[o] = ASCII_OUT[c];
             o += w | prev;
             prev = w;
             i++;
@@ -958,6 +959,7 @@ PyMODINIT_FUNC PyInit__minhash(void) {
     for (int c = 0; c < 128; c++) {
         ASCII_LOWER[c] = (uint8_t)((c >= 'A' && c <= 'Z') ? c + 32 : c);
         ASCII_WORD[c] = (uint8_t)((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
+        ASCII_OUT[c] = ASCII_WORD[c] ? ASCII_LOWER[c] : (uint8_t)' ';
     }
 #ifdef HAVE_X86
     __builtin_cpu_init();
