@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -165,11 +165,13 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
                 index: SignatureIndex | None = None, year: int | None = None,
                 scope: Literal["year", "all"] = "all", origin_priority: Sequence[str] = ORIGIN_PRIORITY,
                 verify: Literal["exact", "estimate"] = "exact", bands: int | None = None, rows: int | None = None,
-                threads: int | None = None) -> DedupResult:
+                threads: int | None = None,
+                earlier_texts: Callable[[int, list[str]], Sequence[str]] | None = None) -> DedupResult:
     """Cluster near duplicates in ``table`` and keep one row per cluster; see the module docstring.
 
     ``year``: the generation being built; only index generations before it are consulted (so a re-run after
-    publishing does not match itself). ``scope="year"`` ignores the index.
+    publishing does not match itself). ``scope="year"`` ignores the index. ``earlier_texts(year, doc_ids)``:
+    texts of earlier docs, to verify cross-generation matches with exact Jaccard instead of the signatures.
     """
     for col in ("doc_id", "text"):
         if col not in table.column_names:
@@ -200,7 +202,8 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
         if (index.params.num_perm, index.params.seed) != (num_perm, seed):
             raise ValueError(f"index at {index.root} uses num_perm={index.params.num_perm} "
                              f"seed={index.params.seed}, dedup asked for num_perm={num_perm} seed={seed}")
-        hits = index.query(sigs, threshold=threshold, before_year=year)
+        hits = index.query(sigs, threshold=threshold, before_year=year, texts=arr,
+                           earlier_texts=earlier_texts if verify == "exact" else None)
         matched[hits.rows] = True
         matched_year[hits.rows] = hits.years
         matched_doc[hits.rows] = np.array(hits.doc_ids, dtype=object)
