@@ -10,7 +10,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export BIOMASS_DATA_ROOT ?= $(CURDIR)/data
 
-.PHONY: venv demo test test-fast bench bench-dedup bench-extract samples clean lock
+.PHONY: venv demo test test-fast bench bench-dedup bench-extract samples clean lock env test-integration
 
 venv: $(BIN)/.installed
 
@@ -37,6 +37,16 @@ test: venv
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not airflow"
+
+# The native twin of docker-compose.yaml (PostgreSQL + Airflow services), driven through the REST API.
+test-integration: venv
+	BIOMASS_INTEGRATION=1 $(BIN)/python -m pytest -q -m integration tests/integration -p no:cacheprovider
+
+# A fresh .env for docker compose: new secrets every time, never overwrites an existing one.
+env:
+	@test ! -e .env || { echo ".env exists; remove it first to regenerate its secrets"; exit 1; }
+	$(PYTHON) deploy/make_env.py > .env.tmp && mv .env.tmp .env && chmod 600 .env
+	@echo "wrote .env (mode 600)"
 
 bench: bench-dedup bench-extract
 

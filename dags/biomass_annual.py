@@ -33,8 +33,8 @@ def _plan(path: str):
 
     from biomass.pipeline import RunPlan
 
-    return RunPlan.load(path, {"signing_key": Variable.get("biomass_signing_key", default=None),
-                               "watermark_key": Variable.get("biomass_watermark_key", default=None)})
+    return RunPlan.load(path, {"signing_key": Variable.get("biomass_signing_private_key", default=None),
+                               "watermark_key": Variable.get("biomass_watermark_secret", default=None)})
 
 
 def _nullable(kind: str, description: str, **schema) -> Param:

@@ -33,8 +33,16 @@ def _throwaway_signing_key() -> str:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
 
 
-os.environ["BIOMASS_SIGNING_KEY"] = _throwaway_signing_key()
+os.environ.pop("BIOMASS_SIGNING_KEY", None)
 os.environ.pop("BIOMASS_WATERMARK_KEY", None)
+
+
+@pytest.fixture(scope="module")
+def signing_key_env():
+    """Runs that synthesize need a key: a throwaway one in $BIOMASS_SIGNING_KEY for the test's duration."""
+    os.environ["BIOMASS_SIGNING_KEY"] = _throwaway_signing_key()
+    yield os.environ["BIOMASS_SIGNING_KEY"]
+    os.environ.pop("BIOMASS_SIGNING_KEY", None)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from biomass.storage import GenerationStore
 
-_HEADER = ("year", "rows", "scrape", "license", "synth", "dups", "quar", "synth%", "gates", "parent")
+_HEADER = ("year", "rows", "scrape", "license", "synth", "dups", "quar", "synth%", "tail_cov", "js_ref", "collapse",
+           "gates", "parent")
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def generations_table(store: GenerationStore) -> str:
@@ -19,6 +24,8 @@ def generations_table(store: GenerationStore) -> str:
         rows.append((str(year), str(m["rows"]), str(sources.get("scrape", 0)), str(sources.get("license", 0)),
                      str(sources.get("synthetic", 0)), str(stages["dedup"]["in"] - stages["dedup"]["out"]),
                      str(quarantined), f"{100 * sources.get('synthetic', 0) / total:.1f}",
+                     _fmt(m.get("metrics", {}).get("tail_coverage")), _fmt(m.get("metrics", {}).get("js_divergence")),
+                     m.get("collapse", {}).get("status", "-"),
                      f"{gates} ({len(m['gates'])})", str(m["parent"] or "-")))
     widths = [max(len(r[i]) for r in rows) for i in range(len(_HEADER))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in rows]
@@ -28,5 +35,6 @@ def generations_table(store: GenerationStore) -> str:
     else:
         lines.append("")
         lines.append(f"files: {store.generations_dir}/<year>/manifest.json (+ part-*.parquet, quarantine-*.parquet)")
-        lines.append("gates: P = passed, in order scrape, license, synthesize, generation")
+        lines.append("gates: P = passed, in order scrape, license, synthesize, generation, collapse; dups = near "
+                     "duplicates removed (within the year and against earlier years); quar = rows quarantined")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.airflow
 
 
 @pytest.fixture(scope="module")
-def dag(airflow_db):
+def dag(airflow_db, signing_key_env):
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(REPO / "dags" / "biomass_annual.py"))
@@ -22,8 +22,8 @@ def dag(airflow_db):
     return bag.dags["biomass_annual"]
 
 
-def run(dag, year: int, **conf):
-    return dag.test(logical_date=datetime(year, 1, 1, tzinfo=timezone.utc), run_conf=conf)
+def run(dag, logical_year: int, **conf):
+    return dag.test(logical_date=datetime(logical_year, 1, 1, tzinfo=timezone.utc), run_conf=conf)
 
 
 def states(dagrun) -> dict[str, str]:
