@@ -118,3 +118,31 @@ def test_best_match_prefers_the_earliest_generation(tmp_path, docs):
 
 def test_memory_is_well_under_a_kilobyte_per_doc(tmp_path):
     assert SignatureIndex(tmp_path).bytes_per_doc() < 512
+
+
+def test_exact_cross_generation_verification_with_earlier_texts(tmp_path, docs):
+    """With the earlier texts at hand, cross-generation drops follow exact Jaccard (here: edits on both sides
+    of the threshold), not the signature estimate."""
+    import random
+
+    from biomass.dedup import shingles
+
+    rng = random.Random(11)
+    old = docs[:40]
+    index = SignatureIndex(tmp_path)
+    index.add_generation(2021, [f"o{i}" for i in range(40)], signatures(old))
+    new = [edit(old[i % 40], rng, [0.01, 0.03, 0.05, 0.07, 0.1][i % 5]) for i in range(80)]
+    ids = [f"fake-n{i}" for i in range(80)]
+    by_id = {f"o{i}": t for i, t in enumerate(old)}
+    result = deduplicate(table(ids, new), index=index, year=2022, scope="all",
+                         earlier_texts=lambda year, wanted: [by_id[d] for d in wanted])
+    old_sets = [set(shingles(t)) for t in old]
+
+    def exact_match(text):
+        s = set(shingles(text))
+        return any(len(s & o) / len(s | o) >= 0.8 for o in old_sets)
+
+    truth = {d for d, t in zip(ids, new) if exact_match(t)}
+    dropped = {r["doc_id"] for r in result.dropped.to_pylist() if r["reason"] == EARLIER_GENERATION}
+    assert 10 < len(truth) < 70                       # both sides of the threshold are present
+    assert dropped == truth

@@ -103,3 +103,31 @@ def test_empty_and_wordless_docs():
     assert set(dropped) == {"e2", "e3"}
     assert deduplicate(pa.table({"doc_id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
                        ).counts.rows_in == 0
+
+
+def test_quarantine_rows_and_config_entry_point(near_dup_corpus):
+    from biomass.accounting import Quarantine, StageCounts
+    from biomass.config import DedupConfig
+    from biomass.dedup import from_config
+
+    result = from_config(near_dup_corpus, DedupConfig(scope="year"))
+    counts = StageCounts(stage="dedup")
+    q = Quarantine("dedup", counts)
+    for row in result.quarantine_rows(near_dup_corpus):
+        q.add(**row)
+    assert len(q) == result.dropped.num_rows
+    assert counts.quarantined == result.counts.quarantined
+    first = q.table().to_pylist()[0]
+    assert first["text"] and first["detail"].startswith("kept ")
+
+
+def test_missing_kernel_says_how_to_build(monkeypatch):
+    import sys
+
+    import pytest
+
+    from biomass.dedup import minhash
+
+    monkeypatch.setitem(sys.modules, "biomass.dedup._minhash", None)
+    with pytest.raises(ImportError, match="make venv"):
+        minhash.kernel()

@@ -59,6 +59,8 @@ UNICODE = [
     "emoji 😀 between 🎉 words 👍🏽 and ZWJ 👨‍👩‍👧 families, ½ ⅓ Ⅻ ① numerals",
     "tab\tnew\nline\r\nnbsp\u00a0thin\u2009space ideographic\u3000space",
     "under_score snake_case __dunder__ 3.14 1,000,000 v2.0-beta",
+    "a" * 70 + " tokens longer than one sha1 block " + "b" * 200 + " " + "ü" * 40 + " end",
+    " ".join(["supercalifragilistic"] * 12),
 ]
 
 
@@ -94,16 +96,22 @@ def test_arrow_inputs_chunked_sliced_and_null():
 
 
 def test_threads_and_sha1_backends_agree():
-    docs = real_docs(500)[:400]
+    docs = real_docs(500)[:400] + UNICODE
     one = signatures(docs, threads=1)
     assert np.array_equal(one, signatures(docs, threads=2))
     k = kernel()
-    before = k.sha1_backend()
+    tried = []
     try:
-        k.set_sha1_backend("portable")
-        assert np.array_equal(one, signatures(docs, threads=1))
+        for backend in ("portable", "sha-ni", "avx512"):
+            try:
+                k.set_sha1_backend(backend)
+            except ValueError:        # this CPU lacks it
+                continue
+            tried.append(k.sha1_backend())
+            assert np.array_equal(one, signatures(docs, threads=1)), backend
     finally:
-        k.set_sha1_backend(before)
+        k.set_sha1_backend("best")
+    assert "portable" in tried
 
 
 def test_interoperates_with_datasketch_lean_minhash_and_lsh():
@@ -130,3 +138,34 @@ def test_exact_shingle_sets_and_jaccard():
     got = jaccard_pairs(offsets, hashes, left, right)
     want = [len(sets[a] & sets[b]) / len(sets[a] | sets[b]) for a, b in zip(left, right)]
     assert np.allclose(got, want, rtol=0, atol=1e-12)
+
+
+def test_safe_code_point_rule_matches_unicode_data():
+    """The per-code-point shortcut relies on: every composition second is a mark, a non-starter or a jamo."""
+    import unicodedata
+
+    from biomass.dedup.minhash import classify_codepoint, combines_backward, composition_seconds
+
+    for cp in composition_seconds():
+        ch = chr(cp)
+        assert unicodedata.combining(ch) or unicodedata.category(ch).startswith("M") or 0x1100 <= cp <= 0x11FF
+        assert combines_backward(ch)
+    assert classify_codepoint(ord("…")) == tuple((ord(".") << 1) for _ in range(3))
+    assert classify_codepoint(ord("Σ")) is None                    # final sigma depends on context
+    assert classify_codepoint(0x0301) is None                      # combining acute composes backward
+    assert classify_codepoint(0x0C3E) is not None                  # Telugu vowel sign: a mark, composes with nothing
+
+
+MIXED = [
+    "Ellipsis… ﬁnal ﬂow ², ³ and ™ — Kelvin \u212a, Ångström \u212b, ㎏, Ǆemal, ǅ, Ⅻ, ①②",
+    "decomposed e\u0301te\u0301 next to composed été; Bengali \u09c7\u09be (composes) and \u09cb",
+    "తెలుగు భాష ఒక ద్రావిడ భాష; हिन्दी भाषा; ಕನ್ನಡ \u0cc6\u0cc2 ; 한국어 \u1100\u1161\u11a8 jamo",
+    "ΌΣΟΣ ΣΟΦΟΣ ΣΊΣΥΦΟΣ · İSTANBUL ıi · ß ẞ ǰ ŉ ﬀ ﬃ ﬅ ﬆ",
+]
+
+
+def test_mixed_per_code_point_and_python_paths():
+    texts = [a + " " + b for a in MIXED for b in MIXED] + MIXED
+    assert np.array_equal(signatures(texts), reference(texts))
+    offsets, _ = shingle_sets(texts)
+    assert [int(offsets[i + 1] - offsets[i]) for i in range(len(texts))] == [len(set(shingles(t))) for t in texts]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -19,8 +19,9 @@ import pyarrow.compute as pc
 
 from biomass.accounting import StageCounts
 from biomass.dedup.index import SignatureIndex
-from biomass.dedup.lsh import band_keys, candidate_pairs, choose_bands
-from biomass.dedup.minhash import as_string_array, jaccard_pairs, shingle_sets, signatures
+from biomass.dedup.lsh import candidate_pairs, choose_bands
+from biomass.dedup.minhash import (_map, as_string_array, default_threads, jaccard_pairs, shingle_sets,
+                                   signatures, text_table)
 
 ORIGIN_PRIORITY = ("human", "licensed", "synthetic", "unknown")
 NEAR_DUPLICATE = "near_duplicate"
@@ -100,24 +101,63 @@ def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return labels.astype(np.int64)
 
 
+def _batches(pairs_local: np.ndarray, n_docs: int, batch_docs: int) -> list[np.ndarray]:
+    """Group docs into batches of whole candidate-graph components, about ``batch_docs`` docs each, so every
+    doc is hashed once and only one batch of shingle sets is in memory."""
+    comp = components(n_docs, pairs_local[:, 0], pairs_local[:, 1])
+    order = np.argsort(comp, kind="stable")
+    comp_sorted = comp[order]
+    starts = np.flatnonzero(np.concatenate([[True], comp_sorted[1:] != comp_sorted[:-1]]))
+    out, begin = [], 0
+    for s in starts[1:]:
+        if s - begin >= batch_docs:
+            out.append(order[begin:s])
+            begin = s
+    out.append(order[begin:])
+    return out
+
+
 def verified_pairs(arr: pa.Array, sigs: np.ndarray, pairs: np.ndarray, threshold: float,
-                   verify: str) -> tuple[np.ndarray, np.ndarray]:
+                   verify: str, threads: int | None = None, table=None) -> tuple[np.ndarray, np.ndarray]:
     """The candidate pairs whose (exact or estimated) Jaccard reaches ``threshold``."""
     if len(pairs) == 0:
         return pairs[:, 0], pairs[:, 1]
     left, right = pairs[:, 0], pairs[:, 1]
     if verify == "estimate":
-        sim = np.empty(len(pairs))
+        ok = np.empty(len(pairs), dtype=bool)
         for lo in range(0, len(pairs), 65536):
             sl = slice(lo, lo + 65536)
-            sim[sl] = (sigs[left[sl]] == sigs[right[sl]]).mean(axis=1)
-    elif verify == "exact":
-        involved = np.unique(pairs.ravel())
-        offsets, hashes = shingle_sets(arr, involved)
-        sim = jaccard_pairs(offsets, hashes, np.searchsorted(involved, left), np.searchsorted(involved, right))
-    else:
+            ok[sl] = (sigs[left[sl]] == sigs[right[sl]]).mean(axis=1) >= threshold
+        return left[ok], right[ok]
+    if verify != "exact":
         raise ValueError(f"verify must be 'exact' or 'estimate', got {verify!r}")
-    ok = sim >= threshold
+    involved = np.unique(pairs.ravel())
+    local = np.searchsorted(involved, pairs).astype(np.int64)
+    ok = np.zeros(len(pairs), dtype=bool)
+    batch_of = np.empty(len(involved), dtype=np.int64)
+    pos_in_batch = np.empty(len(involved), dtype=np.int64)
+    batches = _batches(local, len(involved), max(256, len(arr) // 64))
+    for b, docs in enumerate(batches):
+        batch_of[docs] = b
+        pos_in_batch[docs] = np.arange(len(docs))
+    pair_batch = batch_of[local[:, 0]]
+    by_batch = np.argsort(pair_batch, kind="stable")
+    cuts = np.searchsorted(pair_batch[by_batch], np.arange(len(batches) + 1))
+
+    def verify_batch(b: int) -> None:
+        docs, sel = batches[b], by_batch[cuts[b]:cuts[b + 1]]
+        if len(sel) == 0:
+            return
+        rows_sorted = np.sort(involved[docs])
+        offsets, hashes = shingle_sets(arr, rows_sorted, threads=1, table=table)
+        # shingle_sets got the docs sorted by row; map batch positions to that order
+        rank = np.empty(len(docs), dtype=np.int64)
+        rank[np.argsort(involved[docs], kind="stable")] = np.arange(len(docs))
+        sim = jaccard_pairs(offsets, hashes, rank[pos_in_batch[local[sel, 0]]], rank[pos_in_batch[local[sel, 1]]])
+        ok[sel] = sim >= threshold
+
+    # batches run side by side (the kernels release the GIL); each writes its own slots of ok
+    _map(verify_batch, list(range(len(batches))), default_threads() if threads is None else threads)
     return left[ok], right[ok]
 
 
@@ -125,11 +165,13 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
                 index: SignatureIndex | None = None, year: int | None = None,
                 scope: Literal["year", "all"] = "all", origin_priority: Sequence[str] = ORIGIN_PRIORITY,
                 verify: Literal["exact", "estimate"] = "exact", bands: int | None = None, rows: int | None = None,
-                threads: int | None = None) -> DedupResult:
+                threads: int | None = None,
+                earlier_texts: Callable[[int, list[str]], Sequence[str]] | None = None) -> DedupResult:
     """Cluster near duplicates in ``table`` and keep one row per cluster; see the module docstring.
 
     ``year``: the generation being built; only index generations before it are consulted (so a re-run after
-    publishing does not match itself). ``scope="year"`` ignores the index.
+    publishing does not match itself). ``scope="year"`` ignores the index. ``earlier_texts(year, doc_ids)``:
+    texts of earlier docs, to verify cross-generation matches with exact Jaccard instead of the signatures.
     """
     for col in ("doc_id", "text"):
         if col not in table.column_names:
@@ -138,18 +180,18 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     n = table.num_rows
     arr = as_string_array(table.column("text"))
-    sigs = signatures(arr, num_perm=num_perm, seed=seed, threads=threads)
-    doc_ids = np.array(table.column("doc_id").to_pylist(), dtype=object)
-    if any(d is None for d in doc_ids):
+    table_ = text_table(arr)
+    sigs = signatures(arr, num_perm=num_perm, seed=seed, threads=threads, table=table_)
+    ids = table.column("doc_id")
+    ids = (ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids).cast(pa.string())
+    if ids.null_count:
         raise ValueError("doc_id must not be null")
 
     # 1. within-table clusters
     if bands is None or rows is None:
         bands, rows = choose_bands(threshold, num_perm)
-    keys = band_keys(sigs, bands, rows)
-    pairs = candidate_pairs(keys)
-    del keys
-    left, right = verified_pairs(arr, sigs, pairs, threshold, verify)
+    pairs = candidate_pairs(sigs, bands, rows, threads=threads)
+    left, right = verified_pairs(arr, sigs, pairs, threshold, verify, threads, table_)
     labels = components(n, left, right)
 
     # 2. earlier generations
@@ -160,16 +202,37 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
         if (index.params.num_perm, index.params.seed) != (num_perm, seed):
             raise ValueError(f"index at {index.root} uses num_perm={index.params.num_perm} "
                              f"seed={index.params.seed}, dedup asked for num_perm={num_perm} seed={seed}")
-        hits = index.query(sigs, threshold=threshold, before_year=year)
+        hits = index.query(sigs, threshold=threshold, before_year=year, texts=arr,
+                           earlier_texts=earlier_texts if verify == "exact" else None)
         matched[hits.rows] = True
         matched_year[hits.rows] = hits.years
         matched_doc[hits.rows] = np.array(hits.doc_ids, dtype=object)
 
-    # 3. keep priority: origin, collected_at, doc_id, then input position (a total order)
+    notes = {"threshold": threshold, "num_perm": num_perm, "seed": seed, "bands": bands, "rows": rows,
+             "verify": verify, "candidate_pairs": int(len(pairs)), "verified_pairs": int(len(left)),
+             "earlier_generation_matches": int(matched.sum()),
+             "index_years": [y for y in (index.years() if index is not None and scope == "all" else [])
+                             if year is None or y < year]}
+    return assemble(table, ids, labels, sigs, matched, matched_year, matched_doc, origin_priority, notes)
+
+
+def priority_ranks(table: pa.Table, ids: pa.Array, origin_priority: Sequence[str]):
+    """``(origin rank, collected_at rank, doc_id rank)`` per row; lower is kept first."""
+    n = table.num_rows
     origin = _origin_rank(table, list(origin_priority))
     when = _collected_rank(table)
-    id_rank = np.empty(n, dtype=np.int64)
-    id_rank[np.argsort(doc_ids, kind="stable")] = np.arange(n)
+    id_rank = (np.asarray(pc.rank(ids, sort_keys="ascending", tiebreaker="first"), dtype=np.int64)
+               if n else np.zeros(0, np.int64))
+    return origin, when, id_rank
+
+
+def assemble(table: pa.Table, ids: pa.Array, labels: np.ndarray, sigs: np.ndarray, matched: np.ndarray,
+             matched_year: np.ndarray, matched_doc: np.ndarray, origin_priority: Sequence[str],
+             notes: dict) -> DedupResult:
+    """From cluster labels to kept rows, clusters, dropped rows and counts (shared by every backend)."""
+    n = table.num_rows
+    # 3. keep priority: origin, collected_at, doc_id, then input position (a total order)
+    origin, when, id_rank = priority_ranks(table, ids, origin_priority)
     prio = np.lexsort((np.arange(n), id_rank, when, origin))        # best first
     rank = np.empty(n, dtype=np.int64)
     rank[prio] = np.arange(n)
@@ -198,32 +261,56 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
     lost_local = np.where(origin[dropped_rows] != origin[surv_safe], "origin",
                           np.where(when[dropped_rows] != when[surv_safe], "collected_at", "doc_id"))
     reasons = np.where(from_old, EARLIER_GENERATION, NEAR_DUPLICATE).tolist()
-    kept_ids = np.where(from_old, matched_doc[dropped_rows], doc_ids[surv_safe]).tolist()
+    kept_ids = pc.if_else(pa.array(from_old, pa.bool_()), pa.array(list(matched_doc[dropped_rows]), pa.string()),
+                          ids.take(pa.array(surv_safe, pa.int64())))
     gens = [int(y) if m else None for m, y in zip(from_old, matched_year[dropped_rows])]
     lost = np.where(from_old, "earlier_generation", lost_local).tolist()
-    dropped = pa.table({"doc_id": pa.array(list(doc_ids[dropped_rows]), pa.string()),
-                        "reason": pa.array(reasons, pa.string()), "kept_doc_id": pa.array(kept_ids, pa.string()),
+    dropped = pa.table({"doc_id": ids.take(pa.array(dropped_rows, pa.int64())),
+                        "reason": pa.array(reasons, pa.string()), "kept_doc_id": kept_ids,
                         "matched_generation": pa.array(gens, pa.int32()), "lost_on": pa.array(lost, pa.string())},
                        schema=DROPPED_SCHEMA)
-    clusters = pa.table({"doc_id": pa.array(list(doc_ids), pa.string()),
-                         "cluster_id": pa.array(list(doc_ids[head_of]), pa.string())}, schema=CLUSTERS_SCHEMA)
+    clusters = pa.table({"doc_id": ids, "cluster_id": ids.take(pa.array(head_of, pa.int64()))},
+                        schema=CLUSTERS_SCHEMA)
     kept_idx = np.flatnonzero(keep)
     kept = table.take(pa.array(kept_idx, type=pa.int64()))
+    # compact the kept signatures in place (kept_idx[j] >= j), so they never exist twice
+    for lo in range(0, len(kept_idx), 1024):
+        chunk = kept_idx[lo:lo + 1024]
+        sigs[lo:lo + len(chunk)] = sigs[chunk]
     counts = StageCounts(stage="dedup", rows_in=n, rows_out=len(kept_idx),
                          quarantined=Counter(r for r in reasons))
-    notes = {"threshold": threshold, "num_perm": num_perm, "seed": seed, "bands": bands, "rows": rows,
-             "verify": verify, "candidate_pairs": int(len(pairs)), "verified_pairs": int(len(left)),
-             "clusters": int(len(starts)), "multi_doc_clusters": int(np.sum(np.diff(np.append(starts, n)) > 1)),
-             "earlier_generation_matches": int(matched.sum()),
-             "index_years": [y for y in (index.years() if index is not None and scope == "all" else [])
-                             if year is None or y < year]}
+    notes = {**notes, "clusters": int(len(starts)),
+             "multi_doc_clusters": int(np.sum(np.diff(np.append(starts, n)) > 1))}
     counts.notes.update(notes)
-    return DedupResult(kept=kept, clusters=clusters, dropped=dropped, kept_signatures=sigs[kept_idx],
+    return DedupResult(kept=kept, clusters=clusters, dropped=dropped, kept_signatures=sigs[:len(kept_idx)],
                        counts=counts.check(), notes=notes)
 
 
 def from_config(table: pa.Table, config, *, index: SignatureIndex | None = None,
-                year: int | None = None) -> DedupResult:
-    """Run with a ``biomass.config.DedupConfig`` (threshold, num_perm, seed, scope)."""
-    return deduplicate(table, threshold=config.threshold, num_perm=config.num_perm, seed=config.seed,
-                       index=index, year=year, scope=config.scope)
+                year: int | None = None, spark=None) -> DedupResult:
+    """Run with a ``biomass.config.DedupConfig`` (threshold, num_perm, seed, scope; ``backend`` if it has one).
+
+    ``backend="spark"`` runs the within-table step on Spark (``spark`` session, else local[2]) and then, with
+    ``scope="all"``, checks the kept rows against ``index`` locally; clusters equal the local backend's.
+    """
+    backend = getattr(config, "backend", "local")
+    if backend == "local":
+        return deduplicate(table, threshold=config.threshold, num_perm=config.num_perm, seed=config.seed,
+                           index=index, year=year, scope=config.scope)
+    if backend != "spark":
+        raise ValueError(f"unknown dedup backend {backend!r}; use 'local' or 'spark'")
+    from biomass.dedup.spark import deduplicate_spark
+
+    result = deduplicate_spark(table, spark=spark, threshold=config.threshold, num_perm=config.num_perm,
+                               seed=config.seed)
+    if index is None or config.scope != "all" or not index.years():
+        return result
+    later = deduplicate(result.kept, threshold=config.threshold, num_perm=config.num_perm, seed=config.seed,
+                        index=index, year=year, scope="all")
+    dropped = pa.concat_tables([result.dropped, later.dropped])
+    counts = StageCounts(stage="dedup", rows_in=table.num_rows, rows_out=later.kept.num_rows,
+                         quarantined=result.counts.quarantined + later.counts.quarantined,
+                         notes={**result.notes, "earlier_generation_matches":
+                                later.notes["earlier_generation_matches"], "index_years": later.notes["index_years"]})
+    return DedupResult(kept=later.kept, clusters=result.clusters, dropped=dropped,
+                       kept_signatures=later.kept_signatures, counts=counts.check(), notes=counts.notes)

@@ -13,11 +13,12 @@ a publish for the same year leaves exactly one, complete, file for it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from biomass.dedup.lsh import band_keys, choose_bands
+from biomass.dedup.minhash import as_string_array, jaccard_pairs, shingle_sets
 
 INDEX_FORMAT = 1
 _META = "index.json"
@@ -51,7 +53,7 @@ class IndexMatches:
     rows: np.ndarray            # query row numbers
     years: np.ndarray           # generation of the matched doc
     doc_ids: list[str]          # matched doc ids
-    similarity: np.ndarray      # estimated Jaccard (share of equal signature values)
+    similarity: np.ndarray      # exact Jaccard if earlier texts were given, else the signature estimate
 
 
 class _Generation:
@@ -80,11 +82,11 @@ class _Generation:
             return [(self.table.column(f"key_{b:03d}").combine_chunks().to_numpy(zero_copy_only=True),
                      self.table.column(f"row_{b:03d}").combine_chunks().to_numpy(zero_copy_only=True))
                     for b in range(bands)]
-        keys = band_keys(self.signatures(), bands, rows)   # index built for another threshold: re-band
-        out = []
+        sigs, out = self.signatures(), []   # index built for another threshold: re-band
         for b in range(bands):
-            order = np.argsort(keys[b], kind="stable").astype(np.uint32)
-            out.append((keys[b][order], order))
+            keys = band_keys(sigs, bands, rows, first=b, count=1)[0]
+            order = np.argsort(keys, kind="stable").astype(np.uint32)
+            out.append((keys[order], order))
         return out
 
     def doc_id(self, row: int) -> str:
@@ -137,9 +139,13 @@ class SignatureIndex:
         return sum(self.generation(y).n for y in self.years())
 
     def query(self, sigs: np.ndarray, *, threshold: float | None = None, before_year: int | None = None,
-              years: Iterable[int] | None = None) -> IndexMatches:
-        """Best match (estimated Jaccard >= threshold) of each row of ``sigs`` among the chosen generations.
+              years: Iterable[int] | None = None, texts=None,
+              earlier_texts: Callable[[int, list[str]], Sequence[str]] | None = None) -> IndexMatches:
+        """Best match (Jaccard >= threshold) of each row of ``sigs`` among the chosen generations.
 
+        Without ``earlier_texts`` the Jaccard is estimated from the signatures (share of equal values). With
+        it (``earlier_texts(year, doc_ids) -> texts`` of those earlier docs) and ``texts`` (the query rows'
+        texts), candidates the signatures cannot rule out (error < 1e-9) are verified with exact Jaccard.
         Ties go to the earliest generation, then the smallest doc_id, so the answer never depends on order.
         """
         threshold = self.params.threshold if threshold is None else threshold
@@ -150,7 +156,6 @@ class SignatureIndex:
         if before_year is not None:
             chosen = [y for y in chosen if y < before_year]
         bands, rows = choose_bands(threshold, self.params.num_perm)
-        qkeys = band_keys(sigs, bands, rows) if len(sigs) else np.zeros((bands, 0), dtype=np.uint64)
         found_rows, found_years, found_old, found_sim = [], [], [], []
         for year in chosen:
             gen = self.generation(year)
@@ -158,8 +163,9 @@ class SignatureIndex:
                 continue
             pairs = []
             for b, (skeys, order) in enumerate(gen.sorted_keys(bands, rows)):
-                lo = np.searchsorted(skeys, qkeys[b], side="left")
-                hi = np.searchsorted(skeys, qkeys[b], side="right")
+                qkeys = band_keys(sigs, bands, rows, first=b, count=1)[0]
+                lo = np.searchsorted(skeys, qkeys, side="left")
+                hi = np.searchsorted(skeys, qkeys, side="right")
                 cnt = np.minimum(hi - lo, MAX_MATCHES_PER_KEY)
                 if not cnt.any():
                     continue
@@ -177,6 +183,25 @@ class SignatureIndex:
             for lo in range(0, len(q), 65536):   # bounded temporaries
                 sl = slice(lo, lo + 65536)
                 sim[sl] = (sigs[q[sl]] == old_sigs[old[sl]]).mean(axis=1)
+            if earlier_texts is not None and texts is not None:
+                # keep what the estimate cannot exclude: P(estimate < cut | J >= t) < 1e-9 (6 sigma)
+                p = self.params.num_perm
+                cut = threshold - 6.0 * math.sqrt(threshold * (1.0 - threshold) / p) - 1.0 / p
+                maybe = np.flatnonzero(sim >= cut)
+                sim = np.zeros(len(q), dtype=np.float64)
+                if len(maybe):
+                    old_rows = np.unique(old[maybe])
+                    old_ids = pc.take(gen.table.column("doc_id"), pa.array(old_rows)).to_pylist()
+                    old_texts = list(earlier_texts(year, old_ids))
+                    if len(old_texts) != len(old_ids):
+                        raise ValueError(f"earlier_texts gave {len(old_texts)} texts for {len(old_ids)} doc ids")
+                    q_rows = np.unique(q[maybe])
+                    both = pa.concat_arrays([as_string_array(texts).take(pa.array(q_rows)).cast(pa.large_string()),
+                                             as_string_array(old_texts).cast(pa.large_string())])
+                    offsets, hashes = shingle_sets(both)
+                    left = np.searchsorted(q_rows, q[maybe])
+                    right = len(q_rows) + np.searchsorted(old_rows, old[maybe])
+                    sim[maybe] = jaccard_pairs(offsets, hashes, left, right)
             ok = sim >= threshold
             if ok.any():
                 found_rows.append(q[ok])
@@ -208,13 +233,13 @@ class SignatureIndex:
         ids = [ids[i] for i in order]
         sigs = sigs[np.array(order, dtype=np.int64)] if order else sigs
         bands, rows = choose_bands(self.params.threshold, self.params.num_perm)
-        keys = band_keys(sigs, bands, rows)
         columns = {"doc_id": pa.array(ids, type=pa.string()),
                    "signature": pa.FixedSizeListArray.from_arrays(pa.array(sigs.ravel(), type=pa.uint32()),
                                                                   self.params.num_perm)}
         for b in range(bands):
-            sorted_order = np.argsort(keys[b], kind="stable").astype(np.uint32)
-            columns[f"key_{b:03d}"] = pa.array(keys[b][sorted_order], type=pa.uint64())
+            keys = band_keys(sigs, bands, rows, first=b, count=1)[0]
+            sorted_order = np.argsort(keys, kind="stable").astype(np.uint32)
+            columns[f"key_{b:03d}"] = pa.array(keys[sorted_order], type=pa.uint64())
             columns[f"row_{b:03d}"] = pa.array(sorted_order, type=pa.uint32())
         meta = {**self.params.as_dict(), "year": int(year), "docs": len(ids), "bands": bands, "rows": rows}
         table = pa.table(columns).replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True)})

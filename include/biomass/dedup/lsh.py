@@ -44,14 +44,15 @@ def choose_bands(threshold: float, num_perm: int, max_miss: float = 5e-4) -> tup
     return chosen[1], chosen[2]
 
 
-def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """``(bands, n)`` uint64: one hash of each band's ``rows`` signature values."""
+def band_keys(sigs: np.ndarray, bands: int, rows: int, *, first: int = 0, count: int | None = None) -> np.ndarray:
+    """``(count, n)`` uint64: one hash of each band's ``rows`` signature values, for bands first..first+count."""
     sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
     n, num_perm = sigs.shape
     if bands * rows > num_perm:
         raise ValueError(f"{bands} bands x {rows} rows needs {bands * rows} permutations, have {num_perm}")
-    out = np.empty((bands, n), dtype=np.uint64)
-    kernel().band_keys(sigs, num_perm, bands, rows, out)
+    count = bands - first if count is None else count
+    out = np.empty((count, n), dtype=np.uint64)
+    kernel().band_keys(sigs, num_perm, first, count, rows, out)
     return out
 
 
@@ -61,29 +62,19 @@ def sorted_band(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return keys[order], order
 
 
-def candidate_pairs(keys: np.ndarray) -> np.ndarray:
-    """Distinct ``(i, j)`` row pairs, ``i < j``, sharing a key in any band; shape ``(m, 2)``, sorted."""
-    found = []
-    for band in range(keys.shape[0]):
-        skeys, order = sorted_band(keys[band])
-        if len(skeys) < 2:
-            continue
-        same_next = skeys[1:] == skeys[:-1]
-        if not same_next.any():
-            continue
-        # run id per sorted position; pairs (p, p+d) in the same run for d = 1..WINDOW
-        run = np.concatenate([[0], np.cumsum(~same_next)])
-        for d in range(1, WINDOW + 1):
-            if d >= len(skeys):
-                break
-            hit = np.flatnonzero(run[d:] == run[:-d])
-            if hit.size == 0:
-                break
-            a, b = order[hit], order[hit + d]
-            found.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
-    if not found:
+def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, *, threads: int | None = None) -> np.ndarray:
+    """Distinct ``(i, j)`` row pairs, ``i < j``, sharing a band key; shape ``(m, 2)``, sorted.
+
+    Per band (in the kernel): keys sorted with their rows, ties in row order; each row of a run of equal keys
+    is paired with the next ``WINDOW`` rows of the run. Only one band's keys exist at a time.
+    ``threads`` is accepted for symmetry; the kernel call is single-threaded and cheap.
+    """
+    sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
+    n, num_perm = sigs.shape
+    if bands * rows > num_perm:
+        raise ValueError(f"{bands} bands x {rows} rows needs {bands * rows} permutations, have {num_perm}")
+    if n == 0:
         return np.zeros((0, 2), dtype=np.uint32)
-    pairs = np.concatenate(found).astype(np.uint64)
-    packed = np.unique((pairs[:, 0] << np.uint64(32)) | pairs[:, 1])
+    packed = np.frombuffer(kernel().candidate_pairs(sigs, num_perm, bands, rows, WINDOW), dtype=np.uint64)
     return np.stack([(packed >> np.uint64(32)).astype(np.uint32), (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32)],
                     axis=1)

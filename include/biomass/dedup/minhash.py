@@ -7,7 +7,9 @@ Arrow buffers with the GIL released. Python only touches documents that are not 
 
 from __future__ import annotations
 
+import importlib
 import re
+import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -18,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 NGRAM = 5
+_FALLBACK_CHUNK = 64   # documents normalised in Python at a time
 _WORD = re.compile(r"\w+")
 _BUILD_HINT = (
     "the compiled MinHash kernel biomass.dedup._minhash is missing; build it with `make venv` "
@@ -29,10 +32,9 @@ _BUILD_HINT = (
 def kernel():
     """The compiled extension, or an ImportError that says how to build it."""
     try:
-        from biomass.dedup import _minhash
-    except ImportError as exc:  # pragma: no cover - exercised only on a broken install
+        return importlib.import_module("biomass.dedup._minhash")
+    except ImportError as exc:
         raise ImportError(_BUILD_HINT) from exc
-    return _minhash
 
 
 # -- the reference definition, in plain Python (used by tests and as documentation) ----------------------
@@ -66,7 +68,8 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def as_string_array(texts: Sequence[str] | pa.Array | pa.ChunkedArray) -> pa.Array:
     """One contiguous ``large_string`` array; nulls become empty strings (they have no words)."""
     if isinstance(texts, pa.ChunkedArray):
-        arr = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
+        # large_string first: combining many string chunks could overflow 32-bit offsets
+        arr = texts.chunk(0) if texts.num_chunks == 1 else texts.cast(pa.large_string()).combine_chunks()
     elif isinstance(texts, pa.Array):
         arr = texts
     else:
@@ -91,9 +94,75 @@ def _buffers(arr: pa.Array) -> tuple[memoryview, memoryview, int, int]:
 
 
 def _normalized_copy(arr: pa.Array, rows: np.ndarray) -> pa.Array:
-    """NFKC + lowercase the given rows in Python: the only per-document Python, and only for non-ASCII."""
+    """NFKC + lowercase the given rows in Python: only for documents the code point table cannot handle."""
     values = arr.take(pa.array(rows, type=pa.uint32())).to_pylist()
     return pa.array([normalize_for_shingles(v) for v in values], type=pa.large_string())
+
+
+# -- per-code-point normalisation table ------------------------------------------------------------------
+# NFKC can be applied code point by code point wherever every code point starts a normalisation segment of its
+# own: its NFKD begins with a starter that nothing before it can compose with (ICU's "boundary before"). Then
+# NFKC(text) = concat(NFKC(c)), and str.lower() is per code point too, except for U+03A3 (final sigma looks at
+# the neighbours). Such "safe" code points map to lower(NFKC(c)), one or more code points; a document with any
+# other non-ASCII code point is normalised by Python itself.
+_CP_CACHE: dict[int, tuple[int, ...] | None] = {}
+_EMPTY_TABLE = (np.zeros(0, np.uint32), np.zeros(0, np.uint32), np.zeros(0, np.uint32))
+_SIGMA = "\u03a3"
+
+
+@lru_cache(maxsize=1)
+def composition_seconds() -> frozenset[int]:
+    """Code points that canonically compose with a preceding character (from this Python's Unicode data)."""
+    seconds = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))   # Hangul V and T jamo (algorithmic)
+    for cp in range(0x110000):
+        d = unicodedata.decomposition(chr(cp))
+        if d and not d.startswith("<"):
+            parts = d.split()
+            if len(parts) == 2:
+                seconds.add(int(parts[1], 16))
+    return frozenset(seconds)
+
+
+def combines_backward(ch: str) -> bool:
+    """Could ``ch`` compose with, or reorder around, what precedes it? (non-starters and composition seconds)"""
+    if unicodedata.combining(ch) != 0:
+        return True
+    cp = ord(ch)
+    if 0x1161 <= cp <= 0x1175 or 0x11A8 <= cp <= 0x11C2:
+        return True
+    # every other composition second is a mark; only marks need the (one-off, ~0.3 s) table
+    return unicodedata.category(ch).startswith("M") and cp in composition_seconds()
+
+
+def classify_codepoint(cp: int) -> tuple[int, ...] | None:
+    """``lower(NFKC(chr(cp)))`` as items ``code point << 1 | is_word``, or None if ``cp`` is not safe."""
+    if cp in _CP_CACHE:
+        return _CP_CACHE[cp]
+    c = chr(cp)
+    result = None
+    if not 0xD800 <= cp <= 0xDFFF:
+        decomposed = unicodedata.normalize("NFKD", c)
+        composed = unicodedata.normalize("NFKC", c)
+        if not combines_backward(decomposed[0]) and _SIGMA not in composed:
+            low = composed.lower()
+            if 0 < len(low) < 256:
+                result = tuple((ord(ch) << 1) | (1 if _WORD.fullmatch(ch) else 0) for ch in low)
+    _CP_CACHE[cp] = result
+    return result
+
+
+def codepoint_table(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(cps, meta, seq)`` for the kernel: ``meta = start << 8 | count`` into ``seq``, 0 = not safe."""
+    if len(cps) == 0:
+        return _EMPTY_TABLE
+    meta = np.zeros(len(cps), dtype=np.uint32)
+    seq: list[int] = []
+    for i, cp in enumerate(cps.tolist()):
+        items = classify_codepoint(cp)
+        if items is not None:
+            meta[i] = (len(seq) << 8) | len(items)
+            seq.extend(items)
+    return np.ascontiguousarray(cps, dtype=np.uint32), meta, np.array(seq, dtype=np.uint32)
 
 
 def default_threads() -> int:
@@ -105,26 +174,63 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
+
+
+def _map(fn, items: list, threads: int) -> list:
+    """Run ``fn`` over ``items`` on a shared pool (the kernels release the GIL); in order."""
+    global _POOL, _POOL_SIZE
+    if threads <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_SIZE < threads:
+            _POOL_SIZE = max(threads, default_threads())
+            _POOL = ThreadPoolExecutor(max_workers=_POOL_SIZE, thread_name_prefix="biomass-dedup")
+        pool = _POOL
+    return list(pool.map(fn, items))
+
+
+def _split(n: int, threads: int) -> list[tuple[int, int]]:
+    parts = 1 if threads <= 1 or n < 256 else min(threads * 4, n // 64)
+    bounds = np.linspace(0, n, parts + 1).astype(np.int64)
+    return [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+
+
 def _run(k, arr: pa.Array, rows: np.ndarray, out_rows: np.ndarray, a: np.ndarray, b: np.ndarray,
-         out: np.ndarray, threads: int) -> None:
+         out: np.ndarray, threads: int, table) -> np.ndarray:
+    """Fill ``out[out_rows]``; returns the positions (into ``rows``) the kernel left for Python."""
     off, data, width, base = _buffers(arr)
     rows = np.ascontiguousarray(rows, dtype=np.uint32)
     out_rows = np.ascontiguousarray(out_rows, dtype=np.uint32)
-    n = len(rows)
-    if n == 0:
-        return
-    parts = 1 if threads <= 1 or n < 256 else min(threads * 4, n // 64)
-    bounds = np.linspace(0, n, parts + 1).astype(np.int64)
-    jobs = [(rows[lo:hi], out_rows[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
-    if len(jobs) == 1:
-        k.minhash_rows(off, data, width, base, jobs[0][0], jobs[0][1], a, b, out)
-        return
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(lambda j: k.minhash_rows(off, data, width, base, j[0], j[1], a, b, out), jobs))
+    if len(rows) == 0:
+        return np.zeros(0, np.int64)
+
+    def one(span: tuple[int, int]) -> np.ndarray:
+        lo, hi = span
+        failed = k.minhash_rows(off, data, width, base, rows[lo:hi], out_rows[lo:hi], a, b, out, *table)
+        return np.frombuffer(failed, dtype=np.uint32).astype(np.int64) + lo
+
+    return np.concatenate(_map(one, _split(len(rows), threads), threads))
+
+
+def text_table(texts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The code point table for every row of ``texts`` (reusable across kernel calls on the same text)."""
+    arr = as_string_array(texts)
+    return _table_for(kernel(), arr, np.arange(len(arr), dtype=np.uint32))
+
+
+def _table_for(k, arr: pa.Array, rows: np.ndarray):
+    off, data, width, base = _buffers(arr)
+    cps = np.frombuffer(k.distinct_codepoints(off, data, width, base, np.ascontiguousarray(rows, np.uint32)),
+                        dtype=np.uint32)
+    return codepoint_table(cps)
 
 
 def signatures(texts: Sequence[str] | pa.Array | pa.ChunkedArray, num_perm: int = 128, seed: int = 1,
-               *, threads: int | None = None) -> np.ndarray:
+               *, threads: int | None = None,
+               table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """``(n, num_perm)`` uint32 signatures equal to datasketch ``MinHash(num_perm, seed)`` over ``shingles``."""
     k = kernel()
     arr = as_string_array(texts)
@@ -134,35 +240,64 @@ def signatures(texts: Sequence[str] | pa.Array | pa.ChunkedArray, num_perm: int 
     if n == 0:
         return out
     threads = default_threads() if threads is None else max(1, int(threads))
-    ascii_mask = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
-    ascii_rows = np.flatnonzero(ascii_mask)
-    other_rows = np.flatnonzero(~ascii_mask)
-    _run(k, arr, ascii_rows, ascii_rows, a, b, out, threads)
-    if len(other_rows):
-        norm = _normalized_copy(arr, other_rows)
-        _run(k, norm, np.arange(len(other_rows)), other_rows, a, b, out, threads)
+    rows = np.arange(n, dtype=np.uint32)
+    table = _table_for(k, arr, rows) if table is None else table
+    failed = rows[_run(k, arr, rows, rows, a, b, out, threads, table)]
+    for lo in range(0, len(failed), _FALLBACK_CHUNK):   # bounded Python copies of the rest
+        part = failed[lo:lo + _FALLBACK_CHUNK]
+        norm = _normalized_copy(arr, part)
+        _run(k, norm, np.arange(len(part)), part, a, b, out, threads, _EMPTY_TABLE)
     return out
 
 
+def _csr_concat(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    if len(parts) == 1:
+        return parts[0]
+    sizes = np.concatenate([np.diff(off) for off, _ in parts])
+    return (np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            np.concatenate([h for _, h in parts]))
+
+
 def shingle_sets(texts: Sequence[str] | pa.Array | pa.ChunkedArray,
-                 rows: Iterable[int] | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct 64-bit shingle hashes (first 8 sha1 bytes) of ``rows``: CSR ``(offsets, hashes)``."""
+                 rows: Iterable[int] | np.ndarray | None = None, *, threads: int | None = None,
+                 table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct 64-bit shingle hashes of ``rows`` as CSR ``(offsets, hashes)``, for exact Jaccard.
+
+    The hashes identify shingles (a hash of the 5 token hashes), they are not datasketch's sha1 values.
+    ``table``: a code point table from ``text_table`` covering these rows, to skip rescanning the text.
+    """
     k = kernel()
     arr = as_string_array(texts)
-    rows = np.arange(len(arr), dtype=np.uint32) if rows is None else np.asarray(rows, dtype=np.uint32)
+    rows = np.arange(len(arr), dtype=np.uint32) if rows is None else np.ascontiguousarray(rows, dtype=np.uint32)
     if len(rows) == 0:
         return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint64)
-    sub = arr.take(pa.array(rows, type=pa.uint32()))
-    ascii_mask = pc.string_is_ascii(sub).to_numpy(zero_copy_only=False)
-    if not ascii_mask.all():
-        other = np.flatnonzero(~ascii_mask)
-        values = sub.to_pylist()
-        for i in other:
-            values[i] = normalize_for_shingles(values[i])
-        sub = pa.array(values, type=pa.large_string())
-    off, data, width, base = _buffers(sub)
-    offsets, hashes = k.shingle_sets(off, data, width, base, np.arange(len(sub), dtype=np.uint32))
-    return np.frombuffer(offsets, dtype=np.int64), np.frombuffer(hashes, dtype=np.uint64)
+    threads = default_threads() if threads is None else max(1, int(threads))
+    off, data, width, base = _buffers(arr)
+    table = _table_for(k, arr, rows) if table is None else table
+
+    def one(span: tuple[int, int]):
+        lo, hi = span
+        o, h, f = k.shingle_sets(off, data, width, base, rows[lo:hi], *table)
+        return (np.frombuffer(o, dtype=np.int64), np.frombuffer(h, dtype=np.uint64),
+                np.frombuffer(f, dtype=np.uint32).astype(np.int64) + lo)
+
+    results = _map(one, _split(len(rows), threads), threads)
+    offsets, hashes = _csr_concat([(o, h) for o, h, _ in results])
+    failed = np.concatenate([f for _, _, f in results])
+    if len(failed) == 0:
+        return offsets, hashes
+    # redo the documents that needed Python normalisation, then splice them in
+    norm = _normalized_copy(arr, rows[failed])
+    noff, ndata, nwidth, nbase = _buffers(norm)
+    f_off, f_hash, _ = k.shingle_sets(noff, ndata, nwidth, nbase, np.arange(len(norm), dtype=np.uint32),
+                                      *_EMPTY_TABLE)
+    f_off = np.frombuffer(f_off, dtype=np.int64)
+    f_hash = np.frombuffer(f_hash, dtype=np.uint64)
+    # the kernel gave the failed rows empty sets: insert their hashes at those rows' (empty) positions
+    sizes = np.diff(offsets)
+    sizes[failed] = np.diff(f_off)
+    at = np.repeat(offsets[failed], np.diff(f_off))
+    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), np.insert(hashes, at, f_hash)
 
 
 def jaccard_pairs(offsets: np.ndarray, hashes: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
