@@ -66,6 +66,8 @@ class DedupConfig(_Strict):
     num_perm: int = 128
     seed: int = 1
     scope: Literal["year", "all"] = "all"
+    backend: Literal["local", "spark"] = Field("local", description="spark: the within-year step on a Spark "
+                                                                     "cluster (SPARK_REMOTE / spark-submit config)")
 
 
 class GateConfig(_Strict):

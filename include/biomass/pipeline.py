@@ -222,7 +222,7 @@ def run_synthesize(plan: RunPlan) -> StageCounts:
 def run_assemble(plan: RunPlan) -> StageCounts:
     """The "repeat" stage: near-dedup this year's sources (within the year and against every earlier
     generation), cap the synthetic share of what is new, and mix with the parent's rows by policy."""
-    from biomass.dedup import SignatureIndex, deduplicate
+    from biomass.dedup import SignatureIndex, from_config
 
     cfg = plan.cfg
     new = pa.concat_tables([conform(_read(stage_output(plan, s))) for s in ("scrape", "license", "synthesize")])
@@ -230,8 +230,7 @@ def run_assemble(plan: RunPlan) -> StageCounts:
     if cfg.policy == "accumulate" and plan.parent is not None:
         carried = conform(plan.store.read(plan.parent))
     index = SignatureIndex(index_root(plan)) if cfg.dedup.scope == "all" else None
-    result = deduplicate(new, threshold=cfg.dedup.threshold, num_perm=cfg.dedup.num_perm, seed=cfg.dedup.seed,
-                         index=index, year=plan.year, scope=cfg.dedup.scope)
+    result = from_config(new, cfg.dedup, index=index, year=plan.year, earlier_texts=_earlier_texts(plan))
     _save_counts(plan, result.counts)
     write_parquet(result.clusters, plan.staging / "dedup.clusters.parquet")
     _dedup_quarantine(plan, result.dropped, new)
@@ -256,6 +255,19 @@ def run_assemble(plan: RunPlan) -> StageCounts:
     counts.rows_out = generation.num_rows
     counts.notes.update({"carried_from_parent": carried.num_rows, "new": fresh.num_rows, "policy": cfg.policy})
     return _save_counts(plan, counts)
+
+
+def _earlier_texts(plan: RunPlan):
+    """Texts of earlier generations by doc_id, so matches against history are verified on exact Jaccard."""
+    cache: dict[int, dict[str, str]] = {}
+
+    def lookup(year: int, doc_ids: list[str]) -> list[str]:
+        if year not in cache:
+            table = plan.store.read(year, columns=["doc_id", "text"])
+            cache[year] = dict(zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist()))
+        return [cache[year][d] for d in doc_ids]
+
+    return lookup
 
 
 def synthetic_cap(rows: pa.Table, share: float) -> tuple[list[bool], list[bool]]:

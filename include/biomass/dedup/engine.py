@@ -287,7 +287,8 @@ def assemble(table: pa.Table, ids: pa.Array, labels: np.ndarray, sigs: np.ndarra
 
 
 def from_config(table: pa.Table, config, *, index: SignatureIndex | None = None,
-                year: int | None = None, spark=None) -> DedupResult:
+                year: int | None = None, spark=None,
+                earlier_texts: Callable[[int, list[str]], Sequence[str]] | None = None) -> DedupResult:
     """Run with a ``biomass.config.DedupConfig`` (threshold, num_perm, seed, scope; ``backend`` if it has one).
 
     ``backend="spark"`` runs the within-table step on Spark (``spark`` session, else local[2]) and then, with
@@ -296,7 +297,7 @@ def from_config(table: pa.Table, config, *, index: SignatureIndex | None = None,
     backend = getattr(config, "backend", "local")
     if backend == "local":
         return deduplicate(table, threshold=config.threshold, num_perm=config.num_perm, seed=config.seed,
-                           index=index, year=year, scope=config.scope)
+                           index=index, year=year, scope=config.scope, earlier_texts=earlier_texts)
     if backend != "spark":
         raise ValueError(f"unknown dedup backend {backend!r}; use 'local' or 'spark'")
     from biomass.dedup.spark import deduplicate_spark
@@ -306,7 +307,7 @@ def from_config(table: pa.Table, config, *, index: SignatureIndex | None = None,
     if index is None or config.scope != "all" or not index.years():
         return result
     later = deduplicate(result.kept, threshold=config.threshold, num_perm=config.num_perm, seed=config.seed,
-                        index=index, year=year, scope="all")
+                        index=index, year=year, scope="all", earlier_texts=earlier_texts)
     dropped = pa.concat_tables([result.dropped, later.dropped])
     counts = StageCounts(stage="dedup", rows_in=table.num_rows, rows_out=later.kept.num_rows,
                          quarantined=result.counts.quarantined + later.counts.quarantined,
