@@ -210,13 +210,25 @@ def run_synthesize(plan: RunPlan) -> StageCounts:
     """Train on the parent generation and write synthetic text; a chain's first year has no parent to learn from."""
     from biomass.synth import synthesize_stage
 
-    train = [plan.store.read(plan.parent, columns=["doc_id", "text"])] if plan.parent is not None else []
+    train = [training_table(plan)] if plan.parent is not None else []
     counts = synthesize_stage(train, n=synthetic_target(plan), seed=plan.stage_seed("synthesize"), year=plan.year,
                               parent=plan.parent, config=plan.cfg.synthesize, provenance=plan.cfg.provenance,
                               out_path=str(stage_output(plan, "synthesize")))
     if plan.parent is None:
         counts.notes["chain_start"] = "no earlier generation under this data root: nothing to train on"
     return _save_counts(plan, counts)
+
+
+HELD_OUT_SHARE = 0.1
+
+
+def training_table(plan: RunPlan) -> pa.Table:
+    """The parent generation minus the held-out reference documents (scored later for head/tail perplexity)."""
+    from biomass.metrics import is_held_out
+
+    parent = plan.store.read(plan.parent, columns=["doc_id", "text"])
+    keep = [not is_held_out(d, HELD_OUT_SHARE) for d in parent.column("doc_id").to_pylist()]
+    return parent.filter(pa.array(keep, type=pa.bool_()))
 
 
 def run_assemble(plan: RunPlan) -> StageCounts:
@@ -272,8 +284,9 @@ def _earlier_texts(plan: RunPlan):
 
 def synthetic_cap(rows: pa.Table, share: float) -> tuple[list[bool], list[bool]]:
     """Which rows to keep so synthetic rows are at most ``share`` of them: s <= share, i.e.
-    synthetic <= share * human / (1 - share). The excess goes by largest doc_id (ids are content hashes)."""
-    synthetic = [s == "synthetic" for s in rows.column("source").to_pylist()]
+    synthetic <= share * other / (1 - share). Synthetic means what the tagger concluded (``origin``), so re-posted
+    synthetic text found in a crawl counts too. The excess goes by largest doc_id (ids are content hashes)."""
+    synthetic = [o == "synthetic" for o in rows.column("origin").to_pylist()]
     human = len(synthetic) - sum(synthetic)
     allowed = int(share * human / (1.0 - share)) if share < 1.0 else len(synthetic)
     ids = rows.column("doc_id").to_pylist()
@@ -329,6 +342,21 @@ def _human_texts(rows: pa.Table) -> list[str]:
     return rows.filter(mask).column("text").to_pylist()
 
 
+def parent_model_perplexity(plan: RunPlan, reference) -> dict[str, Any]:
+    """The parent-trained generator's perplexity on held-out head and tail reference text (never trained on)."""
+    from biomass.metrics import head_tail_perplexity, is_held_out
+    from biomass.synth import NgramModel
+
+    first = plan.store.read(plan.store.published_years()[0], columns=["doc_id", "text", "origin"])
+    held_out = [t for d, t, o in zip(*(first.column(c).to_pylist() for c in ("doc_id", "text", "origin")))
+                if o in ("human", "licensed") and is_held_out(d, HELD_OUT_SHARE)]
+    if not held_out:
+        return {"perplexity_head": None, "perplexity_tail": None, "tail_head_ratio": None}
+    model = NgramModel.train(training_table(plan).column("text").to_pylist(), plan.cfg.synthesize.order)
+    figures = head_tail_perplexity(model, held_out, plan.cfg.metrics, reference=reference)
+    return {k: figures[k] for k in ("perplexity_head", "perplexity_tail", "tail_head_ratio")}
+
+
 def run_measure(plan: RunPlan) -> dict[str, Any]:
     """Collapse metrics of the assembled year against the reference and the parent; verdict for the gate."""
     from biomass.metrics import collapse_metrics, collapse_verdict
@@ -343,6 +371,8 @@ def run_measure(plan: RunPlan) -> dict[str, Any]:
     metrics = collapse_metrics(rows.column("text").to_pylist(), reference, previous=previous,
                                origins=rows.column("origin").to_pylist(),
                                duplicate_rate=dedup.rows_quarantined / max(dedup.rows_in, 1), config=cfg.metrics)
+    if plan.parent is not None:
+        metrics.update(parent_model_perplexity(plan, reference))
     verdict = collapse_verdict(metrics, cfg.metrics)
     out = {"metrics": metrics, "collapse": verdict}
     (plan.staging / "metrics.json").write_text(canonical_json(out) + "\n")
@@ -395,7 +425,7 @@ def gate_summary(plan: RunPlan, gate: str, rows: pa.Table) -> dict[str, Any]:
         dedup = load_counts(plan, "dedup")
         total = max(rows.num_rows, 1)
         origins = Counter(rows.column("origin").to_pylist())
-        new_sources = Counter(rows.filter(pc.equal(rows.column("generation"), plan.year)).column("source")
+        new_sources = Counter(rows.filter(pc.equal(rows.column("generation"), plan.year)).column("origin")
                               .to_pylist())
         new_total = max(sum(new_sources.values()), 1)
         parent_rows = plan.store.manifest(plan.parent)["rows"] if plan.parent is not None else None

@@ -8,7 +8,7 @@ from biomass.storage import GenerationStore
 
 # Metric curves drawn on the page, in order; any other numeric metric is still served as JSON.
 CHARTED_METRICS = ("tail_coverage", "tail_coverage_ngram", "distinct_2", "unigram_entropy", "js_divergence",
-                   "js_divergence_prev", "zipf_exponent")
+                   "js_divergence_prev", "zipf_exponent", "perplexity_head", "perplexity_tail")
 
 
 def generation_summary(year: int, manifest: dict[str, Any]) -> dict[str, Any]:
