@@ -67,3 +67,23 @@ def test_year_param_overrides_the_logical_date(dag, tmp_path):
     dagrun = run(dag, 2030, year=2021, data_root=str(tmp_path))
     assert dagrun.state == "success", states(dagrun)
     assert GenerationStore(tmp_path).published_years() == [2021]
+
+
+def test_each_published_generation_is_an_asset_with_its_figures(chain):
+    """publish() announces `biomass-generation-<year>` through the alias, the manifest's figures in the extra."""
+    from airflow import settings
+    from airflow.models.asset import AssetEvent, AssetModel
+    from sqlalchemy import select
+
+    root, _ = chain
+    with settings.Session() as session:
+        for year in (2021, 2022):
+            asset = session.scalars(select(AssetModel).where(AssetModel.name == f"biomass-generation-{year}")).one()
+            assert asset.uri == f"file://{GenerationStore(root).generation_dir(year)}"
+            events = session.scalars(select(AssetEvent).where(AssetEvent.asset_id == asset.id)).all()
+            assert events, year
+            extra = events[-1].extra
+            manifest = GenerationStore(root).manifest(year)
+            assert extra["year"] == year and extra["rows"] == manifest["rows"]
+            assert extra["gates"] == {g: True for g in manifest["gates"]}
+            assert "tail_coverage" in extra["metrics"]
