@@ -11,7 +11,7 @@ import pytest
 from biomass.provenance.config import ProvenanceConfig
 from biomass.provenance.keys import generate_keypair
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "human_text.jsonl.gz"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "human_text.jsonl.gz"
 
 
 @pytest.fixture(scope="session")
