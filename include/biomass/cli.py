@@ -22,8 +22,8 @@ COMMANDS = {
     "keygen": "biomass.provenance.cli",
     "metrics": "biomass.metrics.cli",
     "experiment": "biomass.experiment",
-    "run-year": "biomass.pipeline",
-    "generations": "biomass.pipeline",
+    "run-year": "biomass.pipeline.cli",
+    "generations": "biomass.pipeline.cli",
 }
 
 

@@ -111,8 +111,10 @@ class BiomassConfig(_Strict):
         return value
 
     def config_hash(self) -> str:
-        """What decides the output, hashed: two runs with the same hash and inputs give the same bytes."""
-        return hashlib.sha256(canonical_json(self.model_dump(mode="json")).encode()).hexdigest()[:16]
+        """What decides the output, hashed: two runs with the same hash and inputs give the same bytes.
+        Where the data lives (data_root, the fingerprint archive) is left out: moving a root changes nothing."""
+        decided = self.model_dump(mode="json", exclude={"data_root": True, "provenance": {"fingerprint_archive"}})
+        return hashlib.sha256(canonical_json(decided).encode()).hexdigest()[:16]
 
     def with_overrides(self, overrides: dict[str, Any]) -> "BiomassConfig":
         """Apply run-time overrides (Params, CLI flags); ``None`` means "keep the config file's value"."""

@@ -1,0 +1,48 @@
+"""One year of the loop, as steps that a DAG task, the shell (`biomass run-year`) or a test can call alike.
+
+Every step reads and writes one explicit partition, ``staging/<year>/``, and takes its decisions from the
+run plan written by ``make_plan``; nothing depends on ``now()``. Steps:
+
+    plan -> scrape -> gate -> license -> gate -> synthesize -> gate -> assemble -> gate -> measure -> gate
+         -> publish
+
+A gate that fails raises ``GateFailed`` and leaves staging in place as evidence; only ``publish`` makes a
+generation visible, and it writes the manifest last.
+
+Modules, in loop order: ``plan`` (the run plan, staging bookkeeping), ``ingest`` (scrape, license, tagging),
+``synthesis``, ``assemble`` (dedup, synthetic cap, mix), ``gating``, ``measure`` (collapse metrics),
+``publishing``, ``cli``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from biomass.pipeline.assemble import run_assemble, synthetic_cap
+from biomass.pipeline.gating import GATE_INPUT, gate_summary, run_gate_for
+from biomass.pipeline.ingest import merge_scrape, run_license, run_scrape_shard
+from biomass.pipeline.measure import run_measure
+from biomass.pipeline.plan import RunPlan, load_counts, make_plan, stage_output, stage_quarantine
+from biomass.pipeline.publishing import asset_extra, publish
+from biomass.pipeline.synthesis import run_synthesize
+
+__all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarantine", "run_scrape_shard",
+           "merge_scrape", "run_license", "run_synthesize", "run_assemble", "synthetic_cap", "run_measure",
+           "run_gate_for", "gate_summary", "GATE_INPUT", "publish", "asset_extra", "run_year"]
+
+
+def run_year(plan: RunPlan) -> dict[str, Any]:
+    """The whole year in one process, in DAG order (the shell and tests use this; the DAG runs the same steps)."""
+    for i in range(len(plan.scrape_inputs)):
+        run_scrape_shard(plan, i)
+    merge_scrape(plan)
+    run_gate_for(plan, "scrape")
+    run_license(plan)
+    run_gate_for(plan, "license")
+    run_synthesize(plan)
+    run_gate_for(plan, "synthesize")
+    run_assemble(plan)
+    run_gate_for(plan, "generation")
+    run_measure(plan)
+    run_gate_for(plan, "collapse")
+    return publish(plan)

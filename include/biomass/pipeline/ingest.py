@@ -1,0 +1,89 @@
+"""Stages 1 and 2 in the pipeline: scrape (one task per input file, then a merge) and license, both tagged."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from biomass.accounting import StageCounts
+from biomass.pipeline.plan import RunPlan, read_stage, save_counts, stage_output, stage_quarantine
+from biomass.schema import canonical_json, empty_table
+from biomass.storage import write_parquet
+
+log = logging.getLogger(__name__)
+
+
+def run_scrape_shard(plan: RunPlan, index: int) -> StageCounts:
+    """Scrape one input file (one mapped task per file); the merge step sums the shards."""
+    from biomass.stages.scrape import scrape
+
+    source = plan.scrape_inputs[index]
+    shard_dir = plan.staging / "scrape"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    counts = scrape([source], year=plan.year, config=plan.cfg.scrape, out_path=str(shard_dir / f"{index:05d}.parquet"),
+                    quarantine_path=str(shard_dir / f"{index:05d}.quarantine.parquet"))
+    counts.check()
+    (shard_dir / f"{index:05d}.counts.json").write_text(canonical_json(counts.as_dict()) + "\n")
+    return counts
+
+
+def merge_scrape(plan: RunPlan) -> StageCounts:
+    """Concatenate the scraped shards in input order, drop URLs already seen in an earlier shard, tag."""
+    shard_dir = plan.staging / "scrape"
+    total = StageCounts("scrape")
+    tables, quarantines = [], []
+    for i in range(len(plan.scrape_inputs)):
+        shard = StageCounts.from_dict(json.loads((shard_dir / f"{i:05d}.counts.json").read_text()))
+        total.rows_in += shard.rows_in
+        total.quarantined.update(shard.quarantined)
+        tables.append(read_stage(shard_dir / f"{i:05d}.parquet"))
+        q = shard_dir / f"{i:05d}.quarantine.parquet"
+        if q.exists():
+            quarantines.append(pq.read_table(q))
+    table = pa.concat_tables(tables) if tables else empty_table()
+    total.rows_out = table.num_rows
+    write_parquet(_tag(plan, table), stage_output(plan, "scrape"))
+    if quarantines:
+        write_parquet(pa.concat_tables(quarantines), stage_quarantine(plan, "scrape"))
+    total.notes["inputs"] = len(plan.scrape_inputs)
+    return save_counts(plan, total)
+
+
+def run_license(plan: RunPlan) -> StageCounts:
+    from biomass.stages.license import license_stage
+
+    out = stage_output(plan, "license")
+    counts = license_stage(plan.license_inputs, year=plan.year, config=plan.cfg.license, out_path=str(out),
+                           quarantine_path=str(stage_quarantine(plan, "license")),
+                           report_path=str(plan.staging / "license.report.json"))
+    if out.exists():
+        write_parquet(_tag(plan, pq.read_table(out)), out)
+    return save_counts(plan, counts)
+
+
+def _tag(plan: RunPlan, table: pa.Table) -> pa.Table:
+    """Run the provenance tagger on a stage's input: `origin` must come from evidence, not from the label."""
+    if table.num_rows == 0:
+        return table
+    from biomass.provenance import tag_table
+
+    return tag_table(table, config=plan.cfg.provenance, reference=detector_reference(plan, table) or None)
+
+
+DETECTOR_REFERENCE_DOCS = 400
+MIN_DETECTOR_REFERENCE = 20
+
+
+def detector_reference(plan: RunPlan, table: pa.Table) -> list[str]:
+    """Human-era text to calibrate the foreign-generator detector: the chain's first generation, else this input.
+    Too little of it (see StatDetector.fit) gives []: the detector then reports itself uncalibrated."""
+    from biomass.provenance.detector import BUCKET_EDGES
+
+    years = plan.store.published_years()
+    source = plan.store.read(years[0], columns=["text", "human_era"]) if years else table
+    texts = [t for t in source.filter(source.column("human_era")).column("text").to_pylist()
+             if len(t.split()) >= BUCKET_EDGES[0]]
+    return sorted(texts)[:DETECTOR_REFERENCE_DOCS] if len(texts) >= MIN_DETECTOR_REFERENCE else []

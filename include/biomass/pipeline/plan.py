@@ -1,0 +1,134 @@
+"""The run plan (what a year decides up front) and the staging bookkeeping every step shares."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from biomass.accounting import StageCounts
+from biomass.config import BiomassConfig, expand_inputs, load_config
+from biomass.schema import canonical_json, empty_table
+from biomass.storage import GenerationStore
+
+log = logging.getLogger(__name__)
+
+
+STAGES = ("scrape", "license", "synthesize", "dedup", "assemble")
+
+# What a run may override, by Param name -> config key.
+OVERRIDES = {
+    "data_root": "data_root",
+    "policy": "policy",
+    "synthetic_share": "synthetic_share",
+    "seed": "seed",
+}
+
+
+@dataclass
+class RunPlan:
+    year: int
+    data_root: str
+    parent: int | None
+    scrape_inputs: list[str]
+    license_inputs: list[str]
+    config: dict[str, Any] = field(repr=False)
+    config_hash: str = ""
+    # Keys fetched at run time (e.g. from Airflow Variables). Never written to plan.json.
+    secrets: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def cfg(self) -> BiomassConfig:
+        cfg = BiomassConfig.model_validate(self.config)
+        if self.secrets:
+            cfg = cfg.model_copy(update={"provenance": cfg.provenance.with_secrets(**self.secrets)})
+        return cfg
+
+    @property
+    def store(self) -> GenerationStore:
+        return GenerationStore(self.data_root)
+
+    @property
+    def staging(self) -> Path:
+        return self.store.staging_dir(self.year)
+
+    def stage_seed(self, stage: str) -> int:
+        """A stage's own seed, derived from the run seed and the year so years never share randomness."""
+        digest = hashlib.sha256(f"{self.cfg.seed}:{self.year}:{stage}".encode()).digest()
+        return int.from_bytes(digest[:4], "big")
+
+    def save(self) -> Path:
+        self.staging.mkdir(parents=True, exist_ok=True)
+        path = self.staging / "plan.json"
+        state = asdict(self)
+        state.pop("secrets")
+        path.write_text(canonical_json(state) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, secrets: dict[str, str | None] | None = None) -> "RunPlan":
+        """``secrets``: signing_key / watermark_key strings; None values are ignored."""
+        kept = {k: v for k, v in (secrets or {}).items() if v}
+        return cls(**json.loads(Path(path).read_text()), secrets=kept)
+
+
+def make_plan(year: int, *, config_path: str | None = None, scrape_inputs: list[str] | None = None,
+              license_inputs: list[str] | None = None, **overrides: Any) -> RunPlan:
+    """Fix everything a year's run decides up front, clear its old staging, and write ``plan.json``."""
+    if not isinstance(year, int) or not 1900 <= year <= 9999:
+        raise ValueError(f"year must be a four-digit integer, got {year!r}")
+    unknown = set(overrides) - set(OVERRIDES)
+    if unknown:
+        raise KeyError(f"unknown overrides {sorted(unknown)}; allowed: {sorted(OVERRIDES)}")
+    cfg = load_config(config_path).with_overrides({OVERRIDES[k]: v for k, v in overrides.items()})
+    if cfg.provenance.fingerprint_archive is None:
+        archive = str(Path(cfg.data_root) / "index" / "fingerprints")
+        cfg = cfg.model_copy(update={"provenance": cfg.provenance.model_copy(
+            update={"fingerprint_archive": archive})})
+    scrape = expand_inputs(scrape_inputs if scrape_inputs is not None else cfg.scrape.inputs, year)
+    license_ = expand_inputs(license_inputs if license_inputs is not None else cfg.license.inputs, year)
+    store = GenerationStore(cfg.data_root)
+    plan = RunPlan(year=year, data_root=str(Path(cfg.data_root).resolve()) if "://" not in cfg.data_root
+                   else cfg.data_root, parent=store.parent_of(year), scrape_inputs=scrape,
+                   license_inputs=license_, config=cfg.model_dump(mode="json"), config_hash=cfg.config_hash())
+    if plan.staging.exists():
+        shutil.rmtree(plan.staging)
+    path = plan.save()
+    log.info("plan for %s: parent=%s, %d scrape inputs, %d licence drops, policy=%s -> %s", year, plan.parent,
+             len(scrape), len(license_), cfg.policy, path)
+    return plan
+
+
+def _counts_path(plan: RunPlan, stage: str) -> Path:
+    return plan.staging / f"{stage}.counts.json"
+
+
+def save_counts(plan: RunPlan, counts: StageCounts) -> StageCounts:
+    counts.check()
+    _counts_path(plan, counts.stage).write_text(canonical_json(counts.as_dict()) + "\n")
+    log.info("%s: in=%d out=%d quarantined=%s", counts.stage, counts.rows_in, counts.rows_out,
+             dict(counts.quarantined))
+    return counts
+
+
+def load_counts(plan: RunPlan, stage: str) -> StageCounts:
+    return StageCounts.from_dict(json.loads(_counts_path(plan, stage).read_text()))
+
+
+def read_stage(path: Path) -> pa.Table:
+    return pq.read_table(path) if path.exists() else empty_table()
+
+
+def stage_output(plan: RunPlan, stage: str) -> Path:
+    return plan.staging / f"{stage}.parquet"
+
+
+def stage_quarantine(plan: RunPlan, stage: str) -> Path:
+    return plan.staging / f"{stage}.quarantine.parquet"

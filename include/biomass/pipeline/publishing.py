@@ -1,0 +1,88 @@
+"""Make a year visible: refuse unless every gate passed, publish atomically, feed the dedup index."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from biomass.pipeline.assemble import index_root
+from biomass.pipeline.gating import GATE_INPUT
+from biomass.pipeline.measure import REFERENCE_PROFILE
+from biomass.pipeline.plan import STAGES, RunPlan, load_counts, stage_output
+
+log = logging.getLogger(__name__)
+
+
+def publish(plan: RunPlan) -> dict[str, Any]:
+    """Make the year visible: shards, quarantine, manifest last; then remember its signatures for dedup."""
+    from biomass.dedup import SignatureIndex
+
+    gates = {}
+    for gate in GATE_INPUT:
+        path = plan.staging / "gates" / f"{gate}.json"
+        if not path.exists():
+            raise RuntimeError(f"gate {gate!r} has not passed for {plan.year}; refusing to publish")
+        verdict = json.loads(path.read_text())
+        if not verdict["success"]:
+            raise RuntimeError(f"gate {gate!r} failed for {plan.year}; refusing to publish")
+        gates[gate] = verdict
+    stages = {s: load_counts(plan, s).as_dict() for s in STAGES}
+    table = pq.read_table(stage_output(plan, "assemble"))
+    quarantines = [pq.read_table(p) for p in sorted(plan.staging.glob("*.quarantine.parquet"))]
+    quarantine = pa.concat_tables(quarantines) if quarantines else None
+    cfg = plan.cfg
+    fields = {
+        "config_hash": plan.config_hash,
+        "seed": cfg.seed,
+        "policy": cfg.policy,
+        "synthetic_share_target": cfg.synthetic_share if plan.parent is not None else 0.0,
+        "parent": plan.parent,
+        "inputs": {"scrape": plan.scrape_inputs, "license": plan.license_inputs},
+        "stages": stages,
+        "gates": gates,
+        "mix": mix_of(table),
+        **json.loads((plan.staging / "metrics.json").read_text()),
+    }
+    manifest = plan.store.publish(plan.year, table, fields, quarantine=quarantine)
+    staged_reference = plan.staging / "reference.profile.parquet"
+    if staged_reference.exists():
+        target = Path(plan.data_root) / REFERENCE_PROFILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(staged_reference, target.with_name(".profile.tmp"))
+        target.with_name(".profile.tmp").replace(target)
+    ids = pq.read_table(plan.staging / "dedup.signature_ids.parquet").column("doc_id").to_pylist()
+    signatures = np.load(plan.staging / "dedup.signatures.npy")
+    SignatureIndex(index_root(plan)).add_generation(plan.year, ids, signatures)
+    log.info("published generation %s: %d rows in %d files", plan.year, manifest["rows"], len(manifest["files"]))
+    return manifest
+
+
+def mix_of(table: pa.Table) -> dict[str, dict[str, int]]:
+    return {col: dict(sorted(Counter(table.column(col).to_pylist()).items())) for col in ("source", "origin")}
+
+
+def asset_extra(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The figures an asset event carries: small, flat, and enough to read a year at a glance."""
+    stages = manifest["stages"]
+    return {
+        "year": manifest["year"],
+        "rows": manifest["rows"],
+        "parent": manifest["parent"],
+        "policy": manifest["policy"],
+        "sources": manifest["mix"]["source"],
+        "origins": manifest["mix"]["origin"],
+        "duplicates_removed": stages["dedup"]["in"] - stages["dedup"]["out"],
+        "quarantined": {s: sum(c["quarantined"].values()) for s, c in stages.items()},
+        "gates": {g: v["success"] for g, v in manifest["gates"].items()},
+        "config_hash": manifest["config_hash"],
+        "metrics": {k: v for k, v in manifest.get("metrics", {}).items() if isinstance(v, (int, float))},
+        "collapse": manifest.get("collapse", {}).get("status"),
+    }
