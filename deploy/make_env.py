@@ -32,7 +32,7 @@ def generated() -> dict[str, str]:
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(48),
         "_AIRFLOW_WWW_USER_PASSWORD": secrets.token_urlsafe(18),
         # An Ed25519 private key is any 32-byte seed; biomass reads it as standard base64.
-        "AIRFLOW_VAR_BIOMASS_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "AIRFLOW_VAR_BIOMASS_SIGNING_PRIVATE_KEY": base64.b64encode(os.urandom(32)).decode(),
     }
 
 

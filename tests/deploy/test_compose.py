@@ -303,7 +303,7 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
 
 
 def test_signing_key_reaches_the_workers_only(compose, services):
-    key = "AIRFLOW_VAR_BIOMASS_SIGNING_KEY"
+    key = "AIRFLOW_VAR_BIOMASS_SIGNING_PRIVATE_KEY"
     assert key in _env(services["airflow-worker"])
     assert key not in _env(compose["x-airflow-common"])
     assert key not in _env(services["airflow-apiserver"])

@@ -80,7 +80,7 @@ def test_backfill_three_years_through_rest(stack, api):
     # The signing key for synthetic text, as an operator would store it: an Airflow Variable (Fernet-encrypted
     # in the metadata DB). Any 32-byte seed is an Ed25519 key; biomass reads it as base64.
     af.VariableApi(api).post_variable(af.VariableBody(
-        key="biomass_signing_key", value=base64.b64encode(os.urandom(32)).decode(),
+        key="biomass_signing_private_key", value=base64.b64encode(os.urandom(32)).decode(),
         description="integration test: throwaway Ed25519 seed"))
     assert dag.is_paused, "a new DAG starts paused (AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION)"
     assert not af.DAGApi(api).patch_dag(DAG_ID, af.DAGPatchBody(is_paused=False)).is_paused
