@@ -10,7 +10,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export BIOMASS_DATA_ROOT ?= $(CURDIR)/data
 
-.PHONY: venv demo test test-fast bench bench-dedup bench-extract samples clean lock env test-integration
+.PHONY: venv demo test test-fast bench bench-dedup bench-extract bench-tagging samples clean lock env test-integration
 
 venv: $(BIN)/.installed
 
@@ -48,7 +48,14 @@ env:
 	$(PYTHON) deploy/make_env.py > .env.tmp && mv .env.tmp .env && chmod 600 .env
 	@echo "wrote .env (mode 600)"
 
-bench: bench-dedup bench-extract
+bench: bench-dedup bench-extract bench-tagging
+
+bench-tagging: venv
+	$(BIN)/python benchmarks/bench_tagging.py
+
+# Regenerate samples/ from Debian's python3.11-doc and debian-reference-en (apt-get install them first).
+samples: venv
+	$(BIN)/python scripts/make_samples.py
 
 bench-dedup: venv
 	$(BIN)/python benchmarks/bench_dedup.py
