@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(3600)]
 
 DAG_ID = "biomass_annual"
 YEARS = (2021, 2022, 2023)
-GATES = {"scrape", "license", "synthesize", "generation"}
+GATES = {"scrape", "license", "synthesize", "generation", "collapse"}
 
 
 def _wait_for_dag(af, api, stack, timeout: float = 300.0):
