@@ -8,7 +8,8 @@
 1 January 2026 builds generation 2026. A manual run with no logical date must pass `year`.
 
 **Backfill past years** oldest first (each year reads the newest generation published before it):
-`airflow backfill create --dag-id biomass_annual --from-date 2021-01-01 --to-date 2025-01-01`.
+`airflow backfill create --dag-id biomass_annual --from-date 2021-01-01 --to-date 2025-01-01 --max-active-runs 1`
+(a backfill has its own run limit, 10 by default; one at a time keeps each year on the right parent).
 
 A data root with no earlier generation starts a chain: that year has no parent, so it synthesizes nothing.
 A failing gate fails its task without retries; everything after it stays unrun and nothing is published.
