@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
 import re
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -146,7 +143,7 @@ def main() -> None:
             print(f"{name:<12} {recall:>7.3f} {boiler:>11.3%} {rate:>8.0f} {rate / base_rate:>8.1f} "
                   f"{r['maxrss_kb'] / 1024:>11.0f}")
         print()
-    print(f"target: biomass recall within 0.01 of trafilatura's, boilerplate <= trafilatura's + 1 point, >= 10x speed")
+    print("target: biomass recall within 0.01 of trafilatura's, boilerplate <= trafilatura's + 1 point, >= 10x speed")
     print()
     print("streaming: peak RSS of a scrape does not grow with the WARC's size")
     print(f"{'records':>8} {'file MB':>8} {'peak RSS MB':>11} {'seconds':>8}")

@@ -12,7 +12,6 @@ Run: .venv/bin/python scripts/make_samples.py   (needs: apt-get install python3.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import random

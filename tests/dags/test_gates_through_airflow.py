@@ -6,7 +6,6 @@ the gate and the failed expectation in the log, and the DAG run ends failed.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os

@@ -89,7 +89,6 @@ def test_license_gate_fails_when_a_row_has_no_licence(plan, texts):
 
 
 def test_synthesize_gate_fails_on_a_tampered_manifest(plan, texts, tmp_path):
-    from biomass.provenance.config import ProvenanceConfig
     from biomass.synth import synthesize_stage
 
     from cryptography.hazmat.primitives import serialization

@@ -6,7 +6,6 @@ would, then the test breaks it the way real files break (a cut tail, flipped byt
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 from pathlib import Path

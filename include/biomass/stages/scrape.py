@@ -15,7 +15,6 @@ Every input record is either published or quarantined with a reason code:
 from __future__ import annotations
 
 import fnmatch
-import gzip
 import json
 import logging
 import time
