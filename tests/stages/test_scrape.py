@@ -6,6 +6,7 @@ would, then the test breaks it the way real files break (a cut tail, flipped byt
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from pathlib import Path
