@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from biomass.pipeline.assemble import run_assemble, synthetic_cap
-from biomass.pipeline.gating import GATE_INPUT, gate_summary, run_gate_for
+from biomass.pipeline.gating import GATE_INPUT, check_gate_overrides, gate_summary, gate_thresholds, run_gate_for
 from biomass.pipeline.ingest import merge_scrape, run_license, run_scrape_shard
 from biomass.pipeline.measure import run_measure
 from biomass.pipeline.plan import RunPlan, load_counts, make_plan, stage_output, stage_quarantine
@@ -28,21 +28,23 @@ from biomass.pipeline.synthesis import run_synthesize
 
 __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarantine", "run_scrape_shard",
            "merge_scrape", "run_license", "run_synthesize", "run_assemble", "synthetic_cap", "run_measure",
-           "run_gate_for", "gate_summary", "GATE_INPUT", "publish", "asset_extra", "run_year"]
+           "run_gate_for", "gate_summary", "gate_thresholds", "check_gate_overrides", "GATE_INPUT", "publish",
+           "asset_extra", "run_year"]
 
 
-def run_year(plan: RunPlan) -> dict[str, Any]:
+def run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The whole year in one process, in DAG order (the shell and tests use this; the DAG runs the same steps)."""
+    check_gate_overrides(plan.cfg, gate_overrides)
     for i in range(len(plan.scrape_inputs)):
         run_scrape_shard(plan, i)
     merge_scrape(plan)
-    run_gate_for(plan, "scrape")
+    run_gate_for(plan, "scrape", gate_overrides)
     run_license(plan)
-    run_gate_for(plan, "license")
+    run_gate_for(plan, "license", gate_overrides)
     run_synthesize(plan)
-    run_gate_for(plan, "synthesize")
+    run_gate_for(plan, "synthesize", gate_overrides)
     run_assemble(plan)
-    run_gate_for(plan, "generation")
+    run_gate_for(plan, "generation", gate_overrides)
     run_measure(plan)
-    run_gate_for(plan, "collapse")
+    run_gate_for(plan, "collapse", gate_overrides)
     return publish(plan)

@@ -14,7 +14,6 @@ from biomass.storage import GenerationStore
 log = logging.getLogger(__name__)
 
 
-
 def register(subparsers) -> None:
     p = subparsers.add_parser("run-year", help="build and publish one generation without Airflow")
     p.add_argument("year", type=int)
@@ -25,6 +24,9 @@ def register(subparsers) -> None:
     p.add_argument("--policy", choices=["replace", "accumulate"])
     p.add_argument("--synthetic-share", type=float)
     p.add_argument("--seed", type=int)
+    p.add_argument("--gate-overrides", type=json.loads, default=None, metavar="JSON",
+                   help='thresholds for this run, e.g. \'{"max_quarantine_fraction": 0.6}\' (every gate) or '
+                        '\'{"scrape": {"max_quarantine_fraction": 0.7}}\' (one gate); recorded in the manifest')
     p.set_defaults(func=_cmd_run_year)
 
     g = subparsers.add_parser("generations", help="list the published generations of a data root")
@@ -39,7 +41,7 @@ def _cmd_run_year(args) -> int:
                      license_inputs=args.license_inputs, data_root=args.data_root, policy=args.policy,
                      synthetic_share=args.synthetic_share, seed=args.seed)
     try:
-        manifest = run_year(plan)
+        manifest = run_year(plan, args.gate_overrides)
     except GateFailed as exc:
         print(exc)
         return 1

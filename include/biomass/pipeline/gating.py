@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import ValidationError
 
+from biomass.config import BiomassConfig, GateConfig
 from biomass.gates.runner import GateFailed, GateResult, run_gate
-from biomass.gates.suites import DERIVED_COLUMNS
+from biomass.gates.suites import DERIVED_COLUMNS, GATES
 from biomass.pipeline.plan import RunPlan, load_counts, read_stage, stage_output
 from biomass.schema import canonical_json
 
@@ -86,19 +88,48 @@ def _derive(gate: str, rows: pa.Table, plan: RunPlan) -> pa.Table:
     return rows
 
 
+def gate_thresholds(cfg: BiomassConfig, gate: str, overrides: dict[str, Any] | None = None) -> GateConfig:
+    """One gate's thresholds for this run: the config's, then run-wide overrides, then that gate's own.
+
+    ``{"max_quarantine_fraction": 0.6}`` applies to every gate, ``{"scrape": {"max_quarantine_fraction": 0.7}}``
+    to the scrape gate only. A misspelt name or a wrong type is an error, never a silently ignored override.
+    """
+    if gate not in GATES:
+        raise KeyError(f"unknown gate {gate!r}; gates are {', '.join(GATES)}")
+    overrides = dict(overrides or {})
+    per_gate = {name: overrides.pop(name) for name in GATES if name in overrides}
+    for name, scoped in per_gate.items():
+        if not isinstance(scoped, dict):
+            raise ValueError(f"gate_overrides[{name!r}] must be a mapping of thresholds, not {scoped!r}")
+    values = cfg.gates.model_dump()
+    if gate == "collapse":
+        values["collapse_bounds"] = [b.model_dump() for b in cfg.metrics.bounds]
+    try:
+        return GateConfig.model_validate({**values, **overrides, **per_gate.get(gate, {})})
+    except ValidationError as exc:
+        raise ValueError(f"bad gate_overrides for gate {gate!r} (gates: {', '.join(GATES)}; thresholds: "
+                         f"{', '.join(GateConfig.model_fields)}):\n{exc}") from exc
+
+
+def check_gate_overrides(cfg: BiomassConfig, overrides: dict[str, Any] | None) -> None:
+    """Reject bad overrides before any work is done, not at the gate that first reads them."""
+    for gate in GATES:
+        gate_thresholds(cfg, gate, overrides)
+
+
 def run_gate_for(plan: RunPlan, gate: str, thresholds: dict[str, Any] | None = None) -> GateResult:
     """Validate a stage's output; record the verdict; raise GateFailed if the year must stop."""
-    cfg = plan.cfg
-    g = cfg.gates.model_copy(update=thresholds or {})
-    if gate == "collapse":
-        g = g.model_copy(update={"collapse_bounds": [b.model_dump() for b in cfg.metrics.bounds]})
+    g = gate_thresholds(plan.cfg, gate, thresholds)
     rows = read_stage(stage_output(plan, GATE_INPUT[gate]))
     summary = gate_summary(plan, gate, rows)
     result = run_gate(gate, _derive(gate, rows, plan), summary, g, gx_root=Path(plan.data_root) / "gx",
                       evidence_dir=plan.staging / "gates", run_name=f"{plan.year}-{gate}")
     gates_dir = plan.staging / "gates"
     gates_dir.mkdir(parents=True, exist_ok=True)
-    (gates_dir / f"{gate}.json").write_text(canonical_json({**result.summary(), "summary": summary}) + "\n")
+    verdict = {**result.summary(), "summary": summary}
+    if thresholds:  # an audited exception: the manifest keeps which thresholds this run changed
+        verdict["overrides"] = thresholds
+    (gates_dir / f"{gate}.json").write_text(canonical_json(verdict) + "\n")
     log.info(result.explain())
     if not result.success:
         raise GateFailed(result)
