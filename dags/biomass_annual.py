@@ -13,7 +13,8 @@
 
 A data root with no earlier generation starts a chain: that year has no parent, so it synthesizes nothing.
 A failing gate fails its task without retries; everything after it stays unrun and nothing is published.
-The evidence stays in `<data_root>/staging/<year>/gates/`.
+The evidence stays in `<data_root>/staging/<year>/gates/`. Each run's note says what happened: the failed gate
+and expectations with a link to their Data Docs page, or the published year's size and mix.
 """
 
 from __future__ import annotations
@@ -64,15 +65,16 @@ def _nullable(kind: str, description: str, **schema) -> Param:
         "synthetic_share": _nullable("number", "Target synthetic share of the new generation.", minimum=0,
                                      maximum=0.95),
         "seed": _nullable("integer", "Run seed. Same year + inputs + seed = byte-identical output."),
-        "gate_overrides": Param({}, type="object", description="Gate thresholds to override for this run, "
-                                                               "e.g. {\"max_quarantine_fraction\": 0.6}."),
+        "gate_overrides": Param({}, type="object", description="Gate thresholds to override for this run: "
+                                "{\"max_quarantine_fraction\": 0.6} for every gate, {\"scrape\": "
+                                "{\"max_quarantine_fraction\": 0.7}} for one. Recorded in the manifest."),
     },
 )
 def biomass_annual():
     @task(retries=0)
     def plan(params=None, logical_date=None) -> str:
         """Fix the year, inputs and config for this run and clear its staging area."""
-        from biomass.pipeline import make_plan
+        from biomass.pipeline import check_gate_overrides, make_plan
 
         year = params["year"]
         if year is None:
@@ -82,6 +84,10 @@ def biomass_annual():
         run = make_plan(int(year), scrape_inputs=params["scrape_inputs"], license_inputs=params["license_inputs"],
                         data_root=params["data_root"], policy=params["policy"],
                         synthetic_share=params["synthetic_share"], seed=params["seed"])
+        try:
+            check_gate_overrides(run.cfg, params["gate_overrides"])
+        except ValueError as exc:
+            raise AirflowFailException(str(exc)) from exc
         return str(run.staging / "plan.json")
 
     @task
@@ -129,25 +135,32 @@ def biomass_annual():
 
     def gate(name: str):
         @task(task_id=f"gate_{name}", retries=0)
-        def _gate(plan_path: str, params=None) -> dict:
-            """A failing gate fails here, once, and stops everything after it."""
+        def _gate(plan_path: str, params=None, ti=None) -> dict:
+            """A failing gate fails here, once, and stops everything after it; its verdict becomes the run note."""
             from biomass.gates.runner import GateFailed
+            from biomass.observatory.run_notes import NOTE_KEY
             from biomass.pipeline import run_gate_for
+            from biomass.pipeline.notes import failed_gate_note
 
+            run = _plan(plan_path)
             try:
-                return run_gate_for(_plan(plan_path), name, params["gate_overrides"]).summary()
+                return run_gate_for(run, name, params["gate_overrides"]).summary()
             except GateFailed as exc:
+                ti.xcom_push(key=NOTE_KEY, value=failed_gate_note(run, exc.result))
                 raise AirflowFailException(str(exc)) from exc
 
         return _gate
 
     @task(outlets=[GENERATIONS], retries=0)
-    def publish(plan_path: str, outlet_events=None) -> dict:
+    def publish(plan_path: str, outlet_events=None, ti=None) -> dict:
         """Publish atomically and announce the generation as its own Asset, figures in the event's extra."""
+        from biomass.observatory.run_notes import NOTE_KEY
         from biomass.pipeline import asset_extra, publish
+        from biomass.pipeline.notes import publish_note
 
         run = _plan(plan_path)
         manifest = publish(run)
+        ti.xcom_push(key=NOTE_KEY, value=publish_note(run, manifest))
         generation = Asset(name=f"biomass-generation-{run.year}",
                            uri=f"file://{run.store.generation_dir(run.year)}")
         outlet_events[GENERATIONS].add(generation, extra=asset_extra(manifest))

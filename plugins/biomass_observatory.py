@@ -12,9 +12,7 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends
 
 from biomass.config import load_config
-from biomass.observatory.app import create_app
-
-URL_PREFIX = "/biomass"
+from biomass.observatory.app import URL_PREFIX, create_app
 
 observatory = create_app(lambda: load_config().data_root,
                          dependencies=[Depends(requires_access_view(AccessView.PLUGINS))])

@@ -70,10 +70,25 @@ def _run_state(year: int) -> str:
     return sorted(mine, key=lambda r: r["run_after"])[-1]["state"]
 
 
+def _run_note(year: int) -> str | None:
+    """The note Airflow shows on the run (set by the biomass_run_notes listener plugin)."""
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        runs = session.scalars(select(DagRun).where(DagRun.dag_id == "biomass_annual")).all()
+        mine = sorted((r for r in runs if r.logical_date and r.logical_date.year == year), key=lambda r: r.run_after)
+        return mine[-1].note
+
+
 def test_good_crawl_publishes(serialized, tmp_path):
     proc = _run(2021, tmp_path, [str(SAMPLE)])
     assert (tmp_path / "generations" / "2021" / "manifest.json").exists(), proc.stdout[-4000:]
     assert _run_state(2021) == "success"
+    note = _run_note(2021)
+    assert note.startswith("**biomass 2021: published ")
+    assert str(tmp_path / "generations" / "2021" / "manifest.json") in note
 
 
 def test_mostly_empty_crawl_fails_at_the_scrape_gate(serialized, tmp_path):
@@ -87,3 +102,9 @@ def test_mostly_empty_crawl_fails_at_the_scrape_gate(serialized, tmp_path):
     evidence = tmp_path / "data" / "staging" / "2022" / "gates"
     assert (evidence / "scrape.result.json").exists() and (evidence / "scrape.failing_rows.parquet").exists()
     assert _run_state(2022) == "failed"
+    note = _run_note(2022)
+    assert note.startswith("**biomass 2022: gate `scrape` failed. Nothing was published.**"), note
+    assert "quarantined_fraction" in note and str(evidence) in note
+    docs = note.split("[Data Docs: the failed validation](", 1)[1].split(")", 1)[0]
+    assert docs.startswith("file://") and docs.endswith(".html")
+    assert Path(docs[len("file://"):]).is_file()  # run's data root is not the served one: a file link

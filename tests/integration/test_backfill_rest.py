@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import time
+import urllib.request
 from datetime import datetime, timezone
 
 import pytest
@@ -129,6 +130,16 @@ def test_backfill_three_years_through_rest(stack, api):
         for entry in manifest["files"]:
             assert (path.parent / entry["path"]).is_file(), entry
         parent = year
+
+    # Each run's note, written by the biomass_run_notes listener inside the scheduler, says what the year
+    # published and links its Data Docs through the api-server (the run wrote under the served data root).
+    for run in runs:
+        assert run.note and run.note.startswith(f"**biomass {run.logical_date.year}: published "), run.note
+        link = run.note.split("[Data Docs](", 1)[1].split(")", 1)[0]
+        assert link == "/biomass/datadocs/index.html", run.note
+        page = urllib.request.urlopen(urllib.request.Request(
+            stack.base_url + link, headers={"Authorization": f"Bearer {stack.token()}"}), timeout=30)
+        assert page.status == 200 and b"<html" in page.read(2000).lower()
 
     # publish announced each generation as an asset event carrying the year's figures.
     events = af.AssetApi(api).get_asset_events(source_dag_id=DAG_ID, limit=50).asset_events

@@ -40,7 +40,13 @@ class GateResult:
     evaluated: int
     failed: list[dict[str, Any]] = field(default_factory=list)
     data_docs: str | None = None
+    pages: dict[str, str] = field(default_factory=dict)
     evidence_dir: str | None = None
+
+    @property
+    def failing_page(self) -> str | None:
+        """The Data Docs page of the first batch that failed (where a reader should land), else the index."""
+        return next((self.pages[f["batch"]] for f in self.failed if f.get("batch") in self.pages), self.data_docs)
 
     def summary(self) -> dict[str, Any]:
         """The deterministic part, for the manifest."""
@@ -57,8 +63,8 @@ class GateResult:
                          + (f", expected {bounds}" if bounds else ""))
         if self.evidence_dir:
             lines.append(f"  evidence (failing rows, full result): {self.evidence_dir}")
-        if self.data_docs:
-            lines.append(f"  Data Docs: {self.data_docs}")
+        if self.failing_page:
+            lines.append(f"  Data Docs: {self.failing_page}")
         return "\n".join(lines)
 
 
@@ -113,6 +119,7 @@ def run_gate(gate: str, rows: pa.Table, summary: dict[str, Any], thresholds: Gat
     failed: list[dict[str, Any]] = []
     failing_values: dict[str, list[Any]] = {}
     raw_results: dict[str, Any] = {}
+    pages: dict[str, str] = {}
     for batch in ("rows", "summary"):
         batch_checks: list[Check] = [c for c in checks if c.batch == batch]
         if not batch_checks:
@@ -131,20 +138,22 @@ def run_gate(gate: str, rows: pa.Table, summary: dict[str, Any], thresholds: Gat
             result_format={"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE_ROWS}))
         outcome = checkpoint.run(batch_parameters={"dataframe": frames[batch]},
                                  run_id=gx.RunIdentifier(run_name=run_name))
-        for validation in outcome.run_results.values():
+        for identifier, validation in outcome.run_results.items():
             raw_results[batch] = validation.to_json_dict()
+            pages.update({batch: s["site_url"] for s in ctx.get_docs_sites_urls(resource_identifier=identifier)})
             for res in validation.results:
                 if res.success:
                     continue
                 check = batch_checks[res.expectation_config.meta["biomass_check"]]
                 column = check.kwargs.get("column")
                 observed = summary.get(column) if batch == "summary" else _observed(res.result)
-                failed.append({"expectation": check.expectation, "column": column, "why": check.why,
+                failed.append({"batch": batch, "expectation": check.expectation, "column": column, "why": check.why,
                                "kwargs": check.kwargs, "observed": observed})
                 if batch == "rows" and column and res.result.get("unexpected_index_list"):
                     failing_values.setdefault(column, []).extend(res.result["unexpected_index_list"])
     docs = next((s["site_url"] for s in ctx.get_docs_sites_urls()), None)
-    result = GateResult(gate=gate, success=not failed, evaluated=len(checks), failed=failed, data_docs=docs)
+    result = GateResult(gate=gate, success=not failed, evaluated=len(checks), failed=failed, data_docs=docs,
+                        pages=pages)
     if failed:
         out = Path(evidence_dir)
         out.mkdir(parents=True, exist_ok=True)

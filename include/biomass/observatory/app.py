@@ -14,6 +14,7 @@ from biomass.observatory.data import observatory_payload
 from biomass.storage import GenerationStore, NotPublished
 
 DATA_DOCS = Path("gx") / "gx" / "uncommitted" / "data_docs" / "local_site"
+URL_PREFIX = "/biomass"  # where the Airflow plugin mounts this app in the api-server
 
 
 def create_app(data_root: Callable[[], str], *, dependencies: Sequence = (), airflow_url: str = "") -> FastAPI:

@@ -1,0 +1,33 @@
+"""The run note for a year, from its plan: a failed gate's verdict or a published manifest (see
+``biomass.observatory.run_notes`` for the format and how the note reaches the Airflow run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from biomass.config import load_config
+from biomass.gates.runner import GateResult
+from biomass.observatory.app import DATA_DOCS
+from biomass.observatory.run_notes import docs_link, gate_failure_note, published_note
+from biomass.pipeline.plan import RunPlan
+
+
+def _served_root() -> str | None:
+    """The data root the observatory serves (the same config and environment as this worker)."""
+    try:
+        return load_config().data_root
+    except Exception:  # a broken default config must not hide the verdict; links fall back to file URLs
+        return None
+
+
+def failed_gate_note(plan: RunPlan, result: GateResult) -> str:
+    return gate_failure_note(plan.year, result.gate, result.failed,
+                             docs=docs_link(result.failing_page, plan.data_root, _served_root()),
+                             evidence_dir=result.evidence_dir)
+
+
+def publish_note(plan: RunPlan, manifest: dict[str, Any]) -> str:
+    site = Path(plan.data_root) / DATA_DOCS / "index.html"
+    docs = docs_link(site.as_uri(), plan.data_root, _served_root()) if site.exists() else None
+    return published_note(manifest, manifest_path=str(plan.store.manifest_path(plan.year)), docs=docs)
