@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from biomass.config import ScrapeConfig
+from biomass.stages import scrape as scrape_stage
 from biomass.stages.scrape import scrape
 from biomass.stages.warc import iter_warc, parse_record
 
@@ -175,3 +176,21 @@ def test_cli_writes_quarantine_with_reasons(tmp_path):
 def test_missing_input_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         scrape([str(tmp_path / "nope")], year=2021, config=CONFIG, out_path=str(tmp_path / "o.parquet"))
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_a_reader_failing_midway_publishes_no_output(tmp_path, monkeypatch, pages):
+    """A reader error is not a bad record: nothing is written, rather than the pages read before it."""
+    path = write_warc(tmp_path / "w.warc.gz", [(u, h, HTML) for u, h in pages[:4]])
+    real_reader = scrape_stage.read_warc
+
+    def reader_that_dies(*args):
+        for i, page in enumerate(real_reader(*args)):
+            if i == 2:
+                raise OSError("connection reset")
+            yield page
+
+    monkeypatch.setattr(scrape_stage, "read_warc", reader_that_dies)
+    with pytest.raises(OSError, match="connection reset"):
+        run(tmp_path / "run", [str(path)])
+    assert list((tmp_path / "run").iterdir()) == [], "neither the output nor its temp file"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,17 +18,42 @@ from biomass.storage import write_parquet
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ScrapeShard:
+    """Where one input file's scrape lands; the counts file is written last and marks the shard complete."""
+
+    out: Path
+    quarantine: Path
+    counts: Path
+
+    @classmethod
+    def of(cls, plan: RunPlan, index: int) -> "ScrapeShard":
+        folder, stem = plan.staging / "scrape", f"{index:05d}"
+        return cls(folder / f"{stem}.parquet", folder / f"{stem}.quarantine.parquet", folder / f"{stem}.counts.json")
+
+    def remove(self) -> None:
+        for path in (self.counts, self.quarantine, self.out):
+            path.unlink(missing_ok=True)
+
+
 def run_scrape_shard(plan: RunPlan, index: int) -> StageCounts:
-    """Scrape one input file (one mapped task per file); the merge step sums the shards."""
+    """Scrape one input file (one mapped task per file); the merge step sums the shards.
+
+    All or nothing: a failure removes the shard's files, and a retry first removes an earlier attempt's, so the
+    merge can never read half a shard or a stale one.
+    """
     from biomass.stages.scrape import scrape
 
-    source = plan.scrape_inputs[index]
-    shard_dir = plan.staging / "scrape"
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    counts = scrape([source], year=plan.year, config=plan.cfg.scrape, out_path=str(shard_dir / f"{index:05d}.parquet"),
-                    quarantine_path=str(shard_dir / f"{index:05d}.quarantine.parquet"))
-    counts.check()
-    (shard_dir / f"{index:05d}.counts.json").write_text(canonical_json(counts.as_dict()) + "\n")
+    shard = ScrapeShard.of(plan, index)
+    shard.remove()
+    try:
+        counts = scrape([plan.scrape_inputs[index]], year=plan.year, config=plan.cfg.scrape,
+                        out_path=str(shard.out), quarantine_path=str(shard.quarantine))
+        counts.check()
+        shard.counts.write_text(canonical_json(counts.as_dict()) + "\n")
+    except BaseException:
+        shard.remove()
+        raise
     return counts
 
 

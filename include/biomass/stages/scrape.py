@@ -10,6 +10,7 @@ Every input record is either published or quarantined with a reason code:
 ``non_html``, ``http_status``, ``too_large``, ``invalid_utf8``, ``opted_out``, ``duplicate_url``, ``empty``,
 ``no_main_text``, ``too_short``, ``too_long``, ``malformed_headers``, ``corrupt_gzip``, ``truncated_gzip``, ``truncated_record``,
 ``malformed_json``, ``no_text``. Output is streamed to Parquet, so memory does not grow with the input size.
+An input that fails to read midway (an I/O error, not a bad record) fails the run and writes no output file.
 """
 
 from __future__ import annotations
@@ -248,11 +249,11 @@ def scrape(sources: list[str], *, year: int | None, config: ScrapeConfig, out_pa
     """Scrape ``sources`` into ``out_path``; quarantined records go to ``quarantine_path`` with their reason."""
     counts = StageCounts(STAGE)
     quarantine = Quarantine(STAGE, counts)
-    out = ParquetStream(out_path, RECORD_SCHEMA)
-    admission = _Admission(year, config, counts, quarantine, out)
     started = time.monotonic()
     per_file = {}
-    try:
+    # A reader that fails (not a bad record: those are quarantined) aborts the output rather than publish half.
+    with ParquetStream(out_path, RECORD_SCHEMA) as out:
+        admission = _Admission(year, config, counts, quarantine, out)
         for source in sources:
             before_in, before_q = counts.rows_in, counts.rows_quarantined
             for page in read_source(source, config):
@@ -263,8 +264,6 @@ def scrape(sources: list[str], *, year: int | None, config: ScrapeConfig, out_pa
                              rate, source)
             per_file[source] = {"records": counts.rows_in - before_in,
                                 "quarantined": counts.rows_quarantined - before_q}
-    finally:
-        out.close()
     if quarantine_path:
         quarantine.write(quarantine_path)
     truncated = [r for r in quarantine.table().to_pylist() if r["reason"] in ("truncated_gzip", "truncated_record")]
