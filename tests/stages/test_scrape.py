@@ -17,7 +17,7 @@ import pytest
 
 from biomass.config import ScrapeConfig
 from biomass.stages import scrape as scrape_stage
-from biomass.stages.scrape import scrape
+from biomass.stages.scrape import read_source, record_locator, scrape
 from biomass.stages.warc import iter_warc, parse_record
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "crawl" / "crawl-2021.warc.gz"
@@ -194,3 +194,22 @@ def test_a_reader_failing_midway_publishes_no_output(tmp_path, monkeypatch, page
     with pytest.raises(OSError, match="connection reset"):
         run(tmp_path / "run", [str(path)])
     assert list((tmp_path / "run").iterdir()) == [], "neither the output nor its temp file"
+
+
+def test_record_locator_rebuilds_the_locator_each_reader_gave(tmp_path, pages):
+    """merge_scrape quarantines published records by their provenance: it must name them as the reader did."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "p.HTML").write_bytes(pages[0][1])
+    jsonl = tmp_path / "d.jsonl.gz"
+    with gzip.open(jsonl, "wt") as fh:
+        fh.write("\n" + json.dumps({"url": "https://example.com/a", "text": "x", "id": 7}) + "\n")
+    parquet = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"url": ["https://example.com/b", "https://example.com/c"], "text": ["x", "y"]}), parquet)
+    warc = write_warc(tmp_path / "w.warc.gz", [(u, h, HTML) for u, h in pages[:2]])
+    seen = 0
+    for source in (site, jsonl, parquet, warc):
+        for page in read_source(str(source), CONFIG):
+            assert record_locator(page.provenance) == page.locator
+            seen += 1
+    assert seen == 1 + 1 + 2 + 2

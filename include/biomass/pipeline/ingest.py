@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomass.accounting import StageCounts
+from biomass.accounting import Quarantine, StageCounts
 from biomass.pipeline.plan import RunPlan, read_stage, save_counts, stage_output, stage_quarantine
 from biomass.schema import canonical_json, empty_table
 from biomass.storage import write_parquet
@@ -58,18 +58,25 @@ def run_scrape_shard(plan: RunPlan, index: int) -> StageCounts:
 
 
 def merge_scrape(plan: RunPlan) -> StageCounts:
-    """Concatenate the scraped shards in input order, drop URLs already seen in an earlier shard, tag."""
-    shard_dir = plan.staging / "scrape"
+    """Concatenate the scraped shards in input order, drop URLs already seen in an earlier shard, tag.
+
+    Each shard only knows its own file's URLs. Here a record whose URL an earlier shard already kept (input
+    order, first wins) goes to quarantine as ``duplicate_url``, naming that shard; records without a URL stay.
+    """
     total = StageCounts("scrape")
+    duplicates = Quarantine("scrape", total)
+    kept_by: dict[str, int] = {}
     tables, quarantines = [], []
     for i in range(len(plan.scrape_inputs)):
-        shard = StageCounts.from_dict(json.loads((shard_dir / f"{i:05d}.counts.json").read_text()))
-        total.rows_in += shard.rows_in
-        total.quarantined.update(shard.quarantined)
-        tables.append(read_stage(shard_dir / f"{i:05d}.parquet"))
-        q = shard_dir / f"{i:05d}.quarantine.parquet"
-        if q.exists():
-            quarantines.append(pq.read_table(q))
+        shard = ScrapeShard.of(plan, i)
+        counts = StageCounts.from_dict(json.loads(shard.counts.read_text()))
+        total.rows_in += counts.rows_in
+        total.quarantined.update(counts.quarantined)
+        tables.append(_drop_urls_kept_earlier(plan, read_stage(shard.out), i, kept_by, duplicates))
+        if shard.quarantine.exists():
+            quarantines.append(pq.read_table(shard.quarantine))
+    if len(duplicates):
+        quarantines.append(duplicates.table())
     table = pa.concat_tables(tables) if tables else empty_table()
     total.rows_out = table.num_rows
     write_parquet(_tag(plan, table), stage_output(plan, "scrape"))
@@ -77,6 +84,24 @@ def merge_scrape(plan: RunPlan) -> StageCounts:
         write_parquet(pa.concat_tables(quarantines), stage_quarantine(plan, "scrape"))
     total.notes["inputs"] = len(plan.scrape_inputs)
     return save_counts(plan, total)
+
+
+def _drop_urls_kept_earlier(plan: RunPlan, table: pa.Table, index: int, kept_by: dict[str, int],
+                            quarantine: Quarantine) -> pa.Table:
+    """Shard ``index`` without the records whose URL an earlier shard kept; ``kept_by`` learns this shard's URLs."""
+    from biomass.stages.scrape import record_locator
+
+    keep = []
+    for url in table.column("url").to_pylist():
+        keep.append(not url or kept_by.setdefault(url, index) == index)  # no URL (None or ""): never a duplicate
+    dropped = [row for row, kept in enumerate(keep) if not kept]
+    if not dropped:
+        return table
+    for row in table.take(pa.array(dropped, pa.int64())).select(["doc_id", "url", "provenance"]).to_pylist():
+        first = kept_by[row["url"]]
+        quarantine.add("duplicate_url", detail=f"already kept from shard {first:05d} ({plan.scrape_inputs[first]})",
+                       doc_id=row["doc_id"], locator=record_locator(json.loads(row["provenance"])), url=row["url"])
+    return table.filter(pa.array(keep, pa.bool_()))
 
 
 def run_license(plan: RunPlan) -> StageCounts:

@@ -11,6 +11,8 @@ Every input record is either published or quarantined with a reason code:
 ``no_main_text``, ``too_short``, ``too_long``, ``malformed_headers``, ``corrupt_gzip``, ``truncated_gzip``, ``truncated_record``,
 ``malformed_json``, ``no_text``. Output is streamed to Parquet, so memory does not grow with the input size.
 An input that fails to read midway (an I/O error, not a bad record) fails the run and writes no output file.
+``duplicate_url`` spans every source of one call; the pipeline scrapes each file on its own, and its merge
+(``biomass.pipeline.ingest.merge_scrape``) applies the same rule across files.
 """
 
 from __future__ import annotations
@@ -226,13 +228,16 @@ def _row_page(obj: dict[str, Any], locator: str, prov: dict[str, Any]) -> Page:
     return Page(locator, obj.get("url"), when, html if html is not None else text, html is not None, prov)
 
 
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")
+
+
 def read_source(path: str, config: ScrapeConfig) -> Iterator[Page]:
     import fsspec
 
     lowered = path.lower()
     if lowered.endswith((".warc", ".warc.gz", ".arc.gz")):
         return read_warc(path, config.max_record_bytes)
-    if lowered.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
+    if lowered.endswith(JSONL_SUFFIXES):
         return read_jsonl(path)
     if lowered.endswith(".parquet"):
         return read_parquet(path)
@@ -242,6 +247,14 @@ def read_source(path: str, config: ScrapeConfig) -> Iterator[Page]:
     if not fs.exists(root):
         raise FileNotFoundError(f"scrape input {path} does not exist")
     raise ValueError(f"scrape input {path}: unknown kind (want .warc[.gz], .jsonl[.gz], .parquet or a directory)")
+
+
+def record_locator(provenance: dict[str, Any]) -> str:
+    """The locator its reader gave a published record, from its provenance: for rows set aside after the scrape."""
+    path, offset = provenance["source_file"], provenance["offset"]
+    if path.lower().endswith((".html", ".htm")):
+        return path
+    return f"{path}:{offset}" if path.lower().endswith(JSONL_SUFFIXES) else f"{path}#{offset}"
 
 
 def scrape(sources: list[str], *, year: int | None, config: ScrapeConfig, out_path: str,
