@@ -13,6 +13,7 @@ leaves either the previous manifest or none, never half a generation.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -56,18 +57,33 @@ def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> None:
 
 
 class ParquetStream:
-    """Write a large output in batches with the project's fixed options, via a temp file renamed on close."""
+    """Write a large output in batches with the project's fixed options, via a temp file renamed on close.
+
+    Use it as a context manager: a clean exit closes (publishes) the file, an exception aborts it, so a failed
+    producer never leaves a partial file at ``path``. Whichever of close() and abort() comes first decides;
+    later calls do nothing.
+    """
 
     def __init__(self, path: str | os.PathLike[str], schema: pa.Schema, batch_rows: int = 2_000):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
         self.schema = schema
         self.batch_rows = batch_rows
         self.rows: list[dict] = []
         self.count = 0
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self._finished = False
         opts = {k: v for k, v in _WRITE_OPTS.items() if k != "row_group_size"}
-        self.writer = pq.ParquetWriter(self.tmp, schema, **opts)
+        self._writer = pq.ParquetWriter(self._tmp, schema, **opts)
+
+    def __enter__(self) -> "ParquetStream":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
     def add(self, row: dict) -> None:
         self.rows.append(row)
@@ -76,14 +92,35 @@ class ParquetStream:
 
     def _flush(self) -> None:
         if self.rows:
-            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+            self._writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
             self.count += len(self.rows)
             self.rows = []
 
     def close(self) -> None:
-        self._flush()
-        self.writer.close()
-        os.replace(self.tmp, self.path)
+        """Write what is buffered and move the file into place; if that fails, abort instead."""
+        if self._finished:
+            return
+        try:
+            self._flush()
+            self._writer.close()
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        self._finished = True
+
+    def abort(self) -> None:
+        """Discard everything: close the writer and delete the temp file; ``path`` is never created."""
+        if self._finished:
+            return
+        self._finished = True
+        self.rows = []
+        try:
+            # The file is being thrown away: failing to finalise it must not mask the error that led here.
+            with contextlib.suppress(Exception):
+                self._writer.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from biomass.config import ScrapeConfig
-from biomass.stages.scrape import scrape
+from biomass.stages import scrape as scrape_stage
+from biomass.stages.scrape import read_source, record_locator, scrape
 from biomass.stages.warc import iter_warc, parse_record
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "crawl" / "crawl-2021.warc.gz"
@@ -175,3 +176,40 @@ def test_cli_writes_quarantine_with_reasons(tmp_path):
 def test_missing_input_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         scrape([str(tmp_path / "nope")], year=2021, config=CONFIG, out_path=str(tmp_path / "o.parquet"))
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_a_reader_failing_midway_publishes_no_output(tmp_path, monkeypatch, pages):
+    """A reader error is not a bad record: nothing is written, rather than the pages read before it."""
+    path = write_warc(tmp_path / "w.warc.gz", [(u, h, HTML) for u, h in pages[:4]])
+    real_reader = scrape_stage.read_warc
+
+    def reader_that_dies(*args):
+        for i, page in enumerate(real_reader(*args)):
+            if i == 2:
+                raise OSError("connection reset")
+            yield page
+
+    monkeypatch.setattr(scrape_stage, "read_warc", reader_that_dies)
+    with pytest.raises(OSError, match="connection reset"):
+        run(tmp_path / "run", [str(path)])
+    assert list((tmp_path / "run").iterdir()) == [], "neither the output nor its temp file"
+
+
+def test_record_locator_rebuilds_the_locator_each_reader_gave(tmp_path, pages):
+    """merge_scrape quarantines published records by their provenance: it must name them as the reader did."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "p.HTML").write_bytes(pages[0][1])
+    jsonl = tmp_path / "d.jsonl.gz"
+    with gzip.open(jsonl, "wt") as fh:
+        fh.write("\n" + json.dumps({"url": "https://example.com/a", "text": "x", "id": 7}) + "\n")
+    parquet = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"url": ["https://example.com/b", "https://example.com/c"], "text": ["x", "y"]}), parquet)
+    warc = write_warc(tmp_path / "w.warc.gz", [(u, h, HTML) for u, h in pages[:2]])
+    seen = 0
+    for source in (site, jsonl, parquet, warc):
+        for page in read_source(str(source), CONFIG):
+            assert record_locator(page.provenance) == page.locator
+            seen += 1
+    assert seen == 1 + 1 + 2 + 2

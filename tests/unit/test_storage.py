@@ -8,11 +8,12 @@ import time
 from datetime import datetime, timezone
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from biomass import storage
-from biomass.schema import make_doc_id, records_to_table, sha256_text
-from biomass.storage import GenerationStore, NotPublished, file_sha256
+from biomass.schema import RECORD_SCHEMA, make_doc_id, records_to_table, sha256_text
+from biomass.storage import GenerationStore, NotPublished, ParquetStream, file_sha256
 
 
 def make_table(n: int, year: int = 2021, salt: str = "") -> pa.Table:
@@ -26,6 +27,43 @@ def make_table(n: int, year: int = 2021, salt: str = "") -> pa.Table:
                          generation=year, content_sha256=sha, lang="en", human_era=True, provenance="{}",
                          tag_evidence="{}"))
     return records_to_table(rows)
+
+
+def test_parquet_stream_context_publishes_every_row_on_success(tmp_path):
+    rows = make_table(5).to_pylist()
+    with ParquetStream(tmp_path / "out.parquet", RECORD_SCHEMA, batch_rows=2) as out:
+        for row in rows:
+            out.add(row)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]
+    assert pq.read_table(tmp_path / "out.parquet").to_pylist() == rows
+
+
+def test_parquet_stream_exception_in_the_producer_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError, match="producer failed"):
+        with ParquetStream(tmp_path / "out.parquet", RECORD_SCHEMA, batch_rows=2) as out:
+            for row in make_table(3).to_pylist():  # one batch already written to the temp file
+                out.add(row)
+            raise RuntimeError("producer failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parquet_stream_abort_keeps_an_earlier_file_and_wins_over_a_later_close(tmp_path):
+    path = tmp_path / "out.parquet"
+    storage.write_parquet(make_table(1), path)
+    before = path.read_bytes()
+    out = ParquetStream(path, RECORD_SCHEMA, batch_rows=1)
+    out.add(make_table(2, salt="new").to_pylist()[0])
+    out.abort()
+    out.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"] and path.read_bytes() == before
+
+
+def test_parquet_stream_close_that_fails_aborts(tmp_path):
+    out = ParquetStream(tmp_path / "out.parquet", RECORD_SCHEMA)
+    out.add({"doc_id": "x"})  # required fields missing: the batch cannot be written
+    with pytest.raises(pa.ArrowInvalid):
+        out.close()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_publish_then_read_round_trip(tmp_path):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomass.accounting import StageCounts
+from biomass.accounting import Quarantine, StageCounts
 from biomass.pipeline.plan import RunPlan, read_stage, save_counts, stage_output, stage_quarantine
 from biomass.schema import canonical_json, empty_table
 from biomass.storage import write_parquet
@@ -16,33 +18,65 @@ from biomass.storage import write_parquet
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ScrapeShard:
+    """Where one input file's scrape lands; the counts file is written last and marks the shard complete."""
+
+    out: Path
+    quarantine: Path
+    counts: Path
+
+    @classmethod
+    def of(cls, plan: RunPlan, index: int) -> "ScrapeShard":
+        folder, stem = plan.staging / "scrape", f"{index:05d}"
+        return cls(folder / f"{stem}.parquet", folder / f"{stem}.quarantine.parquet", folder / f"{stem}.counts.json")
+
+    def remove(self) -> None:
+        for path in (self.counts, self.quarantine, self.out):
+            path.unlink(missing_ok=True)
+
+
 def run_scrape_shard(plan: RunPlan, index: int) -> StageCounts:
-    """Scrape one input file (one mapped task per file); the merge step sums the shards."""
+    """Scrape one input file (one mapped task per file); the merge step sums the shards.
+
+    All or nothing: a failure removes the shard's files, and a retry first removes an earlier attempt's, so the
+    merge can never read half a shard or a stale one.
+    """
     from biomass.stages.scrape import scrape
 
-    source = plan.scrape_inputs[index]
-    shard_dir = plan.staging / "scrape"
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    counts = scrape([source], year=plan.year, config=plan.cfg.scrape, out_path=str(shard_dir / f"{index:05d}.parquet"),
-                    quarantine_path=str(shard_dir / f"{index:05d}.quarantine.parquet"))
-    counts.check()
-    (shard_dir / f"{index:05d}.counts.json").write_text(canonical_json(counts.as_dict()) + "\n")
+    shard = ScrapeShard.of(plan, index)
+    shard.remove()
+    try:
+        counts = scrape([plan.scrape_inputs[index]], year=plan.year, config=plan.cfg.scrape,
+                        out_path=str(shard.out), quarantine_path=str(shard.quarantine))
+        counts.check()
+        shard.counts.write_text(canonical_json(counts.as_dict()) + "\n")
+    except BaseException:
+        shard.remove()
+        raise
     return counts
 
 
 def merge_scrape(plan: RunPlan) -> StageCounts:
-    """Concatenate the scraped shards in input order, drop URLs already seen in an earlier shard, tag."""
-    shard_dir = plan.staging / "scrape"
+    """Concatenate the scraped shards in input order, drop URLs already seen in an earlier shard, tag.
+
+    Each shard only knows its own file's URLs. Here a record whose URL an earlier shard already kept (input
+    order, first wins) goes to quarantine as ``duplicate_url``, naming that shard; records without a URL stay.
+    """
     total = StageCounts("scrape")
+    duplicates = Quarantine("scrape", total)
+    kept_by: dict[str, int] = {}
     tables, quarantines = [], []
     for i in range(len(plan.scrape_inputs)):
-        shard = StageCounts.from_dict(json.loads((shard_dir / f"{i:05d}.counts.json").read_text()))
-        total.rows_in += shard.rows_in
-        total.quarantined.update(shard.quarantined)
-        tables.append(read_stage(shard_dir / f"{i:05d}.parquet"))
-        q = shard_dir / f"{i:05d}.quarantine.parquet"
-        if q.exists():
-            quarantines.append(pq.read_table(q))
+        shard = ScrapeShard.of(plan, i)
+        counts = StageCounts.from_dict(json.loads(shard.counts.read_text()))
+        total.rows_in += counts.rows_in
+        total.quarantined.update(counts.quarantined)
+        tables.append(_drop_urls_kept_earlier(plan, read_stage(shard.out), i, kept_by, duplicates))
+        if shard.quarantine.exists():
+            quarantines.append(pq.read_table(shard.quarantine))
+    if len(duplicates):
+        quarantines.append(duplicates.table())
     table = pa.concat_tables(tables) if tables else empty_table()
     total.rows_out = table.num_rows
     write_parquet(_tag(plan, table), stage_output(plan, "scrape"))
@@ -50,6 +84,24 @@ def merge_scrape(plan: RunPlan) -> StageCounts:
         write_parquet(pa.concat_tables(quarantines), stage_quarantine(plan, "scrape"))
     total.notes["inputs"] = len(plan.scrape_inputs)
     return save_counts(plan, total)
+
+
+def _drop_urls_kept_earlier(plan: RunPlan, table: pa.Table, index: int, kept_by: dict[str, int],
+                            quarantine: Quarantine) -> pa.Table:
+    """Shard ``index`` without the records whose URL an earlier shard kept; ``kept_by`` learns this shard's URLs."""
+    from biomass.stages.scrape import record_locator
+
+    keep = []
+    for url in table.column("url").to_pylist():
+        keep.append(not url or kept_by.setdefault(url, index) == index)  # no URL (None or ""): never a duplicate
+    dropped = [row for row, kept in enumerate(keep) if not kept]
+    if not dropped:
+        return table
+    for row in table.take(pa.array(dropped, pa.int64())).select(["doc_id", "url", "provenance"]).to_pylist():
+        first = kept_by[row["url"]]
+        quarantine.add("duplicate_url", detail=f"already kept from shard {first:05d} ({plan.scrape_inputs[first]})",
+                       doc_id=row["doc_id"], locator=record_locator(json.loads(row["provenance"])), url=row["url"])
+    return table.filter(pa.array(keep, pa.bool_()))
 
 
 def run_license(plan: RunPlan) -> StageCounts:

@@ -10,6 +10,9 @@ Every input record is either published or quarantined with a reason code:
 ``non_html``, ``http_status``, ``too_large``, ``invalid_utf8``, ``opted_out``, ``duplicate_url``, ``empty``,
 ``no_main_text``, ``too_short``, ``too_long``, ``malformed_headers``, ``corrupt_gzip``, ``truncated_gzip``, ``truncated_record``,
 ``malformed_json``, ``no_text``. Output is streamed to Parquet, so memory does not grow with the input size.
+An input that fails to read midway (an I/O error, not a bad record) fails the run and writes no output file.
+``duplicate_url`` spans every source of one call; the pipeline scrapes each file on its own, and its merge
+(``biomass.pipeline.ingest.merge_scrape``) applies the same rule across files.
 """
 
 from __future__ import annotations
@@ -225,13 +228,16 @@ def _row_page(obj: dict[str, Any], locator: str, prov: dict[str, Any]) -> Page:
     return Page(locator, obj.get("url"), when, html if html is not None else text, html is not None, prov)
 
 
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")
+
+
 def read_source(path: str, config: ScrapeConfig) -> Iterator[Page]:
     import fsspec
 
     lowered = path.lower()
     if lowered.endswith((".warc", ".warc.gz", ".arc.gz")):
         return read_warc(path, config.max_record_bytes)
-    if lowered.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
+    if lowered.endswith(JSONL_SUFFIXES):
         return read_jsonl(path)
     if lowered.endswith(".parquet"):
         return read_parquet(path)
@@ -243,16 +249,24 @@ def read_source(path: str, config: ScrapeConfig) -> Iterator[Page]:
     raise ValueError(f"scrape input {path}: unknown kind (want .warc[.gz], .jsonl[.gz], .parquet or a directory)")
 
 
+def record_locator(provenance: dict[str, Any]) -> str:
+    """The locator its reader gave a published record, from its provenance: for rows set aside after the scrape."""
+    path, offset = provenance["source_file"], provenance["offset"]
+    if path.lower().endswith((".html", ".htm")):
+        return path
+    return f"{path}:{offset}" if path.lower().endswith(JSONL_SUFFIXES) else f"{path}#{offset}"
+
+
 def scrape(sources: list[str], *, year: int | None, config: ScrapeConfig, out_path: str,
            quarantine_path: str | None = None) -> StageCounts:
     """Scrape ``sources`` into ``out_path``; quarantined records go to ``quarantine_path`` with their reason."""
     counts = StageCounts(STAGE)
     quarantine = Quarantine(STAGE, counts)
-    out = ParquetStream(out_path, RECORD_SCHEMA)
-    admission = _Admission(year, config, counts, quarantine, out)
     started = time.monotonic()
     per_file = {}
-    try:
+    # A reader that fails (not a bad record: those are quarantined) aborts the output rather than publish half.
+    with ParquetStream(out_path, RECORD_SCHEMA) as out:
+        admission = _Admission(year, config, counts, quarantine, out)
         for source in sources:
             before_in, before_q = counts.rows_in, counts.rows_quarantined
             for page in read_source(source, config):
@@ -263,8 +277,6 @@ def scrape(sources: list[str], *, year: int | None, config: ScrapeConfig, out_pa
                              rate, source)
             per_file[source] = {"records": counts.rows_in - before_in,
                                 "quarantined": counts.rows_quarantined - before_q}
-    finally:
-        out.close()
     if quarantine_path:
         quarantine.write(quarantine_path)
     truncated = [r for r in quarantine.table().to_pylist() if r["reason"] in ("truncated_gzip", "truncated_record")]
