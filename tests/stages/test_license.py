@@ -115,3 +115,24 @@ def test_report_per_publisher_with_expiries(tmp_path):
     assert report["publishers"]["Reference Press"]["quarantined"] == {"training_not_allowed": 1}
     _, _, _, later = run(tmp_path / "y", [SAMPLES / "archive-books"], 2023)
     assert later["publishers"]["Archive Books"]["quarantined"] == {"license_expired": 12}
+
+
+def test_a_drop_that_raises_midway_leaves_no_partial_output(tmp_path, monkeypatch):
+    """The first drop is written, the second crashes: no output file at all, so nothing half-licensed is read."""
+    import biomass.stages.license as stage
+
+    real, calls = stage._one_drop, []
+
+    def crash_on_second(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise OSError("publisher share went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stage, "_one_drop", crash_on_second)
+    out = tmp_path / "out" / "license.parquet"
+    with pytest.raises(OSError, match="went away"):
+        license_stage([str(drop(tmp_path, "a")), str(drop(tmp_path, "b"))], year=2024, config=KNOWN,
+                      out_path=str(out))
+    assert len(calls) == 2
+    assert not out.exists() and list(out.parent.iterdir()) == []

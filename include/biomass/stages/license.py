@@ -89,15 +89,12 @@ def license_stage(drops: list[str], *, year: int, config: LicenseConfig, out_pat
                   quarantine_path: str | None = None, report_path: str | None = None) -> StageCounts:
     counts = StageCounts(STAGE)
     quarantine = Quarantine(STAGE, counts)
-    out = ParquetStream(out_path, RECORD_SCHEMA)
     report: dict[str, dict[str, Any]] = defaultdict(lambda: {"documents": 0, "published": 0,
                                                              "quarantined": Counter(), "licenses": {}})
     known = set(config.known_publishers)
-    try:
+    with ParquetStream(out_path, RECORD_SCHEMA) as out:  # a drop that raises midway publishes no partial output
         for drop in drops:
             _one_drop(Path(drop), year, config, known, counts, quarantine, out, report)
-    finally:
-        out.close()
     if quarantine_path:
         quarantine.write(quarantine_path)
     if report_path:
