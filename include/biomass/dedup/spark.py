@@ -35,9 +35,13 @@ def _pyspark():
 
 
 def spark_session(master: str = "local[2]", app_name: str = "biomass-dedup", shuffle_partitions: int = 4):
+    import logging
     import os
     import sys
 
+    # py4j logs every connection open/close at INFO, including from __del__ at interpreter exit, after logging
+    # has closed its streams ("--- Logging error ---"); its warnings still show.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     SparkSession, _ = _pyspark()
     builder = SparkSession.builder
     if master.startswith("local"):   # workers must run this interpreter (the venv with biomass and pyarrow)
