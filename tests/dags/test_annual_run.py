@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
 from biomass.storage import GenerationStore
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.airflow
-
-
-@pytest.fixture(scope="module")
-def dag(airflow_db, signing_key_env):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "biomass_annual.py"))
-    assert bag.import_errors == {}
-    return bag.dags["biomass_annual"]
 
 
 def run(dag, logical_year: int, **conf):

@@ -16,7 +16,6 @@ import pytest
 from biomass.pipeline import make_plan, run_year
 from biomass.storage import GenerationStore
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.airflow
 
 ORDER = ["plan", "scrape_shards", "scrape", "merge_scrape", "gate_scrape", "license", "gate_license", "synthesize",
@@ -31,15 +30,6 @@ FAILING = {
 }
 WHAT_FAILS = {"scrape": "lang", "license": "lang", "synthesize": "text", "generation": "lang",
               "collapse": "js_divergence"}
-
-
-@pytest.fixture(scope="module")
-def dag(airflow_db, signing_key_env):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / "biomass_annual.py"))
-    assert bag.import_errors == {}
-    return bag.dags["biomass_annual"]
 
 
 @pytest.fixture(scope="module")
