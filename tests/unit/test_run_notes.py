@@ -41,6 +41,7 @@ def test_notes_fit_airflows_column_even_with_many_failures():
     note = gate_failure_note(2022, "generation", many, docs="/biomass/datadocs/v.html", evidence_dir="/d")
     assert len(note) <= NOTE_LIMIT
     assert "gate `generation` failed" in note
+    assert "[Data Docs: the failed validation](/biomass/datadocs/v.html)" in note  # the list is cut, not the link
 
 
 def test_published_note_gives_size_mix_and_collapse():

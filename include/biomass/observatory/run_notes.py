@@ -41,19 +41,21 @@ def _fit(lines: list[str]) -> str:
 
 def gate_failure_note(year: int, gate: str, failed: list[dict[str, Any]], *, docs: str | None,
                       evidence_dir: str | None) -> str:
-    """Why the year stopped: the gate, its failed expectations (observed vs. bounds), where the evidence is."""
+    """Why the year stopped: the gate, where the evidence is, then its failed expectations (observed vs. bounds).
+
+    Links come before the list, so a long list is what gets cut to fit, never the way to the evidence."""
     lines = [f"**biomass {year}: gate `{gate}` failed. Nothing was published.**", ""]
+    if docs:
+        lines.append(f"[Data Docs: the failed validation]({docs})")
+    if evidence_dir:
+        lines.append(f"Failing rows and full result: `{evidence_dir}`")
+    lines.append("")
     for f in failed[:MAX_LISTED]:
         bounds = {k: v for k, v in f.get("kwargs", {}).items() if k in ("min_value", "max_value", "mostly")}
         lines.append(f"- `{f['expectation']}({f.get('column') or ''})`: {f['why']}; observed `{f['observed']}`"
                      + (f", expected `{bounds}`" if bounds else ""))
     if len(failed) > MAX_LISTED:
         lines.append(f"- … and {len(failed) - MAX_LISTED} more (see Data Docs)")
-    lines.append("")
-    if docs:
-        lines.append(f"[Data Docs: the failed validation]({docs})")
-    if evidence_dir:
-        lines.append(f"Failing rows and full result: `{evidence_dir}`")
     return _fit(lines)
 
 
