@@ -7,6 +7,7 @@ import os
 import pytest
 
 from biomass import storage
+from biomass.cli import main as biomass
 from biomass.dedup import SignatureIndex, signatures
 from biomass.storage import AlreadyPublished, GenerationStore, NotPublished, NotRetired
 from biomass.observatory.data import observatory_payload
@@ -198,6 +199,80 @@ def test_crash_during_restore_before_the_rename_leaves_the_year_retired(store, m
     assert SignatureIndex(store.minhash_dir).years() == [2021, 2023]
     store.restore(2022)
     assert store.published_years() == list(YEARS) and SignatureIndex(store.minhash_dir).years() == list(YEARS)
+
+
+# -- the CLI ------------------------------------------------------------------------------------------------------
+
+def test_cli_retire_prints_what_moved_and_the_backfill_for_its_children(store, capsys):
+    code = biomass(["retire", "2022", "--reason", "licence revoked", "--data-root", str(store.data_root)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"-> {store.retired_dir / '2022-1'}" in out
+    assert "gen-2022.arrow" in out and "fingerprints" in out
+    assert "2023" in out.split("warning:")[1]
+    assert ("airflow backfill create --dag-id biomass_annual --from-date 2023-01-01 --to-date 2023-01-01 "
+            "--max-active-runs 1 --reprocess-behavior completed") in out
+
+
+def test_cli_backfill_runs_to_the_newest_published_year(tmp_path, capsys):
+    store = GenerationStore(tmp_path)
+    for year, parent in ((2021, None), (2022, 2021), (2023, 2022), (2024, 2023)):
+        publish_year(store, year, parent)
+    assert biomass(["retire", "2022", "--reason", "x", "--data-root", str(tmp_path)]) == 0
+    assert "--from-date 2023-01-01 --to-date 2024-01-01" in capsys.readouterr().out
+
+
+def test_cli_retire_of_the_newest_year_has_nothing_to_rebuild(store, capsys):
+    assert biomass(["retire", "2023", "--reason", "bad scrape", "--data-root", str(store.data_root)]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to rebuild" in out and "backfill" not in out
+
+
+def test_cli_unknown_year_exits_1_with_a_message(store, capsys):
+    assert biomass(["retire", "2030", "--reason", "x", "--data-root", str(store.data_root)]) == 1
+    assert "2030 is not published" in capsys.readouterr().err
+    assert store.published_years() == list(YEARS)
+
+
+def test_cli_needs_a_reason_unless_undoing(store, capsys):
+    assert biomass(["retire", "2022", "--data-root", str(store.data_root)]) == 2
+    assert "--reason" in capsys.readouterr().err
+    assert biomass(["retire", "--undo", "2022", "--reason", "x", "--data-root", str(store.data_root)]) == 2
+    assert store.published_years() == list(YEARS)
+
+
+def test_cli_undo_restores_and_refuses_when_re_published(store, capsys):
+    root = str(store.data_root)
+    assert biomass(["retire", "2022", "--reason", "x", "--data-root", root]) == 0
+    assert biomass(["retire", "--undo", "2022", "--data-root", root]) == 0
+    assert f"restored 2022: {store.retired_dir / '2022-1'} -> {store.generation_dir(2022)}" in capsys.readouterr().out
+    assert store.published_years() == list(YEARS)
+
+    assert biomass(["retire", "2022", "--reason", "x", "--data-root", root]) == 0
+    publish_year(store, 2022, 2021, salt="rebuilt")
+    capsys.readouterr()
+    assert biomass(["retire", "--undo", "2022", "--data-root", root]) == 1
+    assert "published again" in capsys.readouterr().err
+    assert biomass(["retire", "--undo", "2025", "--data-root", root]) == 1
+    assert "no retired copy" in capsys.readouterr().err
+
+
+def test_cli_undo_warns_about_later_years_built_without_it(store, capsys):
+    root = str(store.data_root)
+    assert biomass(["retire", "2022", "--reason", "x", "--data-root", root]) == 0
+    publish_year(store, 2023, 2021, salt="rebuilt")   # the backfill rebuilt 2023 on 2021
+    capsys.readouterr()
+    assert biomass(["retire", "--undo", "2022", "--data-root", root]) == 0
+    out = capsys.readouterr().out
+    assert "warning: published year(s) 2023 were built without 2022" in out
+    assert "--from-date 2023-01-01 --to-date 2023-01-01" in out
+
+
+def test_cli_reads_the_data_root_from_the_config(store, tmp_path, capsys):
+    config = tmp_path / "biomass.yaml"
+    config.write_text(f"data_root: {store.data_root}\n")
+    assert biomass(["retire", "2022", "--reason", "x", "--config", str(config)]) == 0
+    assert store.published_years() == [2021, 2023]
 
 
 # -- the pipeline -------------------------------------------------------------------------------------------------
