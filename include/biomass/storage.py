@@ -6,6 +6,8 @@ Layout under a data root::
     generations/<year>/manifest.json    the only thing readers trust; written last, by atomic rename
     generations/<year>/part-NNNNN-<sha12>.parquet   shards named by content, listed in the manifest
     generations/<year>/quarantine-<sha12>.parquet   every row set aside while building the year
+    generations/.retired/<year>-<n>/    a withdrawn generation (see ``retire``), with retired.json and its signatures
+    index/minhash/gen-<year>.arrow      the year's dedup signatures (written by the publish step)
 
 A shard that is not listed in ``manifest.json`` does not exist for readers, so a run killed at any point
 leaves either the previous manifest or none, never half a generation.
@@ -17,8 +19,10 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -29,6 +33,9 @@ from biomass.schema import RECORD_SCHEMA, SCHEMA_VERSION, canonical_json, check_
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
+RETIRED = ".retired"            # under generations/: not a year, so readers never list it
+RETIRED_RECORD = "retired.json"
+_RETIRED_NAME = re.compile(r"^(\d+)-(\d+)$")
 SHARD_ROWS = 50_000
 # Fixed writer options: same table, same bytes.
 _WRITE_OPTS = dict(compression="zstd", compression_level=3, use_dictionary=True, write_statistics=True,
@@ -37,6 +44,14 @@ _WRITE_OPTS = dict(compression="zstd", compression_level=3, use_dictionary=True,
 
 class NotPublished(LookupError):
     """The requested generation has no published manifest."""
+
+
+class NotRetired(LookupError):
+    """There is no retired copy of the requested generation to restore."""
+
+
+class AlreadyPublished(RuntimeError):
+    """A restore would overwrite a generation published (or being published) since the retire."""
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -162,6 +177,20 @@ class GenerationStore:
     def manifest_path(self, year: int) -> Path:
         return self.generation_dir(year) / MANIFEST
 
+    @property
+    def retired_dir(self) -> Path:
+        return self.generations_dir / RETIRED
+
+    @property
+    def minhash_dir(self) -> Path:
+        """The cross-generation dedup index (``SignatureIndex``) the publish step feeds."""
+        return self.data_root / "index" / "minhash"
+
+    def signature_path(self, year: int) -> Path:
+        from biomass.dedup.index import generation_path   # lazy: reading generations needs no dedup code
+
+        return generation_path(self.minhash_dir, year)
+
     # -- reading (published only) ---------------------------------------------------------------------
     def published_years(self) -> list[int]:
         if not self.generations_dir.is_dir():
@@ -206,6 +235,113 @@ class GenerationStore:
     def iter_published(self) -> Iterator[tuple[int, dict[str, Any]]]:
         for year in self.published_years():
             yield year, self.manifest(year)
+
+    def children_of(self, year: int) -> list[int]:
+        """Published years whose manifest names ``year`` as ``parent``: they were built from it."""
+        return [y for y, m in self.iter_published() if m.get("parent") == year]
+
+    def retired_copies(self, year: int) -> list[Path]:
+        """Retired copies of ``year``, oldest first (the last one is what ``restore`` brings back)."""
+        if not self.retired_dir.is_dir():
+            return []
+        found = [(int(m.group(2)), p) for p in self.retired_dir.iterdir()
+                 if (m := _RETIRED_NAME.match(p.name)) and int(m.group(1)) == year and p.is_dir()]
+        return [p for _, p in sorted(found)]
+
+    def retired_years(self) -> list[int]:
+        if not self.retired_dir.is_dir():
+            return []
+        return sorted({int(m.group(1)) for p in self.retired_dir.iterdir()
+                       if (m := _RETIRED_NAME.match(p.name)) and p.is_dir()})
+
+    # -- withdrawing ----------------------------------------------------------------------------------
+    def retire(self, year: int, reason: str) -> Path:
+        """Withdraw a published year: readers stop seeing it, and later years stop being deduplicated against it.
+
+        ``generations/<year>`` is renamed to ``generations/.retired/<year>-<n>`` (n counts up, so a year
+        re-published and retired again never collides); that rename is the commit point. ``retired.json`` (the
+        reason, the manifest's sha256, the direct children) is written into the folder before it, so it moves
+        with it; readers ignore it while the year is still published. After the commit the year's dedup
+        signatures are moved into the retired folder, not deleted, so ``restore`` can bring them back. A crash
+        between the two leaves the year retired with its signatures still indexed: ``finish_retirements`` (run
+        by retire, restore and the assemble stage before it reads the index) parks them.
+
+        Fingerprints of the year's synthetic text in ``index/fingerprints/`` stay: that text was produced and
+        may be re-posted, and re-posts must still be recognised as synthetic.
+        """
+        if not reason.strip():
+            raise ValueError("a retire needs a reason (it is recorded in retired.json)")
+        self.finish_retirements()
+        manifest = self.manifest(year)   # raises NotPublished
+        source = self.generation_dir(year)
+        copies = self.retired_copies(year)
+        n = 1 + max((int(_RETIRED_NAME.match(p.name).group(2)) for p in copies), default=0)
+        target = self.retired_dir / f"{year}-{n}"
+        signatures = self.signature_path(year)
+        record = {"year": year, "reason": reason, "manifest_sha256": file_sha256(self.manifest_path(year)),
+                  "rows": manifest.get("rows"), "parent": manifest.get("parent"),
+                  "children": self.children_of(year),
+                  "signatures": signatures.name if signatures.is_file() else None,
+                  "retired_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        _atomic_write_bytes(source / RETIRED_RECORD, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+        self.retired_dir.mkdir(exist_ok=True)
+        _fsync_dir(self.generations_dir)
+        os.rename(source, target)   # the commit point
+        _fsync_dir(self.retired_dir)
+        _fsync_dir(self.generations_dir)
+        self._park_signatures(year, target)
+        return target
+
+    def restore(self, year: int) -> Path:
+        """Bring back the newest retired copy of ``year``, signatures included; refuse if the year was published
+        again meanwhile (retire that one first), so a restore never replaces a generation."""
+        self.finish_retirements()
+        copies = self.retired_copies(year)
+        if not copies:
+            raise NotRetired(f"generation {year} has no retired copy under {self.retired_dir}")
+        if self.manifest_path(year).is_file():
+            raise AlreadyPublished(f"generation {year} was published again after it was retired; retire it "
+                                   f"first if {copies[-1]} should replace it")
+        target = self.generation_dir(year)
+        if target.exists():
+            if any(target.iterdir()):
+                raise AlreadyPublished(f"{target} exists without a manifest (an unfinished publish?); move it "
+                                       f"away before restoring {year}")
+            target.rmdir()
+        source = copies[-1]
+        parked = source / self.signature_path(year).name
+        if parked.is_file():   # before the commit: if we stop here, finish_retirements parks it again
+            self.minhash_dir.mkdir(parents=True, exist_ok=True)
+            os.replace(parked, self.signature_path(year))
+            _fsync_dir(self.minhash_dir)
+            _fsync_dir(source)
+        os.rename(source, target)   # the commit point
+        _fsync_dir(self.generations_dir)
+        _fsync_dir(self.retired_dir)
+        (target / RETIRED_RECORD).unlink(missing_ok=True)
+        return target
+
+    def finish_retirements(self) -> list[int]:
+        """Roll forward retires interrupted after their commit point: park signatures still in the index.
+
+        A year with a retired copy and no manifest must not be deduplicated against. Returns the years fixed.
+        """
+        fixed = []
+        for year in self.retired_years():
+            if not self.manifest_path(year).is_file() and self._park_signatures(year, self.retired_copies(year)[-1]):
+                fixed.append(year)
+        return fixed
+
+    def _park_signatures(self, year: int, folder: Path) -> bool:
+        """Move the year's index file into its retired folder (same filesystem: one atomic rename)."""
+        source = self.signature_path(year)
+        target = folder / source.name
+        if not source.is_file() or target.exists():
+            return False
+        os.replace(source, target)
+        _fsync_dir(source.parent)
+        _fsync_dir(folder)
+        return True
 
     # -- publishing ---------------------------------------------------------------------------------
     def publish(self, year: int, table: pa.Table, manifest_fields: dict[str, Any],

@@ -36,6 +36,12 @@ _META_KEY = b"biomass.minhash_index"
 MAX_MATCHES_PER_KEY = 64
 
 
+def generation_path(root: str | os.PathLike[str], year: int) -> Path:
+    """Where the index keeps ``year``'s signatures; module level so a caller can move the file without opening
+    the index (``GenerationStore.retire`` parks it next to the withdrawn generation)."""
+    return Path(root) / f"gen-{int(year)}.arrow"
+
+
 @dataclass(frozen=True)
 class IndexParams:
     num_perm: int = 128
@@ -119,7 +125,7 @@ class SignatureIndex:
 
     # -- reading ------------------------------------------------------------------------------------
     def path_for(self, year: int) -> Path:
-        return self.root / f"gen-{int(year)}.arrow"
+        return generation_path(self.root, year)
 
     def years(self) -> list[int]:
         if not self.root.exists():

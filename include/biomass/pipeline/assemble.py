@@ -27,6 +27,7 @@ def run_assemble(plan: RunPlan) -> StageCounts:
     carried = empty_table()
     if cfg.policy == "accumulate" and plan.parent is not None:
         carried = conform(plan.store.read(plan.parent))
+    plan.store.finish_retirements()   # a retire cut short must not leave withdrawn signatures to match against
     index = SignatureIndex(index_root(plan)) if cfg.dedup.scope == "all" else None
     result = from_config(new, cfg.dedup, index=index, year=plan.year, earlier_texts=_earlier_texts(plan))
     save_counts(plan, result.counts)
@@ -95,4 +96,4 @@ def _dedup_quarantine(plan: RunPlan, dropped: pa.Table, new: pa.Table) -> None:
 
 
 def index_root(plan: RunPlan) -> Path:
-    return Path(plan.data_root) / "index" / "minhash"
+    return plan.store.minhash_dir
