@@ -71,6 +71,31 @@ def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> None:
     os.replace(tmp, path)
 
 
+# Reading a column batch by batch: about this many uncompressed bytes per batch, through a small read buffer
+# rather than whole column chunks (a row group of text can be hundreds of MB).
+BATCH_BYTES = 4 << 20
+_READ_BUFFER = 1 << 20
+
+
+def batch_rows_for(pf: pq.ParquetFile, columns: list[str] | None, target_bytes: int = BATCH_BYTES) -> int:
+    """Rows per batch so a batch of ``columns`` holds about ``target_bytes`` (from the file's column sizes)."""
+    meta = pf.metadata
+    if meta.num_rows == 0:
+        return 1024
+    names = set(columns) if columns is not None else None
+    size = sum(rg.column(i).total_uncompressed_size for rg in map(meta.row_group, range(meta.num_row_groups))
+               for i in range(rg.num_columns) if names is None or rg.column(i).path_in_schema in names)
+    return int(min(max(target_bytes * meta.num_rows // max(size, 1), 64), 65_536))
+
+
+def parquet_batches(path: str | os.PathLike[str], columns: list[str] | None = None, batch_rows: int | None = None,
+                    row_groups: list[int] | None = None) -> Iterator[pa.RecordBatch]:
+    """A Parquet file's rows in batches of about BATCH_BYTES (or ``batch_rows`` rows), never a whole column."""
+    pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=_READ_BUFFER)
+    rows = batch_rows or batch_rows_for(pf, columns)
+    yield from pf.iter_batches(batch_size=rows, columns=columns, row_groups=row_groups, use_threads=False)
+
+
 class ParquetStream:
     """Write a large output in batches with the project's fixed options, via a temp file renamed on close.
 
@@ -231,6 +256,14 @@ class GenerationStore:
             schema = RECORD_SCHEMA if columns is None else pa.schema([RECORD_SCHEMA.field(c) for c in columns])
             return schema.empty_table()
         return pa.concat_tables(tables)
+
+    def iter_batches(self, year: int, columns: list[str], batch_rows: int | None = None) -> Iterator[pa.Table]:
+        """The published rows of a generation in manifest order, a batch at a time: for figures over a column
+        (such as text lengths) that must not hold the whole column at once."""
+        for path in self.shard_paths(year):
+            check_version(pq.read_schema(path))
+            for batch in parquet_batches(path, columns, batch_rows):
+                yield pa.Table.from_batches([batch])
 
     def iter_published(self) -> Iterator[tuple[int, dict[str, Any]]]:
         for year in self.published_years():

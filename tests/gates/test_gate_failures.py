@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from biomass.accounting import StageCounts
@@ -76,7 +77,12 @@ def test_scrape_gate_fails_on_a_crawl_of_mostly_empty_pages(plan, texts):
 def test_scrape_gate_fails_on_too_short_text(plan, texts):
     short = [t[:60] for t in texts[:10]]
     _stage(plan, "scrape", _rows(texts[:10] + short))
-    _fails(plan, "scrape", "text")
+    failed = _fails(plan, "scrape", "text_chars")
+    assert [f["why"] for f in failed] == ["text length bounds"]
+    # The evidence holds the flagged records whole (text included, read back from the stage's file).
+    evidence = pq.read_table(plan.staging / "gates" / "scrape.failing_rows.parquet")
+    assert evidence.column("text").to_pylist() == short
+    assert evidence.column("text_chars").to_pylist() == [len(t) for t in short]
 
 
 def test_license_gate_fails_when_a_row_has_no_licence(plan, texts):
@@ -102,8 +108,6 @@ def test_synthesize_gate_fails_on_a_tampered_manifest(plan, texts, tmp_path):
     synthesize_stage([_rows(texts)], n=6, seed=1, year=2021, parent=2020, config=plan.cfg.synthesize,
                      provenance=plan.cfg.provenance.model_copy(update={"fingerprint_archive": None}),
                      out_path=str(out))
-    import pyarrow.parquet as pq
-
     table = pq.read_table(out)
     edited = table.column("text").to_pylist()
     edited[0] = edited[0].replace(" ", "  ", 1) + " (edited after signing)"
@@ -141,3 +145,23 @@ def test_generation_gate_fails_when_the_language_mix_jumps(tmp_path, texts):
     _stage(plan, "dedup", rows)
     failed = _fails(plan, "generation", "lang_drift")
     assert next(f for f in failed if f["column"] == "lang_drift")["observed"] == pytest.approx(0.5)
+
+
+def test_a_gate_verdict_is_byte_identical_on_rerun(tmp_path, texts):
+    """The verdict goes into the manifest; drift against the parent is computed batch by batch, same bytes."""
+    root = tmp_path / "data"
+    GenerationStore(root).publish(2020, _rows(texts[:20], year=2020), {"rows": 20})
+    verdicts = []
+    for _ in range(2):
+        plan = make_plan(2021, data_root=str(root), scrape_inputs=[], license_inputs=[])
+        rows = _rows(texts[20:50])
+        rows = rows.set_column(rows.schema.get_field_index("lang"), "lang", pa.array(["en", "de", "fr"] * 10))
+        _stage(plan, "assemble", rows)
+        _stage(plan, "dedup", rows)
+        with pytest.raises(GateFailed):
+            run_gate_for(plan, "generation")
+        verdicts.append((plan.staging / "gates" / "generation.json").read_bytes())
+    assert verdicts[0] == verdicts[1]
+    verdict = json.loads(verdicts[0])
+    assert verdict["suite_version"] == 2
+    assert verdict["summary"]["length_drift"] is not None and verdict["summary"]["lang_drift"] > 0.2

@@ -153,3 +153,22 @@ def test_sigkill_during_publish_never_exposes_half_a_generation(tmp_path, delay)
     else:
         with pytest.raises(NotPublished):
             store.manifest(2024)
+
+
+def test_parquet_batches_are_sized_by_bytes_and_cover_every_row(tmp_path):
+    table = make_table(600)
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=250)
+    meta = pq.ParquetFile(tmp_path / "t.parquet").metadata
+    per_row = sum(meta.row_group(g).column(1).total_uncompressed_size for g in range(meta.num_row_groups)) / 600
+    rows = storage.batch_rows_for(pq.ParquetFile(tmp_path / "t.parquet"), ["text"], int(per_row * 100))
+    assert 95 <= rows <= 105
+    batches = list(storage.parquet_batches(tmp_path / "t.parquet", ["doc_id", "text"], batch_rows=rows))
+    assert max(b.num_rows for b in batches) <= rows
+    assert pa.Table.from_batches(batches).equals(table.select(["doc_id", "text"]))
+
+
+def test_published_rows_in_batches_match_a_whole_read(tmp_path):
+    store = GenerationStore(tmp_path)
+    store.publish(2021, make_table(40), {})
+    batched = pa.concat_tables(store.iter_batches(2021, ["text", "lang"], batch_rows=7))
+    assert batched.equals(store.read(2021, columns=["text", "lang"]))

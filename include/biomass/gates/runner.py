@@ -3,6 +3,9 @@
 GX is imported here, inside the function, so DAG parsing never pays for it, and its INFO chatter and progress
 bars are silenced. Results that go into the manifest carry no timestamps, so re-runs stay byte-identical;
 the full GX result and Data Docs (which do carry run times) stay beside the staging data.
+
+Document text never reaches pandas: the ``rows`` batch is a projection without ``text`` (``biomass.gates.rows``),
+and the failing-rows evidence is read back from the stage's Parquet file for the flagged rows only.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +22,13 @@ import pandas as pd
 import pyarrow as pa
 
 from biomass.config import GateConfig
-from biomass.gates.suites import SUITE_VERSION, Check, build_suite
+from biomass.gates.rows import Derive, GateRows, project_parquet, project_table
+from biomass.gates.suites import SUITE_VERSION, Check, build_suite, columns_read
 from biomass.storage import write_parquet
 
 log = logging.getLogger(__name__)
 SAMPLE_ROWS = 20
+BATCHES = ("schema", "rows", "summary")
 
 
 class GateFailed(RuntimeError):
@@ -109,18 +115,48 @@ def _observed(result: dict[str, Any]) -> Any:
     return None
 
 
-def run_gate(gate: str, rows: pa.Table, summary: dict[str, Any], thresholds: GateConfig, *,
-             gx_root: str | os.PathLike[str], evidence_dir: str | os.PathLike[str], run_name: str) -> GateResult:
-    """Validate ``rows`` and the one-row ``summary`` against the gate's suite; write evidence on failure."""
+def gate_rows(rows: GateRows | pa.Table | str | os.PathLike[str], checks: list[Check],
+              derive: dict[str, Derive] | None = None) -> GateRows:
+    """What the ``rows`` checks see: a stage output's Parquet file or table, projected; a ``GateRows`` as is."""
+    if isinstance(rows, GateRows):
+        return rows
+    if isinstance(rows, pa.Table):
+        return project_table(rows, columns_read(checks), derive)
+    return project_parquet(rows, columns_read(checks), derive)
+
+
+def _frame(batch: str, rows: GateRows, checks: list[Check], summary: dict[str, Any]) -> pd.DataFrame:
+    if batch == "schema":
+        return pd.DataFrame(columns=list(rows.columns))  # the names and their order; no data
+    if batch == "summary":
+        return pd.DataFrame([summary])
+    columns = [c for c in columns_read(checks) if c in rows.table.column_names]
+    if "text" in columns:
+        raise ValueError("a gate never loads document text into pandas; check a derived column (text_chars)")
+    return rows.table.select(columns).to_pandas()
+
+
+@dataclass
+class Validation:
+    """What GX said about a suite's batches: failed checks, flagged row positions, raw results, Data Docs pages."""
+
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    failing_rows: dict[str, list[Any]] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+    pages: dict[str, str] = field(default_factory=dict)
+    docs: str | None = None
+
+
+def validate(gate: str, checks: list[Check], frame: Callable[[str, list[Check]], pd.DataFrame],
+             summary: dict[str, Any], *, gx_root: str | os.PathLike[str], run_name: str) -> Validation:
+    """Run each batch's checks through a GX checkpoint (which also updates Data Docs) on ``frame(batch, checks)``.
+
+    Frames are made one batch at a time, so only one is alive at once.
+    """
     gx = _quiet_gx()
-    checks = build_suite(gate, thresholds)
     ctx = _context(gx, Path(gx_root))
-    frames = {"rows": rows.to_pandas(), "summary": pd.DataFrame([summary])}
-    failed: list[dict[str, Any]] = []
-    failing_values: dict[str, list[Any]] = {}
-    raw_results: dict[str, Any] = {}
-    pages: dict[str, str] = {}
-    for batch in ("rows", "summary"):
+    out = Validation()
+    for batch in BATCHES:
         batch_checks: list[Check] = [c for c in checks if c.batch == batch]
         if not batch_checks:
             continue
@@ -136,36 +172,60 @@ def run_gate(gate: str, rows: pa.Table, summary: dict[str, Any], thresholds: Gat
             name=f"biomass.{gate}.{batch}", validation_definitions=[definition],
             actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
             result_format={"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE_ROWS}))
-        outcome = checkpoint.run(batch_parameters={"dataframe": frames[batch]},
+        outcome = checkpoint.run(batch_parameters={"dataframe": frame(batch, batch_checks)},
                                  run_id=gx.RunIdentifier(run_name=run_name))
         for identifier, validation in outcome.run_results.items():
-            raw_results[batch] = validation.to_json_dict()
-            pages.update({batch: s["site_url"] for s in ctx.get_docs_sites_urls(resource_identifier=identifier)})
+            out.raw[batch] = validation.to_json_dict()
+            out.pages.update({batch: s["site_url"] for s in ctx.get_docs_sites_urls(resource_identifier=identifier)})
             for res in validation.results:
                 if res.success:
                     continue
                 check = batch_checks[res.expectation_config.meta["biomass_check"]]
                 column = check.kwargs.get("column")
                 observed = summary.get(column) if batch == "summary" else _observed(res.result)
-                failed.append({"batch": batch, "expectation": check.expectation, "column": column, "why": check.why,
-                               "kwargs": check.kwargs, "observed": observed})
+                out.failed.append({"batch": batch, "expectation": check.expectation, "column": column,
+                                   "why": check.why, "kwargs": check.kwargs, "observed": observed})
                 if batch == "rows" and column and res.result.get("unexpected_index_list"):
-                    failing_values.setdefault(column, []).extend(res.result["unexpected_index_list"])
-    docs = next((s["site_url"] for s in ctx.get_docs_sites_urls()), None)
-    result = GateResult(gate=gate, success=not failed, evaluated=len(checks), failed=failed, data_docs=docs,
-                        pages=pages)
-    if failed:
+                    out.failing_rows.setdefault(column, []).extend(res.result["unexpected_index_list"])
+    out.docs = next((s["site_url"] for s in ctx.get_docs_sites_urls()), None)
+    return out
+
+
+def run_gate(gate: str, rows: GateRows | pa.Table | str | os.PathLike[str], summary: dict[str, Any],
+             thresholds: GateConfig, *, gx_root: str | os.PathLike[str], evidence_dir: str | os.PathLike[str],
+             run_name: str, derive: dict[str, Derive] | None = None) -> GateResult:
+    """Validate a stage's output and the one-row ``summary`` against the gate's suite; write evidence on failure.
+
+    ``rows``: the stage's Parquet file (read batch by batch), a table, or a projection already made with
+    ``gate_rows``; ``derive``: columns to compute per batch besides ``text_chars`` (e.g. ``signature_valid``).
+    """
+    checks = build_suite(gate, thresholds)
+    rows = gate_rows(rows, checks, derive)
+    v = validate(gate, checks, lambda batch, batch_checks: _frame(batch, rows, batch_checks, summary), summary,
+                 gx_root=gx_root, run_name=run_name)
+    result = GateResult(gate=gate, success=not v.failed, evaluated=len(checks), failed=v.failed, data_docs=v.docs,
+                        pages=v.pages)
+    if v.failed:
         out = Path(evidence_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"{gate}.result.json").write_text(json.dumps({"failed": failed, "gx": raw_results}, indent=2,
+        (out / f"{gate}.result.json").write_text(json.dumps({"failed": v.failed, "gx": v.raw}, indent=2,
                                                             default=str))
-        _write_failing_rows(rows, failing_values, out / f"{gate}.failing_rows.parquet")
+        _write_failing_rows(rows, v.failing_rows, out / f"{gate}.failing_rows.parquet")
         result.evidence_dir = str(out)
     return result
 
 
-def _write_failing_rows(rows: pa.Table, failing: dict[str, list[Any]], path: Path) -> None:
-    """The rows an expectation flagged (by index), or a head sample when the failure is table-level."""
+def _write_failing_rows(rows: GateRows, failing: dict[str, list[Any]], path: Path) -> None:
+    """The full records an expectation flagged (by row position), or a head sample when the failure is
+    table-level, with the columns the gate derived (text_chars, ...) beside them."""
     indices: list[int] = sorted({i for ids in failing.values() for i in ids if isinstance(i, int)})
-    sample = rows.take(indices[: SAMPLE_ROWS * 5]) if indices else rows.slice(0, SAMPLE_ROWS)
+    if indices:
+        indices = indices[: SAMPLE_ROWS * 5]
+        sample, derived = rows.records(indices), rows.table.take(pa.array(indices, pa.int64()))
+    else:
+        sample = rows.head(SAMPLE_ROWS)
+        derived = rows.table.slice(0, sample.num_rows)
+    for name in derived.column_names:
+        if name not in sample.column_names:
+            sample = sample.append_column(name, derived.column(name))
     write_parquet(sample, path)

@@ -1,7 +1,10 @@
 """The expectation suites, one per stage, as reviewed code.
 
-Each suite is a list of ``Check``s over one of two batches:
-- ``rows``: the stage's output records;
+Each suite is a list of ``Check``s over one of three batches:
+- ``schema``: the stage output's column names, in order (an empty frame: the schema, no data);
+- ``rows``: the stage's output records, projected: every column a check reads except ``text``, plus figures the
+  gate derives from the text batch by batch (``text_chars``, null where the text is null) and, for synthetic rows,
+  ``signature_valid``. Document text never reaches pandas (see ``biomass.gates.rows``);
 - ``summary``: one row of stage-level figures (quarantined fraction, shares, change against the parent),
   because great-expectations validates tables and these figures are properties of the whole table.
 Thresholds come from ``GateConfig`` so a run can override any of them.
@@ -15,9 +18,11 @@ from typing import Any, Literal
 from biomass.config import GateConfig
 from biomass.schema import COLUMNS, ORIGINS, SOURCES
 
-SUITE_VERSION = 1
+# 2: text checks read the derived text_chars (not text); the schema check has a batch of its own.
+SUITE_VERSION = 2
 GATES = ("scrape", "license", "synthesize", "generation", "collapse")
-# Columns a gate computes on its copy of the rows before validating them (never written to the corpus).
+# Columns a gate computes from the rows before validating them (never written to the corpus), besides the
+# text_chars every gate derives.
 DERIVED_COLUMNS: dict[str, tuple[str, ...]] = {"synthesize": ("signature_valid",)}
 
 
@@ -27,19 +32,19 @@ class Check:
 
     expectation: str
     kwargs: dict[str, Any] = field(default_factory=dict)
-    batch: Literal["rows", "summary"] = "rows"
+    batch: Literal["schema", "rows", "summary"] = "rows"
     why: str = ""
 
 
-def _record_checks(g: GateConfig, source: str | None, derived: tuple[str, ...] = ()) -> list[Check]:
+def _record_checks(g: GateConfig, source: str | None) -> list[Check]:
     checks = [
-        Check("ExpectTableColumnsToMatchOrderedList", {"column_list": [*COLUMNS, *derived]},
-              why="record schema (plus columns the gate derives)"),
+        Check("ExpectTableColumnsToMatchOrderedList", {"column_list": list(COLUMNS)}, batch="schema",
+              why="record schema"),
         Check("ExpectColumnValuesToNotBeNull", {"column": "doc_id"}, why="every record has an id"),
-        Check("ExpectColumnValuesToNotBeNull", {"column": "text"}, why="every record has text"),
+        Check("ExpectColumnValuesToNotBeNull", {"column": "text_chars"}, why="every record has text"),
         Check("ExpectColumnValuesToBeUnique", {"column": "doc_id"}, why="ids identify one record"),
-        Check("ExpectColumnValueLengthsToBeBetween",
-              {"column": "text", "min_value": g.min_chars, "max_value": g.max_chars}, why="text length bounds"),
+        Check("ExpectColumnValuesToBeBetween",
+              {"column": "text_chars", "min_value": g.min_chars, "max_value": g.max_chars}, why="text length bounds"),
         Check("ExpectColumnValuesToBeInSet", {"column": "origin", "value_set": list(ORIGINS)}, why="known origin"),
         Check("ExpectColumnValuesToBeBetween", {"column": "synthetic_score", "min_value": 0.0, "max_value": 1.0},
               why="score is a probability"),
@@ -76,7 +81,7 @@ def build_suite(gate: str, g: GateConfig) -> list[Check]:
                 *[Check("ExpectColumnValuesToNotBeNull", {"column": c}, why="licence validity: 100% of rows")
                   for c in ("license_id", "publisher", "attribution")]]
     if gate == "synthesize":
-        return [*_record_checks(g, "synthetic", DERIVED_COLUMNS["synthesize"]),
+        return [*_record_checks(g, "synthetic"),
                 Check("ExpectColumnValuesToBeInSet", {"column": "origin", "value_set": ["synthetic"]},
                       why="synthetic text is tagged at birth"),
                 Check("ExpectColumnValuesToBeInSet", {"column": "signature_valid", "value_set": [True]},
@@ -114,3 +119,8 @@ def build_suite(gate: str, g: GateConfig) -> list[Check]:
                                 batch="summary", why=f"collapse bound: {b['metric']} {b['direction']} {b['fail']}"))
         return checks
     raise KeyError(f"unknown gate {gate!r}; gates are {', '.join(GATES)}")
+
+
+def columns_read(checks: list[Check]) -> list[str]:
+    """The columns the ``rows`` checks read, in first-use order: what a gate projects from a stage's output."""
+    return list(dict.fromkeys(c.kwargs["column"] for c in checks if c.batch == "rows" and "column" in c.kwargs))

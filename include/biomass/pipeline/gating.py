@@ -1,33 +1,42 @@
-"""Run a stage's great-expectations gate on its output plus the stage-level figures it needs."""
+"""Run a stage's great-expectations gate on its output plus the stage-level figures it needs.
+
+The stage output is read as a projection (``biomass.gates.rows``): only the columns the suite and the summary
+need, with the text turned into ``text_chars`` batch by batch, so a gate never holds a year's text in memory.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import ValidationError
 
 from biomass.config import BiomassConfig, GateConfig
+from biomass.gates.drift import distribution_drift, length_lang_profile
+from biomass.gates.rows import Derive, GateRows, project_parquet, project_table
 from biomass.gates.runner import GateFailed, GateResult, run_gate
-from biomass.gates.suites import DERIVED_COLUMNS, GATES
-from biomass.pipeline.plan import RunPlan, load_counts, read_stage, stage_output
-from biomass.schema import canonical_json
+from biomass.gates.suites import DERIVED_COLUMNS, GATES, build_suite, columns_read
+from biomass.pipeline.plan import RunPlan, load_counts, stage_output
+from biomass.provenance.config import ProvenanceConfig
+from biomass.schema import canonical_json, empty_table
 
 log = logging.getLogger(__name__)
 
 
 GATE_INPUT = {"scrape": "scrape", "license": "license", "synthesize": "synthesize", "generation": "assemble",
               "collapse": "assemble"}
+# Projected columns gate_summary reads, besides those the suite checks.
+SUMMARY_COLUMNS: dict[str, tuple[str, ...]] = {"generation": ("origin", "generation", "lang", "text_chars")}
 
 
 def gate_summary(plan: RunPlan, gate: str, rows: pa.Table) -> dict[str, Any]:
-    """The stage-level figures a gate checks besides the rows themselves."""
+    """The stage-level figures a gate checks besides the rows themselves (``rows``: the gate's projection)."""
     stage = GATE_INPUT[gate]
     if gate == "collapse":
         measured = json.loads((plan.staging / "metrics.json").read_text())["metrics"]
@@ -42,7 +51,8 @@ def gate_summary(plan: RunPlan, gate: str, rows: pa.Table) -> dict[str, Any]:
         new_total = max(sum(new_sources.values()), 1)
         parent_rows = plan.store.manifest(plan.parent)["rows"] if plan.parent is not None else None
         target = plan.cfg.synthetic_share if plan.parent is not None else 0.0
-        drift = distribution_drift(plan.store.read(plan.parent, columns=["text", "lang"]), rows) \
+        drift = distribution_drift(length_lang_profile(plan.store.iter_batches(plan.parent, ["text", "lang"])),
+                                   length_lang_profile([rows])) \
             if plan.parent is not None else {"length_drift": None, "lang_drift": None}
         return {
             **drift,
@@ -56,36 +66,28 @@ def gate_summary(plan: RunPlan, gate: str, rows: pa.Table) -> dict[str, Any]:
     return {"quarantined_fraction": counts.rows_quarantined / counts.rows_in if counts.rows_in else 0.0}
 
 
-LENGTH_BINS = np.logspace(1, 7, 25)  # characters, log-spaced: 10 .. 10M
+def _signatures(provenance: ProvenanceConfig, batch: pa.Table) -> pa.Array:
+    from biomass.provenance.verify import row_verdicts
+
+    return pa.array([v.ok for v in row_verdicts(batch, provenance)], type=pa.bool_())
 
 
-def distribution_drift(before: pa.Table, after: pa.Table) -> dict[str, float]:
-    """Jensen-Shannon divergence (bits) of text-length histograms, and total variation of language shares."""
-    def hist(table: pa.Table) -> np.ndarray:
-        lengths = pc.utf8_length(table.column("text")).to_numpy(zero_copy_only=False)
-        counts, _ = np.histogram(lengths, bins=LENGTH_BINS)
-        return counts / max(counts.sum(), 1)
-
-    p, q = hist(before), hist(after)
-    m = (p + q) / 2
-    def kl(a, b):
-        mask = a > 0
-        return float(np.sum(a[mask] * np.log2(a[mask] / b[mask])))
-    langs_before = Counter(before.column("lang").to_pylist())
-    langs_after = Counter(after.column("lang").to_pylist())
-    nb, na = max(sum(langs_before.values()), 1), max(sum(langs_after.values()), 1)
-    tv = 0.5 * sum(abs(langs_before[k] / nb - langs_after[k] / na) for k in set(langs_before) | set(langs_after))
-    return {"length_drift": 0.5 * kl(p, m) + 0.5 * kl(q, m), "lang_drift": tv}
-
-
-def _derive(gate: str, rows: pa.Table, plan: RunPlan) -> pa.Table:
+def _derive(gate: str, plan: RunPlan) -> dict[str, Derive]:
+    """The columns this gate computes per batch besides text_chars (which needs the text of that batch only)."""
+    derive = {}
     for column in DERIVED_COLUMNS.get(gate, ()):
         if column == "signature_valid":
-            from biomass.provenance.verify import row_verdicts
+            derive[column] = Derive(("doc_id", "text", "provenance"), partial(_signatures, plan.cfg.provenance))
+    return derive
 
-            valid = [v.ok for v in row_verdicts(rows, plan.cfg.provenance)]
-            rows = rows.append_column("signature_valid", pa.array(valid, type=pa.bool_()))
-    return rows
+
+def gate_input(plan: RunPlan, gate: str, g: GateConfig) -> GateRows:
+    """The gate's projection of its stage's output: what the suite checks plus what the summary needs."""
+    keep = [*columns_read(build_suite(gate, g)), *SUMMARY_COLUMNS.get(gate, ())]
+    path = stage_output(plan, GATE_INPUT[gate])
+    if not path.exists():  # e.g. a year without licensed data
+        return project_table(empty_table(), keep, _derive(gate, plan))
+    return project_parquet(path, keep, _derive(gate, plan))
 
 
 def gate_thresholds(cfg: BiomassConfig, gate: str, overrides: dict[str, Any] | None = None) -> GateConfig:
@@ -120,9 +122,9 @@ def check_gate_overrides(cfg: BiomassConfig, overrides: dict[str, Any] | None) -
 def run_gate_for(plan: RunPlan, gate: str, thresholds: dict[str, Any] | None = None) -> GateResult:
     """Validate a stage's output; record the verdict; raise GateFailed if the year must stop."""
     g = gate_thresholds(plan.cfg, gate, thresholds)
-    rows = read_stage(stage_output(plan, GATE_INPUT[gate]))
-    summary = gate_summary(plan, gate, rows)
-    result = run_gate(gate, _derive(gate, rows, plan), summary, g, gx_root=Path(plan.data_root) / "gx",
+    rows = gate_input(plan, gate, g)
+    summary = gate_summary(plan, gate, rows.table)
+    result = run_gate(gate, rows, summary, g, gx_root=Path(plan.data_root) / "gx",
                       evidence_dir=plan.staging / "gates", run_name=f"{plan.year}-{gate}")
     gates_dir = plan.staging / "gates"
     gates_dir.mkdir(parents=True, exist_ok=True)
