@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from biomass.config import GateConfig
 from biomass.gates.rows import Derive, GateRows, project_parquet, project_table
-from biomass.gates.suites import SUITE_VERSION, Check, build_suite, columns_read
+from biomass.gates.suites import expected_bounds, SUITE_VERSION, Check, build_suite, columns_read
 from biomass.storage import write_parquet
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class GateResult:
             return f"gate {self.gate!r} passed {self.evaluated} expectations"
         lines = [f"gate {self.gate!r} FAILED {len(self.failed)} of {self.evaluated} expectations:"]
         for f in self.failed:
-            bounds = {k: v for k, v in f.get("kwargs", {}).items() if k in ("min_value", "max_value", "mostly")}
+            bounds = expected_bounds(f)
             lines.append(f"  - {f['expectation']}({f['column'] or ''}) [{f['why']}]: observed {f['observed']}"
                          + (f", expected {bounds}" if bounds else ""))
         if self.evidence_dir:

@@ -72,6 +72,11 @@ def _min_rows(g: GateConfig) -> Check:
     return Check("ExpectTableRowCountToBeBetween", {"min_value": g.min_rows}, why="the stage produced data")
 
 
+def expected_bounds(failure: dict[str, Any]) -> dict[str, Any]:
+    """The limits a failed check held the data to, for explaining the failure (log line, run note)."""
+    return {k: v for k, v in failure.get("kwargs", {}).items() if k in ("min_value", "max_value", "mostly")}
+
+
 def build_suite(gate: str, g: GateConfig) -> list[Check]:
     if gate == "scrape":
         return [_min_rows(g), *_record_checks(g, "scrape"), _lang_check(g), _quarantine_check(g)]

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from biomass.observatory.app import DATA_DOCS, URL_PREFIX
+from biomass.gates.suites import expected_bounds
 
 NOTE_KEY = "biomass_run_note"
 NOTE_LIMIT = 1000  # dag_run_note.content is VARCHAR(1000)
@@ -51,7 +52,7 @@ def gate_failure_note(year: int, gate: str, failed: list[dict[str, Any]], *, doc
         lines.append(f"Failing rows and full result: `{evidence_dir}`")
     lines.append("")
     for f in failed[:MAX_LISTED]:
-        bounds = {k: v for k, v in f.get("kwargs", {}).items() if k in ("min_value", "max_value", "mostly")}
+        bounds = expected_bounds(f)
         lines.append(f"- `{f['expectation']}({f.get('column') or ''})`: {f['why']}; observed `{f['observed']}`"
                      + (f", expected `{bounds}`" if bounds else ""))
     if len(failed) > MAX_LISTED:
