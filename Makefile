@@ -10,7 +10,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export BIOMASS_DATA_ROOT ?= $(CURDIR)/data
 
-.PHONY: venv demo test test-fast bench bench-dedup bench-extract bench-tagging bench-gates samples clean lock env test-integration
+.PHONY: venv demo test test-fast bench bench-dedup bench-extract bench-tagging bench-gates bench-generation samples clean lock env test-integration
 
 venv: $(BIN)/.installed
 
@@ -65,6 +65,12 @@ bench-extract: venv
 
 bench-gates: venv
 	$(BIN)/python benchmarks/bench_gates.py
+
+# Two consecutive years of N fake (recombined real-text) documents through `biomass run-year`: per-step time,
+# docs/s, peak RSS, bytes written. Quick mode N=100000; the full run N=1000000. Needs python3.11-doc.
+N ?= 100000
+bench-generation: venv
+	$(BIN)/python benchmarks/bench_generation.py --docs $(N)
 
 clean:
 	rm -rf $(VENV) .airflow data .pytest_cache

@@ -25,6 +25,7 @@ from biomass.pipeline.measure import run_measure
 from biomass.pipeline.plan import RunPlan, load_counts, make_plan, stage_output, stage_quarantine
 from biomass.pipeline.publishing import asset_extra, publish
 from biomass.pipeline.synthesis import run_synthesize
+from biomass.profiling import StepProfile
 
 __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarantine", "run_scrape_shard",
            "merge_scrape", "run_license", "run_synthesize", "run_assemble", "synthetic_cap", "run_measure",
@@ -32,19 +33,35 @@ __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarant
            "asset_extra", "run_year"]
 
 
-def run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The whole year in one process, in DAG order (the shell and tests use this; the DAG runs the same steps)."""
+def run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None = None,
+             profile: StepProfile | None = None) -> dict[str, Any]:
+    """The whole year in one process, in DAG order (the shell and tests use this; the DAG runs the same steps).
+
+    ``profile`` (optional) records each step's wall time, peak memory and bytes written."""
+    step = (profile or StepProfile()).step
     check_gate_overrides(plan.cfg, gate_overrides)
     for i in range(len(plan.scrape_inputs)):
-        run_scrape_shard(plan, i)
-    merge_scrape(plan)
-    run_gate_for(plan, "scrape", gate_overrides)
-    run_license(plan)
-    run_gate_for(plan, "license", gate_overrides)
-    run_synthesize(plan)
-    run_gate_for(plan, "synthesize", gate_overrides)
-    run_assemble(plan)
-    run_gate_for(plan, "generation", gate_overrides)
-    run_measure(plan)
-    run_gate_for(plan, "collapse", gate_overrides)
-    return publish(plan)
+        with step(f"scrape[{i}]"):
+            run_scrape_shard(plan, i)
+    with step("merge_scrape"):
+        merge_scrape(plan)
+    with step("gate_scrape"):
+        run_gate_for(plan, "scrape", gate_overrides)
+    with step("license"):
+        run_license(plan)
+    with step("gate_license"):
+        run_gate_for(plan, "license", gate_overrides)
+    with step("synthesize"):
+        run_synthesize(plan)
+    with step("gate_synthesize"):
+        run_gate_for(plan, "synthesize", gate_overrides)
+    with step("assemble"):
+        run_assemble(plan)
+    with step("gate_generation"):
+        run_gate_for(plan, "generation", gate_overrides)
+    with step("measure"):
+        run_measure(plan)
+    with step("gate_collapse"):
+        run_gate_for(plan, "collapse", gate_overrides)
+    with step("publish"):
+        return publish(plan)

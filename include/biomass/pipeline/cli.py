@@ -9,6 +9,7 @@ from biomass.config import load_config
 from biomass.gates.runner import GateFailed
 from biomass.pipeline import run_year
 from biomass.pipeline.plan import make_plan
+from biomass.profiling import StepProfile
 from biomass.storage import GenerationStore
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ def register(subparsers) -> None:
     p.add_argument("--gate-overrides", type=json.loads, default=None, metavar="JSON",
                    help='thresholds for this run, e.g. \'{"max_quarantine_fraction": 0.6}\' (every gate) or '
                         '\'{"scrape": {"max_quarantine_fraction": 0.7}}\' (one gate); recorded in the manifest')
+    p.add_argument("--profile-out", metavar="FILE",
+                   help="write each step's wall time, peak RSS and bytes written here (JSON), even if a gate fails")
     p.set_defaults(func=_cmd_run_year)
 
     g = subparsers.add_parser("generations", help="list the published generations of a data root")
@@ -40,11 +43,15 @@ def _cmd_run_year(args) -> int:
     plan = make_plan(args.year, config_path=args.config, scrape_inputs=args.scrape_inputs,
                      license_inputs=args.license_inputs, data_root=args.data_root, policy=args.policy,
                      synthetic_share=args.synthetic_share, seed=args.seed)
+    profile = StepProfile()
     try:
-        manifest = run_year(plan, args.gate_overrides)
+        manifest = run_year(plan, args.gate_overrides, profile)
     except GateFailed as exc:
         print(exc)
         return 1
+    finally:
+        if args.profile_out:
+            profile.write(args.profile_out)
     print(f"published {manifest['year']}: {manifest['rows']} rows -> {plan.store.generation_dir(plan.year)}")
     return 0
 

@@ -1,0 +1,141 @@
+"""Generation benchmark: two consecutive years of N documents each through `biomass run-year`, whole processes.
+
+The crawl is FAKE (recombined real text, see benchmarks/crawl.py), written as JSONL by a script, never
+committed. Year 1 starts a chain (no parent, nothing synthesized); year 2 re-crawls 10% of year 1 with small
+edits, synthesizes at the config's share (0.3) from year 1 and deduplicates against it. Each year is one
+`biomass run-year` process under `/usr/bin/time -v`, with `--profile-out` for the per-step figures.
+
+Prints per step: wall seconds, input docs/s (documents scraped that year / step seconds), peak RSS of the step,
+MB written; then per year: wall, peak RSS, rows, the targets of issue 13 (a 1M-document year <= 30 min, peak RSS
+<= 3 GB), and, when an earlier result for another N is in --work, how the peak grew with N (target <= 1.3x).
+
+    python benchmarks/bench_generation.py --docs 100000 [--work /tmp/biomass-bench-generation] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+YEARS = (2021, 2022)
+TARGET_SECONDS_1M = 30 * 60
+TARGET_PEAK_MB = 3 * 1024
+TARGET_FLAT = 1.3
+
+
+def make_crawls(work: Path, docs: int) -> list[Path]:
+    crawls = []
+    for year in YEARS:
+        path = work / f"crawl-{docs}-{year}.jsonl"
+        if not path.exists():
+            cmd = [sys.executable, str(REPO / "benchmarks" / "crawl.py"), str(path), "--docs", str(docs),
+                   "--year", str(year)]
+            if crawls:
+                cmd += ["--recrawl-of", str(crawls[-1]), "--recrawl", "0.1"]
+            t = time.perf_counter()
+            subprocess.run(cmd, check=True)
+            print(f"wrote {path.name} ({path.stat().st_size / 2**20:.0f} MB) in {time.perf_counter() - t:.0f} s")
+        crawls.append(path)
+    return crawls
+
+
+def write_config(work: Path, docs: int) -> Path:
+    cfg = yaml.safe_load((REPO / "biomass.yaml").read_text())
+    cfg["data_root"] = str(work / f"data-{docs}")
+    cfg["scrape"]["inputs"] = [str(work / f"crawl-{docs}-{{year}}.jsonl")]
+    cfg["license"]["inputs"] = [str(REPO / "samples" / "publishers" / "*")]
+    path = work / f"biomass-{docs}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def run_year(year: int, config: Path, work: Path, docs: int) -> dict:
+    profile = work / f"profile-{docs}-{year}.json"
+    cmd = ["/usr/bin/time", "-v", str(BIN / "biomass"), "run-year", str(year), "--config", str(config),
+           "--profile-out", str(profile)]
+    env = {**os.environ, "BIOMASS_SIGNING_KEY": os.environ.get("BIOMASS_SIGNING_KEY") or _throwaway_key()}
+    env.pop("BIOMASS_DATA_ROOT", None)
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t
+    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    if proc.returncode != 0:
+        print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n")
+        raise SystemExit(f"biomass run-year {year} failed (exit {proc.returncode})")
+    return {"year": year, "wall": wall, "peak_mb": int(peak.group(1)) / 1024 if peak else None,
+            "steps": json.loads(profile.read_text())["steps"]}
+
+
+def _throwaway_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
+def report(result: dict, docs: int, manifest: dict) -> None:
+    print(f"\nyear {result['year']}: {docs:,} documents scraped; published {manifest['rows']:,} rows "
+          f"(mix {manifest.get('mix')})")
+    print(f"{'step':<18}{'seconds':>9}{'docs/s':>10}{'peak MB':>9}{'MB written':>12}")
+    for s in result["steps"]:
+        rate = docs / s["seconds"] if s["seconds"] > 0 else float("inf")
+        print(f"{s['name']:<18}{s['seconds']:>9.1f}{rate:>10.0f}{s['peak_rss_mb'] or 0:>9.0f}"
+              f"{s['written_mb'] or 0:>12.0f}")
+    stepped = sum(s["seconds"] for s in result["steps"])
+    print(f"{'(start-up, plan)':<18}{result['wall'] - stepped:>9.1f}")
+    print(f"{'whole process':<18}{result['wall']:>9.1f}{docs / result['wall']:>10.0f}{result['peak_mb']:>9.0f}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--docs", type=int, default=100_000)
+    p.add_argument("--work", type=Path, default=Path("/tmp/biomass-bench-generation"))
+    p.add_argument("--keep", action="store_true", help="keep the data root (the crawls are always kept)")
+    args = p.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    make_crawls(args.work, args.docs)
+    config = write_config(args.work, args.docs)
+    data_root = args.work / f"data-{args.docs}"
+    shutil.rmtree(data_root, ignore_errors=True)
+
+    results = []
+    for year in YEARS:
+        result = run_year(year, config, args.work, args.docs)
+        manifest = json.loads((data_root / "generations" / str(year) / "manifest.json").read_text())
+        report(result, args.docs, manifest)
+        results.append(result)
+    if not args.keep:
+        shutil.rmtree(data_root, ignore_errors=True)
+
+    year_wall = max(r["wall"] for r in results)
+    peak = max(r["peak_mb"] for r in results)
+    projected = year_wall * 1_000_000 / args.docs
+    print(f"\nslowest year: {year_wall:.0f} s for {args.docs:,} docs; a 1M-document year at this rate: "
+          f"{projected / 60:.0f} min (target <= {TARGET_SECONDS_1M // 60} min: "
+          f"{'met' if projected <= TARGET_SECONDS_1M else 'NOT met'}; linear projection unless N = 1M)")
+    print(f"peak RSS: {peak:.0f} MB (target <= {TARGET_PEAK_MB} MB: {'met' if peak <= TARGET_PEAK_MB else 'NOT met'})")
+    out = args.work / f"result-{args.docs}.json"
+    out.write_text(json.dumps({"docs": args.docs, "results": results}, indent=2))
+    for other in sorted(args.work.glob("result-*.json")):
+        prior = json.loads(other.read_text())
+        if prior["docs"] < args.docs:
+            base = max(r["peak_mb"] for r in prior["results"])
+            growth = peak / base
+            print(f"peak at {args.docs:,} / peak at {prior['docs']:,} docs: {growth:.2f}x "
+                  f"(target <= {TARGET_FLAT}x: {'met' if growth <= TARGET_FLAT else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
