@@ -130,6 +130,13 @@ class ParquetStream:
         if len(self.rows) >= self.batch_rows:
             self._flush()
 
+    def write_table(self, table: pa.Table) -> None:
+        """Append a whole batch (already in ``schema``), after anything added row by row."""
+        self._flush()
+        if table.num_rows:
+            self._writer.write_table(table)
+            self.count += table.num_rows
+
     def _flush(self) -> None:
         if self.rows:
             self._writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))

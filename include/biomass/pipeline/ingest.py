@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from biomass.accounting import Quarantine, StageCounts
-from biomass.pipeline.plan import RunPlan, read_stage, save_counts, stage_output, stage_quarantine
-from biomass.schema import canonical_json, empty_table
-from biomass.storage import write_parquet
+from biomass.pipeline.plan import RunPlan, save_counts, stage_output, stage_quarantine
+from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, canonical_json, conform
+from biomass.storage import ParquetStream, parquet_batches
 
 log = logging.getLogger(__name__)
 
@@ -62,28 +63,37 @@ def merge_scrape(plan: RunPlan) -> StageCounts:
 
     Each shard only knows its own file's URLs. Here a record whose URL an earlier shard already kept (input
     order, first wins) goes to quarantine as ``duplicate_url``, naming that shard; records without a URL stay.
+    Streams: a batch at a time is read, tagged and written, so memory does not grow with the crawl.
     """
     total = StageCounts("scrape")
     duplicates = Quarantine("scrape", total)
     kept_by: dict[str, int] = {}
-    tables, quarantines = [], []
-    for i in range(len(plan.scrape_inputs)):
-        shard = ScrapeShard.of(plan, i)
-        counts = StageCounts.from_dict(json.loads(shard.counts.read_text()))
-        total.rows_in += counts.rows_in
-        total.quarantined.update(counts.quarantined)
-        tables.append(_drop_urls_kept_earlier(plan, read_stage(shard.out), i, kept_by, duplicates))
-        if shard.quarantine.exists():
-            quarantines.append(pq.read_table(shard.quarantine))
-    if len(duplicates):
-        quarantines.append(duplicates.table())
-    table = pa.concat_tables(tables) if tables else empty_table()
-    total.rows_out = table.num_rows
-    write_parquet(_tag(plan, table), stage_output(plan, "scrape"))
-    if quarantines:
-        write_parquet(pa.concat_tables(quarantines), stage_quarantine(plan, "scrape"))
+    shards = [ScrapeShard.of(plan, i) for i in range(len(plan.scrape_inputs))]
+    tag = _tagger(plan, [s.out for s in shards])
+    with ParquetStream(stage_output(plan, "scrape"), RECORD_SCHEMA) as out:
+        for i, shard in enumerate(shards):
+            counts = StageCounts.from_dict(json.loads(shard.counts.read_text()))
+            total.rows_in += counts.rows_in
+            total.quarantined.update(counts.quarantined)
+            for batch in _stage_batches(shard.out):
+                kept = _drop_urls_kept_earlier(plan, batch, i, kept_by, duplicates)
+                total.rows_out += kept.num_rows
+                out.write_table(conform(tag(kept)))
+    quarantines = [s.quarantine for s in shards if s.quarantine.exists()]
+    if quarantines or len(duplicates):
+        with ParquetStream(stage_quarantine(plan, "scrape"), QUARANTINE_SCHEMA) as out:
+            for path in quarantines:
+                for batch in parquet_batches(path):
+                    out.write_table(pa.Table.from_batches([batch]))
+            out.write_table(duplicates.table())
     total.notes["inputs"] = len(plan.scrape_inputs)
     return save_counts(plan, total)
+
+
+def _stage_batches(path: Path) -> Iterator[pa.Table]:
+    if path.exists():
+        for batch in parquet_batches(path):
+            yield pa.Table.from_batches([batch])
 
 
 def _drop_urls_kept_earlier(plan: RunPlan, table: pa.Table, index: int, kept_by: dict[str, int],
@@ -112,30 +122,62 @@ def run_license(plan: RunPlan) -> StageCounts:
                            quarantine_path=str(stage_quarantine(plan, "license")),
                            report_path=str(plan.staging / "license.report.json"))
     if out.exists():
-        write_parquet(_tag(plan, pq.read_table(out)), out)
+        tag = _tagger(plan, [out])
+        tagged = out.with_name(f".{out.name}.tagged")
+        with ParquetStream(tagged, RECORD_SCHEMA) as stream:
+            for batch in _stage_batches(out):
+                stream.write_table(conform(tag(batch)))
+        tagged.replace(out)
     return save_counts(plan, counts)
 
 
-def _tag(plan: RunPlan, table: pa.Table) -> pa.Table:
-    """Run the provenance tagger on a stage's input: `origin` must come from evidence, not from the label."""
-    if table.num_rows == 0:
-        return table
-    from biomass.provenance import tag_table
+def _tagger(plan: RunPlan, inputs: list[Path]) -> Callable[[pa.Table], pa.Table]:
+    """Tag a stage's input batch by batch: `origin` must come from evidence, not from the label.
 
-    return tag_table(table, config=plan.cfg.provenance, reference=detector_reference(plan, table) or None)
+    The detector's reference and the fingerprint archive are fixed once for the whole stage, so every batch is
+    judged by the same evidence and the result does not depend on how the input is batched.
+    """
+    from biomass.provenance import tag_table
+    from biomass.provenance.detector import fit_cached
+    from biomass.provenance.fingerprint import FingerprintArchive
+
+    config = plan.cfg.provenance
+    reference = detector_reference(plan, inputs)
+    detector = fit_cached(reference, config.detector) if reference and config.detector.enabled else None
+    archive = (FingerprintArchive(config.fingerprint_archive, config.fingerprint_num_perm, config.fingerprint_seed)
+               if config.fingerprint_archive else None)
+
+    def tag(table: pa.Table) -> pa.Table:
+        if table.num_rows == 0:
+            return table
+        return tag_table(table, config=config, detector=detector, archive=archive)
+
+    return tag
 
 
 DETECTOR_REFERENCE_DOCS = 400
 MIN_DETECTOR_REFERENCE = 20
 
 
-def detector_reference(plan: RunPlan, table: pa.Table) -> list[str]:
-    """Human-era text to calibrate the foreign-generator detector: the chain's first generation, else this input.
-    Too little of it (see StatDetector.fit) gives []: the detector then reports itself uncalibrated."""
+def detector_reference(plan: RunPlan, inputs: list[Path]) -> list[str]:
+    """Human-era text to calibrate the foreign-generator detector: the chain's first generation, else this
+    stage's inputs. Too little of it (see StatDetector.fit) gives []: the detector then reports itself
+    uncalibrated. The DETECTOR_REFERENCE_DOCS smallest texts (in code-point order) of enough words, picked from a
+    stream with a bounded heap, so the choice is the same however the text is stored or batched."""
     from biomass.provenance.detector import BUCKET_EDGES
 
     years = plan.store.published_years()
-    source = plan.store.read(years[0], columns=["text", "human_era"]) if years else table
-    texts = [t for t in source.filter(source.column("human_era")).column("text").to_pylist()
-             if len(t.split()) >= BUCKET_EDGES[0]]
-    return sorted(texts)[:DETECTOR_REFERENCE_DOCS] if len(texts) >= MIN_DETECTOR_REFERENCE else []
+    if years:
+        batches = plan.store.iter_batches(years[0], ["text", "human_era"])
+    else:
+        batches = (b for path in inputs for b in _stage_batches(path))
+
+    def candidates() -> Iterator[str]:
+        for batch in batches:
+            batch = batch.select(["text", "human_era"])
+            for text in batch.filter(batch.column("human_era")).column("text").to_pylist():
+                if len(text.split()) >= BUCKET_EDGES[0]:
+                    yield text
+
+    texts = heapq.nsmallest(DETECTOR_REFERENCE_DOCS, candidates())
+    return texts if len(texts) >= MIN_DETECTOR_REFERENCE else []
