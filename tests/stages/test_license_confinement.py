@@ -169,3 +169,12 @@ def test_a_quarantine_write_that_dies_midway_leaves_no_corrupt_file(tmp_path, mo
     assert target.read_bytes() == before
     assert pq.read_table(target).column("detail").to_pylist() == ["first run"]
 
+
+
+def test_a_folder_listed_as_a_document_is_missing_not_a_crash(tmp_path):
+    """Found by the property tests: opening a folder without following links must not reach the reader."""
+    folder = drop(tmp_path)
+    list_extra(folder, "docs")
+    _, out, q, _ = run(tmp_path, [folder], 2023)
+    assert out.num_rows == 3 and reasons(q) == ["missing_document"]
+    assert "is a folder" in q.column("detail")[0].as_py()

@@ -111,15 +111,19 @@ def read_document(root: Path, rel: str, max_bytes: int) -> bytes:
             raise Refused("unsafe_path", f"{rel} cannot be opened safely ({exc.strerror})") from None
     finally:
         os.close(fd)
-    with os.fdopen(doc, "rb") as fh:
-        mode, size = os.fstat(doc).st_mode, os.fstat(doc).st_size
-        if stat.S_ISDIR(mode):
+    try:
+        info = os.fstat(doc)
+        if stat.S_ISDIR(info.st_mode):
             raise Refused("missing_document", f"{rel} is a folder, not a document")
-        if not stat.S_ISREG(mode):
-            raise Refused("unsafe_path", f"{rel} is {_kind(mode)}")
-        if size > max_bytes:
-            raise Refused("too_large", f"{rel} is {size} bytes > license.max_document_bytes {max_bytes}; not read")
-        data = fh.read(max_bytes + 1)
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused("unsafe_path", f"{rel} is {_kind(info.st_mode)}")
+        if info.st_size > max_bytes:
+            raise Refused("too_large", f"{rel} is {info.st_size} bytes > license.max_document_bytes {max_bytes}; "
+                                       "not read")
+        with os.fdopen(doc, "rb", closefd=False) as fh:
+            data = fh.read(max_bytes + 1)
+    finally:
+        os.close(doc)
     if len(data) > max_bytes:  # it grew while we read it
         raise Refused("too_large", f"{rel} is over license.max_document_bytes {max_bytes}; not read")
     return data
