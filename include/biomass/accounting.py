@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from biomass.schema import QUARANTINE_SCHEMA
+from biomass.storage import write_parquet
 
 
 class AccountingError(RuntimeError):
@@ -78,4 +78,5 @@ class Quarantine:
         return pa.Table.from_pylist(self._rows, schema=QUARANTINE_SCHEMA)
 
     def write(self, path: str) -> None:
-        pq.write_table(self.table(), path)
+        """Via a temp file and a rename: a process killed while writing leaves no half-written quarantine file."""
+        write_parquet(self.table(), path)

@@ -44,6 +44,8 @@ class LicenseConfig(_Strict):
     inputs: list[str] = Field(default_factory=list, description="publisher drop folders or globs of them")
     known_publishers: list[str] = Field(default_factory=list, description="fail-closed: others are quarantined")
     min_chars: int = 200
+    max_document_bytes: int = Field(20_000_000, gt=0, description="a larger document is quarantined as too_large, unread")
+    max_manifest_bytes: int = Field(5_000_000, gt=0, description="a larger manifest is malformed_manifest, unparsed")
     human_era_cutoff: date = date(2023, 1, 1)
 
 

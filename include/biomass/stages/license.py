@@ -1,64 +1,43 @@
 """Stage 2, license: publisher drops in, licensed records out, fail-closed.
 
 A drop is a folder holding ``manifest.json`` (or ``manifest.yaml``) and the documents it lists; the format is
-``license_drop.schema.json`` next to this file (documented in docs/license-drops.md). A document is published
-only if everything checks out, judged against the **generation year**, never today's date; otherwise it goes
-to quarantine with one of: ``malformed_manifest``, ``unknown_publisher``, ``no_license``, ``license_expired``,
-``license_not_yet_valid``, ``training_not_allowed``, ``missing_document``, ``unlisted_document``,
-``invalid_utf8``, ``too_short``.
+``license_drop.schema.json`` next to this file (documented in the README's "License" section). A document is
+published only if everything checks out, judged against the **generation year**, never today's date; otherwise
+it goes to quarantine with one of: ``malformed_manifest``, ``unsafe_path``, ``unknown_publisher``, ``no_license``,
+``license_expired``, ``license_not_yet_valid``, ``training_not_allowed``, ``missing_document``,
+``unlisted_document``, ``too_large``, ``invalid_utf8``, ``too_short``. Nothing outside a drop is ever read
+(``biomass.stages.drop_files``); the manifest is read defensively (``biomass.stages.license_manifest``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections import Counter, defaultdict
 from datetime import date, datetime, timezone
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from biomass.accounting import Quarantine, StageCounts
 from biomass.config import LicenseConfig
 from biomass.schema import RECORD_SCHEMA, canonical_json, make_doc_id, sha256_text
+from biomass.stages.drop_files import Refused, list_drop, normalise, read_document, unsafe_entry
+from biomass.stages.license_manifest import MANIFEST_NAMES, ManifestError, drop_schema, load_manifest
 from biomass.storage import ParquetStream
 from biomass.text import detect_lang, normalize
 
+__all__ = ["MANIFEST_NAMES", "drop_schema", "license_stage", "load_manifest", "licence_problem", "document_terms"]
+
 log = logging.getLogger(__name__)
 STAGE = "license"
-MANIFEST_NAMES = ("manifest.json", "manifest.yaml", "manifest.yml")
 TERMS = ("license_id", "valid_from", "valid_to", "allowed_uses", "attribution")
-
-
-def drop_schema() -> dict[str, Any]:
-    return json.loads(resources.files("biomass.stages").joinpath("license_drop.schema.json").read_text())
-
-
-def load_manifest(folder: Path) -> dict[str, Any]:
-    """The drop's manifest, validated against the JSON Schema; ValueError says what is wrong."""
-    import jsonschema
-    import yaml
-
-    found = [folder / n for n in MANIFEST_NAMES if (folder / n).is_file()]
-    if not found:
-        raise ValueError(f"no manifest ({' or '.join(MANIFEST_NAMES)})")
-    try:
-        raw = found[0].read_text(encoding="utf-8")
-        manifest = json.loads(raw) if found[0].suffix == ".json" else yaml.safe_load(raw)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ValueError(f"{found[0].name} does not parse: {exc}") from exc
-    try:
-        jsonschema.validate(manifest, drop_schema())
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
-        raise ValueError(f"{found[0].name} at {where}: {exc.message}") from exc
-    return manifest
 
 
 def _day(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value
-    return date.fromisoformat(str(value))
+    return date.fromisoformat(str(value))  # dates were checked when the manifest was loaded
 
 
 def document_terms(manifest: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +55,8 @@ def licence_problem(terms: dict[str, Any], year: int) -> tuple[str, str] | None:
     if not terms.get("license_id"):
         return "no_license", "no licence id"
     start, end = _day(terms.get("valid_from")), _day(terms.get("valid_to"))
+    if start is not None and end is not None and end < start:  # the drop's and an override's dates combined
+        return "malformed_manifest", f"valid to {end} is before valid from {start}"
     if end is not None and end < date(year, 1, 1):
         return "license_expired", f"valid to {end}, generation {year}"
     if start is not None and start > date(year, 12, 31):
@@ -105,19 +86,28 @@ def license_stage(drops: list[str], *, year: int, config: LicenseConfig, out_pat
 
 def _one_drop(folder: Path, year: int, config: LicenseConfig, known: set[str], counts: StageCounts,
               quarantine: Quarantine, out: ParquetStream, report) -> None:
+    def refuse(entry, reason: str, detail: str, locator: str) -> None:
+        counts.rows_in += 1
+        entry["documents"] += 1
+        entry["quarantined"][reason] += 1
+        quarantine.add(reason, detail=detail, locator=locator)
+
+    if folder.is_symlink():  # never followed: it could be another drop, or any folder on the host
+        refuse(report[f"(unsafe drop) {folder.name}"], "unsafe_path",
+               f"the drop folder is a symlink (to {os.readlink(folder)}); give its real path", str(folder))
+        return
     if not folder.is_dir():
         raise FileNotFoundError(f"licence drop {folder} is not a folder")
-    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                   if p.is_file() and p.name not in MANIFEST_NAMES and not p.name.startswith("."))
+    root = folder.resolve()
+    files, refused = list_drop(root, skip=MANIFEST_NAMES)
     try:
-        manifest = load_manifest(folder)
-    except ValueError as exc:
+        manifest = load_manifest(root, config.max_manifest_bytes)
+    except ManifestError as exc:
         entry = report[f"(malformed drop) {folder.name}"]
         for path in files:
-            counts.rows_in += 1
-            entry["documents"] += 1
-            entry["quarantined"]["malformed_manifest"] += 1
-            quarantine.add("malformed_manifest", detail=str(exc), locator=f"{folder}/{path}")
+            refuse(entry, exc.reason, str(exc), f"{folder}/{path}")
+        for path, why in refused.items():
+            refuse(entry, "unsafe_path", why, f"{folder}/{path}")
         return
     publisher = manifest["publisher"]
     entry = report[publisher]
@@ -126,25 +116,31 @@ def _one_drop(folder: Path, year: int, config: LicenseConfig, known: set[str], c
     listed = {d["path"] for d in manifest["documents"]}
     for path in files:
         if path not in listed:
-            counts.rows_in += 1
-            entry["documents"] += 1
-            entry["quarantined"]["unlisted_document"] += 1
-            quarantine.add("unlisted_document", detail="file not in the manifest: no licence", locator=f"{folder}/{path}")
+            refuse(entry, "unlisted_document", "file not in the manifest: no licence", f"{folder}/{path}")
+    for path, why in refused.items():
+        if path not in listed:
+            refuse(entry, "unsafe_path", why, f"{folder}/{path}")
     for doc in sorted(manifest["documents"], key=lambda d: d["path"]):
-        counts.rows_in += 1
-        entry["documents"] += 1
         locator = f"{folder}/{doc['path']}"
-        reason = _admit(folder, doc, manifest, year, config, known, out)
+        reason = _admit(root, folder.name, doc, manifest, year, config, known, out)
         if reason is None:
+            counts.rows_in += 1
             counts.rows_out += 1
+            entry["documents"] += 1
             entry["published"] += 1
         else:
-            entry["quarantined"][reason[0]] += 1
-            quarantine.add(reason[0], detail=reason[1], locator=locator)
+            refuse(entry, reason[0], reason[1], locator)
 
 
-def _admit(folder: Path, doc: dict[str, Any], manifest: dict[str, Any], year: int, config: LicenseConfig,
-           known: set[str], out: ParquetStream) -> tuple[str, str] | None:
+def _admit(root: Path, drop_name: str, doc: dict[str, Any], manifest: dict[str, Any], year: int,
+           config: LicenseConfig, known: set[str], out: ParquetStream) -> tuple[str, str] | None:
+    try:
+        rel = normalise(doc["path"])
+    except Refused as exc:
+        return exc.reason, exc.detail
+    unsafe = unsafe_entry(root, rel)
+    if unsafe:
+        return "unsafe_path", unsafe
     publisher = manifest["publisher"]
     if publisher not in known:
         return "unknown_publisher", f"{publisher!r} is not in license.known_publishers"
@@ -152,11 +148,10 @@ def _admit(folder: Path, doc: dict[str, Any], manifest: dict[str, Any], year: in
     problem = licence_problem(terms, year)
     if problem:
         return problem
-    path = folder / doc["path"]
-    if not path.is_file():
-        return "missing_document", "listed in the manifest but not in the drop"
     try:
-        text = normalize(path.read_bytes().decode("utf-8"))
+        text = normalize(read_document(root, rel, config.max_document_bytes).decode("utf-8"))
+    except Refused as exc:
+        return exc.reason, exc.detail
     except UnicodeDecodeError as exc:
         return "invalid_utf8", str(exc)
     if len(text) < config.min_chars:
@@ -166,11 +161,11 @@ def _admit(folder: Path, doc: dict[str, Any], manifest: dict[str, Any], year: in
     collected = datetime(published.year, published.month, published.day, tzinfo=timezone.utc)
     human_era = collected.date() < config.human_era_cutoff
     out.add({
-        "doc_id": make_doc_id(f"{publisher}/{doc['path']}", sha), "text": text, "source": "license",
+        "doc_id": make_doc_id(f"{publisher}/{rel}", sha), "text": text, "source": "license",
         "origin": "licensed", "synthetic_score": 0.0, "url": doc.get("url"), "publisher": publisher,
         "license_id": terms["license_id"], "attribution": terms["attribution"], "collected_at": collected,
         "generation": year, "content_sha256": sha, "lang": detect_lang(text), "human_era": human_era,
-        "provenance": canonical_json({"drop": folder.name, "path": doc["path"], "title": doc.get("title"),
+        "provenance": canonical_json({"drop": drop_name, "path": rel, "title": doc.get("title"),
                                       "license": {k: str(v) if v is not None else None for k, v in terms.items()}}),
         "tag_evidence": "{}",
     })
