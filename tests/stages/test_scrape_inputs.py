@@ -128,6 +128,16 @@ def test_a_gzip_member_holding_two_records_yields_both(tmp_path):
     assert [r["url"] for r in out] == ["https://example.org/0.html", "https://example.org/1.html"] and not q
 
 
+def test_a_warc_gz_whose_first_bytes_are_broken_is_still_read_as_gzip(tmp_path):
+    """Found by the property test: a damaged first member made the whole file one malformed plain record."""
+    data = bytearray(b"".join(pages_warc(3, gz=True)))
+    data[0] = 0
+    path = tmp_path / "head.warc.gz"
+    path.write_bytes(bytes(data))
+    counts, out, q = run(tmp_path, [path])
+    assert [r["reason"] for r in q] == ["corrupt_gzip"] and len(out) == 2
+
+
 def with_content_length(record: bytes, delta: int) -> bytes:
     head, sep, rest = record.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
@@ -199,6 +209,15 @@ def test_a_dump_field_of_the_wrong_type_is_quarantined_naming_the_field(tmp_path
     assert len(out) == 1 and [r["reason"] for r in q] == ["bad_field"]
     assert repr(field) in q[0]["detail"] and type(row[field]).__name__ in q[0]["detail"]
     assert q[0]["locator"] == f"{path}:2"
+
+
+@pytest.mark.parametrize("url", ["https://exa[mple.org/p", "http://[::1/x"])
+def test_a_url_that_cannot_be_parsed_is_quarantined(tmp_path, url):
+    """Found by the property test: urlsplit raises on an unbalanced '[' (read as a broken IPv6 host)."""
+    path = tmp_path / "u.jsonl"
+    path.write_text(json.dumps({"text": TEXT, "url": url}) + "\n")
+    counts, out, q = run(tmp_path, [path])
+    assert not out and [r["reason"] for r in q] == ["malformed_url"] and counts.rows_in == 1
 
 
 def test_a_parquet_text_column_of_integers_is_quarantined_per_record(tmp_path):

@@ -71,8 +71,7 @@ class _Admission:
         self.seen_urls: set[str] = set()
         self.cutoff = datetime.combine(config.human_era_cutoff, datetime.min.time(), tzinfo=timezone.utc)
 
-    def _opted_out(self, url: str) -> bool:
-        host = (urlsplit(url).hostname or "").lower()
+    def _opted_out(self, url: str, host: str) -> bool:
         if any(host == d or host.endswith("." + d) for d in self.config.optout_domains):
             return True
         return any(fnmatch.fnmatch(url, pattern) for pattern in self.config.optout_url_patterns)
@@ -90,8 +89,13 @@ class _Admission:
             return self.reject(page, "http_status", f"HTTP {page.status}")
         if not page.is_html and page.content_type is not None:
             return self.reject(page, "non_html", page.content_type)
-        if page.url and self._opted_out(page.url):
-            return self.reject(page, "opted_out", f"{urlsplit(page.url).hostname} reserves text-and-data mining")
+        if page.url:
+            try:
+                host = (urlsplit(page.url).hostname or "").lower()
+            except ValueError as exc:  # e.g. an unbalanced "[" reads as a broken IPv6 host
+                return self.reject(page, "malformed_url", f"{exc}: {page.url[:200]}")
+            if self._opted_out(page.url, host):
+                return self.reject(page, "opted_out", f"{host} reserves text-and-data mining")
         if page.url:
             if page.url in self.seen_urls:
                 return self.reject(page, "duplicate_url", page.url)
@@ -159,7 +163,7 @@ def read_warc(path: str, max_bytes: int) -> Iterator[Page]:
     from biomass.stages.warc import iter_warc, parse_record
 
     with fsspec.open(path, "rb") as fh:
-        for raw in iter_warc(fh, max_bytes):
+        for raw in iter_warc(fh, max_bytes, name=path):
             locator = f"{path}#{raw.offset}"
             prov = {"source_file": path, "offset": raw.offset}
             if raw.error:

@@ -44,10 +44,13 @@ class WarcRecord:
     oversize: bool = False
 
 
-def is_gzip(fh: BinaryIO) -> bool:
-    head = fh.read(3)
+def is_gzip(fh: BinaryIO, name: str = "") -> bool:
+    """By the first bytes; when those are damaged (neither gzip nor ``WARC/1.``), by the file's name."""
+    head = fh.read(len(b"WARC/1."))
     fh.seek(0)
-    return head == GZIP_MAGIC
+    if head.startswith(GZIP_MAGIC) or head.startswith(b"WARC/1."):
+        return head.startswith(GZIP_MAGIC)
+    return name.lower().endswith(".gz")
 
 
 class _Stream:
@@ -260,5 +263,6 @@ def parse_record(raw: RawRecord) -> WarcRecord:
         raise ValueError(f"malformed_headers: {type(exc).__name__}: {exc}") from exc
 
 
-def iter_warc(fh: BinaryIO, max_bytes: int) -> Iterator[RawRecord]:
-    return iter_gzip_members(fh, max_bytes) if is_gzip(fh) else iter_plain_records(fh, max_bytes)
+def iter_warc(fh: BinaryIO, max_bytes: int, name: str = "") -> Iterator[RawRecord]:
+    """The records of a WARC or WARC.gz; ``name`` (the file's) decides the kind when the first bytes are broken."""
+    return iter_gzip_members(fh, max_bytes) if is_gzip(fh, name) else iter_plain_records(fh, max_bytes)
