@@ -6,10 +6,13 @@ Inputs (local paths or fsspec URLs such as ``s3://`` and ``gs://``):
 - ``.jsonl`` / ``.jsonl.gz`` text dumps (``text`` or ``html``, optional ``url``, ``id``, ``collected_at``);
 - ``.parquet`` text dumps (the same columns).
 
-Every input record is either published or quarantined with a reason code:
-``non_html``, ``http_status``, ``too_large``, ``invalid_utf8``, ``opted_out``, ``duplicate_url``, ``empty``,
-``no_main_text``, ``too_short``, ``too_long``, ``malformed_headers``, ``corrupt_gzip``, ``truncated_gzip``, ``truncated_record``,
-``malformed_json``, ``no_text``. Output is streamed to Parquet, so memory does not grow with the input size.
+Every input record that could be a page is either published or quarantined with a reason code:
+``non_html``, ``http_status``, ``too_large``, ``invalid_utf8``, ``invalid_encoding``, ``unknown_charset``,
+``opted_out``, ``malformed_url``, ``duplicate_url``, ``empty``, ``no_main_text``, ``too_short``, ``too_long``,
+``malformed_headers``, ``malformed_record``, ``unsupported_record``, ``length_mismatch``, ``corrupt_gzip``,
+``truncated_gzip``, ``truncated_record``, ``malformed_json``, ``no_text``, ``bad_field``. WARC records that hold no
+document (``NOT_DOCUMENTS``) are counted per file in the notes instead. Output is streamed to Parquet, so memory
+does not grow with the input size. Bytes are decoded by the page's own declaration (``biomass.stages.charset``).
 An input that fails to read midway (an I/O error, not a bad record) fails the run and writes no output file.
 ``duplicate_url`` spans every source of one call; the pipeline scrapes each file on its own, and its merge
 (``biomass.pipeline.ingest.merge_scrape``) applies the same rule across files.
