@@ -6,10 +6,13 @@ Inputs (local paths or fsspec URLs such as ``s3://`` and ``gs://``):
 - ``.jsonl`` / ``.jsonl.gz`` text dumps (``text`` or ``html``, optional ``url``, ``id``, ``collected_at``);
 - ``.parquet`` text dumps (the same columns).
 
-Every input record is either published or quarantined with a reason code:
-``non_html``, ``http_status``, ``too_large``, ``invalid_utf8``, ``opted_out``, ``duplicate_url``, ``empty``,
-``no_main_text``, ``too_short``, ``too_long``, ``malformed_headers``, ``corrupt_gzip``, ``truncated_gzip``, ``truncated_record``,
-``malformed_json``, ``no_text``. Output is streamed to Parquet, so memory does not grow with the input size.
+Every input record that could be a page is either published or quarantined with a reason code:
+``non_html``, ``http_status``, ``too_large``, ``invalid_utf8``, ``invalid_encoding``, ``unknown_charset``,
+``opted_out``, ``malformed_url``, ``duplicate_url``, ``empty``, ``no_main_text``, ``too_short``, ``too_long``,
+``malformed_headers``, ``malformed_record``, ``unsupported_record``, ``length_mismatch``, ``corrupt_gzip``,
+``truncated_gzip``, ``truncated_record``, ``malformed_json``, ``no_text``, ``bad_field``. WARC records that hold no
+document (``NOT_DOCUMENTS``) are counted per file in the notes instead. Output is streamed to Parquet, so memory
+does not grow with the input size. Bytes are decoded by the page's own declaration (``biomass.stages.charset``).
 An input that fails to read midway (an I/O error, not a bad record) fails the run and writes no output file.
 ``duplicate_url`` spans every source of one call; the pipeline scrapes each file on its own, and its merge
 (``biomass.pipeline.ingest.merge_scrape``) applies the same rule across files.
@@ -21,7 +24,10 @@ import fnmatch
 import json
 import logging
 import time
+import zlib
+from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 from datetime import datetime, timezone
 from typing import Any, Iterator
 from urllib.parse import urlsplit
@@ -29,6 +35,7 @@ from urllib.parse import urlsplit
 from biomass.accounting import Quarantine, StageCounts
 from biomass.config import ScrapeConfig
 from biomass.schema import RECORD_SCHEMA, canonical_json, make_doc_id, sha256_text
+from biomass.stages.charset import UndecodableText, decode_page, http_charset
 from biomass.stages.extract import EXTRACTOR, extract_main_text
 from biomass.storage import ParquetStream
 from biomass.text import detect_lang, normalize
@@ -54,6 +61,8 @@ class Page:
     error: str | None = None
     detail: str | None = None
     oversize: bool = False
+    charset: str | None = None  # the HTTP Content-Type's charset parameter, if any
+    not_document: str | None = None  # the WARC-Type of a record that is no document (counted per file, not a row)
 
 
 class _Admission:
@@ -65,8 +74,7 @@ class _Admission:
         self.seen_urls: set[str] = set()
         self.cutoff = datetime.combine(config.human_era_cutoff, datetime.min.time(), tzinfo=timezone.utc)
 
-    def _opted_out(self, url: str) -> bool:
-        host = (urlsplit(url).hostname or "").lower()
+    def _opted_out(self, url: str, host: str) -> bool:
         if any(host == d or host.endswith("." + d) for d in self.config.optout_domains):
             return True
         return any(fnmatch.fnmatch(url, pattern) for pattern in self.config.optout_url_patterns)
@@ -84,8 +92,13 @@ class _Admission:
             return self.reject(page, "http_status", f"HTTP {page.status}")
         if not page.is_html and page.content_type is not None:
             return self.reject(page, "non_html", page.content_type)
-        if page.url and self._opted_out(page.url):
-            return self.reject(page, "opted_out", f"{urlsplit(page.url).hostname} reserves text-and-data mining")
+        if page.url:
+            try:
+                host = (urlsplit(page.url).hostname or "").lower()
+            except ValueError as exc:  # e.g. an unbalanced "[" reads as a broken IPv6 host
+                return self.reject(page, "malformed_url", f"{exc}: {page.url[:200]}")
+            if self._opted_out(page.url, host):
+                return self.reject(page, "opted_out", f"{host} reserves text-and-data mining")
         if page.url:
             if page.url in self.seen_urls:
                 return self.reject(page, "duplicate_url", page.url)
@@ -95,9 +108,9 @@ class _Admission:
             return self.reject(page, "too_large", f"over {cfg.max_record_bytes} bytes; not parsed")
         if isinstance(body, bytes):
             try:
-                body = body.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return self.reject(page, "invalid_utf8", str(exc))
+                body = decode_page(body, page.charset, page.is_html)
+            except UndecodableText as exc:
+                return self.reject(page, exc.reason, exc.detail)
         if not body:
             return self.reject(page, "empty", "no content")
         text = extract_main_text(body) if page.is_html else normalize(body)
@@ -142,13 +155,18 @@ def _parse_date(value: str | None) -> datetime | None:
     return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
+# WARC records that hold no document: counted per file in the notes, not rows. Every other type is a row.
+NOT_DOCUMENTS = frozenset({"warcinfo", "request", "metadata", "revisit"})  # revisit: its payload is elsewhere
+UNSUPPORTED_RECORDS = frozenset({"resource", "conversion", "continuation"})  # could hold a page; not read yet
+
+
 def read_warc(path: str, max_bytes: int) -> Iterator[Page]:
     import fsspec
 
     from biomass.stages.warc import iter_warc, parse_record
 
     with fsspec.open(path, "rb") as fh:
-        for raw in iter_warc(fh, max_bytes):
+        for raw in iter_warc(fh, max_bytes, name=path):
             locator = f"{path}#{raw.offset}"
             prov = {"source_file": path, "offset": raw.offset}
             if raw.error:
@@ -159,13 +177,19 @@ def read_warc(path: str, max_bytes: int) -> Iterator[Page]:
             except ValueError as exc:
                 yield Page(locator, None, None, None, False, prov, error="malformed_headers", detail=str(exc))
                 continue
+            if record.warc_type in NOT_DOCUMENTS:
+                yield Page(locator, record.url, None, None, False, prov, not_document=record.warc_type)
+                continue
             if record.warc_type != "response":
-                continue  # requests, metadata, warcinfo: not documents
+                reason = "unsupported_record" if record.warc_type in UNSUPPORTED_RECORDS else "malformed_record"
+                what = f"WARC-Type {record.warc_type!r}" if record.warc_type else "no WARC-Type header"
+                yield Page(locator, record.url, None, None, False, prov, error=reason, detail=what)
+                continue
             ctype = (record.content_type or "").split(";")[0].strip().lower()
             prov["warc_record_id"] = record.record_id
             yield Page(locator, record.url, _parse_date(record.date), record.payload, ctype in HTML_TYPES, prov,
                        content_type=ctype or "missing", status=record.status, oversize=record.oversize,
-                       detail=raw.detail)
+                       detail=raw.detail, charset=http_charset(record.content_type))
 
 
 def read_html_dir(path: str) -> Iterator[Page]:
@@ -189,7 +213,12 @@ def read_jsonl(path: str) -> Iterator[Page]:
     import fsspec
 
     with fsspec.open(path, "rb", compression="infer") as fh:
-        for lineno, line in enumerate(fh, 1):
+        lines = _lines_until_broken(fh)
+        for lineno, line in enumerate(lines, 1):
+            if isinstance(line, _Broken):
+                yield Page(f"{path}:{lineno}", None, None, None, False, {"source_file": path, "offset": lineno},
+                           error=line.reason, detail=f"{path}: {line.detail} (after line {lineno - 1})")
+                return
             if not line.strip():
                 continue
             locator = f"{path}:{lineno}"
@@ -204,28 +233,79 @@ def read_jsonl(path: str) -> Iterator[Page]:
             yield _row_page(obj, locator, prov)
 
 
+@dataclass
+class _Broken:
+    """Where a compressed text dump stops being readable."""
+
+    reason: str
+    detail: str
+
+
+def _lines_until_broken(fh) -> Iterator[bytes | _Broken]:
+    """The file's lines, then one _Broken if its gzip stream is cut (truncated_gzip) or corrupt (corrupt_gzip).
+
+    An I/O error is not caught: that fails the run, as for every reader."""
+    import gzip
+
+    try:
+        yield from fh
+    except EOFError as exc:
+        yield _Broken("truncated_gzip", f"file ends inside the gzip stream ({exc})")
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        yield _Broken("corrupt_gzip", f"unreadable gzip stream ({exc})")
+
+
 def read_parquet(path: str) -> Iterator[Page]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(path)
-    row = 0
-    for batch in parquet.iter_batches(batch_size=1_000):
-        for obj in batch.to_pylist():
-            yield _row_page(obj, f"{path}#{row}", {"source_file": path, "offset": row})
-            row += 1
+    try:
+        parquet = pq.ParquetFile(path)
+        row = 0
+        for batch in parquet.iter_batches(batch_size=1_000):
+            for obj in batch.to_pylist():
+                yield _row_page(obj, f"{path}#{row}", {"source_file": path, "offset": row})
+                row += 1
+    except pa.ArrowInvalid as exc:  # not Parquet, or cut short: an I/O error (OSError) stays itself
+        raise ValueError(f"scrape input {path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from exc
+
+
+FIELD_TYPES: dict[str, tuple[type, ...]] = {"html": (str, bytes), "text": (str, bytes), "url": (str,),
+                                            "collected_at": (str, datetime, date)}
+
+
+TYPE_NAMES = {str: "string", bytes: "bytes", datetime: "timestamp", date: "date"}
+
+
+def _bad_field(obj: dict[str, Any]) -> str | None:
+    """Why a dump row's fields cannot be read (a wrong type), naming the field; None when they can."""
+    for name, types in FIELD_TYPES.items():
+        value = obj.get(name)
+        if value is not None and not isinstance(value, types):
+            want = " or ".join(TYPE_NAMES[t] for t in types)
+            return f"field {name!r} is {type(value).__name__}, not {want}"
+    return None
 
 
 def _row_page(obj: dict[str, Any], locator: str, prov: dict[str, Any]) -> Page:
-    html, text = obj.get("html"), obj.get("text")
-    when = obj.get("collected_at")
-    when = _parse_date(when) if isinstance(when, str) else when
-    if isinstance(when, datetime) and when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+    url = obj.get("url")
     if obj.get("id") is not None:
         prov = {**prov, "id": str(obj["id"])}
+    problem = _bad_field(obj)
+    if problem:
+        return Page(locator, url if isinstance(url, str) else None, None, None, False, prov, error="bad_field",
+                    detail=problem)
+    html, text = obj.get("html"), obj.get("text")
+    when = obj.get("collected_at")
+    if isinstance(when, str):
+        when = _parse_date(when)
+    elif isinstance(when, date) and not isinstance(when, datetime):
+        when = datetime.combine(when, datetime.min.time(), tzinfo=timezone.utc)
+    elif isinstance(when, datetime) and when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
     if html is None and text is None:
-        return Page(locator, obj.get("url"), when, None, False, prov, error="no_text", detail="no text or html")
-    return Page(locator, obj.get("url"), when, html if html is not None else text, html is not None, prov)
+        return Page(locator, url, when, None, False, prov, error="no_text", detail="no text or html")
+    return Page(locator, url, when, html if html is not None else text, html is not None, prov)
 
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")
@@ -269,7 +349,11 @@ def scrape(sources: list[str], *, year: int | None, config: ScrapeConfig, out_pa
         admission = _Admission(year, config, counts, quarantine, out)
         for source in sources:
             before_in, before_q = counts.rows_in, counts.rows_quarantined
+            not_documents: Counter = Counter()
             for page in read_source(source, config):
+                if page.not_document:
+                    not_documents[page.not_document] += 1
+                    continue
                 admission.admit(page)
                 if counts.rows_in % PROGRESS_EVERY == 0:
                     rate = counts.rows_in / max(time.monotonic() - started, 1e-9)
@@ -277,6 +361,8 @@ def scrape(sources: list[str], *, year: int | None, config: ScrapeConfig, out_pa
                              rate, source)
             per_file[source] = {"records": counts.rows_in - before_in,
                                 "quarantined": counts.rows_quarantined - before_q}
+            if not_documents:
+                per_file[source]["not_documents"] = dict(sorted(not_documents.items()))
     if quarantine_path:
         quarantine.write(quarantine_path)
     truncated = [r for r in quarantine.table().to_pylist() if r["reason"] in ("truncated_gzip", "truncated_record")]

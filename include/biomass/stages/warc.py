@@ -3,8 +3,9 @@
 warcio parses each record, but it is fed one record at a time by a splitter of our own, because warcio alone
 stops at the first corrupt gzip member and skips a truncated final member silently. Here a corrupt member is
 reported and reading resumes at the next gzip member; a truncated tail is reported; a record with malformed
-headers is reported and reading resumes at the next ``WARC/1.`` line. Memory is bounded by one record (and a
-record over the size cap is read through without being kept).
+headers, or whose Content-Length does not match the bytes there are, is reported and reading resumes at the next
+``WARC/1.`` line. Memory is bounded by one record (and a record over the size cap is read through without being
+kept).
 """
 
 from __future__ import annotations
@@ -43,10 +44,13 @@ class WarcRecord:
     oversize: bool = False
 
 
-def is_gzip(fh: BinaryIO) -> bool:
-    head = fh.read(3)
+def is_gzip(fh: BinaryIO, name: str = "") -> bool:
+    """By the first bytes; when those are damaged (neither gzip nor ``WARC/1.``), by the file's name."""
+    head = fh.read(len(b"WARC/1."))
     fh.seek(0)
-    return head == GZIP_MAGIC
+    if head.startswith(GZIP_MAGIC) or head.startswith(b"WARC/1."):
+        return head.startswith(GZIP_MAGIC)
+    return name.lower().endswith(".gz")
 
 
 class _Stream:
@@ -85,7 +89,10 @@ class _Stream:
 
 
 def iter_gzip_members(fh: BinaryIO, max_bytes: int) -> Iterator[RawRecord]:
-    """Decompress member by member; corrupt members are skipped to the next gzip header, a cut tail reported."""
+    """Decompress member by member; corrupt members are skipped to the next gzip header, a cut tail reported.
+
+    Each member's bytes are split by the same Content-Length rules as a plain WARC, so a member that holds less
+    than its record's Content-Length is ``truncated_record``, and one that holds several records yields each."""
     s = _Stream(fh)
     while True:
         if len(s.buf) < 3 and not s.eof:
@@ -121,45 +128,116 @@ def iter_gzip_members(fh: BinaryIO, max_bytes: int) -> Iterator[RawRecord]:
             return
         s.drop(len(s.buf) - len(d.unused_data))
         if size > max_bytes:
-            yield RawRecord(start, data=bytes(out[:HEAD_KEEP]), oversize=True, detail=f"{size} bytes")
+            yield _oversize_member(start, bytes(out[:HEAD_KEEP]), size)
         else:
-            yield RawRecord(start, data=bytes(out))
+            yield from split_records(bytes(out), max_bytes, base=start)
+
+
+def _oversize_member(start: int, head: bytes, size: int) -> RawRecord:
+    """A member too big to keep: only its head is parsed, but a Content-Length it cannot hold is still caught."""
+    end = head.find(b"\r\n\r\n")
+    length = _content_length(head[:end]) if end >= 0 else None
+    if length is not None and end + 4 + length > size:
+        return RawRecord(start, error="truncated_record",
+                         detail=f"gzip member holds {size - end - 4} of the {length} bytes its Content-Length says")
+    return RawRecord(start, data=head, oversize=True, detail=f"{size} bytes")
 
 
 def iter_plain_records(fh: BinaryIO, max_bytes: int) -> Iterator[RawRecord]:
-    """Split an uncompressed WARC by its Content-Length headers, resyncing on ``WARC/1.`` after bad headers."""
-    data = fh.read()  # plain WARCs are read whole; crawlers write .warc.gz for anything large
-    pos = 0
-    while pos < len(data):
+    """An uncompressed WARC, split by its Content-Length headers."""
+    return split_records(fh.read(), max_bytes)  # plain WARCs are read whole; crawlers write .warc.gz for big ones
+
+
+def _content_length(header: bytes) -> int | None:
+    """Content-Length of a WARC header block (None without a ``WARC/1.`` version line or a numeric length)."""
+    if not header.startswith(b"WARC/1."):
+        return None
+    for line in header.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length" and value.strip().isdigit():
+            return int(value.strip())
+    return None
+
+
+def _next_record(data: bytes, start: int) -> int:
+    """Offset of the first ``WARC/1.`` line starting at or after ``start``, or -1."""
+    found = data.find(b"\nWARC/1.", start - 1)
+    return found + 1 if found >= 0 else -1
+
+
+def _after_terminator(data: bytes, stop: int) -> int:
+    """Where the next record must start after a record ending at ``stop`` (its CRLF terminator skipped)."""
+    while stop < len(data) and data[stop] in b"\r\n":
+        stop += 1
+    return stop
+
+
+def _block_digest_matches(header: bytes, block: bytes) -> bool | None:
+    """Whether the header's sha1 ``WARC-Block-Digest`` is that of ``block`` (None when there is none to check)."""
+    import base64
+    import hashlib
+
+    for line in header.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"warc-block-digest":
+            algo, _, digest = value.strip().partition(b":")
+            if algo.lower() != b"sha1":
+                return None
+            return base64.b32encode(hashlib.sha1(block).digest()) == digest.upper()
+    return None
+
+
+def split_records(data: bytes, max_bytes: int, base: int | None = None) -> Iterator[RawRecord]:
+    """Split WARC bytes by their Content-Length headers; each record is yielded whole or reported, never half.
+
+    A record's Content-Length must end it where its CRLF terminator and the next ``WARC/1.`` line (or the end)
+    follow, and its block must not contain another record's start; otherwise it is ``length_mismatch`` (or
+    ``truncated_record`` when the data ends first and no record follows) and reading resumes at the next
+    ``WARC/1.`` line, so an overshooting length never publishes the next record's headers as page text.
+    Offsets are positions in ``data``, or all ``base`` (the gzip member a record came from).
+    """
+    pos, n = 0, len(data)
+    while True:
         while data.startswith(b"\r\n", pos):
             pos += 2
-        if pos >= len(data):
+        if pos >= n:
             return
+        at = pos if base is None else base
         end = data.find(b"\r\n\r\n", pos)
-        header = data[pos:end] if end >= 0 else b""
-        length = None
-        if header.startswith(b"WARC/1."):
-            for line in header.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length" and value.strip().isdigit():
-                    length = int(value.strip())
-        if end < 0 or length is None:
-            yield RawRecord(pos, error="malformed_headers", detail="no WARC version line or Content-Length")
-            nxt = data.find(b"\r\nWARC/1.", pos + 1)
-            if nxt < 0:
+        length = _content_length(data[pos:end]) if end >= 0 else None
+        if length is None:
+            yield RawRecord(at, error="malformed_headers", detail="no WARC version line or Content-Length")
+            pos = _next_record(data, pos + 1)
+            if pos < 0:
                 return
-            pos = nxt + 2
             continue
-        stop = end + 4 + length
-        if stop > len(data):
-            yield RawRecord(pos, error="truncated_record", detail=f"needs {stop - len(data)} more bytes")
+        body = end + 4
+        stop = body + length
+        inner = data.find(b"\r\n\r\nWARC/1.", body, min(stop, n))
+        if inner >= 0 and _block_digest_matches(data[pos:end], data[body:stop]):
+            inner = -1  # the payload is itself WARC text (a crawled .warc), and the digest vouches for the length
+        # Ends right: the exact CRLFCRLF terminator (what follows may be damaged: that is the next record's
+        # problem), or any CR/LF run and then the end or the next version line.
+        after = _after_terminator(data, stop) if stop <= n else None
+        if inner < 0 and after is not None and (data.startswith(b"\r\n\r\n", stop) or after == n
+                                                 or data.startswith(b"WARC/1.", after)):
+            record = data if pos == 0 and after == n else data[pos:stop]  # a one-record gzip member: no copy
+            if len(record) > max_bytes:
+                yield RawRecord(at, data=record[:HEAD_KEEP], oversize=True, detail=f"{len(record)} bytes")
+            else:
+                yield RawRecord(at, data=record)
+            pos = stop
+            continue
+        nxt = inner + 4 if inner >= 0 else _next_record(data, body)
+        if nxt < 0 and stop > n:
+            yield RawRecord(at, error="truncated_record",
+                            detail=f"Content-Length {length} needs {stop - n} more bytes than there are")
             return
-        record = data[pos:stop]
-        if len(record) > max_bytes:
-            yield RawRecord(pos, data=record[:HEAD_KEEP], oversize=True, detail=f"{len(record)} bytes")
-        else:
-            yield RawRecord(pos, data=record)
-        pos = stop
+        where = "the data ends" if nxt < 0 else f"the next record starts at byte {nxt - body} of the block"
+        yield RawRecord(at, error="length_mismatch", detail=f"Content-Length {length}, but {where}")
+        if nxt < 0:
+            return
+        pos = nxt
 
 
 def parse_record(raw: RawRecord) -> WarcRecord:
@@ -185,5 +263,6 @@ def parse_record(raw: RawRecord) -> WarcRecord:
         raise ValueError(f"malformed_headers: {type(exc).__name__}: {exc}") from exc
 
 
-def iter_warc(fh: BinaryIO, max_bytes: int) -> Iterator[RawRecord]:
-    return iter_gzip_members(fh, max_bytes) if is_gzip(fh) else iter_plain_records(fh, max_bytes)
+def iter_warc(fh: BinaryIO, max_bytes: int, name: str = "") -> Iterator[RawRecord]:
+    """The records of a WARC or WARC.gz; ``name`` (the file's) decides the kind when the first bytes are broken."""
+    return iter_gzip_members(fh, max_bytes) if is_gzip(fh, name) else iter_plain_records(fh, max_bytes)
