@@ -21,7 +21,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from biomass.synth.tokens import sorted_unique
+
 SHINGLE_WORDS = 5
+_PAIR_CHUNK = 1 << 14
 
 
 def _dedup_engine():
@@ -158,6 +161,35 @@ class FingerprintArchive:
                 self._bands_index.append((order, akeys[order, b]))
         return self._bands_index
 
+    def _best(self, query: np.ndarray, qkeys: np.ndarray, archive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per query the archive row with the highest slot agreement among its LSH candidates (ties: the smallest
+        row; none when no candidate agrees at all), all candidate pairs of all bands scored at once."""
+        q_parts, c_parts = [], []
+        for b, (order, sorted_keys) in enumerate(self._band_index()):
+            lo = np.searchsorted(sorted_keys, qkeys[:, b], side="left")
+            count = np.searchsorted(sorted_keys, qkeys[:, b], side="right") - lo
+            total = int(count.sum())
+            if total:
+                first = np.repeat(np.cumsum(count) - count, count)
+                q_parts.append(np.repeat(np.arange(len(query), dtype=np.int64), count))
+                c_parts.append(order[np.repeat(lo, count) + np.arange(total) - first].astype(np.int64))
+        best = np.full(len(query), -1, dtype=np.int64)
+        best_j = np.zeros(len(query))
+        if not q_parts:
+            return best, best_j
+        pair = sorted_unique(np.concatenate(q_parts) * len(archive) + np.concatenate(c_parts))
+        q, cand = pair // len(archive), pair % len(archive)
+        agree = np.empty(len(pair), np.int64)
+        for lo in range(0, len(pair), _PAIR_CHUNK):  # bounded: (chunk, num_perm) booleans at a time
+            hi = lo + _PAIR_CHUNK
+            agree[lo:hi] = (archive[cand[lo:hi]] == query[q[lo:hi]]).sum(axis=1)
+        pick = np.lexsort((cand, -agree, q))  # per query: most agreement first, then the smallest row
+        head = pick[np.r_[True, q[pick][1:] != q[pick][:-1]]]
+        head = head[agree[head] > 0]
+        best[q[head]] = cand[head]
+        best_j[q[head]] = agree[head] / self.num_perm  # what ndarray.mean of the equal-slot flags gives
+        return best, best_j
+
     def match(self, texts: Sequence[str] | pa.Array | pa.ChunkedArray) -> list[Match]:
         """Best archived match per text by estimated Jaccard (LSH candidates, then slot agreement)."""
         ids, gens, archive = self._load()
@@ -168,17 +200,6 @@ class FingerprintArchive:
         arrow = isinstance(texts, (pa.Array, pa.ChunkedArray))
         query = signatures(texts if arrow else list(texts), self.num_perm, self.seed)
         qkeys = _band_keys(query, self.bands)
-        best = np.full(len(texts), -1, dtype=np.int64)
-        best_j = np.zeros(len(texts))
-        for b, (order, sorted_keys) in enumerate(self._band_index()):
-            lo = np.searchsorted(sorted_keys, qkeys[:, b], side="left")
-            hi = np.searchsorted(sorted_keys, qkeys[:, b], side="right")
-            for qi in np.nonzero(hi > lo)[0]:
-                cand = order[lo[qi]:hi[qi]]
-                j = (archive[cand] == query[qi]).mean(axis=1)
-                k = int(np.argmax(j))
-                # ties go to the smallest archive row, so the answer does not depend on band order
-                if j[k] > best_j[qi] or (j[k] == best_j[qi] and best[qi] >= 0 and cand[k] < best[qi]):
-                    best_j[qi], best[qi] = float(j[k]), int(cand[k])
+        best, best_j = self._best(query, qkeys, archive)
         return [Match(ids[i], int(gens[i]), float(best_j[q])) if i >= 0 else Match(None, None, 0.0)
                 for q, i in enumerate(best)]

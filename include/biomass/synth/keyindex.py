@@ -57,23 +57,26 @@ class KeyIndex:
     def find(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The same (position, found) as ``find_sorted``, wherever found is True (elsewhere position is 0)."""
         q = np.asarray(queries, dtype=np.int64)
-        pos = np.zeros(len(q), np.int64)
-        found = np.zeros(len(q), bool)
         if not len(self.keys):
-            return pos, found
+            return np.zeros(len(q), np.int64), np.zeros(len(q), bool)
         if self.dense:
             inside = (q >= 0) & (q < len(self.table))
             hit = self.table[np.where(inside, q, 0)]
             found = inside & (hit >= 0)
             return np.where(found, hit, 0), found
         mask = len(self.table) - 1
-        active = np.arange(len(q), dtype=np.int64)
         slot = self._slot(q)
+        row = self.table[slot]
+        hit = (row >= 0) & (self.keys[np.maximum(row, 0)] == q)  # first probe for all, without indirection
+        pos = np.where(hit, row, 0)
+        found = hit
+        active = np.flatnonzero((row >= 0) & ~hit)  # an empty slot ends the probe: the key is absent
+        slot = (slot[active] + 1) & mask
         while len(active):
             row = self.table[slot]
             hit = (row >= 0) & (self.keys[np.maximum(row, 0)] == q[active])
             pos[active[hit]] = row[hit]
             found[active[hit]] = True
-            go_on = (row >= 0) & ~hit  # an empty slot ends the probe: the key is absent
+            go_on = (row >= 0) & ~hit
             active, slot = active[go_on], (slot[go_on] + 1) & mask
         return pos, found

@@ -56,6 +56,7 @@ class NgramModel:
         self._base = len(vocab) + 1  # one extra id for out-of-vocabulary words in scoring
         self._sampler: _Sampler | None = None
         self._indexes: dict[tuple[int, str], KeyIndex] = {}  # built on first fast lookup
+        self._uni_p: np.ndarray | None = None  # lowest-order probability of every id, on first fast lookup
 
     # -- training -----------------------------------------------------------------------------------
     @classmethod
@@ -149,12 +150,12 @@ class NgramModel:
         base = self._base
         w = windows[:, -1]
         # lowest order: continuation unigram interpolated with a uniform over vocab + OOV
-        uni = self.levels[0]
-        n_cont = float(uni.counts.sum()) or 1.0
-        d1 = uni.discount
-        pos, found = self._find(0, "keys", w, fast)
-        c = _pick(uni.counts, pos, found, 0.0)
-        p = np.maximum(c - d1, 0.0) / n_cont + d1 * len(uni.keys) / n_cont / base
+        if fast:
+            if self._uni_p is None:  # the same expression for every id at once, then one gather per word
+                self._uni_p = self._unigram_p(np.arange(base, dtype=np.int64), fast=False)
+            p = self._uni_p[w]
+        else:
+            p = self._unigram_p(w, fast=False)
         for k in range(2, self.order + 1):
             lvl = self.levels[k - 1]
             grams = np.zeros(len(w), dtype=np.int64)
@@ -170,6 +171,14 @@ class NgramModel:
             interp = (np.maximum(cnt - d, 0.0) + d * types * p) / total
             p = np.where(has_ctx, interp, p)
         return p
+
+    def _unigram_p(self, w: np.ndarray, fast: bool) -> np.ndarray:
+        uni = self.levels[0]
+        n_cont = float(uni.counts.sum()) or 1.0
+        d1 = uni.discount
+        pos, found = self._find(0, "keys", w, fast)
+        c = _pick(uni.counts, pos, found, 0.0)
+        return np.maximum(c - d1, 0.0) / n_cont + d1 * len(uni.keys) / n_cont / self._base
 
     def _find(self, level: int, field: str, queries: np.ndarray, fast: bool) -> tuple[np.ndarray, np.ndarray]:
         keys = getattr(self.levels[level], field)

@@ -25,6 +25,7 @@ from biomass.text import normalize
 # control characters (joining their neighbours) and turn U+200B into a space; every other change it makes only
 # touches whitespace. Arrow's whitespace is Python's str.split whitespace (checked for every code point in
 # tests/synth/test_synth_tokens.py).
+_KEY_LIMIT = 2**62  # (text, previous, word) packed in one int64 key below this
 _CHANGED_BY_NORMALIZE = r"[\x00-\x08\x0b\x0e-\x1f\x7f\x{200b}]"
 
 
@@ -68,7 +69,7 @@ class TokenBatch:
             same = doc[1:] == doc[:-1]
             d, prev, word = doc[1:][same], self.ids[:-1][same], self.ids[1:][same]
             v = max(len(self.vocab), 1)
-            if len(self) * v * v < 2**62:
+            if len(self) * v * v < _KEY_LIMIT:
                 key = sorted_unique((d * v + prev) * v + word)
                 d, prev, word = key // (v * v), (key // v) % v, key % v
             else:  # too many distinct tokens for one int64 key
