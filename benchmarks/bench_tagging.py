@@ -8,7 +8,12 @@ copies (word substitutions, deletions and insertions). Negatives are held-out hu
 bucket, short ones included. A second table gives the detector's ROC against the unwatermarked stand-in
 generator, which is the honest measure of what it does for text we did not make.
 
-Run: .venv/bin/python benchmarks/bench_tagging.py [--quick]
+A speed section (``--speed``, also run by default) tags >= 20k ~300-word real-text windows (5% of them the
+project's watermarked synthetic text) with the per-document reference engine and the bulk engine in the same
+run, checks they give equal tables, and times ``biomass tag`` as a whole process (start-up, detector fit and
+Parquet I/O included). Pin it to one core: ``taskset -c 0``.
+
+Run: .venv/bin/python benchmarks/bench_tagging.py [--quick] [--speed-only] [--speed-docs N]
 """
 
 from __future__ import annotations
@@ -100,10 +105,56 @@ def stripped(texts: list[str], prefix: str) -> pa.Table:
     return pa.table({"doc_id": [f"{prefix}{i}" for i in range(len(texts))], "text": texts})
 
 
+def bench_speed(parts: dict[str, list[str]], syn: list[str], prov: ProvenanceConfig, detector: StatDetector,
+          archive: FingerprintArchive, tmp: str, n: int, rng: np.random.Generator) -> None:
+    """docs/s of the per-document engine and the bulk engine on the same table, then `biomass tag` as a process."""
+    import os
+    import subprocess
+
+    import pyarrow.parquet as pq
+
+    human = [d.split() for d in parts["human_test"] + parts["foreign"] if len(d.split()) >= 200]
+    texts = []
+    while len(texts) < n:
+        if rng.random() < 0.05:
+            texts.append(syn[int(rng.integers(len(syn)))])
+            continue
+        ws = human[int(rng.integers(len(human)))]
+        length = int(rng.integers(200, min(400, len(ws)) + 1))
+        start = int(rng.integers(0, len(ws) - length + 1))
+        texts.append(" ".join(ws[start:start + length]))
+    table = stripped(texts, "s")
+    words_total = sum(len(t.split()) for t in texts)
+    out = {}
+    for engine in ("scalar", "bulk"):
+        t0 = time.perf_counter()
+        out[engine] = tag_table(table, config=prov, detector=detector, archive=archive, engine=engine)
+        out[engine + "_s"] = time.perf_counter() - t0
+    same = out["scalar"].equals(out["bulk"])
+    print(f"speed: {n} docs ({words_total / n:.0f} words each on average), in-process tag_table, same run:")
+    for engine in ("scalar", "bulk"):
+        print(f"  {engine:<7}{n / out[engine + '_s']:>9.0f} docs/s")
+    print(f"  bulk / per-document: {out['scalar_s'] / out['bulk_s']:.1f}x; tables equal: {same}")
+    path = f"{tmp}/speed.parquet"
+    pq.write_table(table, path)
+    ref = f"{tmp}/speed_ref.parquet"
+    pq.write_table(stripped(parts["reference"], "r"), ref)
+    env = {**os.environ, "BIOMASS_SIGNING_KEY": prov.signing_key.get_secret_value()}  # watermark key derives from it
+    cmd = [sys.executable, "-m", "biomass.cli", "tag", path, "--out", f"{tmp}/speed_out.parquet",
+           "--reference", ref, "--archive", prov.fingerprint_archive]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    print(f"  `biomass tag` whole process (start-up, detector fit on {len(parts['reference'])} docs, Parquet I/O): "
+          f"{wall:.1f}s, {n / wall:.0f} docs/s\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer documents (smoke run)")
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--speed-only", action="store_true", help="only the bulk vs per-document speed section")
+    ap.add_argument("--speed-docs", type=int, default=20_000)
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     docs, origin = load_docs()
@@ -144,6 +195,9 @@ def main() -> None:
         print(f"detector fit on {len(parts['reference'])} reference docs in {time.perf_counter() - t0:.1f}s; "
               f"in-sample AUC by bucket {json.dumps(detector.report())}")
         archive = FingerprintArchive(prov.fingerprint_archive)
+        bench_speed(parts, syn, prov, detector, archive, tmp, args.speed_docs, rng)
+        if args.speed_only:
+            return
 
         pool = sorted({w for d in parts["human_test"][:50] for w in d.split()})
         positives = {

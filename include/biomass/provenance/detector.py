@@ -24,7 +24,7 @@ import numpy as np
 
 from biomass.provenance.config import DetectorConfig
 from biomass.synth.ngram import NgramModel
-from biomass.synth.tokens import join, words
+from biomass.synth.tokens import TokenBatch, join, sorted_unique, words
 
 BUCKET_EDGES = (50, 100, 200, 400, 800, 3000)  # bucket i holds word counts in [edge i, edge i+1)
 FEATURES = ("mean_logp", "std_logp", "context_gain", "herdan_c")
@@ -105,6 +105,31 @@ class StatDetector:
             out[i] = (a.mean(), a.std(), (a - b).mean(), math.log(len(set(ws))) / math.log(len(ws)))
         return out
 
+    def batch_features(self, batch: TokenBatch) -> np.ndarray:
+        """``features`` of every text of ``batch``, bit for bit: the element-wise steps run on the whole batch,
+        each sum on its text's own slice (numpy's pairwise summation depends on where a sum starts and ends)."""
+        lp3, lp1 = self.ref.batch_logprobs(batch), self.uni.batch_logprobs(batch)
+        out = np.zeros((len(batch), len(FEATURES)))
+        lengths = batch.lengths
+        judged = np.flatnonzero(lengths >= 2)
+        if not len(judged):
+            return out
+        bounds = [(int(batch.offsets[i]), int(batch.offsets[i + 1])) for i in judged]
+        add = np.add.reduce
+        n = lengths[judged]
+        mean = np.array([add(lp3[a:b]) for a, b in bounds]) / n  # ndarray.mean: sum, then divide by the count
+        centre = np.zeros(len(batch))
+        centre[judged] = mean
+        dev = lp3 - np.repeat(centre, lengths)
+        dev *= dev
+        std = np.sqrt(np.array([add(dev[a:b]) for a, b in bounds]) / n)  # ndarray.std: the same steps
+        gain = lp3 - lp1
+        gain_mean = np.array([add(gain[a:b]) for a, b in bounds]) / n
+        distinct = _distinct_per_text(batch)[judged]
+        herdan = [math.log(d) / math.log(k) for d, k in zip(distinct.tolist(), n.tolist())]
+        out[judged, 0], out[judged, 1], out[judged, 2], out[judged, 3] = mean, std, gain_mean, herdan
+        return out
+
     # -- fitting ------------------------------------------------------------------------------------
     @classmethod
     def fit(cls, reference: Sequence[str], config: DetectorConfig = DetectorConfig(),
@@ -147,9 +172,7 @@ class StatDetector:
         feats = self.features(texts)
         out = []
         for t, f in zip(texts, feats):
-            b = bucket_of(len(t.split()))
-            if b is not None and b not in self.buckets:
-                b = max((k for k in self.buckets if k <= b), default=None)
+            b = self._bucket(len(t.split()))
             if b is None:
                 out.append((None, 0.0))
                 continue
@@ -158,17 +181,31 @@ class StatDetector:
 
     def score(self, texts: Sequence[str]) -> list[DetectorScore]:
         """One-sided human-null z and p per text; texts under ``min_words`` words are not judged."""
+        return [self._judge(len(t.split()), b, s) for t, (b, s) in zip(texts, self.raw_scores(texts))]
+
+    def score_batch(self, batch: TokenBatch) -> list[DetectorScore]:
+        """``score`` of every text of ``batch`` (the same floats), from tokens the watermark already has."""
+        feats = self.batch_features(batch)
         out = []
-        for t, (b, s) in zip(texts, self.raw_scores(texts)):
-            if b is None or len(t.split()) < self.config.min_words:
-                out.append(DetectorScore(None, 0.0, 1.0, False))
-                continue
-            cal = self.buckets[b]
-            z = (s - cal.mean) / cal.std
-            p = 0.5 * math.erfc(z / math.sqrt(2.0))
-            fired = p <= self.config.p_fire and s > cal.max_human + self.config.fire_margin * cal.std
-            out.append(DetectorScore(b, z, p, bool(fired)))
+        for n_split, f in zip(batch.split_counts.tolist(), feats):
+            b = self._bucket(n_split)
+            out.append(self._judge(n_split, b, 0.0 if b is None else float(f @ np.array(self.buckets[b].weights))))
         return out
+
+    def _bucket(self, n_split: int) -> int | None:
+        b = bucket_of(n_split)
+        if b is not None and b not in self.buckets:
+            b = max((k for k in self.buckets if k <= b), default=None)
+        return b
+
+    def _judge(self, n_split: int, b: int | None, s: float) -> DetectorScore:
+        if b is None or n_split < self.config.min_words:
+            return DetectorScore(None, 0.0, 1.0, False)
+        cal = self.buckets[b]
+        z = (s - cal.mean) / cal.std
+        p = 0.5 * math.erfc(z / math.sqrt(2.0))
+        fired = p <= self.config.p_fire and s > cal.max_human + self.config.fire_margin * cal.std
+        return DetectorScore(b, z, p, bool(fired))
 
     def report(self) -> dict:
         return {bucket_name(b): {"n_human": c.n_human, "n_synthetic": c.n_synthetic, "auc_in_sample": round(c.auc, 4)}
@@ -190,6 +227,13 @@ def fit_cached(reference: Sequence[str], config: DetectorConfig = DetectorConfig
             _FITTED.pop(next(iter(_FITTED)))
         _FITTED[key] = StatDetector.fit(reference, config)
     return _FITTED[key]
+
+
+def _distinct_per_text(batch: TokenBatch) -> np.ndarray:
+    """Number of distinct tokens of each text of ``batch``."""
+    v = max(len(batch.vocab), 1)
+    keys = sorted_unique(batch.token_docs() * v + batch.ids)
+    return np.bincount(keys // v, minlength=len(batch))
 
 
 def _upper_null(scores: np.ndarray) -> tuple[float, float]:

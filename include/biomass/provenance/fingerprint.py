@@ -21,7 +21,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from biomass.synth.tokens import sorted_unique
+
 SHINGLE_WORDS = 5
+_PAIR_CHUNK = 1 << 14
 
 
 def _dedup_engine():
@@ -33,12 +36,14 @@ def _dedup_engine():
     return dedup_signatures
 
 
-def signatures(texts: Sequence[str], num_perm: int = 128, seed: int = 1) -> np.ndarray:
-    """(len(texts), num_perm) uint32 MinHash signatures. The one place to swap in ``biomass.dedup.signatures``."""
+def signatures(texts: Sequence[str] | pa.Array | pa.ChunkedArray, num_perm: int = 128, seed: int = 1) -> np.ndarray:
+    """(len(texts), num_perm) uint32 MinHash signatures. The one place to swap in ``biomass.dedup.signatures``.
+    Arrow arrays go to the dedup engine as they are (no Python string per row)."""
     engine = _dedup_engine()
+    arrow = isinstance(texts, (pa.Array, pa.ChunkedArray))
     if engine is None:
-        return _datasketch_signatures(texts, num_perm, seed)
-    return np.asarray(engine(list(texts), num_perm=num_perm, seed=seed), dtype=np.uint32)
+        return _datasketch_signatures([t or "" for t in texts.to_pylist()] if arrow else texts, num_perm, seed)
+    return np.asarray(engine(texts if arrow else list(texts), num_perm=num_perm, seed=seed), dtype=np.uint32)
 
 
 def signature_scheme(num_perm: int, seed: int) -> str:
@@ -98,6 +103,7 @@ class FingerprintArchive:
         self.bands = bands
         self.scheme = signature_scheme(num_perm, seed)
         self._cache: tuple[list[str], np.ndarray, np.ndarray] | None = None
+        self._bands_index: list[tuple[np.ndarray, np.ndarray]] | None = None  # per band: (order, sorted keys)
 
     def add(self, doc_ids: Sequence[str], texts: Sequence[str], generation: int) -> Path | None:
         """Store signatures of ``texts``; returns the shard written (None for no texts)."""
@@ -118,6 +124,7 @@ class FingerprintArchive:
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, path)
         self._cache = None
+        self._bands_index = None
         return path
 
     def _load(self) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -144,29 +151,55 @@ class FingerprintArchive:
     def __len__(self) -> int:
         return len(self._load()[0])
 
-    def match(self, texts: Sequence[str]) -> list[Match]:
+    def _band_index(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The archive's band keys sorted once per band (not once per ``match`` call: the tagger calls it per batch)."""
+        if self._bands_index is None:
+            akeys = _band_keys(self._load()[2], self.bands)
+            self._bands_index = []
+            for b in range(self.bands):
+                order = np.argsort(akeys[:, b], kind="stable")
+                self._bands_index.append((order, akeys[order, b]))
+        return self._bands_index
+
+    def _best(self, query: np.ndarray, qkeys: np.ndarray, archive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per query the archive row with the highest slot agreement among its LSH candidates (ties: the smallest
+        row; none when no candidate agrees at all), all candidate pairs of all bands scored at once."""
+        q_parts, c_parts = [], []
+        for b, (order, sorted_keys) in enumerate(self._band_index()):
+            lo = np.searchsorted(sorted_keys, qkeys[:, b], side="left")
+            count = np.searchsorted(sorted_keys, qkeys[:, b], side="right") - lo
+            total = int(count.sum())
+            if total:
+                first = np.repeat(np.cumsum(count) - count, count)
+                q_parts.append(np.repeat(np.arange(len(query), dtype=np.int64), count))
+                c_parts.append(order[np.repeat(lo, count) + np.arange(total) - first].astype(np.int64))
+        best = np.full(len(query), -1, dtype=np.int64)
+        best_j = np.zeros(len(query))
+        if not q_parts:
+            return best, best_j
+        pair = sorted_unique(np.concatenate(q_parts) * len(archive) + np.concatenate(c_parts))
+        q, cand = pair // len(archive), pair % len(archive)
+        agree = np.empty(len(pair), np.int64)
+        for lo in range(0, len(pair), _PAIR_CHUNK):  # bounded: (chunk, num_perm) booleans at a time
+            hi = lo + _PAIR_CHUNK
+            agree[lo:hi] = (archive[cand[lo:hi]] == query[q[lo:hi]]).sum(axis=1)
+        pick = np.lexsort((cand, -agree, q))  # per query: most agreement first, then the smallest row
+        head = pick[np.r_[True, q[pick][1:] != q[pick][:-1]]]
+        head = head[agree[head] > 0]
+        best[q[head]] = cand[head]
+        best_j[q[head]] = agree[head] / self.num_perm  # what ndarray.mean of the equal-slot flags gives
+        return best, best_j
+
+    def match(self, texts: Sequence[str] | pa.Array | pa.ChunkedArray) -> list[Match]:
         """Best archived match per text by estimated Jaccard (LSH candidates, then slot agreement)."""
         ids, gens, archive = self._load()
-        if not texts:
+        if not len(texts):
             return []
         if not ids:
-            return [Match(None, None, 0.0) for _ in texts]
-        query = signatures(list(texts), self.num_perm, self.seed)
-        akeys = _band_keys(archive, self.bands)
+            return [Match(None, None, 0.0) for _ in range(len(texts))]
+        arrow = isinstance(texts, (pa.Array, pa.ChunkedArray))
+        query = signatures(texts if arrow else list(texts), self.num_perm, self.seed)
         qkeys = _band_keys(query, self.bands)
-        best = np.full(len(texts), -1, dtype=np.int64)
-        best_j = np.zeros(len(texts))
-        for b in range(self.bands):
-            order = np.argsort(akeys[:, b], kind="stable")
-            sorted_keys = akeys[order, b]
-            lo = np.searchsorted(sorted_keys, qkeys[:, b], side="left")
-            hi = np.searchsorted(sorted_keys, qkeys[:, b], side="right")
-            for qi in np.nonzero(hi > lo)[0]:
-                cand = order[lo[qi]:hi[qi]]
-                j = (archive[cand] == query[qi]).mean(axis=1)
-                k = int(np.argmax(j))
-                # ties go to the smallest archive row, so the answer does not depend on band order
-                if j[k] > best_j[qi] or (j[k] == best_j[qi] and best[qi] >= 0 and cand[k] < best[qi]):
-                    best_j[qi], best[qi] = float(j[k]), int(cand[k])
+        best, best_j = self._best(query, qkeys, archive)
         return [Match(ids[i], int(gens[i]), float(best_j[q])) if i >= 0 else Match(None, None, 0.0)
                 for q, i in enumerate(best)]

@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
+from dataclasses import dataclass
 from typing import Any, Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from biomass.provenance.config import ProvenanceConfig
 from biomass.provenance.detector import StatDetector, fit_cached
 from biomass.provenance.fingerprint import FingerprintArchive
-from biomass.provenance.keys import load_watermark_key
+from biomass.provenance.keys import load_watermark_key, trusted_keys
 from biomass.provenance.verify import row_verdicts
-from biomass.provenance.watermark import Watermarker
+from biomass.provenance.watermark import Watermarker, WatermarkScore
 from biomass.schema import RECORD_SCHEMA, canonical_json
+from biomass.synth.tokens import TokenBatch
 
 
 def _strength(p: float, p_suspect: float, p_fire: float) -> float:
@@ -43,9 +46,13 @@ def _column(table: pa.Table, name: str) -> list[Any]:
     return table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
 
 
+BATCH_ROWS = 4096  # rows tagged together: the batch's tokens, pairs and log-probs are all that is held at once
+
+
 def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetector | None = None,
               reference: Sequence[str] | None = None, archive: FingerprintArchive | None = None,
-              watermarkers: Sequence[Watermarker] | None = None) -> pa.Table:
+              watermarkers: Sequence[Watermarker] | None = None, engine: str = "bulk",
+              batch_rows: int = BATCH_ROWS) -> pa.Table:
     """Add or overwrite ``origin``, ``synthetic_score`` and ``tag_evidence``; other columns pass through.
 
     ``detector``: a fitted StatDetector; else fitted on ``reference`` (human-era texts) when given; else the
@@ -53,34 +60,101 @@ def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetect
     ``watermarkers``: every watermark setting to test (e.g. older generations' keys or gamma/delta, whose
     settings ids are in their records' provenance); else the configured one (no key: the signal is reported
     missing). The best z counts, against a threshold raised for the number of settings tried (Bonferroni).
+    ``engine``: "bulk" tokenises each batch of ``batch_rows`` rows once for the watermark and the detector and
+    scores it with array operations; "scalar" is the per-document reference it must equal bit for bit.
     """
-    texts = [t or "" for t in _column(table, "text")]
-    sources = _column(table, "source")
-    human_era = _column(table, "human_era")
-    verdicts = row_verdicts(table, config)
+    if engine not in ("bulk", "scalar"):
+        raise ValueError(f"engine must be 'bulk' or 'scalar', got {engine!r}")
     wm_cfg, det_cfg = config.watermark, config.detector
-    fp_suspect = config.fingerprint_threshold * 2 / 3
-
     if watermarkers is None:
         key = load_watermark_key(config)
         watermarkers = [Watermarker(key, wm_cfg.gamma, wm_cfg.delta)] if key is not None else []
-    wm_scores = None
-    if watermarkers:
-        per_setting = [[w.score(t) for t in texts] for w in watermarkers]
-        best = [max(range(len(watermarkers)), key=lambda j: per_setting[j][i].z) for i in range(len(texts))]
-        wm_scores = [(per_setting[j][i], watermarkers[j]) for i, j in enumerate(best)]
-    z_fire = NormalDist().inv_cdf(1.0 - _normal_sf(wm_cfg.z_threshold) / max(len(watermarkers), 1))
-
     if archive is None and config.fingerprint_archive:
         archive = FingerprintArchive(config.fingerprint_archive, config.fingerprint_num_perm, config.fingerprint_seed)
-    matches = archive.match(texts) if archive is not None and texts else None
-
     if detector is None and reference and det_cfg.enabled:
         detector = fit_cached(reference, det_cfg)
-    det_scores = detector.score(texts) if detector is not None and det_cfg.enabled else None
+    if not det_cfg.enabled:
+        detector = None
+    signals = _bulk_signals if engine == "bulk" else _scalar_signals
+    trusted = trusted_keys(config)
+    origins: list[str] = []
+    scores: list[float] = []
+    evidence: list[str] = []
+    for start in range(0, table.num_rows, batch_rows):
+        part = table.slice(start, batch_rows)
+        sig = signals(part, watermarkers, archive, detector)
+        _decide(part, sig, config, trusted, watermarkers, origins, scores, evidence)
 
-    origins, scores, evidence = [], [], []
-    for i, text in enumerate(texts):
+    out = table
+    for name, values in (("origin", origins), ("synthetic_score", scores), ("tag_evidence", evidence)):
+        col = pa.array(values, type=RECORD_SCHEMA.field(name).type)
+        if name in out.column_names:
+            out = out.set_column(out.column_names.index(name), name, col)
+        else:
+            out = out.append_column(name, col)
+    return out
+
+
+@dataclass
+class _Signals:
+    """Per row of a batch: the best watermark (z, green, pairs, setting index), fingerprint matches, detector
+    scores, and whether the text has any non-space character. None: the signal is not available."""
+
+    watermark: tuple[list[float], list[int], list[int], list[int]] | None
+    matches: list | None
+    detector: list | None
+    has_text: list[bool]
+
+
+def _best_setting(zs: list[list[float]]) -> list[int]:
+    """Index of the setting with the highest z per row; the first one on ties (as ``max`` does)."""
+    return [max(range(len(zs)), key=lambda j: zs[j][i]) for i in range(len(zs[0]))]
+
+
+def _scalar_signals(part: pa.Table, watermarkers, archive, detector) -> _Signals:
+    texts = [t or "" for t in part.column("text").to_pylist()]
+    wm = None
+    if watermarkers:
+        per_setting = [[w.score(t) for t in texts] for w in watermarkers]
+        best = _best_setting([[s.z for s in scores] for scores in per_setting])
+        rows = [per_setting[j][i] for i, j in enumerate(best)]
+        wm = ([s.z for s in rows], [s.green for s in rows], [s.pairs for s in rows], best)
+    matches = archive.match(texts) if archive is not None and texts else None
+    det = detector.score(texts) if detector is not None else None
+    return _Signals(wm, matches, det, [bool(t.strip()) for t in texts])
+
+
+def _bulk_signals(part: pa.Table, watermarkers, archive, detector) -> _Signals:
+    text = part.column("text")
+    batch = TokenBatch.encode(text)
+    wm = None
+    if watermarkers:
+        per_setting = [w.score_batch(batch) for w in watermarkers]
+        if len(per_setting) == 1:
+            best = [0] * len(batch)
+        else:
+            best = _best_setting([z.tolist() for z, _, _ in per_setting])
+        pick = np.asarray(best)
+        rows = np.arange(len(batch))
+        z, green, pairs = (np.stack([s[k] for s in per_setting])[pick, rows] for k in range(3))
+        wm = (z.tolist(), green.tolist(), pairs.tolist(), best)
+    matches = archive.match(text) if archive is not None and len(text) else None
+    det = detector.score_batch(batch) if detector is not None else None
+    return _Signals(wm, matches, det, (batch.split_counts > 0).tolist())
+
+
+def _decide(part: pa.Table, sig: _Signals, config: ProvenanceConfig, trusted, watermarkers,
+            origins: list[str], scores: list[float], evidence: list[str]) -> None:
+    """Origin, score and evidence of each row of a batch from its signals (the same for both engines)."""
+    wm_cfg, det_cfg = config.watermark, config.detector
+    fp_suspect = config.fingerprint_threshold * 2 / 3
+    z_fire = NormalDist().inv_cdf(1.0 - _normal_sf(wm_cfg.z_threshold) / max(len(watermarkers), 1))
+    sources = _column(part, "source")
+    human_era = _column(part, "human_era")
+    verdicts = row_verdicts(part, config, trusted)
+    matches, det_scores = sig.matches, sig.detector
+    settings_ids = [w.settings_id() for w in watermarkers]
+    for i in range(part.num_rows):
         ev: dict[str, Any] = {}
         fired: list[str] = []
         strengths = [0.0]
@@ -90,12 +164,12 @@ def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetect
         if v.ok:
             fired.append("manifest")
             strengths.append(1.0)
-        if wm_scores is not None:
-            s, wm = wm_scores[i]
+        if sig.watermark is not None:
+            s = WatermarkScore(sig.watermark[0][i], sig.watermark[1][i], sig.watermark[2][i])
             wm_fired = s.pairs >= wm_cfg.min_pairs and s.z >= z_fire
             strength = _strength(_normal_sf(s.z) * len(watermarkers), det_cfg.p_suspect, _normal_sf(z_fire)) \
                 if s.pairs >= wm_cfg.min_pairs else 0.0
-            ev["watermark"] = {**s.as_dict(), "fired": wm_fired, "settings_id": wm.settings_id()}
+            ev["watermark"] = {**s.as_dict(), "fired": wm_fired, "settings_id": settings_ids[sig.watermark[3][i]]}
             if wm_fired:
                 fired.append("watermark")
                 strength = max(strength, 0.99)
@@ -131,7 +205,7 @@ def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetect
 
         if fired:
             origin = "synthetic"
-        elif not text.strip():
+        elif not sig.has_text[i]:
             origin = "unknown"  # nothing to judge
         elif sources[i] == "synthetic":
             origin = "unknown"  # claims to be synthetic but nothing confirms it
@@ -146,12 +220,3 @@ def tag_table(table: pa.Table, *, config: ProvenanceConfig, detector: StatDetect
         origins.append(origin)
         scores.append(float(max(strengths)))
         evidence.append(canonical_json(ev))
-
-    out = table
-    for name, values in (("origin", origins), ("synthetic_score", scores), ("tag_evidence", evidence)):
-        col = pa.array(values, type=RECORD_SCHEMA.field(name).type)
-        if name in out.column_names:
-            out = out.set_column(out.column_names.index(name), name, col)
-        else:
-            out = out.append_column(name, col)
-    return out

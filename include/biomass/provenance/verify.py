@@ -11,6 +11,8 @@ from biomass.provenance.config import ProvenanceConfig
 from biomass.provenance.keys import trusted_keys
 from biomass.provenance.signing import Verdict, verify_provenance
 
+_NO_MANIFEST = Verdict(False, "no_manifest")  # what verify_provenance says for an empty provenance
+
 
 @dataclass
 class VerifyReport:
@@ -27,13 +29,22 @@ class VerifyReport:
         return {"checked": self.checked, "verified": self.verified, "rejected": dict(sorted(self.rejected.items()))}
 
 
-def row_verdicts(table: pa.Table, config: ProvenanceConfig) -> list[Verdict]:
-    """One verdict per row (rows without a manifest get ``no_manifest``)."""
-    trusted = trusted_keys(config)
-    texts = table.column("text").to_pylist()
-    provs = table.column("provenance").to_pylist() if "provenance" in table.column_names else [None] * len(texts)
-    ids = table.column("doc_id").to_pylist() if "doc_id" in table.column_names else [None] * len(texts)
-    return [verify_provenance(p, t or "", trusted, d) for p, t, d in zip(provs, texts, ids)]
+def row_verdicts(table: pa.Table, config: ProvenanceConfig, trusted: dict[bytes, str] | None = None) -> list[Verdict]:
+    """One verdict per row (rows without a manifest get ``no_manifest``; their text is never read)."""
+    n = table.num_rows
+    if "provenance" not in table.column_names:
+        return [_NO_MANIFEST] * n
+    trusted = trusted_keys(config) if trusted is None else trusted
+    provs = table.column("provenance").to_pylist()
+    rows = [i for i, p in enumerate(provs) if p]
+    out = [_NO_MANIFEST] * n
+    if rows:
+        take = pa.array(rows, pa.int64())
+        texts = table.column("text").take(take).to_pylist()
+        ids = table.column("doc_id").take(take).to_pylist() if "doc_id" in table.column_names else [None] * len(rows)
+        for i, t, d in zip(rows, texts, ids):
+            out[i] = verify_provenance(provs[i], t or "", trusted, d)
+    return out
 
 
 def verify_table(table: pa.Table, config: ProvenanceConfig) -> VerifyReport:

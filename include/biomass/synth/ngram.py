@@ -20,7 +20,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from biomass.synth.tokens import words
+from biomass.synth.keyindex import KeyIndex, find_sorted
+from biomass.synth.tokens import TokenBatch, words
 
 BOS = "\x00s"  # cannot occur in a token: normalisation strips control characters
 
@@ -54,6 +55,8 @@ class NgramModel:
         self.doc_lengths = doc_lengths
         self._base = len(vocab) + 1  # one extra id for out-of-vocabulary words in scoring
         self._sampler: _Sampler | None = None
+        self._indexes: dict[tuple[int, str], KeyIndex] = {}  # built on first fast lookup
+        self._uni_p: np.ndarray | None = None  # lowest-order probability of every id, on first fast lookup
 
     # -- training -----------------------------------------------------------------------------------
     @classmethod
@@ -118,6 +121,21 @@ class NgramModel:
             pos += len(d)
         return out
 
+    def batch_logprobs(self, batch: TokenBatch) -> np.ndarray:
+        """``token_logprobs`` of every text of ``batch``, one flat array in token order (ids mapped per distinct
+        token, not per token)."""
+        oov = self._base - 1
+        model_ids = np.fromiter((self.index.get(w, oov) for w in batch.vocab), np.int64, len(batch.vocab))
+        ids = model_ids[batch.ids]
+        if not len(ids):
+            return np.zeros(0)
+        pos = np.arange(len(ids), dtype=np.int64) - np.repeat(batch.offsets[:-1], batch.lengths)
+        windows = np.zeros((len(ids), self.order), dtype=np.int64)
+        windows[:, -1] = ids
+        for back in range(1, self.order):  # the word `back` places earlier, BOS (0) before the text starts
+            windows[back:, -1 - back] = np.where(pos[back:] >= back, ids[:-back], 0)
+        return np.log(self._prob(windows, fast=True))
+
     def perplexity(self, texts: Sequence[str]) -> float:
         """exp of the mean negative log-probability per word over all ``texts`` (inf for no words)."""
         lps = self.token_logprobs(texts)
@@ -126,38 +144,50 @@ class NgramModel:
             return math.inf
         return float(math.exp(-sum(float(x.sum()) for x in lps) / n))
 
-    def _prob(self, windows: np.ndarray) -> np.ndarray:
-        """P_KN(w | context) for rows of ``windows`` (ids; last column is the predicted word)."""
+    def _prob(self, windows: np.ndarray, fast: bool = False) -> np.ndarray:
+        """P_KN(w | context) for rows of ``windows`` (ids; last column is the predicted word). ``fast`` finds
+        n-grams with ``KeyIndex`` tables instead of binary search; the probabilities are the same."""
         base = self._base
         w = windows[:, -1]
         # lowest order: continuation unigram interpolated with a uniform over vocab + OOV
-        uni = self.levels[0]
-        n_cont = float(uni.counts.sum()) or 1.0
-        d1 = uni.discount
-        pos = np.searchsorted(uni.keys, w)
-        pos_c = np.minimum(pos, len(uni.keys) - 1) if len(uni.keys) else pos
-        found = (len(uni.keys) > 0) & (uni.keys[pos_c] == w) if len(uni.keys) else np.zeros(len(w), bool)
-        c = np.where(found, uni.counts[pos_c] if len(uni.keys) else 0.0, 0.0)
-        p = np.maximum(c - d1, 0.0) / n_cont + d1 * len(uni.keys) / n_cont / base
+        if fast:
+            if self._uni_p is None:  # the same expression for every id at once, then one gather per word
+                self._uni_p = self._unigram_p(np.arange(base, dtype=np.int64), fast=False)
+            p = self._uni_p[w]
+        else:
+            p = self._unigram_p(w, fast=False)
         for k in range(2, self.order + 1):
             lvl = self.levels[k - 1]
             grams = np.zeros(len(w), dtype=np.int64)
             for j in range(self.order - k, self.order):
                 grams = grams * base + windows[:, j]
             ctx = grams // base
-            ci = np.searchsorted(lvl.ctx_keys, ctx)
-            ci_c = np.minimum(ci, max(len(lvl.ctx_keys) - 1, 0))
-            has_ctx = (lvl.ctx_keys[ci_c] == ctx) if len(lvl.ctx_keys) else np.zeros(len(w), bool)
-            gi = np.searchsorted(lvl.keys, grams)
-            gi_c = np.minimum(gi, max(len(lvl.keys) - 1, 0))
-            has_gram = (lvl.keys[gi_c] == grams) if len(lvl.keys) else np.zeros(len(w), bool)
-            cnt = np.where(has_gram, lvl.counts[gi_c], 0.0) if len(lvl.keys) else np.zeros(len(w))
-            total = np.where(has_ctx, lvl.ctx_total[ci_c], 1.0) if len(lvl.ctx_keys) else np.ones(len(w))
-            types = np.where(has_ctx, lvl.ctx_types[ci_c], 0.0) if len(lvl.ctx_keys) else np.zeros(len(w))
+            ci, has_ctx = self._find(k - 1, "ctx_keys", ctx, fast)
+            gi, has_gram = self._find(k - 1, "keys", grams, fast)
+            cnt = _pick(lvl.counts, gi, has_gram, 0.0)
+            total = _pick(lvl.ctx_total, ci, has_ctx, 1.0)
+            types = _pick(lvl.ctx_types, ci, has_ctx, 0.0)
             d = lvl.discount
             interp = (np.maximum(cnt - d, 0.0) + d * types * p) / total
             p = np.where(has_ctx, interp, p)
         return p
+
+    def _unigram_p(self, w: np.ndarray, fast: bool) -> np.ndarray:
+        uni = self.levels[0]
+        n_cont = float(uni.counts.sum()) or 1.0
+        d1 = uni.discount
+        pos, found = self._find(0, "keys", w, fast)
+        c = _pick(uni.counts, pos, found, 0.0)
+        return np.maximum(c - d1, 0.0) / n_cont + d1 * len(uni.keys) / n_cont / self._base
+
+    def _find(self, level: int, field: str, queries: np.ndarray, fast: bool) -> tuple[np.ndarray, np.ndarray]:
+        keys = getattr(self.levels[level], field)
+        if not fast:
+            return find_sorted(keys, queries)
+        index = self._indexes.get((level, field))
+        if index is None:
+            index = self._indexes[(level, field)] = KeyIndex(keys)
+        return index.find(queries)
 
     # -- sampling -----------------------------------------------------------------------------------
     def sample(self, prompt: Sequence[str], length: int, seed: int | Sequence[int],
@@ -170,6 +200,13 @@ class NgramModel:
 
     def token_id(self, token: str) -> int:
         return self.index.get(token, -1)
+
+
+def _pick(values: np.ndarray, pos: np.ndarray, found: np.ndarray, default: float) -> np.ndarray:
+    """values[pos] where found, else default."""
+    if not len(values):
+        return np.full(len(pos), default)
+    return np.where(found, values[pos], default)
 
 
 def _make_level(k: int, keys: np.ndarray, counts: np.ndarray, base: int) -> _Level:
