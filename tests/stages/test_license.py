@@ -136,3 +136,20 @@ def test_a_drop_that_raises_midway_leaves_no_partial_output(tmp_path, monkeypatc
                       out_path=str(out))
     assert len(calls) == 2
     assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_a_manifest_listing_itself_publishes_nothing_of_it(tmp_path):
+    """Found by the property test: the listing skips manifest files, so a manifest naming itself (or another
+    drop's manifest name) as a document was read and published as licensed text."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    manifest = {"publisher": "Reference Press", "license_id": "RP-1", "valid_from": "2020-01-01",
+                "valid_to": "2030-12-31", "allowed_uses": ["training"], "attribution": "RP",
+                "documents": [{"path": "manifest.json"}, {"path": "sub/manifest.yaml"}]}
+    (drop / "manifest.json").write_text(json.dumps(manifest) + " " * 400)
+    (drop / "sub").mkdir()
+    (drop / "sub" / "manifest.yaml").write_text("text " * 200)
+    out = tmp_path / "out.parquet"
+    counts = license_stage([str(drop)], year=2024, config=LicenseConfig(known_publishers=["Reference Press"]),
+                           out_path=str(out), quarantine_path=str(tmp_path / "q.parquet"))
+    assert counts.rows_out == 0 and counts.quarantined == {"unsafe_path": 2}

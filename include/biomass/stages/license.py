@@ -16,7 +16,7 @@ import logging
 import os
 from collections import Counter, defaultdict
 from datetime import date, datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from biomass.accounting import Quarantine, StageCounts
@@ -138,6 +138,8 @@ def _admit(root: Path, drop_name: str, doc: dict[str, Any], manifest: dict[str, 
         rel = normalise(doc["path"])
     except Refused as exc:
         return exc.reason, exc.detail
+    if PurePosixPath(rel).name in MANIFEST_NAMES:  # the listing skips manifests: a manifest never licenses itself
+        return "unsafe_path", f"{rel} is a manifest file, not a document"
     unsafe = unsafe_entry(root, rel)
     if unsafe:
         return "unsafe_path", unsafe
