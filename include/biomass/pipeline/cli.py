@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+from biomass import exitcodes
 from biomass.config import load_config
 from biomass.gates.runner import GateFailed
 from biomass.pipeline import run_year
@@ -44,7 +45,7 @@ def _cmd_run_year(args) -> int:
         manifest = run_year(plan, args.gate_overrides)
     except GateFailed as exc:
         print(exc)
-        return 1
+        return exitcodes.CHECK_FAILED
     print(f"published {manifest['year']}: {manifest['rows']} rows -> {plan.store.generation_dir(plan.year)}")
     return 0
 
