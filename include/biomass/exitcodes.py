@@ -77,7 +77,7 @@ def describe(exc: BaseException, code: int) -> str:
 
 def _where(exc: BaseException) -> str:
     """The chain of biomass functions the exception passed through (the command's dispatcher left out)."""
-    frames = [(frame.f_globals.get("__name__", ""), frame.f_code.co_name, lineno)
+    frames = [(frame.f_globals.get("__name__", ""), frame.f_code.co_qualname, lineno)
               for frame, lineno in traceback.walk_tb(exc.__traceback__)]
     ours = [f for f in frames if f[0].startswith("biomass.") and f[0] != "biomass.cli"]
     if not ours:
