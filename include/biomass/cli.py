@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"biomass {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return exitcodes.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - every failure becomes one line and a documented exit code
         code = exitcodes.exit_code_for(exc)
         print(f"biomass {args.command}: {exitcodes.describe(exc, code)}", file=sys.stderr)

@@ -8,7 +8,7 @@ from typing import Any
 
 from biomass.config import load_config
 from biomass.gates.runner import GateResult
-from biomass.observatory.app import DATA_DOCS
+from biomass.observatory.datadocs import DATA_DOCS
 from biomass.observatory.run_notes import docs_link, gate_failure_note, published_note
 from biomass.pipeline.plan import RunPlan
 
