@@ -26,7 +26,7 @@ MEANING = {OK: "ok", INTERNAL: "internal error", USAGE: "bad input or usage", CH
            INTERRUPTED: "interrupted"}
 
 # Classes that carry no ``exit_code`` attribute yet, by class name anywhere in their MRO.
-BY_NAME = {"GateFailed": CHECK_FAILED, "PublishRefused": CHECK_FAILED, "IntegrityError": INTEGRITY,
+BY_NAME = {"YAMLError": USAGE, "GateFailed": CHECK_FAILED, "PublishRefused": CHECK_FAILED, "IntegrityError": INTEGRITY,
            "RunLocked": LOCKED, "RunLockHeld": LOCKED, "LockHeld": LOCKED, "RunLockError": LOCKED}
 
 HINTS = {
