@@ -80,10 +80,6 @@ def test_expand_inputs_substitutes_year_and_globs(tmp_path):
 
 
 def test_a_config_that_is_not_a_mapping_is_a_clear_value_error(tmp_path):
-    import pytest
-
-    from biomass.config import load_config
-
     bad = tmp_path / "biomass.yaml"
     bad.write_text("- data_root: d\n")
     with pytest.raises(ValueError, match="must be a mapping of settings, not a list"):
