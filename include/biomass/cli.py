@@ -1,7 +1,9 @@
 """The ``biomass`` command: one subcommand per stage, the same functions the DAG tasks call.
 
 Each subcommand lives next to the code it drives, as a ``register(subparsers)`` function; this file only lists
-them, so adding a command never means editing another module's code.
+them, so adding a command never means editing another module's code. ``biomass --help`` is served from the static
+table below without importing any of them (pyarrow, pandas and pydantic cost ~0.5 s); ``biomass CMD ...`` imports
+the one module that defines CMD. Exit codes: ``biomass.exitcodes``.
 """
 
 from __future__ import annotations
@@ -11,42 +13,71 @@ import importlib
 import logging
 import sys
 
-# name -> module that defines register(subparsers). Imported lazily so `biomass --help` stays fast.
-COMMANDS = {
-    "scrape": "biomass.stages.scrape",
-    "license": "biomass.stages.license",
-    "synthesize": "biomass.synth.cli",
-    "dedup": "biomass.dedup.cli",
-    "tag": "biomass.provenance.cli",
-    "verify": "biomass.provenance.cli",
-    "keygen": "biomass.provenance.cli",
-    "metrics": "biomass.metrics.cli",
-    "experiment": "biomass.experiment",
-    "run-year": "biomass.pipeline.cli",
-    "generations": "biomass.pipeline.cli",
-    "retire": "biomass.pipeline.retire",
+from biomass import exitcodes
+
+# name -> (module that defines register(subparsers), one-line help). The help must match what the module's
+# register() says (tests/unit/test_cli.py checks both, and that every module's commands are listed here).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "scrape": ("biomass.stages.scrape", "stage 1: web text (WARC, HTML dirs, JSONL, Parquet) to records"),
+    "license": ("biomass.stages.license", "stage 2: publisher drops to licensed records (fail-closed)"),
+    "synthesize": ("biomass.synth.cli", "train a generator on --train inputs, write N synthetic records"),
+    "dedup": ("biomass.dedup.cli", "remove near-duplicate documents (MinHash LSH, exact verification)"),
+    "tag": ("biomass.provenance.cli", "add origin, synthetic_score and tag_evidence to every row"),
+    "verify": ("biomass.provenance.cli",
+               f"check the signed manifest of every synthetic row (exit {exitcodes.INTEGRITY} on any failure)"),
+    "keygen": ("biomass.provenance.cli",
+               "write a new Ed25519 signing key (KEYFILE) and its public half (KEYFILE.pub)"),
+    "metrics": ("biomass.metrics.cli", "model-collapse metrics of generations against a reference"),
+    "experiment": ("biomass.experiment", "run N generations under each data policy and plot the metrics"),
+    "run-year": ("biomass.pipeline.cli", "build and publish one generation without Airflow"),
+    "generations": ("biomass.pipeline.cli", "list the published generations of a data root"),
+    "retire": ("biomass.pipeline.retire", "withdraw a published generation (or --undo: restore it)"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="biomass", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+def _parser(command: str | None) -> argparse.ArgumentParser:
+    """The top-level parser; ``command``'s module registers its real sub-parsers, every other name is a stub."""
+    parser = argparse.ArgumentParser(prog="biomass", description=__doc__.splitlines()[0],
+                                     epilog="exit codes: " + exitcodes.summary_line())
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level (and show tracebacks)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in dict.fromkeys(COMMANDS.values()):
-        importlib.import_module(module_name).register(sub)
+    chosen = COMMANDS[command][0] if command else None
+    for name, (module_name, help_text) in COMMANDS.items():
+        if module_name != chosen:
+            sub.add_parser(name, help=help_text, add_help=False)  # stub: only its name and help are needed
+        elif name == command:
+            importlib.import_module(module_name).register(sub)  # registers its sibling commands too
     return parser
 
 
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``: argparse itself picks the command (or prints the top-level help and exits)."""
+    argv = sys.argv[1:] if argv is None else argv
+    known, _ = _parser(None).parse_known_args(argv)
+    return _parser(known.command)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        print(f"biomass {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"biomass {args.command}: interrupted", file=sys.stderr)
+        return exitcodes.INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line and a documented exit code
+        code = exitcodes.exit_code_for(exc)
+        print(f"biomass {args.command}: {exitcodes.describe(exc, code)}", file=sys.stderr)
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        elif code == exitcodes.INTERNAL:
+            print(f"biomass {args.command}: rerun with -v (biomass -v {args.command} ...) for the traceback",
+                  file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -140,12 +140,23 @@ def _resolve(path: str, base: Path) -> str:
     return str((base / path).resolve())
 
 
+# What load_config raises for a missing, unreadable or invalid file: OSError (FileNotFoundError,
+# PermissionError...), ValueError (pydantic's ValidationError, UnicodeDecodeError, a non-mapping file) and
+# yaml.YAMLError. Anything else is a bug and should not be caught as "bad config".
+CONFIG_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError, yaml.YAMLError)
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> BiomassConfig:
-    """Load the config file named by ``path``, else ``$BIOMASS_CONFIG``, else the bundled default."""
+    """Load the config file named by ``path``, else ``$BIOMASS_CONFIG``, else the bundled default.
+
+    Raises one of ``CONFIG_ERRORS`` when the file is missing, unreadable or invalid.
+    """
     chosen = Path(path or os.environ.get("BIOMASS_CONFIG") or BUNDLED_CONFIG)
     if not chosen.exists():
         raise FileNotFoundError(f"biomass config {chosen} does not exist (set BIOMASS_CONFIG or pass --config)")
     raw = yaml.safe_load(chosen.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"biomass config {chosen} must be a mapping of settings, not a {type(raw).__name__}")
     base = chosen.resolve().parent
     if os.environ.get("BIOMASS_DATA_ROOT"):
         raw["data_root"] = os.environ["BIOMASS_DATA_ROOT"]

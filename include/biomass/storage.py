@@ -62,12 +62,28 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+class naming_the_file(contextlib.AbstractContextManager):
+    """pyarrow's OSErrors carry the errno (ENOSPC...) but not the file: add it, so the operator learns where.
+
+    The exception itself is amended (not wrapped), so its type and traceback stay as they were.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = path
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            exc.filename = os.fspath(self.path)
+            exc.strerror = os.strerror(exc.errno)
+
+
 def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> None:
     """Write with the project's fixed options via a temp file, so a reader never sees a partial file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, **_WRITE_OPTS)
+    with naming_the_file(tmp):
+        pq.write_table(table, tmp, **_WRITE_OPTS)
     os.replace(tmp, path)
 
 
@@ -114,7 +130,8 @@ class ParquetStream:
         self._tmp = self.path.with_name(f".{self.path.name}.tmp")
         self._finished = False
         opts = {k: v for k, v in _WRITE_OPTS.items() if k != "row_group_size"}
-        self._writer = pq.ParquetWriter(self._tmp, schema, **opts)
+        with naming_the_file(self._tmp):
+            self._writer = pq.ParquetWriter(self._tmp, schema, **opts)
 
     def __enter__(self) -> "ParquetStream":
         return self
@@ -139,7 +156,8 @@ class ParquetStream:
 
     def _flush(self) -> None:
         if self.rows:
-            self._writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+            with naming_the_file(self._tmp):
+                self._writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
             self.count += len(self.rows)
             self.rows = []
 
@@ -149,7 +167,8 @@ class ParquetStream:
             return
         try:
             self._flush()
-            self._writer.close()
+            with naming_the_file(self._tmp):
+                self._writer.close()
             os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()

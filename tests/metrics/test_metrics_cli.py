@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from biomass import exitcodes
 from biomass.metrics import MetricsConfig, ReferenceProfile, collapse_metrics
 from biomass.metrics.cli import main, register
 
@@ -69,7 +70,7 @@ def test_metrics_config_file_and_fail_on_collapse(files, tmp_path, capsys):
     strict = tmp_path / "metrics.yaml"
     strict.write_text("metrics:\n  bounds:\n    - {metric: tail_coverage, direction: min, warn: 0.99, fail: 0.98}\n")
     assert main(["--reference", files["ref"], files["g2"], "--metrics-config", str(strict),
-                 "--fail-on-collapse", "--json"]) == 1
+                 "--fail-on-collapse", "--json"]) == exitcodes.CHECK_FAILED
     assert json.loads(capsys.readouterr().out)[0]["verdict"] == "fail"
 
 

@@ -72,3 +72,40 @@ def test_plugin_registers_an_external_view(client):
     plugin = next(p for p in r.json()["plugins"] if p["name"] == "biomass_observatory")
     assert plugin["external_views"][0]["url_route"] == "biomass"
     assert plugin["fastapi_apps"][0]["url_prefix"] == "/biomass"
+
+
+def _docs_root(tmp_path, name: str):
+    from biomass.observatory.datadocs import DATA_DOCS
+
+    root = tmp_path / name
+    (root / DATA_DOCS).parent.mkdir(parents=True)
+    return root, root / DATA_DOCS
+
+
+@pytest.mark.parametrize("link", ["local_site", "gx"])
+def test_a_symlinked_data_docs_folder_is_not_served(client, tmp_path, monkeypatch, link):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "index.html").write_text("a host folder that is not Data Docs")
+    (elsewhere / "gx" / "uncommitted" / "data_docs" / "local_site").mkdir(parents=True)
+    (elsewhere / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").write_text("via a symlinked gx/")
+    root, site = _docs_root(tmp_path, "data")
+    if link == "local_site":
+        site.symlink_to(elsewhere, target_is_directory=True)
+    else:
+        (root / "gx").rename(tmp_path / "gone")
+        (root / "gx").symlink_to(elsewhere, target_is_directory=True)
+    monkeypatch.setenv("BIOMASS_DATA_ROOT", str(root))
+    r = client.get("/biomass/datadocs/index.html", headers={"Authorization": f"Bearer {_token(client)}"})
+    assert r.status_code == 403 and "symlink" in r.json()["detail"]
+    assert "host folder" not in r.text and "via a symlinked" not in r.text
+
+
+def test_data_docs_under_a_symlinked_data_root_are_served(client, tmp_path, monkeypatch):
+    real, site = _docs_root(tmp_path, "mnt")
+    site.mkdir()
+    (site / "index.html").write_text("<p>real Data Docs</p>")
+    (tmp_path / "data").symlink_to(real, target_is_directory=True)  # an operator's mount point: fine
+    monkeypatch.setenv("BIOMASS_DATA_ROOT", str(tmp_path / "data"))
+    r = client.get("/biomass/datadocs/index.html", headers={"Authorization": f"Bearer {_token(client)}"})
+    assert r.status_code == 200 and "real Data Docs" in r.text

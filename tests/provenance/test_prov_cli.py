@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from biomass import exitcodes
 from biomass.provenance import cli as prov_cli
 from biomass.synth import cli as synth_cli
 
@@ -42,9 +43,9 @@ def test_keygen_synthesize_verify_tag(tmp_path, human_docs, monkeypatch, capsys)
     texts[3] = texts[3] + " tampered"
     bad = tmp_path / "bad.parquet"
     pq.write_table(table.set_column(1, "text", pa.array(texts)), bad)
-    assert biomass("verify", str(bad), "--trust", f"{key}.pub", "--config", str(config)) == 1
+    assert biomass("verify", str(bad), "--trust", f"{key}.pub", "--config", str(config)) == exitcodes.INTEGRITY
     assert "content_mismatch" in capsys.readouterr().err
-    assert biomass("verify", str(out), "--config", str(config)) == 1  # no trusted key: nothing verifies
+    assert biomass("verify", str(out), "--config", str(config)) == exitcodes.INTEGRITY  # no trusted key: nothing verifies
     assert "untrusted_key" in capsys.readouterr().err
 
     stripped = tmp_path / "stripped.parquet"

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from biomass import storage
+from biomass import exitcodes
 from biomass.cli import main as biomass
 from biomass.dedup import SignatureIndex, signatures
 from biomass.storage import AlreadyPublished, GenerationStore, NotPublished, NotRetired
@@ -228,8 +229,8 @@ def test_cli_retire_of_the_newest_year_has_nothing_to_rebuild(store, capsys):
     assert "nothing to rebuild" in out and "backfill" not in out
 
 
-def test_cli_unknown_year_exits_1_with_a_message(store, capsys):
-    assert biomass(["retire", "2030", "--reason", "x", "--data-root", str(store.data_root)]) == 1
+def test_cli_unknown_year_is_bad_input_with_a_message(store, capsys):
+    assert biomass(["retire", "2030", "--reason", "x", "--data-root", str(store.data_root)]) == exitcodes.USAGE
     assert "2030 is not published" in capsys.readouterr().err
     assert store.published_years() == list(YEARS)
 
@@ -251,9 +252,9 @@ def test_cli_undo_restores_and_refuses_when_re_published(store, capsys):
     assert biomass(["retire", "2022", "--reason", "x", "--data-root", root]) == 0
     publish_year(store, 2022, 2021, salt="rebuilt")
     capsys.readouterr()
-    assert biomass(["retire", "--undo", "2022", "--data-root", root]) == 1
+    assert biomass(["retire", "--undo", "2022", "--data-root", root]) == exitcodes.USAGE
     assert "published again" in capsys.readouterr().err
-    assert biomass(["retire", "--undo", "2025", "--data-root", root]) == 1
+    assert biomass(["retire", "--undo", "2025", "--data-root", root]) == exitcodes.USAGE
     assert "no retired copy" in capsys.readouterr().err
 
 

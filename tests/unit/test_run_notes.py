@@ -65,3 +65,27 @@ def test_combine_replaces_our_note_and_keeps_a_persons():
     assert combine(mixed, ours_now) == f"re-run after fixing the crawler -- ana\n\n{ours_now}"
     long_human = "n" * (NOTE_LIMIT - 10)
     assert combine(long_human, ours_now) == long_human
+
+
+def test_served_root_is_none_for_a_broken_config_and_the_note_still_links_files(tmp_path, monkeypatch):
+    from biomass.pipeline.notes import _served_root
+
+    for text in ("data_root: [unclosed\n", "- a list\n- not a mapping\n", "data_root: d\nno_such_setting: 1\n"):
+        (tmp_path / "biomass.yaml").write_text(text)
+        monkeypatch.setenv("BIOMASS_CONFIG", str(tmp_path / "biomass.yaml"))
+        assert _served_root() is None, text
+    monkeypatch.setenv("BIOMASS_CONFIG", str(tmp_path / "missing.yaml"))
+    assert _served_root() is None
+
+
+def test_served_root_lets_a_bug_through(monkeypatch):
+    import pytest
+
+    import biomass.pipeline.notes as notes
+
+    def bug(path=None):
+        raise AttributeError("'NoneType' object has no attribute 'data_root'")
+
+    monkeypatch.setattr(notes, "load_config", bug)
+    with pytest.raises(AttributeError):
+        notes._served_root()

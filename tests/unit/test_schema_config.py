@@ -77,3 +77,10 @@ def test_expand_inputs_substitutes_year_and_globs(tmp_path):
     assert expand_inputs([str(tmp_path / "crawl-{year}.warc.gz")], 2021) == [str(tmp_path / "crawl-2021.warc.gz")]
     assert len(expand_inputs([str(tmp_path / "*.warc.gz")], 2021)) == 2
     assert expand_inputs(["s3://bucket/{year}/x.warc.gz"], 2024) == ["s3://bucket/2024/x.warc.gz"]
+
+
+def test_a_config_that_is_not_a_mapping_is_a_clear_value_error(tmp_path):
+    bad = tmp_path / "biomass.yaml"
+    bad.write_text("- data_root: d\n")
+    with pytest.raises(ValueError, match="must be a mapping of settings, not a list"):
+        load_config(bad)

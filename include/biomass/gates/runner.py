@@ -13,18 +13,22 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 
 from biomass.config import GateConfig
+from biomass.exitcodes import CHECK_FAILED
 from biomass.gates.rows import Derive, GateRows, project_parquet, project_table
 from biomass.gates.suites import expected_bounds, SUITE_VERSION, Check, build_suite, columns_read
 from biomass.storage import write_parquet
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 SAMPLE_ROWS = 20
@@ -33,6 +37,8 @@ BATCHES = ("schema", "rows", "summary")
 
 class GateFailed(RuntimeError):
     """A gate's suite did not pass: the year must stop here and publish nothing."""
+
+    exit_code = CHECK_FAILED
 
     def __init__(self, result: "GateResult"):
         self.result = result
@@ -75,10 +81,24 @@ class GateResult:
 
 
 def _quiet_gx():
+    """Import GX without its optional pyspark, unless the Spark dedup backend has already loaded pyspark.
+
+    GX's compatibility layer imports pyspark whenever it is installed (~0.5 s, and pyspark.sql.connect calls
+    ``sys.exit(0)`` when imported under ``python -c`` without grpc). The gates use pandas batches only, so GX
+    is shown pyspark as absent; the block is lifted at once, so a later Spark import is unaffected.
+    """
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
+    if "great_expectations" in sys.modules or "pyspark" in sys.modules:
+        import great_expectations as gx
 
+        return gx
+    sys.modules["pyspark"] = None  # type: ignore[assignment]  # makes `import pyspark` raise ImportError
+    try:
+        import great_expectations as gx
+    finally:
+        if sys.modules.get("pyspark", 0) is None:
+            del sys.modules["pyspark"]
     return gx
 
 
@@ -126,6 +146,8 @@ def gate_rows(rows: GateRows | pa.Table | str | os.PathLike[str], checks: list[C
 
 
 def _frame(batch: str, rows: GateRows, checks: list[Check], summary: dict[str, Any]) -> pd.DataFrame:
+    import pandas as pd  # here, not at the top: importing the pipeline (DAG parsing, `biomass generations`) skips it
+
     if batch == "schema":
         return pd.DataFrame(columns=list(rows.columns))  # the names and their order; no data
     if batch == "summary":

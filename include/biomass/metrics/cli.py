@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from biomass import exitcodes
 from biomass.metrics.collapse import collapse_metrics
 from biomass.metrics.config import MetricsConfig
 from biomass.metrics.inputs import read_texts
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per GEN")
     p.add_argument("--metrics-config", help="YAML or JSON file with MetricsConfig fields")
     p.add_argument("--save-reference", help="also save the reference profile here (.json or .parquet)")
-    p.add_argument("--fail-on-collapse", action="store_true", help="exit 1 if any GEN's collapse verdict is fail")
+    p.add_argument("--fail-on-collapse", action="store_true", help=f"exit {exitcodes.CHECK_FAILED} if any GEN's collapse verdict is fail")
     p.set_defaults(func=run)
 
 
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_table(results))
     if args.fail_on_collapse and any(r["verdict"] == "fail" for r in results):
-        return 1
+        return exitcodes.CHECK_FAILED
     return 0
 
 

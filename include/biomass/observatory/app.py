@@ -4,16 +4,16 @@ Airflow mounts plugin apps without its own auth: whatever dependencies are passe
 from __future__ import annotations
 
 from importlib import resources
-from pathlib import Path
 from typing import Callable, Sequence
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from biomass.observatory.data import observatory_payload
+from biomass.observatory.datadocs import DATA_DOCS, data_docs_root
 from biomass.storage import GenerationStore, NotPublished
 
-DATA_DOCS = Path("gx") / "gx" / "uncommitted" / "data_docs" / "local_site"
+__all__ = ["DATA_DOCS", "URL_PREFIX", "create_app"]
 URL_PREFIX = "/biomass"  # where the Airflow plugin mounts this app in the api-server
 
 
@@ -43,7 +43,9 @@ def create_app(data_root: Callable[[], str], *, dependencies: Sequence = (), air
 
     @app.get("/datadocs/{path:path}")
     def data_docs(path: str) -> FileResponse:
-        root = (Path(data_root()) / DATA_DOCS).resolve()
+        root = data_docs_root(data_root())
+        if root is None:
+            raise HTTPException(403, "Data Docs are not served through a symlinked folder (see the server log)")
         target = (root / (path or "index.html")).resolve()
         if root not in target.parents and target != root or not target.is_file():
             raise HTTPException(404, f"no Data Docs page {path!r}")

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from biomass.observatory.app import DATA_DOCS, URL_PREFIX
+from biomass.observatory.app import URL_PREFIX
+from biomass.observatory.datadocs import data_docs_root
 from biomass.gates.suites import expected_bounds
 
 NOTE_KEY = "biomass_run_note"
@@ -28,9 +29,9 @@ def docs_link(url: str | None, data_root: str | None, served_root: str | None) -
     if not url:
         return None
     if url.startswith("file://") and data_root and served_root and "://" not in served_root:
-        site = (Path(data_root) / DATA_DOCS).resolve()
+        site = data_docs_root(data_root)  # None: the observatory would refuse it, so keep the file URL
         page = Path(unquote(urlsplit(url).path)).resolve()
-        if Path(data_root).resolve() == Path(served_root).resolve() and site in page.parents:
+        if site and Path(data_root).resolve() == Path(served_root).resolve() and site in page.parents:
             return f"{URL_PREFIX}/datadocs/{page.relative_to(site).as_posix()}"
     return url
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+from biomass import exitcodes
 from biomass.config import load_config
 from biomass.gates.runner import GateFailed
 from biomass.pipeline import run_year
@@ -48,7 +49,7 @@ def _cmd_run_year(args) -> int:
         manifest = run_year(plan, args.gate_overrides, profile)
     except GateFailed as exc:
         print(exc)
-        return 1
+        return exitcodes.CHECK_FAILED
     finally:
         if args.profile_out:
             profile.write(args.profile_out)

@@ -3,21 +3,25 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
-from biomass.config import load_config
+from biomass.config import CONFIG_ERRORS, load_config
 from biomass.gates.runner import GateResult
-from biomass.observatory.app import DATA_DOCS
+from biomass.observatory.datadocs import DATA_DOCS
 from biomass.observatory.run_notes import docs_link, gate_failure_note, published_note
 from biomass.pipeline.plan import RunPlan
+
+log = logging.getLogger(__name__)
 
 
 def _served_root() -> str | None:
     """The data root the observatory serves (the same config and environment as this worker)."""
     try:
         return load_config().data_root
-    except Exception:  # a broken default config must not hide the verdict; links fall back to file URLs
+    except CONFIG_ERRORS as exc:  # a broken default config must not hide the verdict; links become file URLs
+        log.warning("run note: cannot read the default config (%s); Data Docs links stay file URLs", exc)
         return None
 
 

@@ -13,12 +13,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from biomass.exitcodes import CHECK_FAILED
 from biomass.pipeline.assemble import index_root
 from biomass.pipeline.gating import GATE_INPUT
 from biomass.pipeline.measure import REFERENCE_PROFILE
 from biomass.pipeline.plan import STAGES, RunPlan, load_counts, stage_output
 
 log = logging.getLogger(__name__)
+
+
+class PublishRefused(RuntimeError):
+    """A gate has not passed (or has no verdict) for the year: nothing is made visible."""
+
+    exit_code = CHECK_FAILED
 
 
 def publish(plan: RunPlan) -> dict[str, Any]:
@@ -29,10 +36,10 @@ def publish(plan: RunPlan) -> dict[str, Any]:
     for gate in GATE_INPUT:
         path = plan.staging / "gates" / f"{gate}.json"
         if not path.exists():
-            raise RuntimeError(f"gate {gate!r} has not passed for {plan.year}; refusing to publish")
+            raise PublishRefused(f"gate {gate!r} has not passed for {plan.year}; refusing to publish")
         verdict = json.loads(path.read_text())
         if not verdict["success"]:
-            raise RuntimeError(f"gate {gate!r} failed for {plan.year}; refusing to publish")
+            raise PublishRefused(f"gate {gate!r} failed for {plan.year}; refusing to publish")
         gates[gate] = verdict
     stages = {s: load_counts(plan, s).as_dict() for s in STAGES}
     table = pq.read_table(stage_output(plan, "assemble"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from biomass import exitcodes
 from biomass.config import load_config
 from biomass.storage import AlreadyPublished, GenerationStore, NotPublished, NotRetired
 
@@ -33,13 +34,13 @@ def _cmd_retire(args) -> int:
     if args.undo == bool(args.reason and args.reason.strip()):
         print("biomass retire: error: give --reason TEXT to retire, or --undo (without --reason) to restore",
               file=sys.stderr)
-        return 2
+        return exitcodes.USAGE
     store = GenerationStore(args.data_root or load_config(args.config).data_root)
     try:
         return _undo(store, args.year) if args.undo else _retire(store, args.year, args.reason)
     except (NotPublished, NotRetired, AlreadyPublished) as exc:
         print(f"biomass retire: error: {exc}", file=sys.stderr)
-        return 1
+        return exitcodes.USAGE  # the year's state does not allow it; nothing was moved
 
 
 def _retire(store: GenerationStore, year: int, reason: str) -> int:

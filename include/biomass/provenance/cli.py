@@ -8,6 +8,8 @@ import sys
 
 import pyarrow.parquet as pq
 
+from biomass import exitcodes
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     t = subparsers.add_parser("tag", help="add origin, synthetic_score and tag_evidence to every row")
@@ -19,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(t)
     t.set_defaults(func=_tag)
 
-    v = subparsers.add_parser("verify", help="check the signed manifest of every synthetic row (exit 1 on any failure)")
+    v = subparsers.add_parser("verify", help=f"check the signed manifest of every synthetic row (exit {exitcodes.INTEGRITY} on any failure)")
     v.add_argument("input", metavar="IN")
     _common(v)
     v.set_defaults(func=_verify)
@@ -62,7 +64,7 @@ def _verify(args: argparse.Namespace) -> int:
     print(json.dumps(report.as_dict(), sort_keys=True))
     for doc_id, reason in report.failures[:20]:
         print(f"rejected {doc_id}: {reason}", file=sys.stderr)
-    return 0 if report.ok else 1
+    return 0 if report.ok else exitcodes.INTEGRITY
 
 
 def _keygen(args: argparse.Namespace) -> int:
