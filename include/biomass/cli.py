@@ -24,6 +24,7 @@ COMMANDS = {
     "experiment": "biomass.experiment",
     "run-year": "biomass.pipeline.cli",
     "generations": "biomass.pipeline.cli",
+    "verify-generation": "biomass.pipeline.verify",
     "retire": "biomass.pipeline.retire",
 }
 

@@ -11,16 +11,18 @@ generation visible, and it writes the manifest last.
 
 Modules, in loop order: ``plan`` (the run plan, staging bookkeeping), ``ingest`` (scrape, license, tagging),
 ``synthesis``, ``assemble`` (dedup, synthetic cap, mix), ``gating``, ``measure`` (collapse metrics),
-``publishing``, ``cli``.
+``publishing``, ``lock`` (one run per data root and year), ``cli``, ``verify`` (``biomass verify-generation``).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from biomass.pipeline.assemble import run_assemble, synthetic_cap
 from biomass.pipeline.gating import GATE_INPUT, check_gate_overrides, gate_summary, gate_thresholds, run_gate_for
 from biomass.pipeline.ingest import merge_scrape, run_license, run_scrape_shard
+from biomass.pipeline.lock import LockLost, RunLock, RunLocked
 from biomass.pipeline.measure import run_measure
 from biomass.pipeline.plan import RunPlan, load_counts, make_plan, stage_output, stage_quarantine
 from biomass.pipeline.publishing import asset_extra, publish
@@ -29,22 +31,26 @@ from biomass.pipeline.synthesis import run_synthesize
 __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarantine", "run_scrape_shard",
            "merge_scrape", "run_license", "run_synthesize", "run_assemble", "synthetic_cap", "run_measure",
            "run_gate_for", "gate_summary", "gate_thresholds", "check_gate_overrides", "GATE_INPUT", "publish",
-           "asset_extra", "run_year"]
+           "asset_extra", "run_year", "RunLock", "RunLocked", "LockLost"]
 
 
-def run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The whole year in one process, in DAG order (the shell and tests use this; the DAG runs the same steps)."""
+def run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None = None,
+             lock: RunLock | None = None) -> dict[str, Any]:
+    """The whole year in one process, in DAG order (the shell and tests use this; the DAG runs the same steps).
+
+    ``lock``: the run lock this run holds; checked (and its heartbeat written) before every step, so a run that
+    lost it stops before it writes more."""
+    check = lock.refresh if lock is not None else (lambda: None)
     check_gate_overrides(plan.cfg, gate_overrides)
-    for i in range(len(plan.scrape_inputs)):
-        run_scrape_shard(plan, i)
-    merge_scrape(plan)
-    run_gate_for(plan, "scrape", gate_overrides)
-    run_license(plan)
-    run_gate_for(plan, "license", gate_overrides)
-    run_synthesize(plan)
-    run_gate_for(plan, "synthesize", gate_overrides)
-    run_assemble(plan)
-    run_gate_for(plan, "generation", gate_overrides)
-    run_measure(plan)
-    run_gate_for(plan, "collapse", gate_overrides)
+    steps = [*(partial(run_scrape_shard, plan, i) for i in range(len(plan.scrape_inputs))),
+             partial(merge_scrape, plan),
+             partial(run_gate_for, plan, "scrape", gate_overrides), partial(run_license, plan),
+             partial(run_gate_for, plan, "license", gate_overrides), partial(run_synthesize, plan),
+             partial(run_gate_for, plan, "synthesize", gate_overrides), partial(run_assemble, plan),
+             partial(run_gate_for, plan, "generation", gate_overrides), partial(run_measure, plan),
+             partial(run_gate_for, plan, "collapse", gate_overrides)]
+    for step in steps:
+        check()
+        step()
+    check()
     return publish(plan)
