@@ -283,8 +283,9 @@ def check_file(year: int, path: Path, entry: dict[str, Any]) -> None:
     if not path.is_file():
         raise IntegrityError(year, "listed file is missing", path=path)
     size = path.stat().st_size
-    if size != entry["bytes"]:
-        raise IntegrityError(year, "file size", path=path, expected=entry["bytes"], actual=size)
+    if size != entry["bytes"]:   # damaged for sure; the hashes still go in the message
+        raise IntegrityError(year, f"file size {size} bytes (manifest: {entry['bytes']}) and file sha256", path=path,
+                             expected=entry["sha256"], actual=file_sha256(path))
     sha = file_sha256(path)
     if sha != entry["sha256"]:
         raise IntegrityError(year, "file sha256", path=path, expected=entry["sha256"], actual=sha)
