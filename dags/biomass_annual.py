@@ -47,15 +47,17 @@ def _load_plan(path: str):
 @contextmanager
 def _plan(path: str, run_id: str):
     """The run plan, while this DAG run holds the year's run lock: checked (taken again if a re-run finds it
-    free), its heartbeat kept fresh during the step. Held by another run: the task fails, without retries."""
+    free), its heartbeat kept fresh during the step. Held by another run, or a generation it reads is damaged
+    (a retry would find the same): the task fails without retries."""
     from biomass.pipeline import LockLost, RunLocked
+    from biomass.storage import IntegrityError
 
     run = _load_plan(path)
     try:
         lock = run.run_lock(run_id, spans_processes=True).resume()
         with lock.holding(run.cfg.run_lock.heartbeat_seconds):
             yield run
-    except (RunLocked, LockLost) as exc:
+    except (RunLocked, LockLost, IntegrityError) as exc:
         raise AirflowFailException(str(exc)) from exc
 
 
