@@ -2,7 +2,11 @@
 ### biomass_annual: one generation of the corpus per year
 
 `plan -> scrape (one task per input file) -> gate -> license -> gate -> synthesize -> gate -> assemble -> gate
--> measure -> collapse gate -> publish`. Every step is a call into `biomass.pipeline` (plain Python under `include/`); this file is wiring.
+-> measure -> collapse gate -> publish -> release_lock`. Every step is a call into `biomass.pipeline` (plain Python under `include/`); this file is wiring.
+
+**One run per year and data root.** `plan` takes `<data_root>/locks/<year>.lock` for this DAG run (a second
+run of the same year fails its `plan` task, naming the holder); every later task checks the run still holds it
+and refreshes its heartbeat; the `release_lock` teardown removes it when the run ends, failed or not.
 
 **Which year?** The `year` Param if given, else the year of the run's logical date in UTC. The scheduled run on
 1 January 2026 builds generation 2026. A manual run with no logical date must pass `year`.
@@ -19,16 +23,17 @@ and expectations with a link to their Data Docs page, or the published year's si
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, AssetAlias, CronTriggerTimetable, Param, dag, task
+from airflow.sdk import Asset, AssetAlias, CronTriggerTimetable, Param, dag, task, teardown
 from airflow.sdk.exceptions import AirflowFailException
 
 GENERATIONS = AssetAlias("biomass-generations")
 
 
-def _plan(path: str):
+def _load_plan(path: str):
     """The run plan, with signing and watermark keys from Airflow Variables, read at run time only (never at
     parse time). Unset Variables fall back to the config: key files, $BIOMASS_SIGNING_KEY, $BIOMASS_WATERMARK_KEY."""
     from airflow.sdk import Variable
@@ -37,6 +42,23 @@ def _plan(path: str):
 
     return RunPlan.load(path, {"signing_key": Variable.get("biomass_signing_private_key", default=None),
                                "watermark_key": Variable.get("biomass_watermark_secret", default=None)})
+
+
+@contextmanager
+def _plan(path: str, run_id: str):
+    """The run plan, while this DAG run holds the year's run lock: checked (taken again if a re-run finds it
+    free), its heartbeat kept fresh during the step. Held by another run, or a generation it reads is damaged
+    (a retry would find the same): the task fails without retries."""
+    from biomass.pipeline import LockLost, RunLocked
+    from biomass.storage import IntegrityError
+
+    run = _load_plan(path)
+    try:
+        lock = run.run_lock(run_id, spans_processes=True).resume()
+        with lock.holding(run.cfg.run_lock.heartbeat_seconds):
+            yield run
+    except (RunLocked, LockLost, IntegrityError) as exc:
+        raise AirflowFailException(str(exc)) from exc
 
 
 def _nullable(kind: str, description: str, **schema) -> Param:
@@ -72,94 +94,113 @@ def _nullable(kind: str, description: str, **schema) -> Param:
 )
 def biomass_annual():
     @task(retries=0)
-    def plan(params=None, logical_date=None) -> str:
-        """Fix the year, inputs and config for this run and clear its staging area."""
-        from biomass.pipeline import check_gate_overrides, make_plan
+    def plan(params=None, logical_date=None, run_id=None) -> str:
+        """Take the year's run lock, fix the year, inputs and config for this run and clear its staging area."""
+        from biomass.pipeline import RunLocked, check_gate_overrides, make_plan
 
         year = params["year"]
         if year is None:
             if logical_date is None:
                 raise AirflowFailException("this run has no logical date: pass the `year` Param")
             year = pendulum.instance(logical_date).in_timezone("UTC").year
-        run = make_plan(int(year), scrape_inputs=params["scrape_inputs"], license_inputs=params["license_inputs"],
-                        data_root=params["data_root"], policy=params["policy"],
-                        synthetic_share=params["synthetic_share"], seed=params["seed"])
+        try:
+            run = make_plan(int(year), scrape_inputs=params["scrape_inputs"],
+                            license_inputs=params["license_inputs"], data_root=params["data_root"],
+                            policy=params["policy"], synthetic_share=params["synthetic_share"], seed=params["seed"],
+                            run_id=run_id, spans_processes=True)
+        except RunLocked as exc:
+            raise AirflowFailException(str(exc)) from exc
         try:
             check_gate_overrides(run.cfg, params["gate_overrides"])
         except ValueError as exc:
+            run.run_lock(run_id, spans_processes=True).release()
             raise AirflowFailException(str(exc)) from exc
         return str(run.staging / "plan.json")
 
+    @teardown
+    def release_lock(ti=None, run_id=None) -> bool:
+        """Release this run's lock when the run ends, whatever happened (never another run's lock)."""
+        plan_path = ti.xcom_pull(task_ids="plan")
+        if not plan_path:   # the plan task failed: this run never held the lock
+            return False
+        return _load_plan(plan_path).run_lock(run_id, spans_processes=True).release()
+
     @task
-    def scrape_shards(plan_path: str) -> list[int]:
-        
-        return list(range(len(_plan(plan_path).scrape_inputs)))
+    def scrape_shards(plan_path: str, run_id=None) -> list[int]:
+        with _plan(plan_path, run_id) as run:
+            return list(range(len(run.scrape_inputs)))
 
     @task(map_index_template="{{ task.op_kwargs['index'] }}")
-    def scrape(plan_path: str, index: int) -> dict:
+    def scrape(plan_path: str, index: int, run_id=None) -> dict:
         """Scrape one input file; mapped over the inputs so files spread across workers."""
         from biomass.pipeline import run_scrape_shard
 
-        return run_scrape_shard(_plan(plan_path), index).as_dict()
+        with _plan(plan_path, run_id) as run:
+            return run_scrape_shard(run, index).as_dict()
 
     @task
-    def merge_scrape(plan_path: str, shards: list[dict]) -> dict:
+    def merge_scrape(plan_path: str, shards: list[dict], run_id=None) -> dict:
         from biomass.pipeline import merge_scrape
 
-        return merge_scrape(_plan(plan_path)).as_dict()
+        with _plan(plan_path, run_id) as run:
+            return merge_scrape(run).as_dict()
 
     @task(task_id="license")
-    def license_(plan_path: str) -> dict:
+    def license_(plan_path: str, run_id=None) -> dict:
         from biomass.pipeline import run_license
 
-        return run_license(_plan(plan_path)).as_dict()
+        with _plan(plan_path, run_id) as run:
+            return run_license(run).as_dict()
 
     @task
-    def synthesize(plan_path: str) -> dict:
+    def synthesize(plan_path: str, run_id=None) -> dict:
         from biomass.pipeline import run_synthesize
 
-        return run_synthesize(_plan(plan_path)).as_dict()
+        with _plan(plan_path, run_id) as run:
+            return run_synthesize(run).as_dict()
 
     @task
-    def assemble(plan_path: str) -> dict:
+    def assemble(plan_path: str, run_id=None) -> dict:
         from biomass.pipeline import run_assemble
 
-        return run_assemble(_plan(plan_path)).as_dict()
+        with _plan(plan_path, run_id) as run:
+            return run_assemble(run).as_dict()
 
     @task
-    def measure(plan_path: str) -> dict:
+    def measure(plan_path: str, run_id=None) -> dict:
         """Collapse metrics against the frozen human reference; a warning level is logged, not fatal."""
         from biomass.pipeline import run_measure
 
-        return run_measure(_plan(plan_path))["collapse"]
+        with _plan(plan_path, run_id) as run:
+            return run_measure(run)["collapse"]
 
     def gate(name: str):
         @task(task_id=f"gate_{name}", retries=0)
-        def _gate(plan_path: str, params=None, ti=None) -> dict:
+        def _gate(plan_path: str, params=None, ti=None, run_id=None) -> dict:
             """A failing gate fails here, once, and stops everything after it; its verdict becomes the run note."""
             from biomass.gates.runner import GateFailed
             from biomass.observatory.run_notes import NOTE_KEY
             from biomass.pipeline import run_gate_for
             from biomass.pipeline.notes import failed_gate_note
 
-            run = _plan(plan_path)
-            try:
-                return run_gate_for(run, name, params["gate_overrides"]).summary()
-            except GateFailed as exc:
-                ti.xcom_push(key=NOTE_KEY, value=failed_gate_note(run, exc.result))
-                raise AirflowFailException(str(exc)) from exc
+            with _plan(plan_path, run_id) as run:
+                try:
+                    return run_gate_for(run, name, params["gate_overrides"]).summary()
+                except GateFailed as exc:
+                    ti.xcom_push(key=NOTE_KEY, value=failed_gate_note(run, exc.result))
+                    raise AirflowFailException(str(exc)) from exc
 
         return _gate
 
     @task(outlets=[GENERATIONS], retries=0)
-    def publish(plan_path: str, outlet_events=None, ti=None) -> dict:
+    def publish(plan_path: str, outlet_events=None, ti=None, run_id=None) -> dict:
         """Publish atomically and announce the generation as its own Asset, figures in the event's extra."""
         from biomass.observatory.run_notes import NOTE_KEY
         from biomass.pipeline import asset_extra, publish
         from biomass.pipeline.notes import publish_note
 
-        run = _plan(plan_path)
-        manifest = publish(run)
+        with _plan(plan_path, run_id) as run:
+            manifest = publish(run)
         ti.xcom_push(key=NOTE_KEY, value=publish_note(run, manifest))
         generation = Asset(name=f"biomass-generation-{run.year}",
                            uri=f"file://{run.store.generation_dir(run.year)}")
@@ -179,6 +220,7 @@ def biomass_annual():
     measured = measure(path)
     g_collapse = gate("collapse")(path)
     published = publish(path)
+    published >> release_lock()
     (scraped >> g_scrape >> licensed >> g_license >> synthetic >> g_synth >> assembled >> g_generation >> measured
      >> g_collapse >> published)
 

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "experiment": ("biomass.experiment", "run N generations under each data policy and plot the metrics"),
     "run-year": ("biomass.pipeline.cli", "build and publish one generation without Airflow"),
     "generations": ("biomass.pipeline.cli", "list the published generations of a data root"),
+    "verify-generation": ("biomass.pipeline.verify", "check a published generation against its manifest"),
     "retire": ("biomass.pipeline.retire", "withdraw a published generation (or --undo: restore it)"),
 }
 

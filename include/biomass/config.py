@@ -72,6 +72,15 @@ class DedupConfig(_Strict):
                                                                      "cluster (SPARK_REMOTE / spark-submit config)")
 
 
+class RunLockConfig(_Strict):
+    """The lock one run of a year holds on its data root (``<data_root>/locks/<year>.lock``). Where and when a run
+    happens, not what it produces: left out of the config hash."""
+
+    timeout_seconds: float = Field(3600.0, gt=0, description="a lock whose heartbeat is older is stale and is "
+                                   "taken over; must exceed the longest wait between two tasks of a DAG run")
+    heartbeat_seconds: float = Field(30.0, gt=0, description="how often a running step refreshes the heartbeat")
+
+
 class GateConfig(_Strict):
     """Thresholds for the great-expectations suites. Every one can be overridden per run."""
 
@@ -102,6 +111,7 @@ class BiomassConfig(_Strict):
     gates: GateConfig = GateConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
     metrics: MetricsConfig = MetricsConfig()
+    run_lock: RunLockConfig = RunLockConfig()
     reference: str | None = Field(None, description="Parquet of human reference text for the collapse metrics; "
                                                     "empty: the human rows of the chain's first generation")
 
@@ -114,8 +124,10 @@ class BiomassConfig(_Strict):
 
     def config_hash(self) -> str:
         """What decides the output, hashed: two runs with the same hash and inputs give the same bytes.
-        Where the data lives (data_root, the fingerprint archive) is left out: moving a root changes nothing."""
-        decided = self.model_dump(mode="json", exclude={"data_root": True, "provenance": {"fingerprint_archive"}})
+        Where the data lives (data_root, the fingerprint archive) and how runs are locked are left out: moving a
+        root or changing a lock timeout changes nothing."""
+        decided = self.model_dump(mode="json", exclude={"data_root": True, "run_lock": True,
+                                                        "provenance": {"fingerprint_archive"}})
         return hashlib.sha256(canonical_json(decided).encode()).hexdigest()[:16]
 
     def with_overrides(self, overrides: dict[str, Any]) -> "BiomassConfig":

@@ -8,9 +8,17 @@ Layout under a data root::
     generations/<year>/quarantine-<sha12>.parquet   every row set aside while building the year
     generations/.retired/<year>-<n>/    a withdrawn generation (see ``retire``), with retired.json and its signatures
     index/minhash/gen-<year>.arrow      the year's dedup signatures (written by the publish step)
+    index/minhash/.gen-<year>.arrow.pending   the same, written before the manifest that names its sha256
+    locks/<year>.lock                   the run that is building the year (``biomass.pipeline.lock``)
 
 A shard that is not listed in ``manifest.json`` does not exist for readers, so a run killed at any point
-leaves either the previous manifest or none, never half a generation.
+leaves either the previous manifest or none, never half a generation. The year's dedup signatures are part of
+that commit: written (pending) before the manifest, which records their sha256, and moved into the index after
+it; ``finish_publishes`` rolls a publish cut short between the two forward.
+
+Readers building on a generation check it against its manifest (``read``, ``iter_batches``, ``shard_paths``
+verify by default): the manifest's format and schema version, every file's size and sha256, row counts, and,
+wherever text is read, every record's ``content_sha256``. A mismatch raises ``IntegrityError``.
 """
 
 from __future__ import annotations
@@ -21,11 +29,13 @@ import json
 import os
 import re
 import shutil
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -54,6 +64,28 @@ class AlreadyPublished(RuntimeError):
     """A restore would overwrite a generation published (or being published) since the retire."""
 
 
+class IntegrityError(ValueError):
+    """A published generation does not match its manifest: building on it would build on damaged data.
+
+    Carries the year, the file, what the manifest promised and what was found (or the doc_id of a record whose
+    text does not hash to its ``content_sha256``). ``biomass verify-generation YEAR`` lists every problem.
+    """
+
+    def __init__(self, year: int, problem: str, *, path: str | os.PathLike[str] | None = None,
+                 expected: Any = None, actual: Any = None, doc_id: str | None = None):
+        self.year, self.problem, self.doc_id = year, problem, doc_id
+        self.path = Path(path) if path is not None else None
+        self.expected, self.actual = expected, actual
+        message = f"generation {year} is damaged: {problem}"
+        if self.path is not None:
+            message += f" in {self.path}"
+        if doc_id is not None:
+            message += f" (doc_id {doc_id})"
+        if expected is not None or actual is not None:
+            message += f": manifest says {expected}, found {actual}"
+        super().__init__(message)
+
+
 def file_sha256(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -75,6 +107,28 @@ class naming_the_file(contextlib.AbstractContextManager):
         if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
             exc.filename = os.fspath(self.path)
             exc.strerror = os.strerror(exc.errno)
+
+
+def text_sha256(texts: pa.Array | pa.ChunkedArray) -> list[str]:
+    """sha256 hex of each string's UTF-8 bytes (what ``schema.sha256_text`` gives), hashed straight from the
+    Arrow buffer: no Python string is built, and the only per-row work is the hash itself. A null hashes as ""."""
+    out: list[str] = []
+    for chunk in texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]:
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            chunk = chunk.cast(pa.large_string())
+        _, offsets_buf, data_buf = chunk.buffers()
+        dtype = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(offsets_buf, dtype=dtype, count=len(chunk) + 1,
+                                offset=chunk.offset * np.dtype(dtype).itemsize).tolist() if len(chunk) else [0]
+        data = memoryview(data_buf) if data_buf is not None else memoryview(b"")
+        sha = hashlib.sha256
+        out.extend(sha(data[a:b]).hexdigest() for a, b in zip(offsets[:-1], offsets[1:]))
+    return out
+
+
+def content_mismatches(texts: pa.Array | pa.ChunkedArray, hashes: pa.Array | pa.ChunkedArray) -> list[int]:
+    """Rows whose text does not hash to their ``content_sha256``."""
+    return [i for i, (a, b) in enumerate(zip(text_sha256(texts), hashes.to_pylist())) if a != b]
 
 
 def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> None:
@@ -197,14 +251,89 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def _atomic_write(path: Path, write: Callable[[Path], None], *, unique_tmp: bool = False) -> None:
+    """Write a file through ``write(tmp)`` into a hidden temp name next to it, fsync, rename into place, fsync
+    the folder: readers see the old file or the new one, never part of one. ``unique_tmp``: several processes
+    may write the same path at once (a lock's heartbeat), so each needs its own temp file."""
+    suffix = f".{os.getpid()}-{threading.get_ident()}.tmp" if unique_tmp else ".tmp"
+    tmp = path.with_name(f".{path.name}{suffix}")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
+
+
+def _atomic_write_bytes(path: Path, data: bytes, *, unique_tmp: bool = False) -> None:
+    _atomic_write(path, lambda tmp: tmp.write_bytes(data), unique_tmp=unique_tmp)
+
+
+def _plain_name(name: Any) -> bool:
+    """A manifest may only name files inside its own folder."""
+    return isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
+
+
+def check_manifest(year: int, manifest: Any, path: Path | None = None) -> None:
+    """The manifest's own shape: format, year, schema version, and a sound entry per file whose rows add up."""
+    def fail(problem: str, expected: Any = None, actual: Any = None) -> None:
+        raise IntegrityError(year, problem, path=path, expected=expected, actual=actual)
+
+    if not isinstance(manifest, dict):
+        fail("manifest is not a JSON object")
+    if manifest.get("biomass_manifest") != MANIFEST_FORMAT:
+        fail("unknown manifest format", MANIFEST_FORMAT, manifest.get("biomass_manifest"))
+    if manifest.get("year") != year:
+        fail("manifest is for another year", year, manifest.get("year"))
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        fail("record schema version this biomass does not read", SCHEMA_VERSION, manifest.get("schema_version"))
+    for key in ("files", "quarantine_files"):
+        entries = manifest.get(key, [])
+        if not isinstance(entries, list):
+            fail(f"{key!r} is not a list")
+        for entry in entries:
+            if not (isinstance(entry, dict) and _plain_name(entry.get("path"))
+                    and isinstance(entry.get("sha256"), str) and len(entry["sha256"]) == 64
+                    and isinstance(entry.get("rows"), int) and isinstance(entry.get("bytes"), int)):
+                fail(f"malformed {key!r} entry {entry!r}")
+    listed = sum(f["rows"] for f in manifest.get("files", []))
+    if listed != manifest.get("rows"):
+        fail("rows do not add up over the listed files", manifest.get("rows"), listed)
+
+
+def check_file(year: int, path: Path, entry: dict[str, Any]) -> None:
+    """A listed file exists with the size and sha256 its manifest entry records (size first: it costs nothing)."""
+    if not path.is_file():
+        raise IntegrityError(year, "listed file is missing", path=path)
+    size = path.stat().st_size
+    if size != entry["bytes"]:   # damaged for sure; the hashes still go in the message
+        raise IntegrityError(year, f"file size {size} bytes (manifest: {entry['bytes']}) and file sha256", path=path,
+                             expected=entry["sha256"], actual=file_sha256(path))
+    sha = file_sha256(path)
+    if sha != entry["sha256"]:
+        raise IntegrityError(year, "file sha256", path=path, expected=entry["sha256"], actual=sha)
+
+
+def _check_content(year: int, path: Path, table: pa.Table, first_row: int) -> None:
+    """Every record of ``table`` (rows ``first_row``.. of ``path``) hashes to its content_sha256."""
+    bad = content_mismatches(table.column("text"), table.column("content_sha256"))
+    if bad:
+        row = first_row + bad[0]
+        doc_id = (table.column("doc_id")[bad[0]].as_py() if "doc_id" in table.column_names
+                  else pq.read_table(path, columns=["doc_id"]).column(0)[row].as_py())
+        raise IntegrityError(year, f"record content_sha256 ({len(bad)} record(s) in this batch; first at row {row})",
+                             path=path, doc_id=doc_id, expected=table.column("content_sha256")[bad[0]].as_py(),
+                             actual=text_sha256(table.column("text").slice(bad[0], 1))[0])
+
+
+def _with_hashes(columns: list[str] | None) -> tuple[list[str] | None, list[str]]:
+    """Columns to read so text can be checked: ``content_sha256`` joins ``text``; returns (read, added)."""
+    if columns is None or "text" not in columns or "content_sha256" in columns:
+        return columns, []
+    return [*columns, "content_sha256"], ["content_sha256"]
 
 
 @dataclass(frozen=True)
@@ -242,6 +371,16 @@ class GenerationStore:
 
         return generation_path(self.minhash_dir, year)
 
+    def pending_signature_path(self, year: int) -> Path:
+        """Where publish writes the year's signatures before its manifest: a name the index never reads."""
+        from biomass.dedup.index import pending_path
+
+        return pending_path(self.minhash_dir, year)
+
+    def lock_path(self, year: int) -> Path:
+        """The lock of the run building ``year`` under this data root (see ``biomass.pipeline.lock``)."""
+        return self.data_root / "locks" / f"{year}.lock"
+
     # -- reading (published only) ---------------------------------------------------------------------
     def published_years(self) -> list[int]:
         if not self.generations_dir.is_dir():
@@ -256,40 +395,72 @@ class GenerationStore:
         path = self.manifest_path(year)
         if not path.is_file():
             raise NotPublished(f"generation {year} is not published under {self.data_root}")
-        return json.loads(path.read_text())
+        try:
+            return json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise IntegrityError(year, f"manifest is not valid JSON ({exc})", path=path) from exc
+
+    def _files(self, year: int, verify: bool) -> list[tuple[Path, dict[str, Any]]]:
+        """The record shards of a generation with their manifest entries; ``verify``: check the manifest and each
+        file's size and sha256 first."""
+        manifest = self.manifest(year)
+        if verify:
+            check_manifest(year, manifest, self.manifest_path(year))
+        files = [(self.generation_dir(year) / f["path"], f) for f in manifest["files"]]
+        if verify:
+            for path, entry in files:
+                check_file(year, path, entry)
+        return files
 
     def parent_of(self, year: int) -> int | None:
         """The newest published generation before ``year``: what this year builds on."""
         earlier = [y for y in self.published_years() if y < year]
         return earlier[-1] if earlier else None
 
-    def shard_paths(self, year: int) -> list[Path]:
-        manifest = self.manifest(year)
-        return [self.generation_dir(year) / f["path"] for f in manifest["files"]]
+    def shard_paths(self, year: int, verify: bool = True) -> list[Path]:
+        """The record shards of a generation, in manifest order (checked against the manifest: see ``read``)."""
+        return [path for path, _ in self._files(year, verify)]
 
-    def read(self, year: int, columns: list[str] | None = None, verify: bool = False) -> pa.Table:
-        """The published rows of a generation, in manifest order."""
-        manifest = self.manifest(year)
+    def read(self, year: int, columns: list[str] | None = None, verify: bool = True) -> pa.Table:
+        """The published rows of a generation, in manifest order.
+
+        ``verify`` (the default: this is how a year reads what it builds on): the manifest, every file's size and
+        sha256, rows per file and, when ``text`` is read, every record's content_sha256; ``IntegrityError`` if any
+        does not match. ``verify=False`` only for display, never for building.
+        """
         tables = []
-        for entry in manifest["files"]:
-            path = self.generation_dir(year) / entry["path"]
-            if verify and file_sha256(path) != entry["sha256"]:
-                raise ValueError(f"{path} does not match the sha256 in its manifest")
-            table = pq.read_table(path, columns=columns)
+        read_columns, added = _with_hashes(columns) if verify else (columns, [])
+        for path, entry in self._files(year, verify):
             check_version(pq.read_schema(path))
-            tables.append(table)
+            table = pq.read_table(path, columns=read_columns)
+            if verify:
+                if table.num_rows != entry["rows"]:
+                    raise IntegrityError(year, "rows", path=path, expected=entry["rows"], actual=table.num_rows)
+                if "text" in table.column_names:
+                    _check_content(year, path, table, 0)
+            tables.append(table.drop_columns(added) if added else table)
         if not tables:
             schema = RECORD_SCHEMA if columns is None else pa.schema([RECORD_SCHEMA.field(c) for c in columns])
             return schema.empty_table()
         return pa.concat_tables(tables)
 
-    def iter_batches(self, year: int, columns: list[str], batch_rows: int | None = None) -> Iterator[pa.Table]:
+    def iter_batches(self, year: int, columns: list[str], batch_rows: int | None = None,
+                     verify: bool = True) -> Iterator[pa.Table]:
         """The published rows of a generation in manifest order, a batch at a time: for figures over a column
-        (such as text lengths) that must not hold the whole column at once."""
-        for path in self.shard_paths(year):
+        (such as text lengths) that must not hold the whole column at once. Verified as ``read`` is, batch by
+        batch (a damaged record raises when its batch is reached)."""
+        read_columns, added = _with_hashes(columns) if verify else (columns, [])
+        for path, entry in self._files(year, verify):
             check_version(pq.read_schema(path))
-            for batch in parquet_batches(path, columns, batch_rows):
-                yield pa.Table.from_batches([batch])
+            seen = 0
+            for batch in parquet_batches(path, read_columns, batch_rows):
+                table = pa.Table.from_batches([batch])
+                if verify and "text" in table.column_names:
+                    _check_content(year, path, table, seen)
+                seen += table.num_rows
+                yield table.drop_columns(added) if added else table
+            if verify and seen != entry["rows"]:
+                raise IntegrityError(year, "rows", path=path, expected=entry["rows"], actual=seen)
 
     def iter_published(self) -> Iterator[tuple[int, dict[str, Any]]]:
         for year in self.published_years():
@@ -391,6 +562,39 @@ class GenerationStore:
                 fixed.append(year)
         return fixed
 
+    def finish_publishes(self) -> list[int]:
+        """Roll forward publishes cut short after their commit point: move pending signatures into the index.
+
+        A published year whose manifest names signatures (sha256 and size) must be in the index, or later years
+        are not deduplicated against it (and, accumulating, carry its rows twice). Pending files whose sha256 is
+        not the manifest's belong to a publish that never committed: left for that year's next publish to
+        overwrite. A named index file that is neither in place nor pending raises ``IntegrityError``.
+        Returns the years fixed.
+        """
+        fixed = []
+        for year, manifest in self.iter_published():
+            entry = manifest.get("signatures")
+            if entry and self._install_signatures(year, entry):
+                fixed.append(year)
+        return fixed
+
+    def _install_signatures(self, year: int, entry: dict[str, Any]) -> bool:
+        """Make the index file of ``year`` the one its manifest names; True if it had to be moved in."""
+        final, pending = self.signature_path(year), self.pending_signature_path(year)
+        if pending.is_file() and file_sha256(pending) == entry["sha256"]:
+            if final.is_file() and final.stat().st_size == entry["bytes"] and file_sha256(final) == entry["sha256"]:
+                pending.unlink()
+                return False
+            os.replace(pending, final)
+            _fsync_dir(final.parent)
+            return True
+        if not final.is_file() or final.stat().st_size != entry["bytes"]:
+            found = final.stat().st_size if final.is_file() else "no file"
+            raise IntegrityError(year, "dedup signatures named by the manifest are neither in the index nor "
+                                       "pending; re-run the year to rebuild them", path=final,
+                                 expected=f"{entry['bytes']} bytes sha256 {entry['sha256']}", actual=found)
+        return False
+
     def _park_signatures(self, year: int, folder: Path) -> bool:
         """Move the year's index file into its retired folder (same filesystem: one atomic rename)."""
         source = self.signature_path(year)
@@ -404,9 +608,21 @@ class GenerationStore:
 
     # -- publishing ---------------------------------------------------------------------------------
     def publish(self, year: int, table: pa.Table, manifest_fields: dict[str, Any],
-                quarantine: pa.Table | None = None) -> dict[str, Any]:
-        """Copy shards in, then atomically swap ``manifest.json``; finally remove shards no manifest names."""
+                quarantine: pa.Table | None = None, signatures: Path | None = None) -> dict[str, Any]:
+        """Copy shards in, then atomically swap ``manifest.json``; finally remove shards no manifest names.
+
+        ``signatures``: the year's dedup index file, already written at ``pending_signature_path(year)``. The
+        manifest records its sha256 and size, so it is part of the commit; it is moved into the index right
+        after the manifest, and ``finish_publishes`` does that move if the process dies in between.
+        """
         table = conform(table)
+        if signatures is not None:
+            signatures = Path(signatures)
+            if signatures != self.pending_signature_path(year):
+                raise ValueError(f"signatures must be written to {self.pending_signature_path(year)}")
+            manifest_fields = {**manifest_fields, "signatures": {
+                "path": self.signature_path(year).name, "sha256": file_sha256(signatures),
+                "bytes": signatures.stat().st_size}}
         staging = self.staging_dir(year) / "publish"
         if staging.exists():
             shutil.rmtree(staging)
@@ -432,7 +648,9 @@ class GenerationStore:
             "quarantine_files": quarantine_files,
             **manifest_fields,
         }
-        _atomic_write_bytes(target / MANIFEST, (canonical_json(manifest) + "\n").encode())
+        _atomic_write_bytes(target / MANIFEST, (canonical_json(manifest) + "\n").encode())   # the commit point
+        if signatures is not None:
+            self._install_signatures(year, manifest["signatures"])
         keep = {f["path"] for f in files + quarantine_files} | {MANIFEST}
         for child in target.iterdir():
             if child.name not in keep and not child.name.startswith("."):

@@ -39,6 +39,9 @@ def test_two_consecutive_years_publish(chain):
     assert all(g["success"] for g in second["gates"].values())
     for stage, counts in second["stages"].items():
         assert counts["in"] == counts["out"] + sum(counts["quarantined"].values()), stage
+    for year, dagrun in runs.items():   # the teardown released each run's lock
+        assert states(dagrun)["release_lock"] == "success"
+        assert not store.lock_path(year).exists()
 
 
 def test_rerun_of_a_year_is_byte_identical(chain, dag):
@@ -78,3 +81,19 @@ def test_each_published_generation_is_an_asset_with_its_figures(chain):
             assert extra["year"] == year and extra["rows"] == manifest["rows"]
             assert extra["gates"] == {g: True for g in manifest["gates"]}
             assert "tail_coverage" in extra["metrics"]
+
+
+def test_a_second_run_of_a_year_being_built_fails_its_plan_task_and_leaves_the_lock_alone(dag, tmp_path):
+    """Another run (a DAG run elsewhere, or `biomass run-year`) holds 2023 on this data root: this run's plan
+    task fails before touching staging, nothing else runs, and its teardown does not release the other's lock."""
+    from biomass.pipeline import RunLock
+
+    store = GenerationStore(tmp_path)
+    other = RunLock(store.lock_path(2023), "manual__the_other_run", pid=None).acquire()
+    dagrun = run(dag, 2023, year=2023, data_root=str(tmp_path))   # explicit: dag.test keeps earlier run_conf
+    got = states(dagrun)
+    assert dagrun.state == "failed" and got["plan"] == "failed", got
+    assert all(s == "upstream_failed" for t, s in got.items() if t not in ("plan", "release_lock")), got
+    assert other.holder()["run_id"] == "manual__the_other_run"
+    assert not store.staging_dir(2023).exists() and store.published_years() == []
+    assert other.release()

@@ -50,6 +50,13 @@ def test_gates_never_retry_and_publish_declares_the_generations_alias(dagbag):
     assert [o.name for o in outlets] == ["biomass-generations"]
 
 
+def test_the_run_lock_is_released_by_a_teardown_after_publish(dagbag):
+    dag = dagbag.dags["biomass_annual"]
+    release = dag.get_task("release_lock")
+    assert release.is_teardown and "publish" in release.upstream_task_ids
+    assert not dag.get_task("plan").is_setup   # clearing a failed task must not re-plan (and clear staging)
+
+
 def test_params_cover_manual_runs_and_backfills(dagbag):
     params = dagbag.dags["biomass_annual"].params
     for name in ("year", "data_root", "scrape_inputs", "license_inputs", "policy", "synthetic_share", "seed"):
@@ -71,7 +78,8 @@ def test_dag_files_stay_thin():
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
-                assert module.split(".")[0] in {"airflow", "pendulum", "datetime", "__future__"}, (path, module)
+                assert module.split(".")[0] in {"airflow", "pendulum", "datetime", "contextlib", "__future__"}, \
+                    (path, module)
 
 
 def test_include_never_imports_airflow():

@@ -57,6 +57,7 @@ def test_a_failing_gate_stops_the_run_and_publishes_nothing(dag, root, gate):
     assert all(states[t] == "upstream_failed" for t in ORDER[failing + 1:]), states
     assert [ti.try_number for ti in dagrun.get_task_instances() if ti.task_id == f"gate_{gate}"] == [1]
     assert GenerationStore(root).published_years() == [2021]
+    assert states["release_lock"] == "success" and not GenerationStore(root).lock_path(2022).exists()
     evidence = root / "staging" / "2022" / "gates"
     assert (evidence / f"{gate}.result.json").is_file()
 

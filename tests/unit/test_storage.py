@@ -172,3 +172,71 @@ def test_published_rows_in_batches_match_a_whole_read(tmp_path):
     store.publish(2021, make_table(40), {})
     batched = pa.concat_tables(store.iter_batches(2021, ["text", "lang"], batch_rows=7))
     assert batched.equals(store.read(2021, columns=["text", "lang"]))
+
+
+KILL_WITH_SIGNATURES_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    sys.path.insert(0, {tests!r})
+    from unit.test_storage import make_table
+    from biomass.dedup import SignatureIndex, signatures
+    from biomass.storage import GenerationStore
+    import biomass.storage as s
+    s.SHARD_ROWS = 200
+    store = GenerationStore({root!r})
+    table = make_table(1200, salt="kill-index")
+    if {after_manifest!r}:   # die exactly between the commit point and moving the signatures into the index
+        write = s._atomic_write_bytes
+        def write_then_die(path, data, **kw):
+            write(path, data, **kw)
+            if path.name == "manifest.json":
+                os.kill(os.getpid(), signal.SIGKILL)
+        s._atomic_write_bytes = write_then_die
+    print("ready", flush=True)
+    pending = SignatureIndex(store.minhash_dir).add_generation(2024, table.column("doc_id"),
+                                                               signatures(table.column("text")), pending=True)
+    store.publish(2024, table, {{}}, signatures=pending)
+""")
+
+
+@pytest.mark.parametrize("delay", [None, 0.0, 0.1, 0.3, 0.6])
+def test_sigkill_during_publish_never_leaves_a_visible_year_out_of_the_dedup_index(tmp_path, delay):
+    """Real SIGKILLs (``None``: right after the manifest): the year is either not published, or published and, once
+    ``finish_publishes`` has run (the next run's assemble does), its signatures are in the index, as named."""
+    from biomass.dedup import SignatureIndex
+
+    root = tmp_path / "data"
+    tests_dir = os.path.dirname(os.path.dirname(__file__))
+    script = KILL_WITH_SIGNATURES_SCRIPT.format(tests=tests_dir, root=str(root), after_manifest=delay is None)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    if delay is not None:
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = GenerationStore(root)
+    if delay is None:
+        assert store.published_years() == [2024] and not store.signature_path(2024).exists()
+        assert store.finish_publishes() == [2024]
+    else:
+        store.finish_publishes()
+    if store.published_years():
+        assert store.read(2024).num_rows == 1200
+        named = store.manifest(2024)["signatures"]
+        assert file_sha256(store.signature_path(2024)) == named["sha256"]
+        assert SignatureIndex(store.minhash_dir).years() == [2024]
+        assert store.finish_publishes() == []   # nothing left to do
+    else:
+        assert SignatureIndex(store.minhash_dir).years() == []   # a pending file is not in the index
+
+
+def test_a_published_year_whose_named_signatures_are_gone_is_an_integrity_error(tmp_path):
+    from biomass.dedup import SignatureIndex, signatures
+
+    store = GenerationStore(tmp_path)
+    table = make_table(5)
+    pending = SignatureIndex(store.minhash_dir).add_generation(2021, table.column("doc_id"),
+                                                               signatures(table.column("text")), pending=True)
+    store.publish(2021, table, {}, signatures=pending)
+    store.signature_path(2021).unlink()
+    with pytest.raises(storage.IntegrityError, match="dedup signatures"):
+        store.finish_publishes()

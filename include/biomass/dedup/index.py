@@ -27,6 +27,7 @@ import pyarrow.ipc as ipc
 
 from biomass.dedup.lsh import band_keys, choose_bands
 from biomass.dedup.minhash import as_string_array, jaccard_pairs, shingle_sets
+from biomass.storage import _atomic_write, _atomic_write_bytes
 
 INDEX_FORMAT = 1
 _META = "index.json"
@@ -40,6 +41,12 @@ def generation_path(root: str | os.PathLike[str], year: int) -> Path:
     """Where the index keeps ``year``'s signatures; module level so a caller can move the file without opening
     the index (``GenerationStore.retire`` parks it next to the withdrawn generation)."""
     return Path(root) / f"gen-{int(year)}.arrow"
+
+
+def pending_path(root: str | os.PathLike[str], year: int) -> Path:
+    """Where the publish step writes ``year``'s signatures before its manifest names them (hidden: ``years()``
+    never lists it); ``GenerationStore`` moves it to ``generation_path`` once the manifest is in place."""
+    return Path(root) / f".gen-{int(year)}.arrow.pending"
 
 
 @dataclass(frozen=True)
@@ -229,8 +236,11 @@ class SignatureIndex:
 
     # -- writing (publish only) ---------------------------------------------------------------------
     def add_generation(self, year: int, doc_ids: Sequence[str] | pa.Array | pa.ChunkedArray,
-                       signatures: np.ndarray) -> Path:
-        """Write (or atomically rewrite) the entry for ``year``. Only the publish step calls this."""
+                       signatures: np.ndarray, *, pending: bool = False) -> Path:
+        """Write (or atomically rewrite) the entry for ``year``. Only the publish step calls this.
+
+        ``pending``: write it under ``pending_path`` instead, for ``GenerationStore.publish`` to commit with the
+        generation's manifest."""
         sigs = np.ascontiguousarray(signatures, dtype=np.uint32)
         ids = doc_ids.to_pylist() if isinstance(doc_ids, (pa.Array, pa.ChunkedArray)) else list(doc_ids)
         if sigs.ndim != 2 or sigs.shape != (len(ids), self.params.num_perm):
@@ -250,15 +260,15 @@ class SignatureIndex:
         meta = {**self.params.as_dict(), "year": int(year), "docs": len(ids), "bands": bands, "rows": rows}
         table = pa.table(columns).replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True)})
         self.root.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.root / _META, (json.dumps(self.params.as_dict(), sort_keys=True) + "\n").encode(),
-                      only_if_missing=True)
-        target = self.path_for(year)
-        tmp = target.with_name(f".{target.name}.tmp")
-        with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        if not (self.root / _META).exists():
+            _atomic_write_bytes(self.root / _META, (json.dumps(self.params.as_dict(), sort_keys=True) + "\n").encode())
+        target = pending_path(self.root, year) if pending else self.path_for(year)
+
+        def write(tmp: Path) -> None:
+            with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+
+        _atomic_write(target, write)
         self._cache.pop(int(year), None)
         return target
 
@@ -267,13 +277,3 @@ class SignatureIndex:
         bands, _ = choose_bands(self.params.threshold, self.params.num_perm)
         return float(bands * (8 + 4))
 
-
-def _atomic_write(path: Path, data: bytes, *, only_if_missing: bool = False) -> None:
-    if only_if_missing and path.exists():
-        return
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -11,16 +11,18 @@ generation visible, and it writes the manifest last.
 
 Modules, in loop order: ``plan`` (the run plan, staging bookkeeping), ``ingest`` (scrape, license, tagging),
 ``synthesis``, ``assemble`` (dedup, synthetic cap, mix), ``gating``, ``measure`` (collapse metrics),
-``publishing``, ``cli``.
+``publishing``, ``lock`` (one run per data root and year), ``cli``, ``verify`` (``biomass verify-generation``).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any
 
 from biomass.pipeline.assemble import run_assemble, synthetic_cap
 from biomass.pipeline.gating import GATE_INPUT, check_gate_overrides, gate_summary, gate_thresholds, run_gate_for
 from biomass.pipeline.ingest import merge_scrape, run_license, run_scrape_shard
+from biomass.pipeline.lock import LockLost, RunLock, RunLocked
 from biomass.pipeline.measure import run_measure
 from biomass.pipeline.plan import RunPlan, load_counts, make_plan, stage_output, stage_quarantine
 from biomass.pipeline.publishing import asset_extra, publish
@@ -30,15 +32,25 @@ from biomass.profiling import StepProfile
 __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarantine", "run_scrape_shard",
            "merge_scrape", "run_license", "run_synthesize", "run_assemble", "synthetic_cap", "run_measure",
            "run_gate_for", "gate_summary", "gate_thresholds", "check_gate_overrides", "GATE_INPUT", "publish",
-           "asset_extra", "run_year"]
+           "asset_extra", "run_year", "RunLock", "RunLocked", "LockLost"]
 
 
 def run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None = None,
-             profile: StepProfile | None = None) -> dict[str, Any]:
+             profile: StepProfile | None = None, lock: RunLock | None = None) -> dict[str, Any]:
     """The whole year in one process, in DAG order (the shell and tests use this; the DAG runs the same steps).
 
-    ``profile`` (optional) records each step's wall time, peak memory and bytes written."""
-    step = (profile or StepProfile()).step
+    ``profile`` (optional) records each step's wall time, peak memory and bytes written. ``lock``: the run lock
+    this run holds; checked (and its heartbeat written) before every step, so a run that lost it stops before it
+    writes more."""
+    check = lock.refresh if lock is not None else (lambda: None)
+    record = (profile or StepProfile()).step
+
+    @contextmanager
+    def step(name: str):
+        check()
+        with record(name):
+            yield
+
     check_gate_overrides(plan.cfg, gate_overrides)
     for i in range(len(plan.scrape_inputs)):
         with step(f"scrape[{i}]"):

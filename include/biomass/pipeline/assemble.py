@@ -28,6 +28,7 @@ def run_assemble(plan: RunPlan) -> StageCounts:
     if cfg.policy == "accumulate" and plan.parent is not None:
         carried = conform(plan.store.read(plan.parent))
     plan.store.finish_retirements()   # a retire cut short must not leave withdrawn signatures to match against
+    plan.store.finish_publishes()     # nor a publish cut short leave a published year out of the index
     index = SignatureIndex(index_root(plan)) if cfg.dedup.scope == "all" else None
     result = from_config(new, cfg.dedup, index=index, year=plan.year, earlier_texts=_earlier_texts(plan))
     save_counts(plan, result.counts)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 from biomass import exitcodes
 from biomass.config import load_config
 from biomass.gates.runner import GateFailed
 from biomass.pipeline import run_year
+from biomass.pipeline.lock import LockLost, RunLocked, process_run_id
 from biomass.pipeline.plan import make_plan
 from biomass.profiling import StepProfile
-from biomass.storage import GenerationStore
+from biomass.storage import GenerationStore, IntegrityError
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +43,33 @@ def register(subparsers) -> None:
 
 
 def _cmd_run_year(args) -> int:
-    plan = make_plan(args.year, config_path=args.config, scrape_inputs=args.scrape_inputs,
-                     license_inputs=args.license_inputs, data_root=args.data_root, policy=args.policy,
-                     synthetic_share=args.synthetic_share, seed=args.seed)
+    """Exit codes: 0 published, 1 a gate failed, 3 a generation it builds on is damaged, 4 another run holds the
+    year's lock (or took it over from this one); 2 (from ``biomass.cli``) for bad input."""
+    run_id = process_run_id()
+    try:
+        plan = make_plan(args.year, config_path=args.config, scrape_inputs=args.scrape_inputs,
+                         license_inputs=args.license_inputs, data_root=args.data_root, policy=args.policy,
+                         synthetic_share=args.synthetic_share, seed=args.seed, run_id=run_id)
+    except RunLocked as exc:
+        print(f"biomass run-year: refused: {exc}", file=sys.stderr)
+        return exitcodes.LOCKED
+    lock = plan.run_lock(run_id)
     profile = StepProfile()
     try:
-        manifest = run_year(plan, args.gate_overrides, profile)
+        with lock.holding(plan.cfg.run_lock.heartbeat_seconds):
+            manifest = run_year(plan, args.gate_overrides, profile, lock=lock)
     except GateFailed as exc:
         print(exc)
         return exitcodes.CHECK_FAILED
+    except IntegrityError as exc:
+        print(f"biomass run-year: error: {exc}. See `biomass verify-generation {exc.year}`; rebuild or retire "
+              f"that year before building on it", file=sys.stderr)
+        return exitcodes.INTEGRITY
+    except (LockLost, RunLocked) as exc:
+        print(f"biomass run-year: stopped: {exc}", file=sys.stderr)
+        return exitcodes.LOCKED
     finally:
+        lock.release()
         if args.profile_out:
             profile.write(args.profile_out)
     print(f"published {manifest['year']}: {manifest['rows']} rows -> {plan.store.generation_dir(plan.year)}")

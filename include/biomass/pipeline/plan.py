@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 
 from biomass.accounting import StageCounts
 from biomass.config import BiomassConfig, expand_inputs, load_config
+from biomass.pipeline.lock import RunLock
 from biomass.schema import canonical_json, empty_table
 from biomass.storage import GenerationStore
 
@@ -72,6 +74,12 @@ class RunPlan:
         path.write_text(canonical_json(state) + "\n")
         return path
 
+    def run_lock(self, run_id: str, *, spans_processes: bool = False) -> RunLock:
+        """The lock of this year on this data root, as held by ``run_id`` (see ``biomass.pipeline.lock``);
+        ``spans_processes``: a DAG run, whose steps run in other processes (no pid to check)."""
+        return RunLock(self.store.lock_path(self.year), run_id, timeout=self.cfg.run_lock.timeout_seconds,
+                       pid=None if spans_processes else os.getpid())
+
     @classmethod
     def load(cls, path: str | Path, secrets: dict[str, str | None] | None = None) -> "RunPlan":
         """``secrets``: signing_key / watermark_key strings; None values are ignored."""
@@ -80,8 +88,12 @@ class RunPlan:
 
 
 def make_plan(year: int, *, config_path: str | None = None, scrape_inputs: list[str] | None = None,
-              license_inputs: list[str] | None = None, **overrides: Any) -> RunPlan:
-    """Fix everything a year's run decides up front, clear its old staging, and write ``plan.json``."""
+              license_inputs: list[str] | None = None, run_id: str | None = None, spans_processes: bool = False,
+              **overrides: Any) -> RunPlan:
+    """Fix everything a year's run decides up front, clear its old staging, and write ``plan.json``.
+
+    ``run_id``: take the year's run lock for that run first (``RunLocked`` if another run holds it), before
+    anything in staging is touched; the caller releases it (``plan.run_lock(run_id).release()``)."""
     if not isinstance(year, int) or not 1900 <= year <= 9999:
         raise ValueError(f"year must be a four-digit integer, got {year!r}")
     unknown = set(overrides) - set(OVERRIDES)
@@ -98,9 +110,15 @@ def make_plan(year: int, *, config_path: str | None = None, scrape_inputs: list[
     plan = RunPlan(year=year, data_root=str(Path(cfg.data_root).resolve()) if "://" not in cfg.data_root
                    else cfg.data_root, parent=store.parent_of(year), scrape_inputs=scrape,
                    license_inputs=license_, config=cfg.model_dump(mode="json"), config_hash=cfg.config_hash())
-    if plan.staging.exists():
-        shutil.rmtree(plan.staging)
-    path = plan.save()
+    lock = plan.run_lock(run_id, spans_processes=spans_processes).acquire() if run_id is not None else None
+    try:
+        if plan.staging.exists():
+            shutil.rmtree(plan.staging)
+        path = plan.save()
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     log.info("plan for %s: parent=%s, %d scrape inputs, %d licence drops, policy=%s -> %s", year, plan.parent,
              len(scrape), len(license_), cfg.policy, path)
     return plan

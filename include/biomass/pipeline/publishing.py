@@ -29,7 +29,7 @@ class PublishRefused(RuntimeError):
 
 
 def publish(plan: RunPlan) -> dict[str, Any]:
-    """Make the year visible: shards, quarantine, manifest last; then remember its signatures for dedup."""
+    """Make the year visible: shards, quarantine and its dedup signatures, the manifest last."""
     from biomass.dedup import SignatureIndex
 
     gates = {}
@@ -58,16 +58,18 @@ def publish(plan: RunPlan) -> dict[str, Any]:
         "mix": mix_of(table),
         **json.loads((plan.staging / "metrics.json").read_text()),
     }
-    manifest = plan.store.publish(plan.year, table, fields, quarantine=quarantine)
+    # The signatures go in with the commit: written (pending) first, named with their sha256 in the manifest,
+    # moved into the index after it (GenerationStore.finish_publishes completes that move after a crash).
+    ids = pq.read_table(plan.staging / "dedup.signature_ids.parquet").column("doc_id").to_pylist()
+    signatures = np.load(plan.staging / "dedup.signatures.npy")
+    pending = SignatureIndex(index_root(plan)).add_generation(plan.year, ids, signatures, pending=True)
+    manifest = plan.store.publish(plan.year, table, fields, quarantine=quarantine, signatures=pending)
     staged_reference = plan.staging / "reference.profile.parquet"
     if staged_reference.exists():
         target = Path(plan.data_root) / REFERENCE_PROFILE
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(staged_reference, target.with_name(".profile.tmp"))
         target.with_name(".profile.tmp").replace(target)
-    ids = pq.read_table(plan.staging / "dedup.signature_ids.parquet").column("doc_id").to_pylist()
-    signatures = np.load(plan.staging / "dedup.signatures.npy")
-    SignatureIndex(index_root(plan)).add_generation(plan.year, ids, signatures)
     log.info("published generation %s: %d rows in %d files", plan.year, manifest["rows"], len(manifest["files"]))
     return manifest
 
