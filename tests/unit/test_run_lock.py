@@ -176,7 +176,7 @@ def test_run_year_is_refused_while_another_run_holds_the_year_and_leaves_its_sta
 
 def test_two_run_years_of_the_same_year_at_once_publish_once(tmp_path, signing_key_env):
     """Real samples, two `biomass run-year` processes started together: one publishes, the other is refused
-    (exit 4) naming it; the lock is gone afterwards, and a rerun works."""
+    (exit 6) naming it; the lock is gone afterwards, and a rerun works."""
     root = tmp_path / "data"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     cmd = [sys.executable, "-m", "biomass.cli", "run-year", "2021", "--data-root", str(root)]
@@ -184,7 +184,7 @@ def test_two_run_years_of_the_same_year_at_once_publish_once(tmp_path, signing_k
              for _ in range(2)]
     outs = [(p.wait(timeout=600), *p.communicate()) for p in procs]
     codes = sorted(code for code, _, _ in outs)
-    assert codes == [0, 4], [(c, e[-2000:]) for c, _, e in outs]
+    assert codes == [0, 6], [(c, e[-2000:]) for c, _, e in outs]
     refused = next(err for code, _, err in outs if code == 6)
     assert "run-year:" in refused and "another run is building this year" in refused
     store = GenerationStore(root)
