@@ -243,6 +243,114 @@ class ParquetStream:
             self._tmp.unlink(missing_ok=True)
 
 
+SHARD_PREFIX = "part-"
+
+
+def shard_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """A shard set: the ``part-NNNNN*.parquet`` files of a folder, in name order (temp and hidden files are not
+    shards). A missing folder is an empty set."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.name.startswith(SHARD_PREFIX) and p.suffix == ".parquet")
+
+
+def dataset_files(path: str | os.PathLike[str]) -> list[Path]:
+    """A stage output as files: a shard-set folder's shards, or the one file (none if it does not exist)."""
+    path = Path(path)
+    if path.is_dir():
+        return shard_files(path)
+    return [path] if path.exists() else []
+
+
+def dataset_batches(path: str | os.PathLike[str], columns: list[str] | None = None,
+                    batch_rows: int | None = None) -> Iterator[pa.RecordBatch]:
+    """``parquet_batches`` over a file or a shard-set folder, shard after shard."""
+    for file in dataset_files(path):
+        yield from parquet_batches(file, columns, batch_rows)
+
+
+def dataset_rows(path: str | os.PathLike[str]) -> int:
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in dataset_files(path))
+
+
+class ShardWriter:
+    """Rows in, a shard set out: ``folder/part-00000.parquet``, ``part-00001.parquet``, ... of ``shard_rows`` rows
+    each (the last one fewer), so the same rows always give the same shards. Each shard is a ``ParquetStream``
+    (temp file, renamed when full). ``add_shard`` takes a finished shard file as it is (hard-linked when it can,
+    else copied), for rows carried over unchanged from a published generation: no re-encoding.
+
+    A context manager: an exception removes every shard this writer made, so a failed stage leaves no output.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], schema: pa.Schema, shard_rows: int = SHARD_ROWS):
+        self.folder = Path(folder)
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True)
+        self.schema = schema
+        self.shard_rows = shard_rows
+        self.files: list[Path] = []
+        self.rows = 0
+        self._open: ParquetStream | None = None
+        self._in_open = 0
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _next_path(self) -> Path:
+        return self.folder / f"{SHARD_PREFIX}{len(self.files):05d}.parquet"
+
+    def write_table(self, table: pa.Table) -> None:
+        offset = 0
+        while offset < table.num_rows:
+            if self._open is None:
+                self._open = ParquetStream(self._next_path(), self.schema)
+                self._in_open = 0
+            take = min(self.shard_rows - self._in_open, table.num_rows - offset)
+            self._open.write_table(table.slice(offset, take))
+            self._in_open += take
+            self.rows += take
+            offset += take
+            if self._in_open == self.shard_rows:
+                self._finish_open()
+
+    def _finish_open(self) -> None:
+        if self._open is not None:
+            self._open.close()
+            self.files.append(self._open.path)
+            self._open = None
+
+    def add_shard(self, source: str | os.PathLike[str]) -> None:
+        """Append a finished shard file unchanged (after any rows written so far, which end their shard)."""
+        self._finish_open()
+        target = self._next_path()
+        try:
+            os.link(source, target)
+        except OSError:
+            tmp = target.with_name(f".{target.name}.tmp")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+        self.files.append(target)
+        self.rows += pq.ParquetFile(target).metadata.num_rows
+
+    def close(self) -> list[Path]:
+        self._finish_open()
+        return self.files
+
+    def abort(self) -> None:
+        if self._open is not None:
+            self._open.abort()
+            self._open = None
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
