@@ -244,6 +244,7 @@ class ParquetStream:
 
 
 SHARD_PREFIX = "part-"
+SHARD_ROW_GROUP = 8_192   # rows per row group in a shard: one group of text is tens of MB, not hundreds
 
 
 def shard_files(folder: str | os.PathLike[str]) -> list[Path]:
@@ -294,6 +295,8 @@ class ShardWriter:
         self.rows = 0
         self._open: ParquetStream | None = None
         self._in_open = 0
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
 
     def __enter__(self) -> "ShardWriter":
         return self
@@ -308,28 +311,43 @@ class ShardWriter:
         return self.folder / f"{SHARD_PREFIX}{len(self.files):05d}.parquet"
 
     def write_table(self, table: pa.Table) -> None:
-        offset = 0
-        while offset < table.num_rows:
-            if self._open is None:
-                self._open = ParquetStream(self._next_path(), self.schema)
-                self._in_open = 0
-            take = min(self.shard_rows - self._in_open, table.num_rows - offset)
-            self._open.write_table(table.slice(offset, take))
-            self._in_open += take
-            self.rows += take
-            offset += take
-            if self._in_open == self.shard_rows:
-                self._finish_open()
+        """Buffer rows and write them in row groups of exactly ``SHARD_ROW_GROUP`` rows (the last of a shard
+        fewer), so the bytes of a shard depend on its rows only, never on how the producer batched them."""
+        if table.num_rows:
+            self._pending.append(table)
+            self._pending_rows += table.num_rows
+        while self._pending_rows >= min(SHARD_ROW_GROUP, self.shard_rows - self._in_open):
+            self._write_group(min(SHARD_ROW_GROUP, self.shard_rows - self._in_open))
 
-    def _finish_open(self) -> None:
+    def _write_group(self, n: int) -> None:
+        """Write the next ``n`` buffered rows as one row group; a full shard is closed."""
+        buffered = pa.concat_tables(self._pending)
+        group, rest = buffered.slice(0, n), buffered.slice(n)
+        self._pending, self._pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+        if self._open is None:
+            self._open = ParquetStream(self._next_path(), self.schema)
+            self._in_open = 0
+        self._open.write_table(group.combine_chunks())
+        self._in_open += n
+        self.rows += n
+        if self._in_open == self.shard_rows:
+            self._close_open()
+
+    def _close_open(self) -> None:
         if self._open is not None:
             self._open.close()
             self.files.append(self._open.path)
-            self._open = None
+            self._open, self._in_open = None, 0
+
+    def _end_shard(self) -> None:
+        """Write what is buffered and close the current shard, however full."""
+        while self._pending_rows:
+            self._write_group(min(SHARD_ROW_GROUP, self.shard_rows - self._in_open, self._pending_rows))
+        self._close_open()
 
     def add_shard(self, source: str | os.PathLike[str]) -> None:
         """Append a finished shard file unchanged (after any rows written so far, which end their shard)."""
-        self._finish_open()
+        self._end_shard()
         target = self._next_path()
         try:
             os.link(source, target)
@@ -341,10 +359,11 @@ class ShardWriter:
         self.rows += pq.ParquetFile(target).metadata.num_rows
 
     def close(self) -> list[Path]:
-        self._finish_open()
+        self._end_shard()
         return self.files
 
     def abort(self) -> None:
+        self._pending, self._pending_rows = [], 0
         if self._open is not None:
             self._open.abort()
             self._open = None
