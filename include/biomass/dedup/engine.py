@@ -130,18 +130,26 @@ def _batches(pairs_local: np.ndarray, n_docs: int, batch_docs: int) -> list[np.n
     return out
 
 
-def verified_pairs(arr: pa.Array, sigs: np.ndarray, pairs: np.ndarray, threshold: float,
+def verified_pairs(arr: pa.Array | None, sigs: np.ndarray, pairs: np.ndarray, threshold: float,
                    verify: str, threads: int | None = None, table=None) -> tuple[np.ndarray, np.ndarray]:
     """The candidate pairs whose (exact or estimated) Jaccard reaches ``threshold``."""
+    ok = verified_mask(arr, sigs, pairs, threshold, verify, threads, table)
+    return pairs[ok, 0], pairs[ok, 1]
+
+
+def verified_mask(arr: pa.Array | None, sigs: np.ndarray | None, pairs: np.ndarray, threshold: float,
+                  verify: str, threads: int | None = None, table=None) -> np.ndarray:
+    """Per candidate pair (rows of ``arr`` / ``sigs``): does its exact or estimated Jaccard reach ``threshold``?
+    ``exact`` needs only ``arr``, ``estimate`` only ``sigs``."""
     if len(pairs) == 0:
-        return pairs[:, 0], pairs[:, 1]
+        return np.zeros(0, dtype=bool)
     left, right = pairs[:, 0], pairs[:, 1]
     if verify == "estimate":
         ok = np.empty(len(pairs), dtype=bool)
         for lo in range(0, len(pairs), 65536):
             sl = slice(lo, lo + 65536)
             ok[sl] = (sigs[left[sl]] == sigs[right[sl]]).mean(axis=1) >= threshold
-        return left[ok], right[ok]
+        return ok
     if verify != "exact":
         raise ValueError(f"verify must be 'exact' or 'estimate', got {verify!r}")
     involved = np.unique(pairs.ravel())
@@ -171,7 +179,7 @@ def verified_pairs(arr: pa.Array, sigs: np.ndarray, pairs: np.ndarray, threshold
 
     # batches run side by side (the kernels release the GIL); each writes its own slots of ok
     _map(verify_batch, list(range(len(batches))), default_threads() if threads is None else threads)
-    return left[ok], right[ok]
+    return ok
 
 
 def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128, seed: int = 1,

@@ -187,6 +187,25 @@ def codepoint_table(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return np.ascontiguousarray(cps, dtype=np.uint32), meta, np.array(seq, dtype=np.uint32)
 
 
+class GrowingTable:
+    """One code point table for a stream of text batches, grown with the code points each batch brings: a
+    batch then costs a scan of its text, not a rebuild of the table (a table covering more code points than a
+    text has gives the kernel the same answers)."""
+
+    def __init__(self) -> None:
+        self.cps = np.zeros(0, dtype=np.uint32)
+        self.table = _EMPTY_TABLE
+
+    def covering(self, arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        off, data, width, base = _buffers(arr)
+        cps = np.frombuffer(kernel().distinct_codepoints(off, data, width, base,
+                                                         np.arange(len(arr), dtype=np.uint32)), dtype=np.uint32)
+        if len(np.setdiff1d(cps, self.cps, assume_unique=True)):
+            self.cps = np.union1d(self.cps, cps).astype(np.uint32)
+            self.table = codepoint_table(self.cps)
+        return self.table
+
+
 def default_threads() -> int:
     import os
 
