@@ -47,7 +47,7 @@ def test_same_clusters_and_kept_rows_as_in_memory(tmp_path, near_dup_corpus, sma
     want = deduplicate(table, threshold=0.8, verify=verify)
     rounds = []
     texts = Inputs.texts
-    monkeypatch.setattr(Inputs, "texts", lambda self, rows: rounds.append(len(rows)) or texts(self, rows))
+    monkeypatch.setattr(Inputs, "texts", lambda self, rows, lengths: rounds.append(len(rows)) or texts(self, rows, lengths))
     got = deduplicate_files(paths, tmp_path / "out.parquet", threshold=0.8, verify=verify)
     assert len(rounds) > 3 if verify == "exact" else not rounds           # text held a few docs at a time
     assert got.clusters.equals(want.clusters)
@@ -107,3 +107,14 @@ def test_failed_write_leaves_no_output(tmp_path, near_dup_corpus, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         deduplicate_files([tmp_path / "in.parquet"], tmp_path / "out.parquet")
     assert not (tmp_path / "out.parquet").exists() and not list(tmp_path.glob(".out.parquet*"))
+
+
+def test_null_texts_are_empty_documents_as_in_memory(tmp_path, near_dup_corpus, small_batches):
+    texts = near_dup_corpus.column("text").to_pylist()
+    texts[3] = texts[50] = texts[120] = None
+    table = pa.table({"doc_id": near_dup_corpus.column("doc_id"), "text": pa.array(texts, pa.string())})
+    pq.write_table(table, tmp_path / "in.parquet", row_group_size=40)
+    got = deduplicate_files([tmp_path / "in.parquet"], tmp_path / "out.parquet")
+    want = deduplicate(table)
+    assert got.clusters.equals(want.clusters)
+    assert pq.read_table(tmp_path / "out.parquet").equals(want.kept)

@@ -35,7 +35,7 @@ from biomass.storage import _WRITE_OPTS, SHARD_ROWS, batch_rows_for, parquet_bat
 T = TypeVar("T")
 KEY_COLUMNS = ("doc_id", "origin", "collected_at")
 BATCH_BYTES = 16 << 20            # uncompressed bytes per batch read
-VERIFY_TEXT_BYTES = 256 << 20     # candidate text held per verification round
+VERIFY_TEXT_BYTES = 128 << 20     # candidate text held per verification round
 ROW_GROUP_BYTES = 32 << 20        # kept rows buffered before a row group is written (one more being written)
 _END = object()
 
@@ -84,14 +84,23 @@ class Inputs:
                 yield row, (batch if columns is not None else _to_schema(batch, self.schema))
                 row += batch.num_rows
 
-    def texts(self, rows: np.ndarray) -> pa.Array:
-        """The texts of ``rows`` (ascending), one more pass over the text column."""
-        parts, rows = [], np.asarray(rows, dtype=np.int64)
+    def texts(self, rows: np.ndarray, lengths: np.ndarray) -> pa.Array:
+        """The texts of ``rows`` (ascending; ``lengths`` their UTF-8 sizes) as one ``large_string`` array, from
+        one more pass over the text column, copied straight into place (the text is never held twice)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        data = np.empty(int(offsets[-1]), dtype=np.uint8)
         for start, batch in self.batches(["text"]):
             lo, hi = np.searchsorted(rows, [start, start + batch.num_rows])
             if hi > lo:
-                parts.append(batch.column(0).take(pa.array(rows[lo:hi] - start)).cast(pa.large_string()))
-        return as_string_array(pa.concat_arrays(parts) if parts else pa.array([], pa.large_string()))
+                part = batch.column(0).take(pa.array(rows[lo:hi] - start))
+                part = pc.fill_null(part, "") if part.null_count else part    # as signatures saw it
+                _, part_offsets, part_data = part.buffers()
+                width = np.int64 if pa.types.is_large_string(part.type) else np.int32
+                first, last = np.frombuffer(part_offsets, dtype=width)[[part.offset, part.offset + len(part)]]
+                data[offsets[lo]:offsets[hi]] = np.frombuffer(part_data, dtype=np.uint8)[first:last]
+        return pa.LargeStringArray.from_buffers(len(rows), pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def _to_schema(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -135,7 +144,9 @@ def verify_from_files(inputs: Inputs, sigs: np.ndarray, lengths: np.ndarray, pai
         pos = np.full(len(involved), -1, dtype=np.int64)
         pos[docs] = np.arange(len(docs))
         sub = np.stack([pos[local[sel, 0]], pos[local[sel, 1]]], axis=1)
-        ok[sel] = verified_mask(inputs.texts(involved[docs]), None, sub, threshold, "exact", threads, table)
+        texts = inputs.texts(involved[docs], lengths[involved[docs]])
+        ok[sel] = verified_mask(texts, None, sub, threshold, "exact", threads, table)
+        del texts
     return pairs[ok, 0], pairs[ok, 1]
 
 
