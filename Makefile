@@ -60,8 +60,10 @@ bench-tagging: venv
 samples: venv
 	$(BIN)/python scripts/make_samples.py
 
+# In-process kernel figures, then whole processes (`biomass dedup` vs a datasketch script, Parquet I/O included).
 bench-dedup: venv
 	$(BIN)/python benchmarks/bench_dedup.py
+	$(BIN)/python benchmarks/bench_dedup.py --process
 
 bench-extract: venv
 	$(BIN)/python benchmarks/bench_extract.py

@@ -8,6 +8,11 @@ are injected with seeded word edits (labelled FAKE in their doc_id). Ground trut
 Prints: docs/s on 1 and 2 cores for both pipelines (text -> kept set), the speed ratio, bytes per document,
 pairwise precision/recall/F1 against the ground truth for both, and whether the issue's targets are met.
     python benchmarks/bench_dedup.py [--docs N] [--repeat K]
+
+``--process`` instead times WHOLE PROCESSES, start-up and Parquet I/O included (see ``process_main``): the
+``biomass dedup`` command against a straightforward datasketch script, on ~90k real ~3 KB documents written as a
+record-schema Parquet file, alternating runs, median wall clock and peak RSS from ``/usr/bin/time -v``.
+    python benchmarks/bench_dedup.py --process [--real-docs 70000] [--runs 3]
 """
 
 from __future__ import annotations
@@ -169,6 +174,146 @@ def traced_peak(fn) -> int:
         tracemalloc.stop()
 
 
+# -- whole processes -----------------------------------------------------------------------------------
+PROCESS_DIR = Path(os.environ.get("BENCH_DEDUP_DIR", "/tmp/biomass-bench-dedup"))
+_TEXT_FILES = ("*.py", "*.rst", "*.md", "*.txt")
+
+
+def real_text_docs(max_docs: int, chars: int = 3000) -> tuple[list[str], str]:
+    """Real human-written text cut into ~``chars`` documents: the Python docs, then the text and source files of
+    the standard library and of this venv's packages (sorted paths, whitespace collapsed)."""
+    import sysconfig
+
+    pages, origin = page_texts()
+    docs = cut(pages, chars)
+    roots = [Path(sysconfig.get_paths()["stdlib"]), Path(sysconfig.get_paths()["purelib"])]
+    files = 0
+    for root in roots:
+        for path in sorted(p for pattern in _TEXT_FILES for p in root.rglob(pattern)):
+            if len(docs) >= max_docs:
+                break
+            try:
+                text = " ".join(path.read_text(encoding="utf-8", errors="replace").split())
+            except OSError:
+                continue
+            if len(text) >= chars // 4:
+                docs.extend(cut([text], chars))
+                files += 1
+    return docs[:max_docs], f"{origin} + {files} text/source files under {', '.join(map(str, roots))}"
+
+
+def build_record_file(path: Path, real_docs: int, dup_rate: float, seed: int = 2026) -> tuple[int, str]:
+    """A record-schema Parquet file (what a stage hands to dedup): real docs plus FAKE seeded near duplicates."""
+    import hashlib
+    from datetime import datetime, timedelta, timezone
+
+    from biomass.schema import RECORD_SCHEMA, canonical_json
+    from biomass.storage import write_parquet
+
+    docs, origin = real_text_docs(real_docs)
+    rng = random.Random(seed)
+    ids = [f"real-{i:06d}" for i in range(len(docs))]
+    for k in range(int(len(ids) * dup_rate)):
+        docs.append(edit(docs[rng.randrange(len(docs))], rng,
+                         rng.choice([0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.08])))
+        ids.append(f"fake-dup-{k:06d}")
+    order = list(range(len(docs)))
+    rng.shuffle(order)
+    docs, ids = [docs[i] for i in order], [ids[i] for i in order]
+    n = len(docs)
+    base = datetime(2021, 1, 1, tzinfo=timezone.utc)
+    origins = [rng.choice(("human", "human", "licensed", "synthetic")) for _ in range(n)]
+    table = pa.table({
+        "doc_id": ids, "text": docs, "source": ["scrape"] * n, "origin": origins,
+        "synthetic_score": [rng.random() for _ in range(n)],
+        "url": [f"https://bench.invalid/{d}" for d in ids], "publisher": [None] * n, "license_id": [None] * n,
+        "attribution": [None] * n,
+        "collected_at": [base + timedelta(seconds=rng.randrange(86400 * 365)) for _ in range(n)],
+        "generation": [2021] * n,
+        "content_sha256": [hashlib.sha256(d.encode()).hexdigest() for d in docs], "lang": ["en"] * n,
+        "human_era": [True] * n,
+        "provenance": [canonical_json({"bench": "dedup", "doc": d, "place": f"https://bench.invalid/{d}"})
+                       for d in ids],
+        "tag_evidence": [canonical_json({"fired": ["bench"], "score": round(rng.random(), 6)}) for _ in range(n)],
+    }, schema=RECORD_SCHEMA)
+    write_parquet(table, path)
+    return n, origin
+
+
+def timed_process(cmd: list[str], env: dict) -> tuple[float, int, str, float]:
+    """Wall seconds, peak RSS (bytes), stdout and CPU seconds (user + sys) of one whole process; peak and CPU
+    from /usr/bin/time -v."""
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        t0 = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-v", "-o", tf.name, *cmd], capture_output=True, text=True,
+                              env=env, stdin=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+        report = tf.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", report).group(1))
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", report).group(1)) for kind in ("User", "System"))
+    return wall, peak_kb * 1024, proc.stdout, cpu
+
+
+def process_main(args) -> int:
+    """``biomass dedup`` vs the datasketch script as whole processes on the same Parquet file, runs alternating."""
+    import shutil
+    import statistics
+
+    PROCESS_DIR.mkdir(parents=True, exist_ok=True)
+    src = PROCESS_DIR / f"records-{args.real_docs}-{args.dup_rate}.parquet"
+    if not src.exists() or args.rebuild:
+        t0 = time.perf_counter()
+        n, origin = build_record_file(src, args.real_docs, args.dup_rate)
+        print(f"built {src} in {time.perf_counter() - t0:.0f}s from {origin}")
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(src).metadata
+    n = meta.num_rows
+    text_mb = sum(meta.row_group(g).column(1).total_uncompressed_size for g in range(meta.num_row_groups)) / 1e6
+    print(f"input: {n:,} record-schema rows, {src.stat().st_size / 1e6:.0f} MB on disk, text column "
+          f"{text_mb:.0f} MB uncompressed ({text_mb * 1e6 / n:,.0f} B/doc); cores available: "
+          f"{len(os.sched_getaffinity(0))}; load average before: {os.getloadavg()[0]:.2f}")
+
+    bindir = Path(sys.executable).parent
+    biomass = str(bindir / "biomass") if (bindir / "biomass").exists() else shutil.which("biomass")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "include"), os.environ.get("PYTHONPATH", "")])}
+    commands = {
+        "biomass dedup": [biomass, "dedup", str(src), "--out", str(PROCESS_DIR / "kept-biomass.parquet"),
+                          "--clusters", str(PROCESS_DIR / "clusters-biomass.parquet"),
+                          "--threshold", str(THRESHOLD)],
+        "datasketch script": [sys.executable, str(REPO / "benchmarks" / "datasketch_dedup.py"), str(src),
+                              str(PROCESS_DIR / "kept-datasketch.parquet"), "--threshold", str(THRESHOLD)],
+    }
+    runs: dict[str, list[tuple[float, int, str, float]]] = {name: [] for name in commands}
+    for name, cmd in commands.items():          # warm-up: page cache, byte-compiled modules
+        timed_process(cmd, env)
+    for _ in range(args.runs):
+        for name, cmd in commands.items():
+            runs[name].append(timed_process(cmd, env))
+
+    print(f"\nwhole process (start-up, Parquet read, dedup, Parquet write), median of {args.runs} alternating runs")
+    print(f"{'command':<20}{'wall s':>9}{'docs/s':>10}{'cpu s':>9}{'peak RSS MB':>13}{'kept':>9}")
+    for name, rs in runs.items():
+        wall = statistics.median(r[0] for r in rs)
+        peak = statistics.median(r[1] for r in rs)
+        cpu = statistics.median(r[3] for r in rs)
+        kept = json.loads(rs[-1][2].strip().splitlines()[-1])["out"]
+        print(f"{name:<20}{wall:>9.2f}{n / wall:>10,.0f}{cpu:>9.2f}{peak / 1e6:>13,.0f}{kept:>9,}")
+    ratios = [b[0] / a[0] for a, b in zip(runs["biomass dedup"], runs["datasketch script"])]
+    cpu_ratios = [b[3] / a[3] for a, b in zip(runs["biomass dedup"], runs["datasketch script"])]
+    ratio = statistics.median(ratios)
+    print(f"load average after: {os.getloadavg()[0]:.2f} (a busy machine stretches wall times; the CPU ratio less so)")
+    print(f"speed ratio vs datasketch (median of paired runs): wall {ratio:.1f}x "
+          f"(pairs: {', '.join(f'{r:.1f}' for r in ratios)}), CPU {statistics.median(cpu_ratios):.1f}x; "
+          f"target >= 25x wall: {'MET' if ratio >= 25 else 'NOT MET'}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=None, help="cap on real documents (default: all)")
@@ -177,7 +322,14 @@ def main() -> int:
     parser.add_argument("--baseline-repeat", type=int, default=3, help="datasketch runs (best)")
     parser.add_argument("--baseline-docs", type=int, default=None,
                         help="run datasketch on only this many docs (its speed is per doc; accuracy then skipped)")
+    parser.add_argument("--process", action="store_true",
+                        help="time whole processes on a record-schema Parquet file instead (see process_main)")
+    parser.add_argument("--real-docs", type=int, default=70_000, help="--process: real documents before dups")
+    parser.add_argument("--runs", type=int, default=3, help="--process: timed runs of each command")
+    parser.add_argument("--rebuild", action="store_true", help="--process: rebuild the cached input file")
     args = parser.parse_args()
+    if args.process:
+        return process_main(args)
 
     from biomass.dedup import SignatureIndex
     from biomass.dedup.evaluate import cluster_labels, exact_clusters, pairwise_scores

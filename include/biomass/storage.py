@@ -39,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomass.schema import RECORD_SCHEMA, SCHEMA_VERSION, canonical_json, check_version, conform
+from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, SCHEMA_VERSION, canonical_json, check_version, conform
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -47,8 +47,13 @@ RETIRED = ".retired"            # under generations/: not a year, so readers nev
 RETIRED_RECORD = "retired.json"
 _RETIRED_NAME = re.compile(r"^(\d+)-(\d+)$")
 SHARD_ROWS = 50_000
-# Fixed writer options: same table, same bytes.
-_WRITE_OPTS = dict(compression="zstd", compression_level=3, use_dictionary=True, write_statistics=True,
+# Fixed writer options: same table, same bytes. Free-text columns get neither dictionary encoding (every value
+# differs, so the dictionary is built and thrown away) nor min/max statistics (useless for pruning). pyarrow
+# takes only lists of the columns to give them, so a column outside the record and quarantine schemas gets
+# neither.
+_FREE_TEXT = ("text", "provenance", "tag_evidence")
+_INDEXED = sorted({f.name for f in (*RECORD_SCHEMA, *QUARANTINE_SCHEMA)} - set(_FREE_TEXT))
+_WRITE_OPTS = dict(compression="zstd", compression_level=3, use_dictionary=_INDEXED, write_statistics=_INDEXED,
                    row_group_size=SHARD_ROWS)
 
 

@@ -156,6 +156,17 @@ def test_safe_code_point_rule_matches_unicode_data():
     assert classify_codepoint(0x0C3E) is not None                  # Telugu vowel sign: a mark, composes with nothing
 
 
+def test_shipped_mark_composition_seconds_match_unicode_data():
+    """The shipped table (skips a scan of every code point at start-up) equals the one computed from unicodedata."""
+    import unicodedata
+
+    from biomass.dedup.minhash import composition_seconds, mark_composition_seconds
+
+    computed = frozenset(cp for cp in composition_seconds() if unicodedata.category(chr(cp)).startswith("M"))
+    assert mark_composition_seconds() == computed
+    assert mark_composition_seconds("another version") == computed    # the fallback computes them
+
+
 MIXED = [
     "Ellipsis… ﬁnal ﬂow ², ³ and ™ — Kelvin \u212a, Ångström \u212b, ㎏, Ǆemal, ǅ, Ⅻ, ①②",
     "decomposed e\u0301te\u0301 next to composed été; Bengali \u09c7\u09be (composes) and \u09cb",

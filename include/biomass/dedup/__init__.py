@@ -17,7 +17,8 @@ Pipeline use (one generation ``year``)::
 
 Modules: ``minhash`` (signatures and the compiled kernel), ``lsh`` (bands, candidate pairs), ``engine``
 (verification, clusters, keep rule), ``index`` (SignatureIndex), ``evaluate`` (exact ground truth, pairwise
-P/R/F1), ``spark`` (scale-out backend), ``cli`` (``biomass dedup``).
+P/R/F1), ``spark`` (scale-out backend), ``files`` (Parquet to Parquet in bounded memory), ``cli``
+(``biomass dedup``, on ``files``).
 """
 
 from biomass.dedup.engine import (

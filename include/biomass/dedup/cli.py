@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+import sys
 
 
 def register(subparsers) -> None:
@@ -25,28 +23,30 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def read_inputs(paths: list[str]) -> pa.Table:
-    tables = [pq.read_table(path) for path in paths]
-    return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
-
-
 def run(args: argparse.Namespace) -> int:
-    from biomass.dedup.engine import deduplicate
+    """Streams the inputs (see ``biomass.dedup.files``): memory stays bounded whatever the size of the text."""
+    from biomass.dedup.files import deduplicate_files
     from biomass.dedup.index import SignatureIndex
-    from biomass.schema import COLUMNS, conform
     from biomass.storage import write_parquet
 
-    table = read_inputs(args.inputs)
     index = SignatureIndex(args.index) if args.index else None
-    result = deduplicate(table, threshold=args.threshold, num_perm=args.num_perm, seed=args.seed, index=index,
-                         year=args.year, verify=args.verify)
-    kept = result.kept
-    if all(c in kept.column_names for c in COLUMNS):
-        kept = conform(kept)
-    write_parquet(kept, args.out)
+    result = deduplicate_files(args.inputs, args.out, threshold=args.threshold, num_perm=args.num_perm,
+                               seed=args.seed, index=index, year=args.year, verify=args.verify)
     if args.clusters:
         write_parquet(result.clusters, args.clusters)
     if args.dropped:
         write_parquet(result.dropped, args.dropped)
     print(json.dumps(result.counts.as_dict(), sort_keys=True))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m biomass.dedup.cli ...``: the same command without the rest of the ``biomass`` CLI."""
+    parser = argparse.ArgumentParser(prog="biomass")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["dedup", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

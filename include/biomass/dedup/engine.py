@@ -46,6 +46,7 @@ class DedupResult:
     kept_signatures: np.ndarray
     counts: StageCounts
     notes: dict = field(default_factory=dict)
+    kept_rows: np.ndarray | None = None     # input row numbers of ``kept``, ascending
 
     def quarantine_rows(self, table: pa.Table) -> list[dict]:
         """Dropped rows as ``Quarantine.add`` keyword dicts (text included), in input order."""
@@ -89,16 +90,28 @@ def _collected_rank(table: pa.Table) -> np.ndarray:
 
 
 def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Connected-component label per row (labels are arbitrary; callers relabel)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    """Connected-component label per row (labels are arbitrary; callers relabel).
 
+    Union-find in numpy: every edge hooks the larger of its two roots under the smaller, then pointer jumping
+    makes every row point at its root again, until no edge joins two roots. (scipy's csgraph gives the same
+    partition, but importing it costs a command ~0.2 s.)
+    """
+    parent = np.arange(n, dtype=np.int64)
     if len(left) == 0:
-        return np.arange(n, dtype=np.int64)
-    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left.astype(np.int64), right.astype(np.int64))),
-                       shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    return labels.astype(np.int64)
+        return parent
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    while True:
+        a, b = parent[left], parent[right]
+        differ = a != b
+        if not differ.any():
+            return parent
+        a, b = a[differ], b[differ]
+        np.minimum.at(parent, np.maximum(a, b), np.minimum(a, b))
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
 
 
 def _batches(pairs_local: np.ndarray, n_docs: int, batch_docs: int) -> list[np.ndarray]:
@@ -117,18 +130,26 @@ def _batches(pairs_local: np.ndarray, n_docs: int, batch_docs: int) -> list[np.n
     return out
 
 
-def verified_pairs(arr: pa.Array, sigs: np.ndarray, pairs: np.ndarray, threshold: float,
+def verified_pairs(arr: pa.Array | None, sigs: np.ndarray, pairs: np.ndarray, threshold: float,
                    verify: str, threads: int | None = None, table=None) -> tuple[np.ndarray, np.ndarray]:
     """The candidate pairs whose (exact or estimated) Jaccard reaches ``threshold``."""
+    ok = verified_mask(arr, sigs, pairs, threshold, verify, threads, table)
+    return pairs[ok, 0], pairs[ok, 1]
+
+
+def verified_mask(arr: pa.Array | None, sigs: np.ndarray | None, pairs: np.ndarray, threshold: float,
+                  verify: str, threads: int | None = None, table=None) -> np.ndarray:
+    """Per candidate pair (rows of ``arr`` / ``sigs``): does its exact or estimated Jaccard reach ``threshold``?
+    ``exact`` needs only ``arr``, ``estimate`` only ``sigs``."""
     if len(pairs) == 0:
-        return pairs[:, 0], pairs[:, 1]
+        return np.zeros(0, dtype=bool)
     left, right = pairs[:, 0], pairs[:, 1]
     if verify == "estimate":
         ok = np.empty(len(pairs), dtype=bool)
         for lo in range(0, len(pairs), 65536):
             sl = slice(lo, lo + 65536)
             ok[sl] = (sigs[left[sl]] == sigs[right[sl]]).mean(axis=1) >= threshold
-        return left[ok], right[ok]
+        return ok
     if verify != "exact":
         raise ValueError(f"verify must be 'exact' or 'estimate', got {verify!r}")
     involved = np.unique(pairs.ravel())
@@ -158,7 +179,7 @@ def verified_pairs(arr: pa.Array, sigs: np.ndarray, pairs: np.ndarray, threshold
 
     # batches run side by side (the kernels release the GIL); each writes its own slots of ok
     _map(verify_batch, list(range(len(batches))), default_threads() if threads is None else threads)
-    return left[ok], right[ok]
+    return ok
 
 
 def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128, seed: int = 1,
@@ -178,20 +199,40 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
             raise ValueError(f"dedup input needs a {col!r} column; it has {table.column_names}")
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-    n = table.num_rows
     arr = as_string_array(table.column("text"))
     table_ = text_table(arr)
     sigs = signatures(arr, num_perm=num_perm, seed=seed, threads=threads, table=table_)
+    return cluster_and_keep(
+        table, sigs, lambda pairs: verified_pairs(arr, sigs, pairs, threshold, verify, threads, table_),
+        threshold=threshold, num_perm=num_perm, seed=seed, index=index, year=year, scope=scope,
+        origin_priority=origin_priority, verify=verify, bands=bands, rows=rows, threads=threads, texts=arr,
+        earlier_texts=earlier_texts)
+
+
+def doc_ids(table: pa.Table) -> pa.Array:
     ids = table.column("doc_id")
     ids = (ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids).cast(pa.string())
     if ids.null_count:
         raise ValueError("doc_id must not be null")
+    return ids
+
+
+def cluster_and_keep(table: pa.Table, sigs: np.ndarray, verify_pairs: Callable[[np.ndarray], tuple],
+                     *, threshold: float, num_perm: int, seed: int, index: SignatureIndex | None,
+                     year: int | None, scope: str, origin_priority: Sequence[str], verify: str,
+                     bands: int | None, rows: int | None, threads: int | None, texts=None,
+                     earlier_texts=None) -> DedupResult:
+    """Everything after the signatures: LSH candidates, ``verify_pairs(pairs) -> (left, right)``, clusters,
+    earlier generations, keep rule. ``table`` needs doc_id (and origin, collected_at if it has them), no text:
+    the file backend hands it only those columns and verifies from the files."""
+    n = table.num_rows
+    ids = doc_ids(table)
 
     # 1. within-table clusters
     if bands is None or rows is None:
         bands, rows = choose_bands(threshold, num_perm)
     pairs = candidate_pairs(sigs, bands, rows, threads=threads)
-    left, right = verified_pairs(arr, sigs, pairs, threshold, verify, threads, table_)
+    left, right = verify_pairs(pairs)
     labels = components(n, left, right)
 
     # 2. earlier generations
@@ -202,7 +243,7 @@ def deduplicate(table: pa.Table, *, threshold: float = 0.8, num_perm: int = 128,
         if (index.params.num_perm, index.params.seed) != (num_perm, seed):
             raise ValueError(f"index at {index.root} uses num_perm={index.params.num_perm} "
                              f"seed={index.params.seed}, dedup asked for num_perm={num_perm} seed={seed}")
-        hits = index.query(sigs, threshold=threshold, before_year=year, texts=arr,
+        hits = index.query(sigs, threshold=threshold, before_year=year, texts=texts,
                            earlier_texts=earlier_texts if verify == "exact" else None)
         matched[hits.rows] = True
         matched_year[hits.rows] = hits.years
@@ -283,7 +324,7 @@ def assemble(table: pa.Table, ids: pa.Array, labels: np.ndarray, sigs: np.ndarra
              "multi_doc_clusters": int(np.sum(np.diff(np.append(starts, n)) > 1))}
     counts.notes.update(notes)
     return DedupResult(kept=kept, clusters=clusters, dropped=dropped, kept_signatures=sigs[:len(kept_idx)],
-                       counts=counts.check(), notes=notes)
+                       counts=counts.check(), notes=notes, kept_rows=kept_idx)
 
 
 def from_config(table: pa.Table, config, *, index: SignatureIndex | None = None,

@@ -130,8 +130,30 @@ def combines_backward(ch: str) -> bool:
     cp = ord(ch)
     if 0x1161 <= cp <= 0x1175 or 0x11A8 <= cp <= 0x11C2:
         return True
-    # every other composition second is a mark; only marks need the (one-off, ~0.3 s) table
-    return unicodedata.category(ch).startswith("M") and cp in composition_seconds()
+    # every other composition second is a mark; only marks need the table
+    return unicodedata.category(ch).startswith("M") and cp in mark_composition_seconds()
+
+
+# The composition seconds that are marks, for the Unicode data of CPython 3.11 (tests/dedup/test_signatures.py
+# checks them against ``composition_seconds``): computing them scans every code point, ~0.3 s a process.
+_MARK_SECONDS_UNIDATA = "14.0.0"
+_MARK_SECONDS = frozenset((
+    0x300, 0x301, 0x302, 0x303, 0x304, 0x306, 0x307, 0x308, 0x309, 0x30a, 0x30b, 0x30c, 0x30f, 0x311, 0x313,
+    0x314, 0x31b, 0x323, 0x324, 0x325, 0x326, 0x327, 0x328, 0x32d, 0x32e, 0x330, 0x331, 0x338, 0x342, 0x345,
+    0x5b4, 0x5b7, 0x5b8, 0x5b9, 0x5bc, 0x5bf, 0x5c1, 0x5c2, 0x653, 0x654, 0x655, 0x93c, 0x9bc, 0x9be, 0x9d7,
+    0xa3c, 0xb3c, 0xb3e, 0xb56, 0xb57, 0xbbe, 0xbd7, 0xc56, 0xcc2, 0xcd5, 0xcd6, 0xd3e, 0xd57, 0xdca, 0xdcf,
+    0xddf, 0xf72, 0xf74, 0xf80, 0xfb5, 0xfb7, 0x102e, 0x1b35, 0x3099, 0x309a, 0x110ba, 0x11127, 0x1133e,
+    0x11357, 0x114b0, 0x114ba, 0x114bd, 0x115af, 0x11930, 0x1d165, 0x1d16e, 0x1d16f, 0x1d170, 0x1d171, 0x1d172,
+))
+
+
+@lru_cache(maxsize=1)
+def mark_composition_seconds(unidata_version: str | None = None) -> frozenset[int]:
+    """The composition seconds that are marks (``unidata_version``: this Python's, unless given for a test)."""
+    version = unicodedata.unidata_version if unidata_version is None else unidata_version
+    if version == _MARK_SECONDS_UNIDATA == unicodedata.unidata_version:
+        return _MARK_SECONDS
+    return frozenset(cp for cp in composition_seconds() if unicodedata.category(chr(cp)).startswith("M"))
 
 
 def classify_codepoint(cp: int) -> tuple[int, ...] | None:
@@ -163,6 +185,25 @@ def codepoint_table(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
             meta[i] = (len(seq) << 8) | len(items)
             seq.extend(items)
     return np.ascontiguousarray(cps, dtype=np.uint32), meta, np.array(seq, dtype=np.uint32)
+
+
+class GrowingTable:
+    """One code point table for a stream of text batches, grown with the code points each batch brings: a
+    batch then costs a scan of its text, not a rebuild of the table (a table covering more code points than a
+    text has gives the kernel the same answers)."""
+
+    def __init__(self) -> None:
+        self.cps = np.zeros(0, dtype=np.uint32)
+        self.table = _EMPTY_TABLE
+
+    def covering(self, arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        off, data, width, base = _buffers(arr)
+        cps = np.frombuffer(kernel().distinct_codepoints(off, data, width, base,
+                                                         np.arange(len(arr), dtype=np.uint32)), dtype=np.uint32)
+        if len(np.setdiff1d(cps, self.cps, assume_unique=True)):
+            self.cps = np.union1d(self.cps, cps).astype(np.uint32)
+            self.table = codepoint_table(self.cps)
+        return self.table
 
 
 def default_threads() -> int:

@@ -1,0 +1,261 @@
+"""Dedup from Parquet files to Parquet files without ever holding the inputs' text (``biomass dedup``).
+
+Same clusters and kept rows as ``deduplicate`` on the concatenated inputs, in passes over the files:
+
+1. ``text`` in record batches -> signatures; the small columns the keep rule reads (doc_id, origin,
+   collected_at) whole.
+2. LSH candidates from the signatures; exact verification re-reads ``text`` and holds only candidate rows'
+   texts, whole candidate components at a time and about ``VERIFY_TEXT_BYTES`` per round (a bigger input
+   takes more rounds, not more memory; one component bigger than that is held whole).
+3. Every column batch by batch: dropped rows filtered out, the rest written as they come.
+
+Resident: the signatures (``num_perm`` x 4 bytes a row), a few small arrays per row, one round of candidate
+text and a few batches in flight, whatever the size of the input.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence, TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from biomass.dedup.engine import (ORIGIN_PRIORITY, DedupResult, cluster_and_keep, components, verified_mask,
+                                  verified_pairs)
+from biomass.dedup.index import SignatureIndex
+from biomass.dedup.minhash import GrowingTable, as_string_array, signatures
+from biomass.schema import COLUMNS, RECORD_SCHEMA, conform
+from biomass.storage import _WRITE_OPTS, SHARD_ROWS, batch_rows_for, parquet_batches
+
+T = TypeVar("T")
+KEY_COLUMNS = ("doc_id", "origin", "collected_at")
+BATCH_BYTES = 16 << 20            # uncompressed bytes per batch read
+VERIFY_TEXT_BYTES = 128 << 20     # candidate text held per verification round
+ROW_GROUP_BYTES = 32 << 20        # kept rows buffered before a row group is written (one more being written)
+_END = object()
+
+
+def prefetched(items: Iterable[T]) -> Iterator[T]:
+    """``items``, the next one fetched by a thread while the caller works on this one (Parquet decoding,
+    compression and the kernels all release the GIL, so on two cores they overlap)."""
+    it = iter(items)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="biomass-prefetch") as pool:
+        pending = pool.submit(next, it, _END)
+        while (item := pending.result()) is not _END:
+            pending = pool.submit(next, it, _END)
+            yield item
+
+
+class Inputs:
+    """The input files as one table: a unified schema (missing columns become nulls) and global row numbers."""
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str]]):
+        if not paths:
+            raise ValueError("dedup needs at least one input file")
+        self.paths = [Path(p) for p in paths]
+        metas = [pq.read_metadata(p) for p in self.paths]
+        schemas = [m.schema.to_arrow_schema() for m in metas]
+        for path, schema in zip(self.paths, schemas):
+            for col in ("doc_id", "text"):
+                if col not in schema.names:
+                    raise ValueError(f"dedup input {path} needs a {col!r} column; it has {schema.names}")
+        self.schema = schemas[0] if len(schemas) == 1 else pa.unify_schemas(schemas, promote_options="permissive")
+        self.starts = np.concatenate([[0], np.cumsum([m.num_rows for m in metas])]).astype(np.int64)
+        self.num_rows = int(self.starts[-1])
+
+    def keys(self) -> pa.Table:
+        """The columns the keep rule reads, for every row (small: no text)."""
+        wanted = [c for c in KEY_COLUMNS if c in self.schema.names]
+        tables = [pq.read_table(p, columns=[c for c in wanted if c in pq.read_schema(p).names]) for p in self.paths]
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+        return table.select(wanted)
+
+    def batches(self, columns: list[str] | None = None) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """``(first row, batch)`` over all files in order; with ``columns=None`` batches have ``self.schema``."""
+        for path, start in zip(self.paths, self.starts[:-1]):
+            row = int(start)
+            rows = batch_rows_for(pq.ParquetFile(path), columns, BATCH_BYTES)
+            for batch in prefetched(parquet_batches(path, columns=columns, batch_rows=rows)):
+                yield row, (batch if columns is not None else _to_schema(batch, self.schema))
+                row += batch.num_rows
+
+    def texts(self, rows: np.ndarray, lengths: np.ndarray) -> pa.Array:
+        """The texts of ``rows`` (ascending; ``lengths`` their UTF-8 sizes) as one ``large_string`` array, from
+        one more pass over the text column, copied straight into place (the text is never held twice)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        data = np.empty(int(offsets[-1]), dtype=np.uint8)
+        for start, batch in self.batches(["text"]):
+            lo, hi = np.searchsorted(rows, [start, start + batch.num_rows])
+            if hi > lo:
+                part = batch.column(0).take(pa.array(rows[lo:hi] - start))
+                part = pc.fill_null(part, "") if part.null_count else part    # as signatures saw it
+                _, part_offsets, part_data = part.buffers()
+                width = np.int64 if pa.types.is_large_string(part.type) else np.int32
+                first, last = np.frombuffer(part_offsets, dtype=width)[[part.offset, part.offset + len(part)]]
+                data[offsets[lo]:offsets[hi]] = np.frombuffer(part_data, dtype=np.uint8)[first:last]
+        return pa.LargeStringArray.from_buffers(len(rows), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _to_schema(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    if batch.schema.equals(schema, check_metadata=False):
+        return batch
+    arrays = [batch.column(f.name).cast(f.type) if f.name in batch.schema.names else pa.nulls(batch.num_rows, f.type)
+              for f in schema]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def file_signatures(inputs: Inputs, num_perm: int, seed: int, threads: int | None,
+                    table: GrowingTable) -> tuple[np.ndarray, np.ndarray]:
+    """Signatures of every row and its text's UTF-8 length, from the text column batch by batch; ``table``
+    ends up covering every code point of the text."""
+    sigs = np.empty((inputs.num_rows, num_perm), dtype=np.uint32)
+    lengths = np.zeros(inputs.num_rows, dtype=np.int64)
+    for start, batch in inputs.batches(["text"]):
+        arr = as_string_array(batch.column(0))
+        stop = start + len(arr)
+        sigs[start:stop] = signatures(arr, num_perm=num_perm, seed=seed, threads=threads,
+                                      table=table.covering(arr))
+        lengths[start:stop] = pc.binary_length(arr).to_numpy(zero_copy_only=False)
+    return sigs, lengths
+
+
+def verify_from_files(inputs: Inputs, sigs: np.ndarray, lengths: np.ndarray, pairs: np.ndarray, threshold: float,
+                      verify: str, threads: int | None, table=None, budget: int | None = None):
+    """``verified_pairs`` with the texts fetched from the files: rounds of whole candidate components, each
+    holding about ``budget`` bytes of text."""
+    if verify != "exact" or len(pairs) == 0:
+        return verified_pairs(None, sigs, pairs, threshold, verify, threads)
+    involved = np.unique(pairs.ravel())
+    local = np.searchsorted(involved, pairs).astype(np.int64)
+    round_of_doc = text_rounds(components(len(involved), local[:, 0], local[:, 1]), lengths[involved],
+                               VERIFY_TEXT_BYTES if budget is None else budget)
+    pair_round = round_of_doc[local[:, 0]]
+    ok = np.zeros(len(pairs), dtype=bool)
+    for r in range(int(round_of_doc.max()) + 1):
+        sel = np.flatnonzero(pair_round == r)
+        docs = np.flatnonzero(round_of_doc == r)          # positions in involved: rows ascending
+        pos = np.full(len(involved), -1, dtype=np.int64)
+        pos[docs] = np.arange(len(docs))
+        sub = np.stack([pos[local[sel, 0]], pos[local[sel, 1]]], axis=1)
+        texts = inputs.texts(involved[docs], lengths[involved[docs]])
+        ok[sel] = verified_mask(texts, None, sub, threshold, "exact", threads, table)
+        del texts
+    return pairs[ok, 0], pairs[ok, 1]
+
+
+def text_rounds(comp: np.ndarray, lengths: np.ndarray, budget: int) -> np.ndarray:
+    """Round number per doc: whole components (``comp`` labels), a new round once ``budget`` bytes would be
+    passed; a component bigger than ``budget`` gets a round of its own."""
+    by_comp = np.argsort(comp, kind="stable")
+    comp_sorted = comp[by_comp]
+    ends = np.flatnonzero(np.append(comp_sorted[1:] != comp_sorted[:-1], True)) + 1
+    cum = np.concatenate([[0], np.cumsum(lengths[by_comp])])
+    rounds = np.empty(len(comp), dtype=np.int64)
+    rnd, round_begin, prev = 0, 0, 0
+    for end in ends.tolist():
+        if cum[end] - cum[round_begin] > budget and prev > round_begin:
+            rnd, round_begin = rnd + 1, prev
+        rounds[by_comp[prev:end]] = rnd
+        prev = end
+    return rounds
+
+
+class _BatchSink:
+    """Write batches with the project's fixed options into a temp file renamed into place on success. Kept rows
+    are buffered to about ``ROW_GROUP_BYTES`` (so row groups are not tiny) and each buffer is encoded and
+    compressed by a thread while the next one is read."""
+
+    def __init__(self, path: str | os.PathLike[str], schema: pa.Schema):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self.schema = schema
+        opts = {k: v for k, v in _WRITE_OPTS.items() if k != "row_group_size"}
+        self.writer = pq.ParquetWriter(self.tmp, schema, **opts)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="biomass-write")
+        self.pending: Future | None = None
+        self.buffer: list[pa.RecordBatch] = []
+        self.buffered_bytes = self.buffered_rows = self.rows = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.buffer.append(batch)
+        self.buffered_bytes += batch.nbytes
+        self.buffered_rows += batch.num_rows
+        if self.buffered_bytes >= ROW_GROUP_BYTES or self.buffered_rows >= SHARD_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
+        if self.buffer:
+            table = pa.Table.from_batches(self.buffer, schema=self.schema)
+            self.pending = self.pool.submit(self.writer.write_table, table, row_group_size=SHARD_ROWS)
+            self.rows += table.num_rows
+            self.buffer, self.buffered_bytes, self.buffered_rows = [], 0, 0
+
+    def __enter__(self) -> "_BatchSink":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.flush()
+            if self.pending is not None:
+                self.pending.result()
+            self.writer.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+        finally:
+            self.pool.shutdown()
+            if self.tmp.exists():
+                self.tmp.unlink()
+
+
+def write_kept(inputs: Inputs, kept_rows: np.ndarray, out: str | os.PathLike[str]) -> int:
+    """Stream every input row whose number is in ``kept_rows`` to ``out``; record tables are conformed to
+    RECORD_SCHEMA (extra columns dropped), anything else keeps the inputs' unified schema."""
+    keep = np.zeros(inputs.num_rows, dtype=bool)
+    keep[kept_rows] = True
+    records = all(c in inputs.schema.names for c in COLUMNS)
+    with _BatchSink(out, RECORD_SCHEMA if records else inputs.schema) as sink:
+        for start, batch in inputs.batches():
+            mask = keep[start:start + batch.num_rows]
+            if not mask.any():
+                continue
+            batch = batch.filter(pa.array(mask)) if not mask.all() else batch
+            if records:
+                batch = conform(pa.Table.from_batches([batch])).combine_chunks().to_batches()[0]
+            sink.write(batch)
+    return sink.rows
+
+
+def deduplicate_files(paths: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
+                      threshold: float = 0.8, num_perm: int = 128, seed: int = 1,
+                      index: SignatureIndex | None = None, year: int | None = None,
+                      verify: str = "exact", threads: int | None = None,
+                      origin_priority: Sequence[str] = ORIGIN_PRIORITY) -> DedupResult:
+    """Dedup the concatenated ``paths`` and write the kept rows to ``out``; the result's ``kept`` holds only
+    the key columns (doc_id, origin, collected_at) of the kept rows."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    inputs = Inputs(paths)
+    keys = inputs.keys()
+    table = GrowingTable()
+    sigs, lengths = file_signatures(inputs, num_perm, seed, threads, table)
+    result = cluster_and_keep(
+        keys, sigs,
+        lambda pairs: verify_from_files(inputs, sigs, lengths, pairs, threshold, verify, threads, table.table),
+        threshold=threshold, num_perm=num_perm, seed=seed, index=index, year=year, scope="all",
+        origin_priority=origin_priority, verify=verify, bands=None, rows=None, threads=threads)
+    written = write_kept(inputs, result.kept_rows, out)
+    if written != result.kept.num_rows:
+        raise RuntimeError(f"wrote {written} kept rows, dedup kept {result.kept.num_rows}")
+    return result
