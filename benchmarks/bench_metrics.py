@@ -111,6 +111,12 @@ def crawl_to_parquet(jsonl: Path, out: Path, docs: int, origins: bool) -> None:
 
 
 def _peak_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that across exec, so a child started by a
+    big parent would report the parent's size."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
