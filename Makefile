@@ -10,7 +10,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export BIOMASS_DATA_ROOT ?= $(CURDIR)/data
 
-.PHONY: venv demo test test-fast bench bench-dedup bench-extract bench-tagging bench-gates bench-generation bench-startup samples clean lock env test-integration
+.PHONY: venv demo test test-fast bench bench-metrics bench-dedup bench-extract bench-tagging bench-gates bench-generation bench-startup samples clean lock env test-integration
 
 venv: $(BIN)/.installed
 
@@ -70,6 +70,16 @@ bench-extract: venv
 
 bench-gates: venv
 	$(BIN)/python benchmarks/bench_gates.py
+
+# Collapse metrics: numpy vs Counter on FAKE word salad, then streamed vs whole-list (time, peak RSS) on N
+# recombined real-text documents (benchmarks/crawl.py; needs python3.11-doc). METRICS_SIZES="100000 200000 400000".
+METRICS_SIZES ?= 100000 200000
+bench-metrics: venv
+	$(BIN)/python benchmarks/bench_metrics.py
+	mkdir -p .bench
+	test -s .bench/crawl-a.jsonl || $(BIN)/python benchmarks/crawl.py .bench/crawl-a.jsonl --docs $(lastword $(METRICS_SIZES)) --year 2021
+	test -s .bench/crawl-b.jsonl || $(BIN)/python benchmarks/crawl.py .bench/crawl-b.jsonl --docs $(lastword $(METRICS_SIZES)) --year 2022
+	$(BIN)/python benchmarks/bench_metrics.py --stream .bench/crawl-a.jsonl .bench/crawl-b.jsonl --sizes $(METRICS_SIZES)
 
 # Two consecutive years of N fake (recombined real-text) documents through `biomass run-year`: per-step time,
 # docs/s, peak RSS, bytes written. Quick mode N=100000; the full run N=1000000. Needs python3.11-doc.

@@ -4,16 +4,32 @@ FAKE data: Zipfian word salad over a 50k-word vocabulary. Prints seconds, docs/s
 times the numpy pipeline alone at 100k documents (the scale the pipeline has to handle).
 
     .venv/bin/python benchmarks/bench_metrics.py [--docs 100000] [--words 120] [--baseline-docs 20000]
+
+Streamed versus whole-list (``--stream``), on recombined REAL text (benchmarks/crawl.py; FAKE documents, real
+words): for each N, the reference and the previous generation are the first N documents of one crawl, the
+generation the first N of the next year's crawl. Each path runs in its own process and reports wall time and
+peak RSS: the whole-list path is the code as it was (tests/metrics/whole_table.py: every text in a list, one
+id array over every token); the streamed path is what ``run_measure`` does (Parquet record batches into
+``ReferenceStats``, ``GenerationStats``, ``TokenStats``). Both must give the same figures.
+
+    python benchmarks/crawl.py A.jsonl --docs 400000 --year 2021; python benchmarks/crawl.py B.jsonl ... --year 2022
+    .venv/bin/python benchmarks/bench_metrics.py --stream A.jsonl B.jsonl --sizes 100000 200000 400000
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 import unicodedata
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
@@ -68,12 +84,138 @@ def timed(fn):
     return out, time.perf_counter() - start
 
 
+# -- streamed vs whole-list on real text ------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def crawl_to_parquet(jsonl: Path, out: Path, docs: int, origins: bool) -> None:
+    """The first ``docs`` records of a crawl as a records Parquet file (doc_id, text, origin), 50k-row groups."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    labels = ("human", "licensed", "synthetic")
+    schema = pa.schema([("doc_id", pa.string()), ("text", pa.string()), ("origin", pa.string())])
+    with open(jsonl, encoding="utf-8") as fh, pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        rows: list[dict] = []
+        for i, line in enumerate(fh):
+            if i == docs:
+                break
+            rows.append({"doc_id": f"d{i:08d}", "text": json.loads(line)["text"],
+                         "origin": labels[i % 3] if origins else "human"})
+            if len(rows) == 50_000:
+                writer.write_table(pa.Table.from_pylist(rows, schema))
+                rows = []
+        if rows:
+            writer.write_table(pa.Table.from_pylist(rows, schema))
+
+
+def _peak_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that across exec, so a child started by a
+    big parent would report the parent's size."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_path(mode: str, ref: str, prev: str, gen: str) -> dict:
+    """One measurement in this process (called in a fresh subprocess): figures, seconds, peak RSS per phase."""
+    import pyarrow.parquet as pq
+
+    config = MetricsConfig()
+    out: dict = {"mode": mode}
+    start = time.perf_counter()
+    if mode == "whole":
+        sys.path.insert(0, str(REPO))
+        from tests.metrics.whole_table import whole_table_metrics, whole_table_profile
+
+        profile = whole_table_profile(pq.read_table(ref, columns=["text"]).column("text").to_pylist(), config)
+        out["peak_mb_reference"] = _peak_mb()
+        rows = pq.read_table(gen, columns=["text", "origin"])
+        previous = pq.read_table(prev, columns=["text"]).column("text").to_pylist()
+        figures = whole_table_metrics(rows.column("text").to_pylist(), profile, previous=previous,
+                                      origins=rows.column("origin").to_pylist(), config=config)
+    else:
+        from biomass.metrics import GenerationStats, TokenStats
+        from biomass.storage import parquet_batches
+
+        profile = ReferenceProfile.from_batches(
+            (b.column("text").to_pylist() for b in parquet_batches(ref, ["text"])), config)
+        out["peak_mb_reference"] = _peak_mb()
+        stats = GenerationStats(profile, config)
+        for b in parquet_batches(gen, ["text", "origin"]):
+            stats.update(b.column("text").to_pylist(), b.column("origin").to_pylist())
+        out["peak_mb_generation"] = _peak_mb()
+        previous = TokenStats()
+        for b in parquet_batches(prev, ["text"]):
+            previous.update(b.column("text").to_pylist())
+        figures = stats.finish(previous=previous)
+        out["held"] = {
+            "generation_words": stats.words.vocab_size, "previous_words": previous.vocab_size,
+            "reference_words": len(profile.words), "reference_ngram_types": profile.ngram_types,
+            "reference_rare_ngrams": int(profile.rare_ngrams.size),
+            "distinct_bigrams_exact": stats.distinct_bigrams.is_exact, "texts": stats.docs,
+        }
+    out["seconds"] = time.perf_counter() - start
+    out["peak_mb"] = _peak_mb()
+    out["figures"] = figures
+    return out
+
+
+def stream_benchmark(crawl_a: Path, crawl_b: Path, sizes: list[int], workdir: Path, whole_max: int) -> None:
+    print("streamed vs whole-list collapse metrics, recombined real text (reference = previous = year A[:N], "
+          "generation = year B[:N]); each path in its own process")
+    print(f"{'N':>8} {'path':>6} {'seconds':>8} {'peak RSS MB':>12} {'RSS after ref':>14}   streamed/whole")
+    for n in sizes:
+        ref, gen = workdir / f"a-{n}.parquet", workdir / f"b-{n}.parquet"
+        crawl_to_parquet(crawl_a, ref, n, origins=False)
+        crawl_to_parquet(crawl_b, gen, n, origins=True)
+        results = {}
+        for mode in ("whole", "stream") if n <= whole_max else ("stream",):
+            proc = subprocess.run([sys.executable, __file__, "--_path", mode, str(ref), str(ref), str(gen)],
+                                  capture_output=True, text=True)
+            if proc.returncode:
+                raise SystemExit(f"{mode} path failed:\n{proc.stderr}")
+            results[mode] = json.loads(proc.stdout.splitlines()[-1])
+        stream = results["stream"]
+        whole = results.get("whole", stream)  # past --whole-max: the streamed path alone
+        for key, value in whole["figures"].items():  # the same figures, or the comparison means nothing
+            other = stream["figures"][key]
+            assert (value == other if not isinstance(value, float)
+                    else math.isclose(value, other, rel_tol=1e-12)), (key, value, other)
+        for r in results.values():
+            ratio = (f"time x{stream['seconds'] / whole['seconds']:.2f}, RSS x{stream['peak_mb'] / whole['peak_mb']:.2f}"
+                     if r is stream and whole is not stream else "")
+            print(f"{n:>8} {r['mode']:>6} {r['seconds']:>8.1f} {r['peak_mb']:>12.0f} {r['peak_mb_reference']:>14.0f}"
+                  f"   {ratio}")
+        print(f"{'':>8} held by the streamed path: {json.dumps(stream['held'])}; "
+              f"RSS after generation pass {stream['peak_mb_generation']:.0f} MB")
+        ref.unlink()
+        gen.unlink()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=100_000)
     ap.add_argument("--words", type=int, default=120)
     ap.add_argument("--baseline-docs", type=int, default=20_000)
+    ap.add_argument("--stream", nargs=2, metavar=("CRAWL_A", "CRAWL_B"), type=Path,
+                    help="streamed vs whole-list on two benchmarks/crawl.py JSONL files")
+    ap.add_argument("--sizes", nargs="+", type=int, default=[100_000, 200_000])
+    ap.add_argument("--workdir", type=Path, help="where the Parquet inputs go (default: a temp dir)")
+    ap.add_argument("--whole-max", type=int, default=200_000,
+                    help="run the whole-list path only up to this N (it needs ~35 KB of RAM per document here)")
+    ap.add_argument("--_path", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args._path:
+        print(json.dumps(run_path(*args._path)))
+        return
+    if args.stream:
+        with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+            stream_benchmark(*args.stream, args.sizes, Path(tmp), args.whole_max)
+        return
     config = MetricsConfig()
 
     n = args.baseline_docs

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from biomass import exitcodes
-from biomass.metrics.collapse import collapse_metrics
+from biomass.metrics.collapse import GenerationStats
 from biomass.metrics.config import MetricsConfig
-from biomass.metrics.inputs import read_texts
+from biomass.metrics.inputs import iter_texts
 from biomass.metrics.reference import ReferenceProfile, is_profile_parquet
 from biomass.metrics.verdict import collapse_verdict
 
@@ -57,19 +57,21 @@ def load_reference(path: str, config: MetricsConfig) -> ReferenceProfile:
     """A saved profile as is, or a profile built from a records file."""
     if path.endswith(".json") or (path.endswith(".parquet") and Path(path).is_file() and is_profile_parquet(path)):
         return ReferenceProfile.load(path)
-    texts, _ = read_texts(path)
-    return ReferenceProfile.build(texts, config)
+    return ReferenceProfile.from_batches((texts for texts, _ in iter_texts(path)), config)
 
 
 def measure_files(reference: ReferenceProfile, paths: Sequence[str], config: MetricsConfig) -> list[dict[str, Any]]:
-    """One result per path, in order; each path's previous generation is the path before it."""
+    """One result per path, in order; each path's previous generation is the path before it. Files are read a
+    record batch at a time; only their word counts are kept from one path to the next."""
     results = []
-    previous: list[str] | None = None
+    previous = None
     for path in paths:
-        texts, origins = read_texts(path)
-        metrics = collapse_metrics(texts, reference, previous=previous, origins=origins, config=config)
+        stats = GenerationStats(reference, config)
+        for texts, origins in iter_texts(path):
+            stats.update(texts, origins)
+        metrics = stats.finish(previous=previous)
         results.append({"path": str(path), **metrics, "verdict": collapse_verdict(metrics, config)["status"]})
-        previous = texts
+        previous = stats.words
     return results
 
 

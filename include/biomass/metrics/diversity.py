@@ -20,17 +20,14 @@ def distinct_n(corpus: Corpus, n: int, vocab_size: int) -> float | None:
     return count_unique(keys) / int(keys.size)
 
 
-def msttr(corpus: Corpus, window: int) -> float | None:
-    """Mean segmental type-token ratio: each document is cut into consecutive ``window``-token segments (its
-    last partial segment is dropped), and the TTR of every full segment is averaged. None without a full segment.
-
-    A fixed segment length removes TTR's dependence on text length, and keeping segments inside documents makes
-    the value independent of document order.
-    """
+def segment_types(corpus: Corpus, window: int) -> tuple[int, int]:
+    """(types summed over all full segments, number of full segments) for MSTTR: each document is cut into
+    consecutive ``window``-token segments, its last partial segment dropped. Integer sums, so batches add up
+    exactly in any order."""
     segs = corpus.lengths // window
     total_segs = int(segs.sum())
     if total_segs == 0:
-        return None
+        return 0, 0
     # first token position of every full segment: document start + 0, W, 2W, ...
     doc_starts = np.cumsum(corpus.lengths) - corpus.lengths
     seg_doc = np.repeat(np.arange(segs.size), segs)
@@ -39,7 +36,22 @@ def msttr(corpus: Corpus, window: int) -> float | None:
     # (segments x window) token matrix; sorting each short row makes distinct types = 1 + value changes
     rows = np.sort(corpus.ids[seg_start[:, None] + np.arange(window)], axis=1)
     types = 1 + np.count_nonzero(rows[:, 1:] != rows[:, :-1], axis=1)
-    return float(np.mean(types / window))
+    return int(types.sum()), total_segs
+
+
+def msttr_from(types: int, segments: int, window: int) -> float | None:
+    """MSTTR = (1/S) sum_s types(s) / W = (sum of types) / (S W), rounded once; None without a full segment."""
+    return types / (segments * window) if segments else None
+
+
+def msttr(corpus: Corpus, window: int) -> float | None:
+    """Mean segmental type-token ratio: each document is cut into consecutive ``window``-token segments (its
+    last partial segment is dropped), and the TTR of every full segment is averaged. None without a full segment.
+
+    A fixed segment length removes TTR's dependence on text length, and keeping segments inside documents makes
+    the value independent of document order.
+    """
+    return msttr_from(*segment_types(corpus, window), window)
 
 
 def entropy_bits(counts: np.ndarray) -> float | None:

@@ -13,16 +13,15 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomass.metrics.arrays import unique_counts
 from biomass.metrics.config import MetricsConfig
+from biomass.metrics.counting import KeyCounts, TokenStats
 from biomass.metrics.rare import rare_mask
-from biomass.metrics.tokens import Encoder, word_hashes
 from biomass.schema import canonical_json
 
 PROFILE_FORMAT = 1
@@ -55,28 +54,15 @@ class ReferenceProfile:
     @classmethod
     def build(cls, texts: Sequence[str], config: MetricsConfig) -> "ReferenceProfile":
         """Count the reference once; raises ``EmptyReference`` if it has no tokens at all."""
-        encoder = Encoder()
-        corpus = encoder.encode(texts)
-        if corpus.tokens == 0:
-            raise EmptyReference(f"the reference ({corpus.docs} documents) has no tokens; "
-                                 "metrics need a non-empty human reference")
-        vocab = encoder.words()
-        counts = corpus.counts(len(vocab))
-        order = sorted(range(len(vocab)), key=vocab.__getitem__)
-        hashes = corpus.ngram_hashes(config.ngram_n, word_hashes(vocab))
-        uniq, ucounts = unique_counts(hashes)
-        rare = rare_mask(ucounts, config)
-        return cls(
-            settings=config.profile_settings(),
-            words=tuple(vocab[i] for i in order),
-            counts=_frozen(counts[np.array(order, dtype=np.int64)]),
-            rare_ngrams=_frozen(uniq[rare].astype(np.uint64)),
-            rare_ngram_counts=_frozen(ucounts[rare].astype(np.int64)),
-            docs=corpus.docs,
-            tokens=corpus.tokens,
-            ngrams=int(hashes.size),
-            ngram_types=int(uniq.size),
-        )
+        return ReferenceStats(config).update(texts).finish()
+
+    @classmethod
+    def from_batches(cls, batches: Iterable[Sequence[str]], config: MetricsConfig) -> "ReferenceProfile":
+        """``build`` over a stream of text batches, never holding more than one batch of text."""
+        stats = ReferenceStats(config)
+        for texts in batches:
+            stats.update(texts)
+        return stats.finish()
 
     # -- views ---------------------------------------------------------------------------------------
     def check(self, config: MetricsConfig) -> None:
@@ -165,6 +151,51 @@ class ReferenceProfile:
                    rare_ngrams=_frozen(rare), rare_ngram_counts=_frozen(rare_counts), docs=int(header["docs"]),
                    tokens=int(header["tokens"]), ngrams=int(header["ngrams"]),
                    ngram_types=int(header["ngram_types"]))
+
+
+class ReferenceStats:
+    """Mergeable counts of a reference stream: every word's count (exact, by word) and every n-gram's count
+    (exact, by 64-bit hash). Memory ~ vocabulary + distinct n-grams, which rarity needs in full: whether an
+    n-gram is rare is only known once every document has been counted."""
+
+    def __init__(self, config: MetricsConfig) -> None:
+        self.config = config
+        self.words = TokenStats()
+        self.ngrams = KeyCounts()
+
+    def update(self, texts: Sequence[str]) -> "ReferenceStats":
+        corpus = self.words.encode(texts)
+        self.ngrams.add(corpus.ngram_hashes(self.config.ngram_n, self.words.hashes()))
+        return self
+
+    def merge(self, other: "ReferenceStats") -> "ReferenceStats":
+        if other.config.profile_settings() != self.config.profile_settings():
+            raise ValueError("cannot merge reference counts built with other settings")
+        self.words.merge(other.words)
+        self.ngrams.merge(other.ngrams)
+        return self
+
+    def finish(self) -> ReferenceProfile:
+        """The profile; the same for the same documents however they were batched, merged or ordered."""
+        words = self.words
+        if words.tokens == 0:
+            raise EmptyReference(f"the reference ({words.docs} documents) has no tokens; "
+                                 "metrics need a non-empty human reference")
+        vocab = words.words()
+        order = sorted(range(len(vocab)), key=vocab.__getitem__)
+        uniq, ucounts = self.ngrams.table()
+        rare = rare_mask(ucounts, self.config)
+        return ReferenceProfile(
+            settings=self.config.profile_settings(),
+            words=tuple(vocab[i] for i in order),
+            counts=_frozen(words.counts[np.array(order, dtype=np.int64)]),
+            rare_ngrams=_frozen(uniq[rare].astype(np.uint64)),
+            rare_ngram_counts=_frozen(ucounts[rare].astype(np.int64)),
+            docs=words.docs,
+            tokens=words.tokens,
+            ngrams=self.ngrams.total,
+            ngram_types=int(uniq.size),
+        )
 
 
 def is_profile_parquet(path: str | os.PathLike[str]) -> bool:

@@ -27,10 +27,18 @@ def words(text: str) -> list[str]:
 
 
 class _AutoIndex(dict):
-    """word -> dense id; a missing word gets the next id, so ``map(index.__getitem__, words)`` runs in C."""
+    """word -> dense id; a missing word gets the next id, so ``map(index.__getitem__, words)`` runs in C.
+
+    ``order`` lists the words by id, so the words added since id ``k`` are a slice, not a walk of the dict.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
 
     def __missing__(self, word: str) -> int:
         value = self[word] = len(self)
+        self.order.append(word)
         return value
 
 
@@ -103,8 +111,16 @@ class Encoder:
     def ids_of(self, words_: Iterable[str]) -> np.ndarray:
         return np.fromiter(map(self._index.__getitem__, words_), dtype=np.int64)
 
-    def words(self) -> list[str]:
-        return list(self._index)  # insertion order == id order
+    def words(self, start: int = 0) -> list[str]:
+        """The words with ids ``start, start + 1, ...`` (id order is first-occurrence order)."""
+        return self._index.order[start:]
+
+    def copy(self) -> "Encoder":
+        """An independent encoder with the same ids, to extend without touching this one."""
+        other = Encoder()
+        dict.update(other._index, self._index)
+        other._index.order = list(self._index.order)
+        return other
 
     def encode(self, texts: Sequence[str]) -> Corpus:
         getitem = self._index.__getitem__

@@ -4,55 +4,96 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from biomass.pipeline.plan import RunPlan, load_counts, read_stage, stage_output
+from biomass.pipeline.plan import RunPlan, load_counts, stage_output
 from biomass.pipeline.synthesis import HELD_OUT_SHARE, training_table
 from biomass.schema import canonical_json
+from biomass.storage import parquet_batches
 
 log = logging.getLogger(__name__)
 
 
 REFERENCE_PROFILE = Path("reference") / "profile.parquet"
+HUMAN_ORIGINS = ("human", "licensed")
 
 
-def reference_profile(plan: RunPlan, rows: pa.Table):
+def _stage_batches(path: Path, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """A stage output's rows a batch at a time (none if the stage wrote no file)."""
+    if path.exists():
+        yield from parquet_batches(path, columns)
+
+
+def _human_texts(batch: pa.RecordBatch | pa.Table) -> list[str]:
+    return batch.filter(pc.is_in(batch.column("origin"), pa.array(HUMAN_ORIGINS))).column("text").to_pylist()
+
+
+def reference_profile(plan: RunPlan):
     """The frozen human reference: a configured text set, else the human rows of the chain's first generation.
 
-    A chain's first year builds it from its own human rows (published with it); later years load it.
+    A chain's first year builds it from its own assembled human rows (published with it); later years load it.
+    Built from a stream of batches, so no reference text is held in full.
     """
     from biomass.metrics import ReferenceProfile
 
     cfg = plan.cfg
     if cfg.reference:
-        return ReferenceProfile.build(pq.read_table(cfg.reference, columns=["text"]).column("text").to_pylist(),
-                                      cfg.metrics)
+        return ReferenceProfile.from_batches((b.column("text").to_pylist() for b in parquet_batches(
+            cfg.reference, ["text"])), cfg.metrics)
     published = Path(plan.data_root) / REFERENCE_PROFILE
     if plan.parent is None:
-        return ReferenceProfile.build(_human_texts(rows), cfg.metrics)
+        batches = _stage_batches(stage_output(plan, "assemble"), ["text", "origin"])
+        return ReferenceProfile.from_batches(map(_human_texts, batches), cfg.metrics)
     if published.exists():
         return ReferenceProfile.load(published)
     first = plan.store.published_years()[0]
-    return ReferenceProfile.build(_human_texts(plan.store.read(first)), cfg.metrics)
+    return ReferenceProfile.from_batches(map(_human_texts, plan.store.iter_batches(first, ["text", "origin"])),
+                                         cfg.metrics)
 
 
-def _human_texts(rows: pa.Table) -> list[str]:
-    mask = pc.is_in(rows.column("origin"), pa.array(["human", "licensed"]))
-    return rows.filter(mask).column("text").to_pylist()
+def generation_stats(plan: RunPlan, reference):
+    """Mergeable statistics of the assembled year, read a batch at a time."""
+    from biomass.metrics.collapse import GenerationStats
+
+    stats = GenerationStats(reference, plan.cfg.metrics)
+    for batch in _stage_batches(stage_output(plan, "assemble"), ["text", "origin"]):
+        stats.update(batch.column("text").to_pylist(), batch.column("origin").to_pylist())
+    return stats
+
+
+def parent_word_counts(plan: RunPlan):
+    """Word counts of the parent generation (for js_divergence_prev), read a batch at a time; None without one."""
+    from biomass.metrics.counting import TokenStats
+
+    if plan.parent is None:
+        return None
+    counts = TokenStats()
+    for batch in plan.store.iter_batches(plan.parent, ["text"]):
+        counts.update(batch.column("text").to_pylist())
+    return counts
+
+
+def held_out_reference_texts(plan: RunPlan) -> list[str]:
+    """The first generation's held-out human documents (never trained on), streamed; only they are kept."""
+    from biomass.metrics import is_held_out
+
+    first = plan.store.published_years()[0]
+    held_out: list[str] = []
+    for batch in plan.store.iter_batches(first, ["doc_id", "text", "origin"]):
+        held_out.extend(t for d, t, o in zip(*(batch.column(c).to_pylist() for c in ("doc_id", "text", "origin")))
+                        if o in HUMAN_ORIGINS and is_held_out(d, HELD_OUT_SHARE))
+    return held_out
 
 
 def parent_model_perplexity(plan: RunPlan, reference) -> dict[str, Any]:
     """The parent-trained generator's perplexity on held-out head and tail reference text (never trained on)."""
-    from biomass.metrics import head_tail_perplexity, is_held_out
+    from biomass.metrics import head_tail_perplexity
     from biomass.synth import NgramModel
 
-    first = plan.store.read(plan.store.published_years()[0], columns=["doc_id", "text", "origin"])
-    held_out = [t for d, t, o in zip(*(first.column(c).to_pylist() for c in ("doc_id", "text", "origin")))
-                if o in ("human", "licensed") and is_held_out(d, HELD_OUT_SHARE)]
+    held_out = held_out_reference_texts(plan)
     if not held_out:
         return {"perplexity_head": None, "perplexity_tail": None, "tail_head_ratio": None}
     model = NgramModel.train(training_table(plan).column("text").to_pylist(), plan.cfg.synthesize.order)
@@ -61,19 +102,20 @@ def parent_model_perplexity(plan: RunPlan, reference) -> dict[str, Any]:
 
 
 def run_measure(plan: RunPlan) -> dict[str, Any]:
-    """Collapse metrics of the assembled year against the reference and the parent; verdict for the gate."""
-    from biomass.metrics import collapse_metrics, collapse_verdict
+    """Collapse metrics of the assembled year against the reference and the parent; verdict for the gate.
+
+    Every input is read as record batches into mergeable statistics (``GenerationStats``, ``TokenStats``,
+    ``ReferenceStats``), so memory follows the vocabulary, not the year's text.
+    """
+    from biomass.metrics import collapse_verdict
 
     cfg = plan.cfg
-    rows = read_stage(stage_output(plan, "assemble"))
-    reference = reference_profile(plan, rows)
+    reference = reference_profile(plan)
     if plan.parent is None and not cfg.reference:
         reference.save(plan.staging / "reference.profile.parquet")
-    previous = plan.store.read(plan.parent, columns=["text"]).column("text").to_pylist() if plan.parent else None
     dedup = load_counts(plan, "dedup")
-    metrics = collapse_metrics(rows.column("text").to_pylist(), reference, previous=previous,
-                               origins=rows.column("origin").to_pylist(),
-                               duplicate_rate=dedup.rows_quarantined / max(dedup.rows_in, 1), config=cfg.metrics)
+    metrics = generation_stats(plan, reference).finish(
+        previous=parent_word_counts(plan), duplicate_rate=dedup.rows_quarantined / max(dedup.rows_in, 1))
     if plan.parent is not None:
         metrics.update(parent_model_perplexity(plan, reference))
     verdict = collapse_verdict(metrics, cfg.metrics)
