@@ -1,7 +1,8 @@
 """Run a stage's great-expectations gate on its output plus the stage-level figures it needs.
 
-The stage output (one Parquet file or a shard-set folder) is read as a projection (``biomass.gates.rows``): only the columns the suite and the summary
-need, with the text turned into ``text_chars`` batch by batch, so a gate never holds a year's text in memory.
+The stage output (one Parquet file or a shard-set folder) is read as a projection (``biomass.gates.rows``): only
+the columns the suite and the summary need, with the text turned into ``text_chars`` batch by batch, so a gate never
+holds a year's text in memory.
 """
 
 from __future__ import annotations
