@@ -6,6 +6,9 @@ those figures per batch, drop the text, and keep only the columns the suites che
 is held at a time, and none of it ever reaches pandas. The failing-rows evidence is read back from the file by row
 position, text included, for the few rows an expectation flagged.
 
+A stage output is one Parquet file or a shard-set folder (``biomass.storage.ShardWriter``): a folder is read shard
+after shard, in name order, as if its shards were one file; a row position is global, counted across the shards.
+
 A derived column is ``name -> Derive(inputs, fn)``: ``fn`` gets a batch (a ``pa.Table`` holding at least
 ``inputs``) and returns one value per row. A derived column whose inputs are missing from the file is left out,
 so the expectations on it fail (as they would on a missing column) instead of the gate crashing.
@@ -13,6 +16,7 @@ so the expectations on it fail (as they would on a missing column) instead of th
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from biomass.storage import parquet_batches
+from biomass.storage import dataset_batches, dataset_files, parquet_batches
 
 BATCH_ROWS = 1_024  # for in-memory tables; Parquet files are read in batches of about storage.BATCH_BYTES
 
@@ -50,7 +54,7 @@ class GateRows:
 
     ``table``: one row per stage record, in file order, holding the projected and derived columns (never
     ``text``); ``columns``: the stage output's own column names, in order (what the schema check validates);
-    ``source``: the Parquet file, or the in-memory table, the full records are read back from.
+    ``source``: the Parquet file or shard-set folder, or the in-memory table, the full records are read back from.
     """
 
     table: pa.Table
@@ -65,19 +69,19 @@ class GateRows:
         """The full records (text included) at these row positions, in the order given."""
         if isinstance(self.source, pa.Table):
             return self.source.take(pa.array(indices, pa.int64()))
-        return take_from_parquet(self.source, indices)
+        return take_from_dataset(self.source, indices)
 
     def head(self, n: int) -> pa.Table:
-        """The first ``n`` full records."""
+        """The first ``n`` full records (across shard boundaries)."""
         if isinstance(self.source, pa.Table):
             return self.source.slice(0, n)
         batches, got = [], 0
-        for batch in parquet_batches(self.source, batch_rows=max(n, 1)):  # may stop short at a row-group end
+        for batch in dataset_batches(self.source, batch_rows=max(n, 1)):  # may stop short at a row-group end
             if got >= n:
                 break
             batches.append(batch.slice(0, n - got))
             got += batches[-1].num_rows
-        return pa.Table.from_batches(batches, schema=pq.read_schema(self.source))
+        return pa.Table.from_batches(batches, schema=dataset_schema(self.source))
 
 
 def _plan(available: Sequence[str], keep: Iterable[str],
@@ -111,15 +115,67 @@ def project_table(table: pa.Table, keep: Iterable[str], derive: Mapping[str, Der
 
 def project_parquet(path: str | os.PathLike[str], keep: Iterable[str], derive: Mapping[str, Derive] | None = None,
                     batch_rows: int | None = None) -> GateRows:
-    """Read only the columns needed, batch by batch, deriving per batch; the text is never held whole."""
+    """Read only the columns needed, batch by batch (shard after shard for a folder), deriving per batch; the text
+    is never held whole. Shards whose schemas disagree raise ``ValueError`` before anything is read."""
     path = Path(path)
-    schema = pq.read_schema(path)
+    schema = dataset_schema(path)
     read, kept, derivable = _plan(schema.names, keep, {**TEXT_DERIVED, **(derive or {})})
     parts = [_project_batch(pa.Table.from_batches([b]), kept, derivable)
-             for b in parquet_batches(path, read, batch_rows)]
+             for b in dataset_batches(path, read, batch_rows)]
     if not parts:
         parts = [_project_batch(pa.schema([schema.field(c) for c in read]).empty_table(), kept, derivable)]
     return GateRows(pa.concat_tables(parts), tuple(schema.names), path)
+
+
+def dataset_schema(path: str | os.PathLike[str]) -> pa.Schema:
+    """The schema of a Parquet file, or of a shard set's first shard once every shard is found to agree with it.
+
+    Shards that disagree (names, order or types) are one stage output with no single schema: the schema check
+    cannot validate it, so this is an error naming the shard, never a check of the first shard alone.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return pq.read_schema(path)
+    files = dataset_files(path)
+    if not files:
+        raise FileNotFoundError(f"{path} is a shard-set folder without shards (no {path}/part-*.parquet)")
+    first = pq.read_schema(files[0])
+    for file in files[1:]:
+        other = pq.read_schema(file)
+        if not other.equals(first, check_metadata=False):
+            what = (f"columns {other.names}" if other.names != first.names
+                    else f"column types {[str(t) for t in other.types]}")
+            want = first.names if other.names != first.names else [str(t) for t in first.types]
+            raise ValueError(f"shard {file} does not match the first shard {files[0].name} of {path}: it has "
+                             f"{what}, the first shard has {want}; a stage output must have one schema")
+    return first
+
+
+def take_from_dataset(path: str | os.PathLike[str], indices: Sequence[int],
+                      batch_rows: int | None = None) -> pa.Table:
+    """``take_from_parquet`` over a file or a shard-set folder: a global row position is mapped to its shard (by
+    each shard's row count in its Parquet footer), and each shard reads only the row groups that hold its rows."""
+    path = Path(path)
+    if not path.is_dir():
+        return take_from_parquet(path, indices, batch_rows)
+    files = dataset_files(path)
+    starts, total = [], 0
+    for file in files:
+        starts.append(total)
+        total += pq.ParquetFile(file).metadata.num_rows
+    missing = [i for i in indices if not 0 <= i < total]
+    if missing:
+        raise IndexError(f"rows {missing[:5]} are not in {path} ({total} rows in {len(files)} shards)")
+    if not indices:
+        return dataset_schema(path).empty_table()
+    by_shard: dict[int, list[int]] = {}
+    for i in sorted(set(indices)):
+        by_shard.setdefault(bisect.bisect_right(starts, i) - 1, []).append(i)
+    found: dict[int, pa.Table] = {}
+    for shard, wanted in by_shard.items():
+        rows = take_from_parquet(files[shard], [i - starts[shard] for i in wanted], batch_rows)
+        found.update({i: rows.slice(k, 1) for k, i in enumerate(wanted)})
+    return pa.concat_tables([found[i] for i in indices])
 
 
 def take_from_parquet(path: str | os.PathLike[str], indices: Sequence[int],

@@ -5,7 +5,7 @@ bars are silenced. Results that go into the manifest carry no timestamps, so re-
 the full GX result and Data Docs (which do carry run times) stay beside the staging data.
 
 Document text never reaches pandas: the ``rows`` batch is a projection without ``text`` (``biomass.gates.rows``),
-and the failing-rows evidence is read back from the stage's Parquet file for the flagged rows only.
+and the failing-rows evidence is read back from the stage's Parquet file (or shards) for the flagged rows only.
 """
 
 from __future__ import annotations
@@ -137,7 +137,8 @@ def _observed(result: dict[str, Any]) -> Any:
 
 def gate_rows(rows: GateRows | pa.Table | str | os.PathLike[str], checks: list[Check],
               derive: dict[str, Derive] | None = None) -> GateRows:
-    """What the ``rows`` checks see: a stage output's Parquet file or table, projected; a ``GateRows`` as is."""
+    """What the ``rows`` checks see: a stage output's Parquet file, shard-set folder or table, projected; a
+    ``GateRows`` as is."""
     if isinstance(rows, GateRows):
         return rows
     if isinstance(rows, pa.Table):
@@ -218,7 +219,7 @@ def run_gate(gate: str, rows: GateRows | pa.Table | str | os.PathLike[str], summ
              run_name: str, derive: dict[str, Derive] | None = None) -> GateResult:
     """Validate a stage's output and the one-row ``summary`` against the gate's suite; write evidence on failure.
 
-    ``rows``: the stage's Parquet file (read batch by batch), a table, or a projection already made with
+    ``rows``: the stage's Parquet file or shard-set folder (read batch by batch), a table, or a projection made with
     ``gate_rows``; ``derive``: columns to compute per batch besides ``text_chars`` (e.g. ``signature_valid``).
     """
     checks = build_suite(gate, thresholds)

@@ -1,7 +1,8 @@
 """Run a stage's great-expectations gate on its output plus the stage-level figures it needs.
 
-The stage output is read as a projection (``biomass.gates.rows``): only the columns the suite and the summary
-need, with the text turned into ``text_chars`` batch by batch, so a gate never holds a year's text in memory.
+The stage output (one Parquet file or a shard-set folder) is read as a projection (``biomass.gates.rows``): only
+the columns the suite and the summary need, with the text turned into ``text_chars`` batch by batch, so a gate never
+holds a year's text in memory.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from biomass.gates.suites import DERIVED_COLUMNS, GATES, build_suite, columns_re
 from biomass.pipeline.plan import RunPlan, load_counts, stage_output
 from biomass.provenance.config import ProvenanceConfig
 from biomass.schema import canonical_json, empty_table
+from biomass.storage import dataset_files
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ def gate_input(plan: RunPlan, gate: str, g: GateConfig) -> GateRows:
     """The gate's projection of its stage's output: what the suite checks plus what the summary needs."""
     keep = [*columns_read(build_suite(gate, g)), *SUMMARY_COLUMNS.get(gate, ())]
     path = stage_output(plan, GATE_INPUT[gate])
-    if not path.exists():  # e.g. a year without licensed data
+    if not dataset_files(path):  # no file, or a shard-set folder without shards: e.g. a year without licensed data
         return project_table(empty_table(), keep, _derive(gate, plan))
     return project_parquet(path, keep, _derive(gate, plan))
 
