@@ -741,13 +741,30 @@ class GenerationStore:
     # -- publishing ---------------------------------------------------------------------------------
     def publish(self, year: int, table: pa.Table, manifest_fields: dict[str, Any],
                 quarantine: pa.Table | None = None, signatures: Path | None = None) -> dict[str, Any]:
-        """Copy shards in, then atomically swap ``manifest.json``; finally remove shards no manifest names.
+        """``publish_shards`` for a table in memory (tests, small tables): it is written as a shard set first."""
+        staging = self.staging_dir(year) / "publish"
+        if staging.exists():
+            shutil.rmtree(staging)
+        with ShardWriter(staging / "records", RECORD_SCHEMA) as out:
+            out.write_table(conform(table))
+        quarantine_file = None
+        if quarantine is not None:
+            quarantine_file = staging / "quarantine.parquet"
+            write_parquet(quarantine, quarantine_file)
+        return self.publish_shards(year, staging / "records", manifest_fields, quarantine_file, signatures)
 
-        ``signatures``: the year's dedup index file, already written at ``pending_signature_path(year)``. The
-        manifest records its sha256 and size, so it is part of the commit; it is moved into the index right
-        after the manifest, and ``finish_publishes`` does that move if the process dies in between.
+    def publish_shards(self, year: int, shards: str | os.PathLike[str], manifest_fields: dict[str, Any],
+                       quarantine: str | os.PathLike[str] | None = None,
+                       signatures: Path | None = None) -> dict[str, Any]:
+        """Make a staged shard set the generation: link its shards in under content names, then atomically swap
+        ``manifest.json``; finally remove files no manifest names. Nothing is re-encoded.
+
+        Shards are hard-linked (copied if the filesystem cannot link), never moved, so a publish that fails
+        before its commit can simply run again. ``signatures``: the year's dedup index file, already written at
+        ``pending_signature_path(year)``. The manifest records its sha256 and size, so it is part of the commit;
+        it is moved into the index right after the manifest, and ``finish_publishes`` does that move if the
+        process dies in between.
         """
-        table = conform(table)
         if signatures is not None:
             signatures = Path(signatures)
             if signatures != self.pending_signature_path(year):
@@ -755,31 +772,29 @@ class GenerationStore:
             manifest_fields = {**manifest_fields, "signatures": {
                 "path": self.signature_path(year).name, "sha256": file_sha256(signatures),
                 "bytes": signatures.stat().st_size}}
-        staging = self.staging_dir(year) / "publish"
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir(parents=True)
+        shards = Path(shards)
+        staged = shard_files(shards)
+        if not staged:   # an empty generation still has one (empty) shard with the schema
+            shards.mkdir(parents=True, exist_ok=True)
+            staged = [shards / f"{SHARD_PREFIX}00000.parquet"]
+            pq.write_table(RECORD_SCHEMA.empty_table(), staged[0], **_WRITE_OPTS)
+        for path in staged:
+            check_version(pq.read_schema(path))
         target = self.generation_dir(year)
         target.mkdir(parents=True, exist_ok=True)
-
-        files = []
-        n_shards = max(1, -(-table.num_rows // SHARD_ROWS))
-        for i in range(n_shards):
-            part = table.slice(i * SHARD_ROWS, SHARD_ROWS)
-            files.append(self._place(part, staging / f"part-{i:05d}.parquet", target, f"part-{i:05d}"))
-        quarantine_files = []
-        if quarantine is not None:
-            quarantine_files.append(self._place(quarantine, staging / "quarantine.parquet", target, "quarantine"))
+        files = [self._link_in(path, target, path.stem) for path in staged]
+        quarantine_files = [self._link_in(Path(quarantine), target, "quarantine")] if quarantine is not None else []
 
         manifest = {
             "biomass_manifest": MANIFEST_FORMAT,
             "year": year,
             "schema_version": SCHEMA_VERSION,
-            "rows": table.num_rows,
+            "rows": sum(f["rows"] for f in files),
             "files": files,
             "quarantine_files": quarantine_files,
             **manifest_fields,
         }
+        _fsync_dir(target)   # the shards' names are durable before the manifest that lists them
         _atomic_write_bytes(target / MANIFEST, (canonical_json(manifest) + "\n").encode())   # the commit point
         if signatures is not None:
             self._install_signatures(year, manifest["signatures"])
@@ -787,19 +802,25 @@ class GenerationStore:
         for child in target.iterdir():
             if child.name not in keep and not child.name.startswith("."):
                 child.unlink()
-        shutil.rmtree(staging)
+        shutil.rmtree(shards, ignore_errors=True)
+        shutil.rmtree(self.staging_dir(year) / "publish", ignore_errors=True)
         return manifest
 
     @staticmethod
-    def _place(table: pa.Table, staged: Path, target: Path, stem: str) -> dict[str, Any]:
-        write_parquet(table, staged)
+    def _link_in(staged: Path, target: Path, stem: str) -> dict[str, Any]:
+        """Put a finished file into the generation under its content name (``<stem>-<sha12>.parquet``)."""
         sha = file_sha256(staged)
+        rows = pq.ParquetFile(staged).metadata.num_rows
         name = f"{stem}-{sha[:12]}.parquet"
         final = target / name
         if not final.exists() or file_sha256(final) != sha:
             tmp = target / f".{name}.tmp"
-            shutil.copyfile(staged, tmp)
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(staged, tmp)
+            except OSError:
+                shutil.copyfile(staged, tmp)
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, final)
-        return {"path": name, "rows": table.num_rows, "sha256": sha, "bytes": final.stat().st_size}
+        return {"path": name, "rows": rows, "sha256": sha, "bytes": final.stat().st_size}

@@ -71,25 +71,25 @@ def test_a_permission_error_at_a_plain_write_names_errno_and_path(tmp_path, monk
     # Root ignores file modes, so EACCES is raised where the stage's write_parquet opens its temp file.
     import biomass.storage as storage
 
-    def denied(table, where, **kw):
+    def denied(where, *args, **kw):   # the dedup output's writer opens its temp file
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(where))
 
     inp = _docs(tmp_path)
-    monkeypatch.setattr(storage.pq, "write_table", denied)
+    monkeypatch.setattr(storage.pq, "ParquetWriter", denied)
     assert main(["dedup", str(inp), "--out", str(tmp_path / "kept.parquet")]) == exitcodes.IO_ERROR
     err = capsys.readouterr().err
     assert "I/O error: EACCES (Permission denied)" in err and str(tmp_path / ".kept.parquet.tmp") in err
-    assert "write_parquet" in err and "owner and mode" in err
+    assert "while in deduplicate_files >" in err and "owner and mode" in err
 
 
 def test_verbose_adds_the_traceback(tmp_path, monkeypatch, capsys):
     import biomass.storage as storage
 
-    def read_only(table, where, **kw):
+    def read_only(where, *args, **kw):
         raise OSError(errno.EROFS, "pyarrow's wording")  # no filename: naming_the_file adds it
 
     inp = _docs(tmp_path)
-    monkeypatch.setattr(storage.pq, "write_table", read_only)
+    monkeypatch.setattr(storage.pq, "ParquetWriter", read_only)
     assert main(["-v", "dedup", str(inp), "--out", str(tmp_path / "k.parquet")]) == exitcodes.IO_ERROR
     err = capsys.readouterr().err
     assert "EROFS (Read-only file system)" in err and str(tmp_path / ".k.parquet.tmp") in err

@@ -30,7 +30,7 @@ from biomass.dedup.engine import (ORIGIN_PRIORITY, DedupResult, cluster_and_keep
 from biomass.dedup.index import SignatureIndex
 from biomass.dedup.minhash import GrowingTable, as_string_array, signatures
 from biomass.schema import COLUMNS, RECORD_SCHEMA, conform
-from biomass.storage import _WRITE_OPTS, SHARD_ROWS, batch_rows_for, parquet_batches
+from biomass.storage import _WRITE_OPTS, SHARD_ROWS, batch_rows_for, naming_the_file, parquet_batches
 
 T = TypeVar("T")
 KEY_COLUMNS = ("doc_id", "origin", "collected_at")
@@ -178,7 +178,8 @@ class _BatchSink:
         self.tmp = self.path.with_name(f".{self.path.name}.tmp")
         self.schema = schema
         opts = {k: v for k, v in _WRITE_OPTS.items() if k != "row_group_size"}
-        self.writer = pq.ParquetWriter(self.tmp, schema, **opts)
+        with naming_the_file(self.tmp):
+            self.writer = pq.ParquetWriter(self.tmp, schema, **opts)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="biomass-write")
         self.pending: Future | None = None
         self.buffer: list[pa.RecordBatch] = []
@@ -208,9 +209,10 @@ class _BatchSink:
         try:
             if exc_type is None:
                 self.flush()
-            if self.pending is not None:
-                self.pending.result()
-            self.writer.close()
+            with naming_the_file(self.tmp):
+                if self.pending is not None:
+                    self.pending.result()
+                self.writer.close()
             if exc_type is None:
                 os.replace(self.tmp, self.path)
         finally:
