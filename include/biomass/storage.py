@@ -751,7 +751,9 @@ class GenerationStore:
         if quarantine is not None:
             quarantine_file = staging / "quarantine.parquet"
             write_parquet(quarantine, quarantine_file)
-        return self.publish_shards(year, staging / "records", manifest_fields, quarantine_file, signatures)
+        manifest = self.publish_shards(year, staging / "records", manifest_fields, quarantine_file, signatures)
+        shutil.rmtree(staging)
+        return manifest
 
     def publish_shards(self, year: int, shards: str | os.PathLike[str], manifest_fields: dict[str, Any],
                        quarantine: str | os.PathLike[str] | None = None,
@@ -760,7 +762,8 @@ class GenerationStore:
         ``manifest.json``; finally remove files no manifest names. Nothing is re-encoded.
 
         Shards are hard-linked (copied if the filesystem cannot link), never moved, so a publish that fails
-        before its commit can simply run again. ``signatures``: the year's dedup index file, already written at
+        before its commit can simply run again; the staged set stays (links cost no space) until the next plan
+        clears staging. ``signatures``: the year's dedup index file, already written at
         ``pending_signature_path(year)``. The manifest records its sha256 and size, so it is part of the commit;
         it is moved into the index right after the manifest, and ``finish_publishes`` does that move if the
         process dies in between.
@@ -802,8 +805,6 @@ class GenerationStore:
         for child in target.iterdir():
             if child.name not in keep and not child.name.startswith("."):
                 child.unlink()
-        shutil.rmtree(shards, ignore_errors=True)
-        shutil.rmtree(self.staging_dir(year) / "publish", ignore_errors=True)
         return manifest
 
     @staticmethod

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from biomass.metrics import ReferenceProfile
 from biomass.pipeline.plan import stage_output
+from biomass.storage import dataset_files
 from tests.metrics.whole_table import whole_table_metrics, whole_table_profile
 
 
@@ -41,7 +43,7 @@ def test_streamed_measure_equals_the_whole_table_metrics(two_years):
     reference = ReferenceProfile.load(plan.data_root + "/reference/profile.parquet")
     assert reference.save(plan.staging / "a.json").read_bytes() == whole_table_profile(human, cfg).save(
         plan.staging / "b.json").read_bytes()
-    rows = pq.read_table(stage_output(plan, "assemble"))
+    rows = pa.concat_tables(pq.read_table(p) for p in dataset_files(stage_output(plan, "assemble")))
     previous = plan.store.read(2021, columns=["text"]).column("text").to_pylist()
     want = whole_table_metrics(rows.column("text").to_pylist(), reference, previous=previous,
                                origins=rows.column("origin").to_pylist(),

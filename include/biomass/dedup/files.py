@@ -239,6 +239,28 @@ def write_kept(inputs: Inputs, kept_rows: np.ndarray, out: str | os.PathLike[str
     return sink.rows
 
 
+def deduplicate_inputs(inputs: Inputs, *, threshold: float = 0.8, num_perm: int = 128, seed: int = 1,
+                       index: SignatureIndex | None = None, year: int | None = None, verify: str = "exact",
+                       threads: int | None = None, origin_priority: Sequence[str] = ORIGIN_PRIORITY,
+                       earlier_texts=None) -> DedupResult:
+    """Clusters and keep decisions for the concatenated inputs, text read in passes; nothing is written.
+
+    ``earlier_texts(year, doc_ids)``: texts of earlier generations' documents, so index matches are verified on
+    exact Jaccard (the query rows' texts are re-read from the inputs for the candidates only)."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    keys = inputs.keys()
+    table = GrowingTable()
+    sigs, lengths = file_signatures(inputs, num_perm, seed, threads, table)
+    texts = (lambda rows: inputs.texts(rows, lengths[rows])) if earlier_texts is not None else None
+    return cluster_and_keep(
+        keys, sigs,
+        lambda pairs: verify_from_files(inputs, sigs, lengths, pairs, threshold, verify, threads, table.table),
+        threshold=threshold, num_perm=num_perm, seed=seed, index=index, year=year, scope="all",
+        origin_priority=origin_priority, verify=verify, bands=None, rows=None, threads=threads,
+        texts=texts, earlier_texts=earlier_texts)
+
+
 def deduplicate_files(paths: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
                       threshold: float = 0.8, num_perm: int = 128, seed: int = 1,
                       index: SignatureIndex | None = None, year: int | None = None,
@@ -246,17 +268,9 @@ def deduplicate_files(paths: Sequence[str | os.PathLike[str]], out: str | os.Pat
                       origin_priority: Sequence[str] = ORIGIN_PRIORITY) -> DedupResult:
     """Dedup the concatenated ``paths`` and write the kept rows to ``out``; the result's ``kept`` holds only
     the key columns (doc_id, origin, collected_at) of the kept rows."""
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     inputs = Inputs(paths)
-    keys = inputs.keys()
-    table = GrowingTable()
-    sigs, lengths = file_signatures(inputs, num_perm, seed, threads, table)
-    result = cluster_and_keep(
-        keys, sigs,
-        lambda pairs: verify_from_files(inputs, sigs, lengths, pairs, threshold, verify, threads, table.table),
-        threshold=threshold, num_perm=num_perm, seed=seed, index=index, year=year, scope="all",
-        origin_priority=origin_priority, verify=verify, bands=None, rows=None, threads=threads)
+    result = deduplicate_inputs(inputs, threshold=threshold, num_perm=num_perm, seed=seed, index=index, year=year,
+                                verify=verify, threads=threads, origin_priority=origin_priority)
     written = write_kept(inputs, result.kept_rows, out)
     if written != result.kept.num_rows:
         raise RuntimeError(f"wrote {written} kept rows, dedup kept {result.kept.num_rows}")

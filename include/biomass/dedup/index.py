@@ -158,7 +158,7 @@ class SignatureIndex:
 
         Without ``earlier_texts`` the Jaccard is estimated from the signatures (share of equal values). With
         it (``earlier_texts(year, doc_ids) -> texts`` of those earlier docs) and ``texts`` (the query rows'
-        texts), candidates the signatures cannot rule out (error < 1e-9) are verified with exact Jaccard.
+        texts, or a callable giving the texts of ascending row numbers, for inputs not held in memory), candidates the signatures cannot rule out (error < 1e-9) are verified with exact Jaccard.
         Ties go to the earliest generation, then the smallest doc_id, so the answer never depends on order.
         """
         threshold = self.params.threshold if threshold is None else threshold
@@ -209,7 +209,8 @@ class SignatureIndex:
                     if len(old_texts) != len(old_ids):
                         raise ValueError(f"earlier_texts gave {len(old_texts)} texts for {len(old_ids)} doc ids")
                     q_rows = np.unique(q[maybe])
-                    both = pa.concat_arrays([as_string_array(texts).take(pa.array(q_rows)).cast(pa.large_string()),
+                    q_texts = texts(q_rows) if callable(texts) else as_string_array(texts).take(pa.array(q_rows))
+                    both = pa.concat_arrays([q_texts.cast(pa.large_string()),
                                              as_string_array(old_texts).cast(pa.large_string())])
                     offsets, hashes = shingle_sets(both)
                     left = np.searchsorted(q_rows, q[maybe])

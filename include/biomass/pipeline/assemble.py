@@ -1,4 +1,9 @@
-"""Stage 4, "repeat": near-dedup the year's sources against themselves and history, cap the synthetic share, mix."""
+"""Stage 4, "repeat": near-dedup the year's sources against themselves and history, cap the synthetic share, mix.
+
+Streams: the year's new rows are deduplicated from their stage files (``biomass.dedup.files``: text is read in
+passes, never held), the parent's rows are carried as its published shards unchanged (linked, not re-encoded),
+and the generation is written as a shard set (``staging/<year>/generation/``) that publish links into place.
+"""
 
 from __future__ import annotations
 
@@ -10,62 +15,161 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from biomass.accounting import Quarantine, StageCounts
-from biomass.pipeline.plan import RunPlan, read_stage, save_counts, stage_output, stage_quarantine
-from biomass.schema import conform, empty_table
-from biomass.storage import write_parquet
+from biomass.pipeline.plan import RunPlan, save_counts, stage_output, stage_quarantine
+from biomass.schema import RECORD_SCHEMA, conform
+from biomass.storage import ShardWriter, write_parquet
 
 log = logging.getLogger(__name__)
+
+NEW_SOURCES = ("scrape", "license", "synthesize")
+QUARANTINE_TEXT_CHARS = 2_000
 
 
 def run_assemble(plan: RunPlan) -> StageCounts:
     """The "repeat" stage: near-dedup this year's sources (within the year and against every earlier
-    generation), cap the synthetic share of what is new, and mix with the parent's rows by policy."""
-    from biomass.dedup import SignatureIndex, from_config
+    generation), cap the synthetic share of what is new, and mix with the parent's rows by policy.
+
+    Order of the generation: the parent's shards first as they were (``accumulate``), then the new rows that
+    survive, in input order (scrape, license, synthesize; each in its file's order)."""
+    from biomass.dedup.files import Inputs
 
     cfg = plan.cfg
-    new = pa.concat_tables([conform(read_stage(stage_output(plan, s))) for s in ("scrape", "license", "synthesize")])
-    carried = empty_table()
-    if cfg.policy == "accumulate" and plan.parent is not None:
-        carried = conform(plan.store.read(plan.parent))
+    inputs_paths = [p for p in (stage_output(plan, s) for s in NEW_SOURCES) if p.exists()]
     plan.store.finish_retirements()   # a retire cut short must not leave withdrawn signatures to match against
-    plan.store.finish_publishes()     # nor a publish cut short leave a published year out of the index
-    index = SignatureIndex(index_root(plan)) if cfg.dedup.scope == "all" else None
-    result = from_config(new, cfg.dedup, index=index, year=plan.year, earlier_texts=_earlier_texts(plan))
+    plan.store.finish_publishes()     # a publish cut short must not leave its signatures out of the index
+    carried = plan.store.shard_paths(plan.parent) if cfg.policy == "accumulate" and plan.parent is not None else []
+    carried_rows = plan.store.manifest(plan.parent)["rows"] if carried else 0
+
+    inputs = Inputs(inputs_paths) if inputs_paths else None
+    result = _dedup(plan, inputs)
     save_counts(plan, result.counts)
     write_parquet(result.clusters, plan.staging / "dedup.clusters.parquet")
-    _dedup_quarantine(plan, result.dropped, new)
 
-    kept = conform(result.kept)
-    keep, capped = synthetic_cap(kept, cfg.synthetic_share if plan.parent is not None else 0.0)
-    counts = StageCounts("assemble", rows_in=carried.num_rows + kept.num_rows)
+    kept_keys = result.kept
+    keep, capped = synthetic_cap(kept_keys, cfg.synthetic_share if plan.parent is not None else 0.0)
+    keep = np.asarray(keep, dtype=bool)
+    kept_rows = np.asarray(result.kept_rows, dtype=np.int64)
+    write = np.zeros(inputs.num_rows if inputs is not None else 0, dtype=bool)
+    write[kept_rows[keep]] = True
+    capped_rows = set(kept_rows[~keep].tolist())
+    dropped = _dropped_by_row(result, inputs, kept_rows)
+
+    counts = StageCounts("assemble", rows_in=carried_rows + int(kept_keys.num_rows))
     quarantine = Quarantine("assemble", counts)
-    for row in kept.filter(pa.array(capped)).select(["doc_id", "text"]).to_pylist():
-        quarantine.add("over_synthetic_share", doc_id=row["doc_id"], text=row["text"][:2_000],
-                       detail=f"synthetic share of new rows capped at {cfg.synthetic_share}")
+    dedup_quarantine = Quarantine("dedup")
+    with ShardWriter(stage_output(plan, "assemble"), RECORD_SCHEMA) as out:
+        for shard in carried:
+            out.add_shard(shard)
+        for start, batch in (inputs.batches() if inputs is not None else ()):
+            table = conform(pa.Table.from_batches([batch]))
+            stop = start + table.num_rows
+            out.write_table(table.filter(pa.array(write[start:stop])))
+            _quarantine_rows(table, start, dropped, capped_rows, dedup_quarantine, quarantine, cfg.synthetic_share)
+    if len(dedup_quarantine) != len(dropped):
+        raise RuntimeError(f"{len(dropped)} rows dropped by dedup, {len(dedup_quarantine)} found in the inputs")
+    dedup_quarantine.write(str(stage_quarantine(plan, "dedup")))
     quarantine.write(str(stage_quarantine(plan, "assemble")))
-    mask = pa.array(keep)
-    fresh = kept.filter(mask)
-    signatures = result.kept_signatures[np.asarray(keep, dtype=bool)]
-    # Deterministic order: carried rows first as they were, new rows by doc_id.
-    order = pc.sort_indices(fresh, sort_keys=[("doc_id", "ascending")])
-    generation = pa.concat_tables([carried, fresh.take(order)])
-    write_parquet(generation, stage_output(plan, "assemble"))
-    np.save(plan.staging / "dedup.signatures.npy", signatures[order.to_numpy()])
-    write_parquet(fresh.take(order).select(["doc_id"]), plan.staging / "dedup.signature_ids.parquet")
-    counts.rows_out = generation.num_rows
-    counts.notes.update({"carried_from_parent": carried.num_rows, "new": fresh.num_rows, "policy": cfg.policy})
+
+    fresh_ids = kept_keys.column("doc_id").filter(pa.array(keep))
+    np.save(plan.staging / "dedup.signatures.npy", result.kept_signatures[keep])
+    write_parquet(pa.table({"doc_id": fresh_ids}), plan.staging / "dedup.signature_ids.parquet")
+    counts.rows_out = out.rows
+    counts.notes.update({"carried_from_parent": carried_rows, "new": int(keep.sum()), "policy": cfg.policy,
+                         "shards": len(out.files), "carried_shards": len(carried)})
     return save_counts(plan, counts)
 
 
+def _dropped_by_row(result, inputs, kept_rows: np.ndarray) -> dict[int, dict]:
+    """Dedup's dropped rows keyed by input row number (the rows not kept), matched by doc_id in input order."""
+    if inputs is None:
+        return {}
+    rows = np.setdiff1d(np.arange(inputs.num_rows, dtype=np.int64), kept_rows)
+    if len(rows) != result.dropped.num_rows:
+        raise RuntimeError(f"dedup dropped {result.dropped.num_rows} rows but kept {len(kept_rows)} of "
+                           f"{inputs.num_rows}")
+    ids = inputs.keys().column("doc_id").to_pylist()
+    by_id: dict[str, list[dict]] = {}
+    for row in result.dropped.to_pylist():
+        by_id.setdefault(row["doc_id"], []).append(row)
+    return {int(r): by_id[ids[r]].pop(0) for r in rows}
+
+
+def _quarantine_rows(table: pa.Table, start: int, dropped: dict[int, dict], capped: set[int],
+                     dedup_quarantine: Quarantine, quarantine: Quarantine, share: float) -> None:
+    """Quarantine rows of this input batch that dedup dropped or the synthetic cap set aside, with their text."""
+    stop = start + table.num_rows
+    here = [r for r in range(start, stop) if r in dropped or r in capped]
+    if not here:
+        return
+    rows = table.take(pa.array([r - start for r in here], pa.int64())).select(["doc_id", "text"]).to_pylist()
+    for r, row in zip(here, rows):
+        text = (row["text"] or "")[:QUARANTINE_TEXT_CHARS]
+        if r in dropped:
+            d = dropped[r]
+            if d["doc_id"] != row["doc_id"]:
+                raise RuntimeError(f"dedup's dropped row {r} is {d['doc_id']}, the input holds {row['doc_id']}")
+            winner = (f"generation {d['matched_generation']} doc {d['kept_doc_id']}"
+                      if d.get("matched_generation") is not None else f"doc {d['kept_doc_id']}")
+            dedup_quarantine.add(d["reason"], doc_id=d["doc_id"], detail=f"near duplicate of {winner}", text=text)
+        else:
+            quarantine.add("over_synthetic_share", doc_id=row["doc_id"], text=text,
+                           detail=f"synthetic share of new rows capped at {share}")
+
+
+def _dedup(plan: RunPlan, inputs):
+    """The dedup result for the year's new rows, with ``kept_rows`` (input row numbers, ascending)."""
+    from biomass.dedup import SignatureIndex
+    from biomass.dedup.files import deduplicate_inputs
+
+    cfg = plan.cfg
+    index = SignatureIndex(index_root(plan)) if cfg.dedup.scope == "all" else None
+    if inputs is None:
+        return _empty_dedup()
+    if getattr(cfg.dedup, "backend", "local") == "spark":
+        return _dedup_spark(plan, inputs, index)
+    return deduplicate_inputs(inputs, threshold=cfg.dedup.threshold, num_perm=cfg.dedup.num_perm,
+                              seed=cfg.dedup.seed, index=index, year=plan.year, earlier_texts=_earlier_texts(plan))
+
+
+def _dedup_spark(plan: RunPlan, inputs, index):
+    """The Spark backend reads the new rows as one table (Spark is where such a table belongs); kept rows are
+    mapped back to input positions by doc_id, in input order."""
+    from biomass.dedup import from_config
+    from biomass.storage import dataset_batches
+
+    table = pa.concat_tables([conform(pa.Table.from_batches([b])) for p in inputs.paths for b in dataset_batches(p)])
+    result = from_config(table, plan.cfg.dedup, index=index, year=plan.year, earlier_texts=_earlier_texts(plan))
+    positions: dict[str, list[int]] = {}
+    for i, doc_id in enumerate(table.column("doc_id").to_pylist()):
+        positions.setdefault(doc_id, []).append(i)
+    rows = [positions[d].pop(0) for d in result.kept.column("doc_id").to_pylist()]
+    order = np.argsort(rows, kind="stable")
+    result.kept = result.kept.take(pa.array(order)).select(["doc_id", "origin"])
+    result.kept_signatures = result.kept_signatures[order]
+    result.kept_rows = np.asarray(rows, dtype=np.int64)[order]
+    return result
+
+
+def _empty_dedup():
+    from biomass.dedup import deduplicate
+    from biomass.schema import empty_table
+
+    result = deduplicate(empty_table())
+    result.kept_rows = np.zeros(0, dtype=np.int64)
+    return result
+
+
 def _earlier_texts(plan: RunPlan):
-    """Texts of earlier generations by doc_id, so matches against history are verified on exact Jaccard."""
-    cache: dict[int, dict[str, str]] = {}
+    """Texts of earlier generations' documents by doc_id, so matches against history are verified on exact
+    Jaccard. Each call streams that generation's shards and keeps only the asked-for texts."""
 
     def lookup(year: int, doc_ids: list[str]) -> list[str]:
-        if year not in cache:
-            table = plan.store.read(year, columns=["doc_id", "text"])
-            cache[year] = dict(zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist()))
-        return [cache[year][d] for d in doc_ids]
+        wanted = pa.array(sorted(set(doc_ids)), pa.string())
+        found: dict[str, str] = {}
+        for batch in plan.store.iter_batches(year, ["doc_id", "text"]):
+            hit = batch.filter(pc.is_in(batch.column("doc_id"), value_set=wanted))
+            found.update(zip(hit.column("doc_id").to_pylist(), hit.column("text").to_pylist()))
+        return [found[d] for d in doc_ids]
 
     return lookup
 
@@ -82,18 +186,6 @@ def synthetic_cap(rows: pa.Table, share: float) -> tuple[list[bool], list[bool]]
     drop = set(ranked[allowed:])
     keep = [i not in drop for i in range(len(ids))]
     return keep, [not k for k in keep]
-
-
-def _dedup_quarantine(plan: RunPlan, dropped: pa.Table, new: pa.Table) -> None:
-    """Every row dedup removed, with why it lost and to whom, in the year's quarantine."""
-    text_of = dict(zip(new.column("doc_id").to_pylist(), new.column("text").to_pylist()))
-    q = Quarantine("dedup")
-    for row in dropped.to_pylist():
-        winner = (f"generation {row['matched_generation']} doc {row['kept_doc_id']}"
-                  if row.get("matched_generation") is not None else f"doc {row['kept_doc_id']}")
-        q.add(row["reason"], doc_id=row["doc_id"], detail=f"near duplicate of {winner}",
-              text=(text_of.get(row["doc_id"]) or "")[:2_000])
-    q.write(str(stage_quarantine(plan, "dedup")))
 
 
 def index_root(plan: RunPlan) -> Path:

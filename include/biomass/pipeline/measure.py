@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from biomass.pipeline.plan import RunPlan, load_counts, stage_output
 from biomass.pipeline.synthesis import HELD_OUT_SHARE, training_table
 from biomass.schema import canonical_json
-from biomass.storage import parquet_batches
+from biomass.storage import dataset_batches, parquet_batches
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +22,8 @@ HUMAN_ORIGINS = ("human", "licensed")
 
 
 def _stage_batches(path: Path, columns: list[str]) -> Iterator[pa.RecordBatch]:
-    """A stage output's rows a batch at a time (none if the stage wrote no file)."""
-    if path.exists():
-        yield from parquet_batches(path, columns)
+    """A stage output's rows a batch at a time: a file or a shard set (none if the stage wrote nothing)."""
+    yield from dataset_batches(path, columns)
 
 
 def _human_texts(batch: pa.RecordBatch | pa.Table) -> list[str]:

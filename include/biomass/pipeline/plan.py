@@ -144,7 +144,14 @@ def read_stage(path: Path) -> pa.Table:
     return pq.read_table(path) if path.exists() else empty_table()
 
 
+GENERATION_SHARDS = "generation"
+
+
 def stage_output(plan: RunPlan, stage: str) -> Path:
+    """A stage's output under staging: one Parquet file, except assemble's, which is the generation itself as a
+    shard set (``staging/<year>/generation/part-NNNNN.parquet``) that publish links into place."""
+    if stage == "assemble":
+        return plan.staging / GENERATION_SHARDS
     return plan.staging / f"{stage}.parquet"
 
 

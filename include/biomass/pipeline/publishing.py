@@ -7,7 +7,7 @@ import logging
 import shutil
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +18,8 @@ from biomass.pipeline.assemble import index_root
 from biomass.pipeline.gating import GATE_INPUT
 from biomass.pipeline.measure import REFERENCE_PROFILE
 from biomass.pipeline.plan import STAGES, RunPlan, load_counts, stage_output
+from biomass.schema import QUARANTINE_SCHEMA
+from biomass.storage import ParquetStream, dataset_batches, parquet_batches
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,8 @@ def publish(plan: RunPlan) -> dict[str, Any]:
             raise PublishRefused(f"gate {gate!r} failed for {plan.year}; refusing to publish")
         gates[gate] = verdict
     stages = {s: load_counts(plan, s).as_dict() for s in STAGES}
-    table = pq.read_table(stage_output(plan, "assemble"))
-    quarantines = [pq.read_table(p) for p in sorted(plan.staging.glob("*.quarantine.parquet"))]
-    quarantine = pa.concat_tables(quarantines) if quarantines else None
+    shards = stage_output(plan, "assemble")
+    quarantine = _one_quarantine(plan)
     cfg = plan.cfg
     fields = {
         "config_hash": plan.config_hash,
@@ -55,7 +56,7 @@ def publish(plan: RunPlan) -> dict[str, Any]:
         "inputs": {"scrape": plan.scrape_inputs, "license": plan.license_inputs},
         "stages": stages,
         "gates": gates,
-        "mix": mix_of(table),
+        "mix": mix_of(dataset_batches(shards, ["source", "origin"])),
         **json.loads((plan.staging / "metrics.json").read_text()),
     }
     # The signatures go in with the commit: written (pending) first, named with their sha256 in the manifest,
@@ -63,7 +64,7 @@ def publish(plan: RunPlan) -> dict[str, Any]:
     ids = pq.read_table(plan.staging / "dedup.signature_ids.parquet").column("doc_id").to_pylist()
     signatures = np.load(plan.staging / "dedup.signatures.npy")
     pending = SignatureIndex(index_root(plan)).add_generation(plan.year, ids, signatures, pending=True)
-    manifest = plan.store.publish(plan.year, table, fields, quarantine=quarantine, signatures=pending)
+    manifest = plan.store.publish_shards(plan.year, shards, fields, quarantine=quarantine, signatures=pending)
     staged_reference = plan.staging / "reference.profile.parquet"
     if staged_reference.exists():
         target = Path(plan.data_root) / REFERENCE_PROFILE
@@ -74,8 +75,26 @@ def publish(plan: RunPlan) -> dict[str, Any]:
     return manifest
 
 
-def mix_of(table: pa.Table) -> dict[str, dict[str, int]]:
-    return {col: dict(sorted(Counter(table.column(col).to_pylist()).items())) for col in ("source", "origin")}
+def mix_of(batches: Iterable[pa.RecordBatch | pa.Table]) -> dict[str, dict[str, int]]:
+    """Rows by ``source`` and by ``origin``, counted a batch at a time."""
+    counts = {"source": Counter(), "origin": Counter()}
+    for batch in batches:
+        for col, counter in counts.items():
+            counter.update(batch.column(col).to_pylist())
+    return {col: dict(sorted(counter.items())) for col, counter in counts.items()}
+
+
+def _one_quarantine(plan: RunPlan) -> Path | None:
+    """Every stage's quarantine rows in one file (stage files in name order), streamed batch by batch."""
+    files = sorted(plan.staging.glob("*.quarantine.parquet"))
+    if not files:
+        return None
+    out = plan.staging / "publish.quarantine"
+    with ParquetStream(out, QUARANTINE_SCHEMA) as stream:
+        for path in files:
+            for batch in parquet_batches(path):
+                stream.write_table(pa.Table.from_batches([batch]).cast(QUARANTINE_SCHEMA))
+    return out
 
 
 def asset_extra(manifest: dict[str, Any]) -> dict[str, Any]:
