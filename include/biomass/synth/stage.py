@@ -30,12 +30,12 @@ from biomass.storage import ParquetStream, write_parquet
 from biomass.synth.backends import Backend, NgramBackend, OpenAIBackend, Request
 from biomass.synth.tokens import join, words
 from biomass.synth.training import TrainingSet, collect
-from biomass.text import detect_lang
+from biomass.text import detect_langs
 
 log = logging.getLogger(__name__)
 STAGE = "synthesize"
 RECORD_BATCH = 2_000     # rows per Parquet write
-ARCHIVE_BATCH = 10_000   # documents per fingerprint-archive shard
+ARCHIVE_BATCH = 10_000   # documents per language-detection batch and fingerprint-archive shard
 
 
 def collected_at(year: int | None) -> datetime:
@@ -101,25 +101,31 @@ def synthesize_stage(train: Iterable[pa.Table | pa.RecordBatch], *, n: int, seed
             yield Request(words(training.prompts[pick])[:k], length, (seed, generation, i))
 
     archive = _archive(provenance)
-    chunk: list[tuple[str, str]] = []
     with ParquetStream(out_path, RECORD_SCHEMA, batch_rows=RECORD_BATCH) as out:
+        pending: list[tuple[int, Request, str, str]] = []
+
+        def flush() -> None:
+            langs = detect_langs([text for *_, text in pending])
+            records = [_record(i, text, request, prompt_id, lang, seed, generation, parent, when, created, backend,
+                               generator, wm_settings, ingredients, signing_key)
+                       for (i, request, prompt_id, text), lang in zip(pending, langs)]
+            for record in records:
+                out.add(record)
+            if archive is not None and records:
+                archive.add([r["doc_id"] for r in records], [r["text"] for r in records], generation)
+            pending.clear()
+
         for i, (pick, request, out_words) in enumerate(zip(picks.tolist(), requests(),
                                                             backend.generate_many(requests()))):
             text = join(out_words)
             if len(text) < config.min_chars:
                 counts.quarantined["too_short"] += 1
                 continue
-            record = _record(i, text, request, training.doc_ids[pick], seed, generation, parent, when, created,
-                             backend, generator, wm_settings, ingredients, signing_key)
-            out.add(record)
-            if archive is not None:
-                chunk.append((record["doc_id"], text))
-                if len(chunk) >= ARCHIVE_BATCH:
-                    archive.add([d for d, _ in chunk], [t for _, t in chunk], generation)
-                    chunk = []
+            pending.append((i, request, training.doc_ids[pick], text))
+            if len(pending) >= ARCHIVE_BATCH:
+                flush()
+        flush()
         rows_out = out.count + len(out.rows)
-    if archive is not None and chunk:
-        archive.add([d for d, _ in chunk], [t for _, t in chunk], generation)
     counts.rows_out = rows_out
     counts.notes.update({
         "train_docs": len(training), "parent_docs": training.parent_docs,
@@ -134,7 +140,7 @@ def synthesize_stage(train: Iterable[pa.Table | pa.RecordBatch], *, n: int, seed
     return counts.check()
 
 
-def _record(i: int, text: str, request: Request, prompt_id: str, seed: int, generation: int, parent: int | None,
+def _record(i: int, text: str, request: Request, prompt_id: str, lang: str, seed: int, generation: int, parent: int | None,
             when: datetime, created: str, backend: Backend, generator: dict, wm_settings: dict,
             ingredients: dict, signing_key) -> dict[str, Any]:
     """One synthetic record, tagged at birth: provenance JSON with the signed manifest."""
@@ -160,7 +166,7 @@ def _record(i: int, text: str, request: Request, prompt_id: str, seed: int, gene
         "doc_id": doc_id, "text": text, "source": "synthetic", "origin": "synthetic", "url": None,
         "publisher": None, "license_id": None, "attribution": None,
         "synthetic_score": 1.0, "collected_at": when, "generation": generation, "content_sha256": content,
-        "lang": detect_lang(text), "human_era": False, "provenance": canonical_json(prov),
+        "lang": lang, "human_era": False, "provenance": canonical_json(prov),
         "tag_evidence": canonical_json({"manifest": "signed at birth", "generator": backend.generator_id}),
     }
 
