@@ -10,7 +10,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export BIOMASS_DATA_ROOT ?= $(CURDIR)/data
 
-.PHONY: venv demo test test-fast bench bench-metrics bench-dedup bench-extract bench-tagging bench-gates bench-generation bench-startup samples clean lock env test-integration
+.PHONY: venv demo test test-fast bench bench-metrics bench-dedup bench-extract bench-tagging bench-gates bench-generation bench-startup bench-synth samples clean lock env test-integration
 
 venv: $(BIN)/.installed
 
@@ -51,7 +51,7 @@ env:
 	$(PYTHON) deploy/make_env.py > .env.tmp && mv .env.tmp .env && chmod 600 .env
 	@echo "wrote .env (mode 600)"
 
-bench: bench-dedup bench-extract bench-tagging bench-gates bench-startup
+bench: bench-dedup bench-extract bench-tagging bench-gates bench-startup bench-synth
 
 bench-tagging: venv
 	$(BIN)/python benchmarks/bench_tagging.py
@@ -89,6 +89,9 @@ bench-generation: venv
 
 bench-startup: venv
 	$(BIN)/python benchmarks/bench_startup.py
+
+bench-synth: venv
+	$(BIN)/python benchmarks/bench_synth.py
 
 clean:
 	rm -rf $(VENV) .airflow data .pytest_cache

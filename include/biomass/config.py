@@ -11,7 +11,7 @@ import hashlib
 import os
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -53,7 +53,8 @@ class SynthesizeConfig(_Strict):
     backend: Literal["ngram", "openai"] = "ngram"
     order: int = 3
     prompt_tokens: int = 8
-    max_train_docs: int = 5_000
+    max_train_docs: Optional[int] = Field(None, ge=1, description="None: train on the whole parent (streamed); "
+                                          "N: on a uniform seeded sample of N parent documents")
     max_output_words: int = Field(2_000, description="cap on one output's length (lengths follow training docs)")
     min_chars: int = Field(200, description="shorter outputs are quarantined as too_short (the gates' bound)")
     openai_base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible server (backend=openai)")
@@ -61,6 +62,10 @@ class SynthesizeConfig(_Strict):
     openai_api_key_env: str = "BIOMASS_OPENAI_API_KEY"
     openai_timeout_s: float = 120.0
     openai_temperature: float = 1.0
+    openai_max_concurrency: int = Field(8, ge=1, description="requests in flight at once (keeps a server's batch full)")
+    openai_max_attempts: int = Field(6, ge=1, description="tries per request on 429/5xx/connection errors")
+    openai_backoff_s: float = Field(0.5, ge=0, description="first retry wait; doubles, full jitter; Retry-After wins")
+    openai_backoff_max_s: float = Field(30.0, ge=0, description="cap on one retry wait")
 
 
 class DedupConfig(_Strict):

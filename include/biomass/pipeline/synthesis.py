@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Iterator
 
 import pyarrow as pa
 
@@ -23,7 +24,7 @@ def run_synthesize(plan: RunPlan) -> StageCounts:
     """Train on the parent generation and write synthetic text; a chain's first year has no parent to learn from."""
     from biomass.synth import synthesize_stage
 
-    train = [training_table(plan)] if plan.parent is not None else []
+    train = training_batches(plan) if plan.parent is not None else iter(())
     counts = synthesize_stage(train, n=synthetic_target(plan), seed=plan.stage_seed("synthesize"), year=plan.year,
                               parent=plan.parent, config=plan.cfg.synthesize, provenance=plan.cfg.provenance,
                               out_path=str(stage_output(plan, "synthesize")))
@@ -35,10 +36,19 @@ def run_synthesize(plan: RunPlan) -> StageCounts:
 HELD_OUT_SHARE = 0.1
 
 
-def training_table(plan: RunPlan) -> pa.Table:
-    """The parent generation minus the held-out reference documents (scored later for head/tail perplexity)."""
+def training_batches(plan: RunPlan) -> Iterator[pa.Table]:
+    """The parent generation minus the held-out reference documents (scored later for head/tail perplexity),
+    a batch at a time: the synthesize stage streams it, so the parent's text is never held whole."""
     from biomass.metrics import is_held_out
 
-    parent = plan.store.read(plan.parent, columns=["doc_id", "text"])
-    keep = [not is_held_out(d, HELD_OUT_SHARE) for d in parent.column("doc_id").to_pylist()]
-    return parent.filter(pa.array(keep, type=pa.bool_()))
+    for batch in plan.store.iter_batches(plan.parent, columns=["doc_id", "text"]):
+        keep = [not is_held_out(d, HELD_OUT_SHARE) for d in batch.column("doc_id").to_pylist()]
+        yield batch.filter(pa.array(keep, type=pa.bool_()))
+
+
+def training_table(plan: RunPlan) -> pa.Table:
+    """The same rows as one table (for the measure stage's reference model)."""
+    batches = list(training_batches(plan)) if plan.parent is not None else []
+    if not batches:
+        return pa.table({"doc_id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
+    return pa.concat_tables(batches)

@@ -97,6 +97,17 @@ class Watermarker:
 
         return accept
 
+    def vector_acceptor(self, vocab: Sequence[str]):
+        """``acceptor`` over arrays (previous ids, word ids, uniforms), for the batch sampler: same decisions."""
+        hashes = np.array([self.token_hash(t) for t in vocab], dtype=np.uint64)
+        thr, keep_red, golden = np.uint64(self.threshold), self.keep_red, np.uint64(_GOLDEN)
+
+        def accept(prev: np.ndarray, word: np.ndarray, u: np.ndarray) -> np.ndarray:
+            with np.errstate(over="ignore"):
+                return (_mix_np(hashes[prev] * golden + hashes[word]) < thr) | (u < keep_red)
+
+        return accept
+
     def score_tokens(self, tokens: Sequence[str]) -> WatermarkScore:
         pairs = sorted(set(zip(tokens, tokens[1:])))
         t = len(pairs)

@@ -1,25 +1,37 @@
 """Generator backends, chosen by ``SynthesizeConfig.backend``.
 
-``ngram``: the embedded Kneser-Ney model, watermarked in its sampling loop.
+``ngram``: the embedded Kneser-Ney model, watermarked in its sampling loop; ``generate_many`` samples a pool
+of documents at once (``BatchSampler``), each exactly as ``generate`` would.
 ``openai``: any server speaking the OpenAI completions protocol (vLLM, llama.cpp's server, Ollama). We do not
 control its sampler, so its text carries no watermark; the signed manifest and the fingerprint archive still
-tag it at birth.
+tag it at birth. Requests go out ``openai_max_concurrency`` at a time (a server batches them), come back in
+request order, and are retried with backoff on 429, 5xx and connection errors (see ``biomass.synth.http``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import urllib.request
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Iterable, Iterator, Protocol, Sequence
+
+import numpy as np
 
 from biomass.config import SynthesizeConfig
+from biomass.synth.batch_sampler import BatchSampler, Job, VectorAccept
+from biomass.synth.http import RetryPolicy, ordered_map, post_json
 from biomass.synth.ngram import NgramModel
 from biomass.synth.tokens import words
 
 NGRAM_ID = "biomass.ngram-kn"
 NGRAM_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class Request:
+    prompt: list[str]
+    length: int            # words in all, prompt included
+    seed: tuple[int, ...]
 
 
 class Backend(Protocol):
@@ -30,20 +42,33 @@ class Backend(Protocol):
     def generate(self, prompt: list[str], length: int, seed: Sequence[int]) -> list[str]:
         """Words of one output: the prompt followed by generated words, ``length`` words in all."""
 
+    def generate_many(self, requests: Iterable[Request]) -> Iterator[list[str]]:
+        """``generate`` for each request, in request order (however the work is spread)."""
+
 
 @dataclass
 class NgramBackend:
     model: NgramModel
     accept: Callable[[int, int, float], bool] | None
+    vector_accept: VectorAccept | None = None
     generator_id: str = NGRAM_ID
     generator_version: str = NGRAM_VERSION
     watermarked: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.watermarked = self.accept is not None
+        if (self.accept is None) != (self.vector_accept is None):
+            raise ValueError("give both the scalar and the vector acceptor of one watermark, or neither")
 
     def generate(self, prompt: list[str], length: int, seed: Sequence[int]) -> list[str]:
         return self.model.sample(prompt, length, seed, self.accept)
+
+    def generate_many(self, requests: Iterable[Request]) -> Iterator[list[str]]:
+        index = self.model.index
+        vocab = np.array(self.model.vocab, dtype=object)
+        jobs = (Job([index.get(w, 0) for w in r.prompt], r.length, r.seed) for r in requests)
+        for ids in BatchSampler(self.model, self.vector_accept).run(jobs):
+            yield vocab[ids].tolist()
 
 
 @dataclass
@@ -57,6 +82,9 @@ class OpenAIBackend:
 
     def __post_init__(self) -> None:
         self.generator_version = f"{self.config.openai_model}@{self.config.openai_base_url}"
+        cfg = self.config
+        self.retry = RetryPolicy(attempts=cfg.openai_max_attempts, base_s=cfg.openai_backoff_s,
+                                 max_s=cfg.openai_backoff_max_s)
 
     def generate(self, prompt: list[str], length: int, seed: Sequence[int]) -> list[str]:
         cfg = self.config
@@ -71,12 +99,14 @@ class OpenAIBackend:
         api_key = os.environ.get(cfg.openai_api_key_env)
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        request = urllib.request.Request(cfg.openai_base_url.rstrip("/") + "/completions",
-                                         data=json.dumps(body).encode(), headers=headers, method="POST")
-        with urllib.request.urlopen(request, timeout=cfg.openai_timeout_s) as response:
-            data = json.loads(response.read().decode("utf-8"))
+        url = cfg.openai_base_url.rstrip("/") + "/completions"
+        data = post_json(url, json.dumps(body).encode(), headers, cfg.openai_timeout_s, self.retry)
         try:
             text = data["choices"][0]["text"]
         except (KeyError, IndexError, TypeError) as exc:
             raise ValueError(f"OpenAI-compatible server returned no completion text: {str(data)[:200]}") from exc
         return (list(prompt) + words(text))[:length]
+
+    def generate_many(self, requests: Iterable[Request]) -> Iterator[list[str]]:
+        return ordered_map(lambda r: self.generate(r.prompt, r.length, r.seed), requests,
+                           self.config.openai_max_concurrency)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-import pyarrow.parquet as pq
+from biomass.storage import parquet_batches
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,8 +29,8 @@ def _run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     prov = provenance_from(args.config, key_file=args.key_file, archive=args.archive)
-    tables = [pq.read_table(path, columns=["doc_id", "text"]) for path in args.train]
-    counts = synthesize_stage(tables, n=args.n, seed=args.seed, year=args.year, parent=args.parent,
+    batches = (batch for path in args.train for batch in parquet_batches(path, ["doc_id", "text"]))
+    counts = synthesize_stage(batches, n=args.n, seed=args.seed, year=args.year, parent=args.parent,
                               config=cfg.synthesize, provenance=prov, out_path=args.out)
     print(json.dumps(counts.as_dict(), sort_keys=True))
     return 0

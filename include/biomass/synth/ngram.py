@@ -16,14 +16,13 @@ import math
 from array import array
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from biomass.synth.counting import BOS, Counts, NgramCounter
 from biomass.synth.keyindex import KeyIndex, find_sorted
 from biomass.synth.tokens import TokenBatch, words
-
-BOS = "\x00s"  # cannot occur in a token: normalisation strips control characters
 
 
 @dataclass
@@ -60,48 +59,33 @@ class NgramModel:
 
     # -- training -----------------------------------------------------------------------------------
     @classmethod
-    def train(cls, texts: Sequence[str], order: int = 3) -> "NgramModel":
+    def train(cls, texts: Iterable[str], order: int = 3) -> "NgramModel":
         """Count n-grams of ``texts`` (whitespace words of normalised text) and estimate KN discounts."""
-        if order < 1:
-            raise ValueError("order must be >= 1")
-        # ids in first-seen order while reading (no list of every token kept), then remapped to sorted order
-        first_seen: dict[str, int] = {}
-        raw: list[np.ndarray] = []
+        counter = NgramCounter(order)
+        batch: list[list[str]] = []
         for text in texts:
-            ids = [first_seen.setdefault(w, len(first_seen)) for w in words(text)]
-            if ids:
-                raw.append(np.array(ids, dtype=np.int64))
-        vocab = [BOS] + sorted(first_seen)
-        index = {w: i for i, w in enumerate(vocab)}
-        remap = np.array([index[w] for w in first_seen], dtype=np.int64)
-        del first_seen
-        base = len(vocab) + 1
-        if base ** order >= 2**63:
-            raise ValueError(f"order {order} with a vocabulary of {len(vocab)} words does not fit int64 keys; "
-                             "lower the order or train on fewer documents")
-        pad = order - 1
-        seqs = [np.concatenate([np.zeros(pad, np.int64), remap[r]]) for r in raw]
-        del raw
-        lengths = np.array([len(q) - pad for q in seqs], dtype=np.int64)
-        # top-order n-grams ending at every real token
-        if seqs:
-            windows = np.concatenate([np.lib.stride_tricks.sliding_window_view(s, order) for s in seqs])
-        else:
-            windows = np.zeros((0, order), dtype=np.int64)
-        keys = np.zeros(len(windows), dtype=np.int64)
-        for j in range(order):
-            keys = keys * base + windows[:, j]
-        top_keys, top_counts = np.unique(keys, return_counts=True)
+            batch.append(words(text))
+            if len(batch) >= 1024:
+                counter.add(batch)
+                batch = []
+        counter.add(batch)
+        return cls.from_counts(counter.finish())
+
+    @classmethod
+    def from_counts(cls, counts: Counts) -> "NgramModel":
+        """The model of streamed counts: lower orders get continuation counts from the distinct top n-grams."""
+        order, base = counts.order, len(counts.vocab) + 1
         levels: list[_Level] = [None] * order  # type: ignore[list-item]
-        levels[order - 1] = _make_level(order, top_keys, top_counts.astype(np.float64), base)
-        grams = top_keys
+        levels[order - 1] = _make_level(order, counts.keys, counts.counts.astype(np.float64), base)
+        grams = counts.keys
         for k in range(order - 1, 0, -1):
             # continuation count of a k-gram = number of distinct (k+1)-grams it is the suffix of
             suffix = grams % (base ** k)
             lower, cont = np.unique(suffix, return_counts=True)
             levels[k - 1] = _make_level(k, lower, cont.astype(np.float64), base)
             grams = lower
-        return cls(order, vocab, levels, len(seqs), int(lengths.sum()), lengths)
+        lengths = counts.doc_lengths
+        return cls(order, counts.vocab, levels, len(lengths), int(lengths.sum()), lengths)
 
     # -- scoring ------------------------------------------------------------------------------------
     def token_logprobs(self, texts: Sequence[str]) -> list[np.ndarray]:

@@ -1,0 +1,123 @@
+"""Streaming n-gram counts: documents go in a batch at a time, only the distinct n-grams stay in memory.
+
+Why: training on a whole parent generation (50k-1M documents) must not hold its text, its token lists or one
+window per token. Each batch becomes int64 keys (token ids packed ``bits`` to a slot, ids in first-seen order),
+is reduced to (distinct key, count), and is merged into one sorted table in linear time. ``finish`` renumbers the
+vocabulary in sorted order and re-packs the keys in the model's compact base, so the result does not depend on
+the order documents arrived in, and equals counting everything at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+BOS = "\x00s"  # cannot occur in a token: normalisation strips control characters
+
+
+@dataclass
+class Counts:
+    """What a Kneser-Ney model is estimated from: vocabulary (id 0 is BOS) and the top-order n-gram counts."""
+
+    order: int
+    vocab: list[str]
+    keys: np.ndarray    # int64, sorted, unique: sum(id_j * base ** (order - 1 - j)), base = len(vocab) + 1
+    counts: np.ndarray  # int64
+    doc_lengths: np.ndarray  # int64 words per document that had any
+
+
+class NgramCounter:
+    """Accumulate top-order n-gram counts over token lists; ``merge_every`` bounds the unmerged buffer."""
+
+    def __init__(self, order: int, merge_every: int = 4_000_000):
+        if order < 1:
+            raise ValueError("order must be >= 1")
+        self.order = order
+        self.bits = 63 // order
+        self.max_ids = 1 << self.bits  # ids while streaming, BOS included
+        self.first_seen: dict[str, int] = {BOS: 0}
+        self.merge_every = merge_every
+        self.keys = np.zeros(0, np.int64)
+        self.counts = np.zeros(0, np.int64)
+        self._pending: list[np.ndarray] = []
+        self._pending_n = 0
+        self._lengths: list[int] = []
+
+    def add(self, docs: Iterable[list[str]]) -> None:
+        """Count the n-grams of a batch of token lists (empty lists are skipped: they hold no n-gram)."""
+        pad = [0] * (self.order - 1)
+        ids: list[int] = []
+        seen = self.first_seen
+        n_before = len(self._lengths)
+        for ws in docs:
+            if not ws:
+                continue
+            ids.extend(pad)
+            ids.extend([seen.setdefault(w, len(seen)) for w in ws])
+            self._lengths.append(len(ws))
+        if len(seen) > self.max_ids:
+            raise ValueError(f"order {self.order} with a vocabulary of {len(seen) - 1} words does not fit int64 "
+                             "keys; lower the order or train on fewer documents")
+        if len(self._lengths) == n_before:
+            return
+        flat = np.array(ids, dtype=np.int64)
+        lengths = np.array(self._lengths[n_before:], dtype=np.int64) + len(pad)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        real = np.ones(len(flat), bool)
+        for j in range(len(pad)):  # the BOS padding before each document ends no n-gram
+            real[starts + j] = False
+        # the window ending at position p, oldest id in the highest bits; the padding keeps windows in one document
+        keys = np.zeros(len(flat), np.int64)
+        for j in range(self.order - 1, -1, -1):
+            shifted = np.concatenate([np.zeros(j, np.int64), flat[:len(flat) - j]])
+            keys = (keys << self.bits) | shifted
+        self._pending.append(keys[real])
+        self._pending_n += int(real.sum())
+        if self._pending_n >= self.merge_every:
+            self._merge()
+
+    def _merge(self) -> None:
+        if not self._pending:
+            return
+        new, cnt = np.unique(np.concatenate(self._pending), return_counts=True)
+        self._pending, self._pending_n = [], 0
+        self.keys, self.counts = merge_sorted_counts(self.keys, self.counts, new, cnt.astype(np.int64))
+
+    @property
+    def n_docs(self) -> int:
+        return len(self._lengths)
+
+    def finish(self) -> Counts:
+        """Sorted vocabulary and keys re-packed in base ``len(vocab) + 1`` (one id spare for unknown words)."""
+        self._merge()
+        order, bits = self.order, self.bits
+        tokens = list(self.first_seen)  # first-seen order; tokens[0] is BOS
+        vocab = [BOS] + sorted(tokens[1:])
+        index = {w: i for i, w in enumerate(vocab)}
+        remap = np.array([index[w] for w in tokens], dtype=np.int64)
+        base = len(vocab) + 1
+        if base ** order >= 2**63:
+            raise ValueError(f"order {order} with a vocabulary of {len(vocab)} words does not fit int64 keys; "
+                             "lower the order or train on fewer documents")
+        mask = (1 << bits) - 1
+        keys = np.zeros(len(self.keys), np.int64)
+        for j in range(order - 1, -1, -1):
+            keys = keys * base + remap[(self.keys >> (bits * j)) & mask]
+        perm = np.argsort(keys, kind="stable")
+        return Counts(order, vocab, keys[perm], self.counts[perm], np.array(self._lengths, dtype=np.int64))
+
+
+def merge_sorted_counts(keys: np.ndarray, counts: np.ndarray, new: np.ndarray,
+                        new_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Union of two sorted unique key arrays, counts added where keys meet: linear in their sizes."""
+    if not len(keys):
+        return new, new_counts
+    pos = np.searchsorted(keys, new)
+    hit = pos < len(keys)
+    hit[hit] = keys[pos[hit]] == new[hit]
+    counts = counts.copy()
+    counts[pos[hit]] += new_counts[hit]  # positions are distinct: ``new`` is unique
+    miss = ~hit
+    return np.insert(keys, pos[miss], new[miss]), np.insert(counts, pos[miss], new_counts[miss])

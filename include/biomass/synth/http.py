@@ -1,0 +1,100 @@
+"""HTTP for remote generators: bounded concurrent requests kept in order, and retries with backoff.
+
+Why: a vLLM or llama.cpp server batches concurrent requests, so one request at a time leaves it idle; and a busy
+server answers 429 or 503 for a moment, which must cost a wait, not the whole stage. Results keep request order,
+so the output stays deterministic whatever finishes first.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class GeneratorUnavailable(RuntimeError):
+    """The remote generator kept failing after every allowed attempt."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    base_s: float = 0.5     # the first wait; doubles each retry ("full jitter": a uniform draw up to it)
+    max_s: float = 30.0     # cap on one wait, Retry-After included
+    sleep: Callable[[float], None] = time.sleep
+
+    def wait_s(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_s)
+        return rng.uniform(0.0, min(self.max_s, self.base_s * 2 ** attempt))
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return (when - datetime.now(timezone.utc)).total_seconds()
+
+
+def post_json(url: str, body: bytes, headers: dict[str, str], timeout_s: float, policy: RetryPolicy) -> dict:
+    """POST and decode JSON; 429/5xx/connection errors are retried, other HTTP errors raise at once."""
+    rng = random.Random()  # jitter only spreads retries in time; it never reaches the output
+    last = ""
+    for attempt in range(policy.attempts):
+        retry_after = None
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                return json.loads(response.read().decode("utf-8"))
+        except urllib.error.HTTPError as exc:
+            if exc.code not in RETRY_STATUS:
+                raise
+            retry_after = retry_after_s(exc.headers.get("Retry-After") if exc.headers else None)
+            last = f"HTTP {exc.code}"
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+        if attempt + 1 < policy.attempts:
+            policy.sleep(policy.wait_s(attempt, retry_after, rng))
+    raise GeneratorUnavailable(f"{url}: no answer after {policy.attempts} attempts (last: {last})")
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], concurrency: int) -> Iterator[R]:
+    """``map(fn, items)`` with up to ``concurrency`` calls in flight, results in input order. Items are read
+    only as slots free up, so a long stream is never held whole; the first error is raised in order."""
+    if concurrency <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="generate") as pool:
+        window: deque[Future] = deque()
+        try:
+            for item in items:
+                window.append(pool.submit(fn, item))
+                if len(window) >= 2 * concurrency:
+                    yield window.popleft().result()
+            while window:
+                yield window.popleft().result()
+        finally:
+            for future in window:
+                future.cancel()

@@ -1,0 +1,108 @@
+"""One streaming pass over the training text: the n-gram counts and the table of prompt documents.
+
+Why a stream: the parent generation can hold a million documents; neither its text nor its token lists are ever
+held whole. Batches (Arrow tables or record batches with ``doc_id`` and ``text``) are read once. Each document
+either feeds the counter at once (the default: the whole parent), or, when ``max_docs`` is set and exceeded,
+competes for a place in a bottom-k sample by a seeded hash of its doc_id: a uniform sample of exactly
+``max_docs`` documents, the same whatever order or batching the input comes in; only the sampled texts are held.
+
+What is kept per training document is small: its doc_id, its word count and its first ``prompt_tokens`` words
+(the prompt a synthetic document starts from), sorted by doc_id at the end so prompt picks do not depend on
+input order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from biomass.schema import sha256_text
+from biomass.synth.counting import NgramCounter
+from biomass.synth.ngram import NgramModel
+from biomass.synth.tokens import join, words
+
+BATCH_ROWS = 2_048
+
+
+@dataclass
+class TrainingSet:
+    doc_ids: list[str]      # sorted
+    lengths: np.ndarray     # words per document (int64), aligned with doc_ids
+    prompts: list[str]      # the first prompt_tokens words of each document, joined
+    parent_docs: int        # distinct non-empty documents offered (the sample's population)
+    model: NgramModel | None
+
+    def __len__(self) -> int:
+        return len(self.doc_ids)
+
+    @property
+    def sha256(self) -> str:
+        """Names the training set in every manifest: the sorted doc_ids."""
+        return hashlib.sha256("\n".join(self.doc_ids).encode()).hexdigest()
+
+
+def iter_docs(batches: Iterable[pa.Table | pa.RecordBatch]) -> Iterator[tuple[str, str]]:
+    """(doc_id, text) of every row with text; a missing doc_id is named by the text's hash (as records are)."""
+    for batch in batches:
+        tables = batch.to_batches(BATCH_ROWS) if isinstance(batch, pa.Table) else [batch]
+        for part in tables:
+            if part.num_rows == 0:
+                continue
+            texts = part.column("text").to_pylist()
+            names = part.schema.names
+            ids = part.column("doc_id").to_pylist() if "doc_id" in names else [None] * len(texts)
+            for doc_id, text in zip(ids, texts):
+                if text and text.strip():
+                    yield doc_id or sha256_text(text)[:32], text
+
+
+def collect(batches: Iterable[pa.Table | pa.RecordBatch], *, order: int, prompt_tokens: int,
+            max_docs: int | None, seed: int, count: bool = True) -> TrainingSet:
+    """Read the training stream once; ``count=False`` keeps only the prompt table (a remote generator)."""
+    counter = NgramCounter(order) if count else None
+    seen: set[str] = set()
+    ids: list[str] = []
+    lengths: list[int] = []
+    prompts: list[str] = []
+    sample: list[tuple[int, str, str]] = []  # max-heap by key (negated) of the bottom-k sample
+    pending: list[list[str]] = []
+    parent_docs = 0
+
+    def keep(doc_id: str, ws: list[str]) -> None:
+        ids.append(doc_id)
+        lengths.append(len(ws))
+        prompts.append(join(ws[:prompt_tokens]))
+        if counter is not None:
+            pending.append(ws)
+            if len(pending) >= BATCH_ROWS:
+                counter.add(pending)
+                pending.clear()
+
+    for doc_id, text in iter_docs(batches):
+        if doc_id in seen:
+            continue  # the first copy of a doc_id is the one used, as a dict of the input would keep it
+        seen.add(doc_id)
+        parent_docs += 1
+        if max_docs is None:
+            keep(doc_id, words(text))
+            continue
+        key = -int.from_bytes(hashlib.sha256(f"{seed}\x00{doc_id}".encode()).digest()[:8], "big")
+        if len(sample) < max_docs:
+            heapq.heappush(sample, (key, doc_id, text))
+        elif key > sample[0][0]:
+            heapq.heapreplace(sample, (key, doc_id, text))
+    del seen
+    for _, doc_id, text in sorted(sample, key=lambda s: s[1]):
+        keep(doc_id, words(text))
+    sample.clear()
+    if counter is not None:
+        counter.add(pending)
+    order_ = sorted(range(len(ids)), key=ids.__getitem__)
+    model = NgramModel.from_counts(counter.finish()) if counter is not None and ids else None
+    return TrainingSet([ids[i] for i in order_], np.array(lengths, np.int64)[order_] if ids else np.zeros(0, np.int64),
+                       [prompts[i] for i in order_], parent_docs, model)
