@@ -171,7 +171,20 @@ def parquet_batches(path: str | os.PathLike[str], columns: list[str] | None = No
     yield from pf.iter_batches(batch_size=rows, columns=columns, row_groups=row_groups, use_threads=False)
 
 
-class ParquetStream:
+class _CommitOnExit:
+    """A writer used as a context manager: a clean exit commits (``close``), an exception discards (``abort``)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class ParquetStream(_CommitOnExit):
     """Write a large output in batches with the project's fixed options, via a temp file renamed on close.
 
     Use it as a context manager: a clean exit closes (publishes) the file, an exception aborts it, so a failed
@@ -191,15 +204,6 @@ class ParquetStream:
         opts = {k: v for k, v in _WRITE_OPTS.items() if k != "row_group_size"}
         with naming_the_file(self._tmp):
             self._writer = pq.ParquetWriter(self._tmp, schema, **opts)
-
-    def __enter__(self) -> "ParquetStream":
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def add(self, row: dict) -> None:
         self.rows.append(row)
@@ -280,7 +284,7 @@ def dataset_rows(path: str | os.PathLike[str]) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in dataset_files(path))
 
 
-class ShardWriter:
+class ShardWriter(_CommitOnExit):
     """Rows in, a shard set out: ``folder/part-00000.parquet``, ``part-00001.parquet``, ... of ``shard_rows`` rows
     each (the last one fewer), so the same rows always give the same shards. Each shard is a ``ParquetStream``
     (temp file, renamed when full). ``add_shard`` takes a finished shard file as it is (hard-linked when it can,
@@ -302,15 +306,6 @@ class ShardWriter:
         self._in_open = 0
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
-
-    def __enter__(self) -> "ShardWriter":
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def _next_path(self) -> Path:
         return self.folder / f"{SHARD_PREFIX}{len(self.files):05d}.parquet"
