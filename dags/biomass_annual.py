@@ -1,8 +1,11 @@
 """
 ### biomass_annual: one generation of the corpus per year
 
-`plan -> scrape (one task per input file) -> gate -> license -> gate -> synthesize -> gate -> assemble -> gate
--> measure -> collapse gate -> publish -> release_lock`. Every step is a call into `biomass.pipeline` (plain Python under `include/`); this file is wiring.
+`plan -> scrape (one task per input file) -> prepare_tagging -> tag (one task per shard) -> finish_scrape
+-> gate -> license -> gate -> synthesize -> gate -> assemble -> gate -> measure -> collapse gate -> publish
+-> release_lock`. Every step is a call into `biomass.pipeline` (plain Python under `include/`); this file is
+wiring. The scrape's tagging is mapped over the shards between two small reductions: `prepare_tagging` decides
+which URLs an earlier shard already kept and fixes the detector reference; `finish_scrape` sums the counts.
 
 **One run per year and data root.** `plan` takes `<data_root>/locks/<year>.lock` for this DAG run (a second
 run of the same year fails its `plan` task, naming the holder); every later task checks the run still holds it
@@ -139,11 +142,29 @@ def biomass_annual():
             return run_scrape_shard(run, index).as_dict()
 
     @task
-    def merge_scrape(plan_path: str, shards: list[dict], run_id=None) -> dict:
-        from biomass.pipeline import merge_scrape
+    def prepare_tagging(plan_path: str, shards: list[dict], run_id=None) -> list[int]:
+        """Decide the cross-shard URL rule and fix the detector reference once; the shards to tag."""
+        from biomass.pipeline import prepare_tagging
 
         with _plan(plan_path, run_id) as run:
-            return merge_scrape(run).as_dict()
+            prepare_tagging(run)
+            return list(range(len(run.scrape_inputs)))
+
+    @task(map_index_template="{{ task.op_kwargs['index'] }}")
+    def tag(plan_path: str, index: int, run_id=None) -> int:
+        """Tag one scraped shard (the costly part); mapped over the shards so tagging spreads across workers."""
+        from biomass.pipeline import tag_scrape_shard
+
+        with _plan(plan_path, run_id) as run:
+            return tag_scrape_shard(run, index)
+
+    @task
+    def finish_scrape(plan_path: str, tagged: list[int], run_id=None) -> dict:
+        """Sum the shards' counts and write the scrape's quarantine."""
+        from biomass.pipeline import finish_scrape
+
+        with _plan(plan_path, run_id) as run:
+            return finish_scrape(run).as_dict()
 
     @task(task_id="license")
     def license_(plan_path: str, run_id=None) -> dict:
@@ -209,7 +230,8 @@ def biomass_annual():
 
     path = plan()
     shards = scrape.partial(plan_path=path).expand(index=scrape_shards(path))
-    scraped = merge_scrape(path, shards)
+    to_tag = prepare_tagging(path, shards)
+    scraped = finish_scrape(path, tag.partial(plan_path=path).expand(index=to_tag))
     g_scrape = gate("scrape")(path)
     licensed = license_(path)
     g_license = gate("license")(path)

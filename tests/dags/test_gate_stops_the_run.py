@@ -18,8 +18,8 @@ from biomass.storage import GenerationStore
 
 pytestmark = pytest.mark.airflow
 
-ORDER = ["plan", "scrape_shards", "scrape", "merge_scrape", "gate_scrape", "license", "gate_license", "synthesize",
-         "gate_synthesize", "assemble", "gate_generation", "measure", "gate_collapse", "publish"]
+ORDER = ["plan", "scrape_shards", "scrape", "prepare_tagging", "tag", "finish_scrape", "gate_scrape", "license",
+         "gate_license", "synthesize", "gate_synthesize", "assemble", "gate_generation", "measure", "gate_collapse", "publish"]
 FAILING = {
     "scrape": {"langs": ["xx"]},
     "license": {"langs": ["xx"]},

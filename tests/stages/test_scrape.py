@@ -197,7 +197,7 @@ def test_a_reader_failing_midway_publishes_no_output(tmp_path, monkeypatch, page
 
 
 def test_record_locator_rebuilds_the_locator_each_reader_gave(tmp_path, pages):
-    """merge_scrape quarantines published records by their provenance: it must name them as the reader did."""
+    """prepare_tagging quarantines duplicate URLs by their provenance: it must name them as the reader did."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "p.HTML").write_bytes(pages[0][1])

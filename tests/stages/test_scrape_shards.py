@@ -19,6 +19,7 @@ import pytest
 from biomass.pipeline import (RunPlan, load_counts, make_plan, merge_scrape, run_scrape_shard, stage_output,
                              stage_quarantine)
 from biomass.stages import scrape as scrape_stage
+from biomass.storage import dataset_files
 from biomass.text import normalize
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "human_text.jsonl.gz"
@@ -36,6 +37,11 @@ def dump(path: Path, rows: list[tuple[str | None, str]]) -> str:
         for url, text in rows:
             fh.write(json.dumps({"text": text, **({"url": url} if url is not None else {})}) + "\n")
     return str(path)
+
+
+def read_rows(path: Path) -> list[dict]:
+    """A stage output's rows, file or shard set, in order."""
+    return [row for file in dataset_files(path) for row in pq.read_table(file).to_pylist()]
 
 
 def plan_for(tmp_path: Path, inputs: list[str]) -> RunPlan:
@@ -85,7 +91,7 @@ def test_merge_drops_a_url_an_earlier_shard_kept(tmp_path, texts):
 
     total = scrape_and_merge(plan)
 
-    out = pq.read_table(stage_output(plan, "scrape")).to_pylist()
+    out = read_rows(stage_output(plan, "scrape"))
     assert sorted(str(r["url"]) for r in out) == ["", "", "None", "None", "https://x/a", "https://x/b", shared]
     kept = next(r for r in out if r["url"] == shared)
     assert kept["text"] == normalize(texts[1]) and json.loads(kept["provenance"])["source_file"] == a
@@ -120,7 +126,8 @@ def test_merge_is_byte_identical_across_reruns(tmp_path, texts):
         subprocess.run([sys.executable, "-c", RERUN, str(root), a, b], env=env, check=True)
         plan = RunPlan.load(root / "staging" / "2021" / "plan.json")
         assert len(pq.read_table(stage_quarantine(plan, "scrape"))) == len(shared)
-        runs.append([stage_output(plan, "scrape").read_bytes(), stage_quarantine(plan, "scrape").read_bytes()])
+        runs.append([*(p.read_bytes() for p in dataset_files(stage_output(plan, "scrape"))),
+                     stage_quarantine(plan, "scrape").read_bytes()])
     assert runs[0] == runs[1]
 
 
@@ -141,7 +148,7 @@ def test_merge_streams_and_its_output_does_not_depend_on_batch_size(tmp_path, mo
                             lambda path, columns=None, rows=None: real(path, columns, batch_rows or rows))
         counts = scrape_and_merge(plan)
         assert counts.rows_in == 9 and counts.rows_out == 8 and counts.quarantined["duplicate_url"] == 1
-        out = pq.read_table(stage_output(plan, "scrape")).to_pylist()
+        out = read_rows(stage_output(plan, "scrape"))
         quarantine = pq.read_table(stage_quarantine(plan, "scrape")).to_pylist()
         return out, quarantine
 

@@ -3,8 +3,8 @@
 Every step reads and writes one explicit partition, ``staging/<year>/``, and takes its decisions from the
 run plan written by ``make_plan``; nothing depends on ``now()``. Steps:
 
-    plan -> scrape -> gate -> license -> gate -> synthesize -> gate -> assemble -> gate -> measure -> gate
-         -> publish
+    plan -> scrape[file] -> prepare_tagging -> tag[shard] -> finish_scrape -> gate -> license -> gate
+         -> synthesize -> gate -> assemble -> gate -> measure -> gate -> publish
 
 A gate that fails raises ``GateFailed`` and leaves staging in place as evidence; only ``publish`` makes a
 generation visible, and it writes the manifest last.
@@ -21,7 +21,8 @@ from typing import Any
 
 from biomass.pipeline.assemble import run_assemble, synthetic_cap
 from biomass.pipeline.gating import GATE_INPUT, check_gate_overrides, gate_summary, gate_thresholds, run_gate_for
-from biomass.pipeline.ingest import merge_scrape, run_license, run_scrape_shard
+from biomass.pipeline.ingest import (finish_scrape, merge_scrape, prepare_tagging, run_license, run_scrape_shard,
+                                     tag_scrape_shard)
 from biomass.pipeline.lock import LockLost, RunLock, RunLocked
 from biomass.pipeline.measure import run_measure
 from biomass.pipeline.plan import RunPlan, load_counts, make_plan, stage_output, stage_quarantine
@@ -30,7 +31,8 @@ from biomass.pipeline.synthesis import run_synthesize
 from biomass.profiling import StepProfile
 
 __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarantine", "run_scrape_shard",
-           "merge_scrape", "run_license", "run_synthesize", "run_assemble", "synthetic_cap", "run_measure",
+           "prepare_tagging", "tag_scrape_shard", "finish_scrape", "merge_scrape", "run_license", "run_synthesize",
+           "run_assemble", "synthetic_cap", "run_measure",
            "run_gate_for", "gate_summary", "gate_thresholds", "check_gate_overrides", "GATE_INPUT", "publish",
            "asset_extra", "run_year", "RunLock", "RunLocked", "LockLost"]
 
@@ -55,8 +57,13 @@ def run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None = None,
     for i in range(len(plan.scrape_inputs)):
         with step(f"scrape[{i}]"):
             run_scrape_shard(plan, i)
-    with step("merge_scrape"):
-        merge_scrape(plan)
+    with step("prepare_tagging"):
+        prepare_tagging(plan)
+    for i in range(len(plan.scrape_inputs)):
+        with step(f"tag[{i}]"):
+            tag_scrape_shard(plan, i)
+    with step("finish_scrape"):
+        finish_scrape(plan)
     with step("gate_scrape"):
         run_gate_for(plan, "scrape", gate_overrides)
     with step("license"):

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from biomass.accounting import Quarantine, StageCounts
 from biomass.pipeline.plan import RunPlan, save_counts, stage_output, stage_quarantine
 from biomass.schema import RECORD_SCHEMA, conform
-from biomass.storage import ShardWriter, write_parquet
+from biomass.storage import ShardWriter, dataset_files, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def run_assemble(plan: RunPlan) -> StageCounts:
     from biomass.dedup.files import Inputs
 
     cfg = plan.cfg
-    inputs_paths = [p for p in (stage_output(plan, s) for s in NEW_SOURCES) if p.exists()]
+    inputs_paths = [f for s in NEW_SOURCES for f in dataset_files(stage_output(plan, s))]
     plan.store.finish_retirements()   # a retire cut short must not leave withdrawn signatures to match against
     plan.store.finish_publishes()     # a publish cut short must not leave its signatures out of the index
     carried = plan.store.shard_paths(plan.parent) if cfg.policy == "accumulate" and plan.parent is not None else []

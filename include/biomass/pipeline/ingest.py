@@ -1,20 +1,29 @@
-"""Stages 1 and 2 in the pipeline: scrape (one task per input file, then a merge) and license, both tagged."""
+"""Stages 1 and 2 in the pipeline: scrape and license, both tagged.
+
+The scrape runs as mapped steps: ``run_scrape_shard`` per input file, ``prepare_tagging`` once (the cross-shard
+URL rule and the detector reference), ``tag_scrape_shard`` per shard (the costly part, spread across workers)
+into the shard set ``staging/<year>/scrape/tagged/``, and ``finish_scrape`` once (counts and quarantine).
+"""
 
 from __future__ import annotations
 
 import heapq
 import json
 import logging
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from biomass.accounting import Quarantine, StageCounts
 from biomass.pipeline.plan import RunPlan, save_counts, stage_output, stage_quarantine
 from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, canonical_json, conform
-from biomass.storage import ParquetStream, parquet_batches
+from biomass.storage import SHARD_PREFIX, ParquetStream, dataset_rows, parquet_batches, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -58,28 +67,137 @@ def run_scrape_shard(plan: RunPlan, index: int) -> StageCounts:
     return counts
 
 
-def merge_scrape(plan: RunPlan) -> StageCounts:
-    """Concatenate the scraped shards in input order, drop URLs already seen in an earlier shard, tag.
+def scrape_shards(plan: RunPlan) -> list[ScrapeShard]:
+    return [ScrapeShard.of(plan, i) for i in range(len(plan.scrape_inputs))]
 
-    Each shard only knows its own file's URLs. Here a record whose URL an earlier shard already kept (input
-    order, first wins) goes to quarantine as ``duplicate_url``, naming that shard; records without a URL stay.
-    Streams: a batch at a time is read, tagged and written, so memory does not grow with the crawl.
+
+@dataclass(frozen=True)
+class TaggingPlan:
+    """What ``prepare_tagging`` decides once for the whole scrape, and every ``tag_scrape_shard`` reads.
+
+    ``duplicates``: one row per record whose URL an earlier shard kept (shard, row in that shard, doc_id, url,
+    first_shard, locator). ``reference``: the detector's human-era reference texts (JSON), fixed for all shards.
     """
+
+    duplicates: Path
+    reference: Path
+
+    @classmethod
+    def of(cls, plan: RunPlan) -> "TaggingPlan":
+        folder = plan.staging / "scrape"
+        return cls(folder / "duplicate_urls.parquet", folder / "detector_reference.json")
+
+    def remove(self) -> None:
+        for path in (self.reference, self.duplicates):
+            path.unlink(missing_ok=True)
+
+    def load_reference(self) -> list[str]:
+        return json.loads(self.reference.read_text())["texts"]
+
+    def dropped_rows(self, index: int) -> list[int]:
+        table = pq.read_table(self.duplicates, columns=["shard", "row"], filters=[("shard", "=", index)])
+        return table.column("row").to_pylist()
+
+
+DUPLICATES_SCHEMA = pa.schema([("shard", pa.int32()), ("row", pa.int64()), ("doc_id", pa.string()),
+                               ("url", pa.string()), ("first_shard", pa.int32()), ("locator", pa.string())])
+
+
+def tagged_part(plan: RunPlan, index: int) -> Path:
+    """Shard ``index`` of the scrape, tagged: one part per input file, in the stage's shard-set folder."""
+    return stage_output(plan, "scrape") / f"{SHARD_PREFIX}{index:05d}.parquet"
+
+
+def prepare_tagging(plan: RunPlan) -> TaggingPlan:
+    """The reduction before tagging: decide the cross-shard URL rule and fix the detector reference, once.
+
+    URL rule (from the url, doc_id and provenance columns, never the text): a record whose URL an earlier shard
+    already kept (input order, first wins) is ``duplicate_url``, naming that shard; records without a URL stay.
+    The reference is today's ``detector_reference`` over all scraped shards, saved so that every tag task fits
+    the same detector. Old tagged parts are removed: they were tagged under an earlier decision.
+    """
+    from biomass.stages.scrape import record_locator
+
+    decided = TaggingPlan.of(plan)
+    decided.remove()
+    folder = stage_output(plan, "scrape")
+    if folder.exists():
+        shutil.rmtree(folder)
+    shards = scrape_shards(plan)
+    missing = [s.out.name for s in shards if not s.counts.exists()]
+    if missing:
+        raise FileNotFoundError(f"scrape shards not finished (no counts file): {missing}; run their scrape first")
+    kept_by: dict[str, int] = {}
+    rows: list[dict] = []
+    for i, shard in enumerate(shards):
+        start = 0
+        for batch in _stage_batches(shard.out, ["doc_id", "url", "provenance"]):
+            urls = batch.column("url").to_pylist()
+            for offset, url in enumerate(urls):
+                if url and kept_by.setdefault(url, i) != i:   # no URL (None or ""): never a duplicate
+                    rows.append({"shard": i, "row": start + offset, "url": url, "first_shard": kept_by[url],
+                                 "doc_id": batch.column("doc_id")[offset].as_py(),
+                                 "locator": record_locator(json.loads(batch.column("provenance")[offset].as_py()))})
+            start += batch.num_rows
+    write_parquet(pa.Table.from_pylist(rows, schema=DUPLICATES_SCHEMA), decided.duplicates)
+    reference = detector_reference(plan, [s.out for s in shards])
+    tmp = decided.reference.with_name(f".{decided.reference.name}.tmp")
+    tmp.write_text(canonical_json({"texts": reference}) + "\n")
+    os.replace(tmp, decided.reference)
+    return decided
+
+
+def tag_scrape_shard(plan: RunPlan, index: int) -> int:
+    """Tag one scraped shard (one mapped task per shard) into its part of the stage's shard set; rows written.
+
+    Drops the rows ``prepare_tagging`` found to be ``duplicate_url`` and tags the rest with the saved reference
+    and the fingerprint archive, so shards can be tagged in any order, on any worker, with the same result.
+    All or nothing: the part is written through a temp file renamed at the end, and an earlier attempt's part
+    is removed first, so a failed attempt leaves nothing and a retry starts clean.
+    """
+    decided = TaggingPlan.of(plan)
+    if not decided.reference.exists():
+        raise FileNotFoundError(f"{decided.reference} is missing: run prepare_tagging before tagging shards")
+    shard = ScrapeShard.of(plan, index)
+    part = tagged_part(plan, index)
+    part.unlink(missing_ok=True)
+    dropped = np.asarray(sorted(decided.dropped_rows(index)), dtype=np.int64)
+    tag = _tagger_with(plan, decided.load_reference())
+    start = 0
+    with ParquetStream(part, RECORD_SCHEMA) as out:
+        for batch in _stage_batches(shard.out):
+            stop = start + batch.num_rows
+            drop = dropped[np.searchsorted(dropped, start):np.searchsorted(dropped, stop)] - start
+            if drop.size:
+                keep = np.ones(batch.num_rows, dtype=bool)
+                keep[drop] = False
+                batch = batch.filter(pa.array(keep))
+            out.write_table(conform(tag(batch)))
+            start = stop
+    return out.count
+
+
+def finish_scrape(plan: RunPlan) -> StageCounts:
+    """The reduction after tagging: sum the shards' counts, write the stage's quarantine (every shard's own,
+    then the ``duplicate_url`` rows) and ``scrape.counts.json``. Fails, naming them, if shards are not tagged."""
+    decided = TaggingPlan.of(plan)
+    shards = scrape_shards(plan)
+    untagged = [i for i in range(len(shards)) if not tagged_part(plan, i).exists()]
+    if untagged:
+        raise FileNotFoundError(f"scrape shards {untagged} are not tagged: run tag_scrape_shard for them first")
     total = StageCounts("scrape")
     duplicates = Quarantine("scrape", total)
-    kept_by: dict[str, int] = {}
-    shards = [ScrapeShard.of(plan, i) for i in range(len(plan.scrape_inputs))]
-    tag = _tagger(plan, [s.out for s in shards])
-    with ParquetStream(stage_output(plan, "scrape"), RECORD_SCHEMA) as out:
-        for i, shard in enumerate(shards):
-            counts = StageCounts.from_dict(json.loads(shard.counts.read_text()))
-            total.rows_in += counts.rows_in
-            total.quarantined.update(counts.quarantined)
-            for batch in _stage_batches(shard.out):
-                kept = _drop_urls_kept_earlier(plan, batch, i, kept_by, duplicates)
-                total.rows_out += kept.num_rows
-                out.write_table(conform(tag(kept)))
+    for shard in shards:
+        counts = StageCounts.from_dict(json.loads(shard.counts.read_text()))
+        total.rows_in += counts.rows_in
+        total.quarantined.update(counts.quarantined)
+    for row in pq.read_table(decided.duplicates).to_pylist():
+        first = row["first_shard"]
+        duplicates.add("duplicate_url", detail=f"already kept from shard {first:05d} ({plan.scrape_inputs[first]})",
+                       doc_id=row["doc_id"], locator=row["locator"], url=row["url"])
+    total.rows_out = dataset_rows(stage_output(plan, "scrape"))
     quarantines = [s.quarantine for s in shards if s.quarantine.exists()]
+    stage_quarantine(plan, "scrape").unlink(missing_ok=True)
     if quarantines or len(duplicates):
         with ParquetStream(stage_quarantine(plan, "scrape"), QUARANTINE_SCHEMA) as out:
             for path in quarantines:
@@ -90,28 +208,19 @@ def merge_scrape(plan: RunPlan) -> StageCounts:
     return save_counts(plan, total)
 
 
-def _stage_batches(path: Path) -> Iterator[pa.Table]:
+def merge_scrape(plan: RunPlan) -> StageCounts:
+    """The scrape's three steps after the shards, in one process: prepare, tag every shard, finish (the shell
+    and tests use this; the DAG maps the tagging over the shards)."""
+    prepare_tagging(plan)
+    for i in range(len(plan.scrape_inputs)):
+        tag_scrape_shard(plan, i)
+    return finish_scrape(plan)
+
+
+def _stage_batches(path: Path, columns: list[str] | None = None) -> Iterator[pa.Table]:
     if path.exists():
-        for batch in parquet_batches(path):
+        for batch in parquet_batches(path, columns):
             yield pa.Table.from_batches([batch])
-
-
-def _drop_urls_kept_earlier(plan: RunPlan, table: pa.Table, index: int, kept_by: dict[str, int],
-                            quarantine: Quarantine) -> pa.Table:
-    """Shard ``index`` without the records whose URL an earlier shard kept; ``kept_by`` learns this shard's URLs."""
-    from biomass.stages.scrape import record_locator
-
-    keep = []
-    for url in table.column("url").to_pylist():
-        keep.append(not url or kept_by.setdefault(url, index) == index)  # no URL (None or ""): never a duplicate
-    dropped = [row for row, kept in enumerate(keep) if not kept]
-    if not dropped:
-        return table
-    for row in table.take(pa.array(dropped, pa.int64())).select(["doc_id", "url", "provenance"]).to_pylist():
-        first = kept_by[row["url"]]
-        quarantine.add("duplicate_url", detail=f"already kept from shard {first:05d} ({plan.scrape_inputs[first]})",
-                       doc_id=row["doc_id"], locator=record_locator(json.loads(row["provenance"])), url=row["url"])
-    return table.filter(pa.array(keep, pa.bool_()))
 
 
 def run_license(plan: RunPlan) -> StageCounts:
@@ -137,12 +246,16 @@ def _tagger(plan: RunPlan, inputs: list[Path]) -> Callable[[pa.Table], pa.Table]
     The detector's reference and the fingerprint archive are fixed once for the whole stage, so every batch is
     judged by the same evidence and the result does not depend on how the input is batched.
     """
+    return _tagger_with(plan, detector_reference(plan, inputs))
+
+
+def _tagger_with(plan: RunPlan, reference: list[str]) -> Callable[[pa.Table], pa.Table]:
+    """The tagger for a stage whose detector reference is already fixed (e.g. saved by ``prepare_tagging``)."""
     from biomass.provenance import tag_table
     from biomass.provenance.detector import fit_cached
     from biomass.provenance.fingerprint import FingerprintArchive
 
     config = plan.cfg.provenance
-    reference = detector_reference(plan, inputs)
     detector = fit_cached(reference, config.detector) if reference and config.detector.enabled else None
     archive = (FingerprintArchive(config.fingerprint_archive, config.fingerprint_num_perm, config.fingerprint_seed)
                if config.fingerprint_archive else None)

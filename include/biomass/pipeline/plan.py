@@ -145,13 +145,18 @@ def read_stage(path: Path) -> pa.Table:
 
 
 GENERATION_SHARDS = "generation"
+SCRAPE_SHARDS = "scrape/tagged"
 
 
 def stage_output(plan: RunPlan, stage: str) -> Path:
-    """A stage's output under staging: one Parquet file, except assemble's, which is the generation itself as a
-    shard set (``staging/<year>/generation/part-NNNNN.parquet``) that publish links into place."""
+    """A stage's output under staging: one Parquet file, except two shard sets (read them with
+    ``storage.dataset_files``): scrape's, one tagged part per input file (``staging/<year>/scrape/tagged/
+    part-NNNNN.parquet``), and assemble's, the generation itself (``staging/<year>/generation/``), which
+    publish links into place."""
     if stage == "assemble":
         return plan.staging / GENERATION_SHARDS
+    if stage == "scrape":
+        return plan.staging / SCRAPE_SHARDS
     return plan.staging / f"{stage}.parquet"
 
 
