@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from biomass.pipeline.plan import RunPlan, load_counts, stage_output
-from biomass.pipeline.synthesis import HELD_OUT_SHARE, training_table
+from biomass.pipeline.synthesis import HELD_OUT_SHARE, training_batches
 from biomass.schema import canonical_json
 from biomass.storage import dataset_batches, parquet_batches
 
@@ -95,7 +95,8 @@ def parent_model_perplexity(plan: RunPlan, reference) -> dict[str, Any]:
     held_out = held_out_reference_texts(plan)
     if not held_out:
         return {"perplexity_head": None, "perplexity_tail": None, "tail_head_ratio": None}
-    model = NgramModel.train(training_table(plan).column("text").to_pylist(), plan.cfg.synthesize.order)
+    texts = (t for batch in training_batches(plan) for t in batch.column("text").to_pylist())
+    model = NgramModel.train(texts, plan.cfg.synthesize.order)   # streamed: the parent's text is never held whole
     figures = head_tail_perplexity(model, held_out, plan.cfg.metrics, reference=reference)
     return {k: figures[k] for k in ("perplexity_head", "perplexity_tail", "tail_head_ratio")}
 
