@@ -45,10 +45,3 @@ def training_batches(plan: RunPlan) -> Iterator[pa.Table]:
         keep = [not is_held_out(d, HELD_OUT_SHARE) for d in batch.column("doc_id").to_pylist()]
         yield batch.filter(pa.array(keep, type=pa.bool_()))
 
-
-def training_table(plan: RunPlan) -> pa.Table:
-    """The same rows as one table (for the measure stage's reference model)."""
-    batches = list(training_batches(plan)) if plan.parent is not None else []
-    if not batches:
-        return pa.table({"doc_id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
-    return pa.concat_tables(batches)
