@@ -57,6 +57,18 @@ _WRITE_OPTS = dict(compression="zstd", compression_level=3, use_dictionary=_INDE
                    row_group_size=SHARD_ROWS)
 
 
+def index_generation_path(root: str | os.PathLike[str], year: int) -> Path:
+    """Where the dedup index (``biomass.dedup.index``) keeps ``year``'s signatures. Named here, with every other
+    path under a data root, so retire/restore/publish move the file without importing the index."""
+    return Path(root) / f"gen-{int(year)}.arrow"
+
+
+def index_pending_path(root: str | os.PathLike[str], year: int) -> Path:
+    """Where publish writes ``year``'s signatures before its manifest names them (hidden: the index never lists
+    it); moved to ``index_generation_path`` once the manifest is in place."""
+    return Path(root) / f".gen-{int(year)}.arrow.pending"
+
+
 class NotPublished(LookupError):
     """The requested generation has no published manifest."""
 
@@ -494,15 +506,11 @@ class GenerationStore:
         return self.data_root / "index" / "minhash"
 
     def signature_path(self, year: int) -> Path:
-        from biomass.dedup.index import generation_path   # lazy: reading generations needs no dedup code
-
-        return generation_path(self.minhash_dir, year)
+        return index_generation_path(self.minhash_dir, year)
 
     def pending_signature_path(self, year: int) -> Path:
         """Where publish writes the year's signatures before its manifest: a name the index never reads."""
-        from biomass.dedup.index import pending_path
-
-        return pending_path(self.minhash_dir, year)
+        return index_pending_path(self.minhash_dir, year)
 
     def lock_path(self, year: int) -> Path:
         """The lock of the run building ``year`` under this data root (see ``biomass.pipeline.lock``)."""

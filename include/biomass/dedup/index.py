@@ -28,6 +28,8 @@ import pyarrow.ipc as ipc
 from biomass.dedup.lsh import band_keys, choose_bands
 from biomass.dedup.minhash import as_string_array, jaccard_pairs, shingle_sets
 from biomass.storage import _atomic_write, _atomic_write_bytes
+from biomass.storage import index_generation_path as generation_path
+from biomass.storage import index_pending_path as pending_path
 
 INDEX_FORMAT = 1
 _META = "index.json"
@@ -35,18 +37,6 @@ _GEN = re.compile(r"^gen-(\d+)\.arrow$")
 _META_KEY = b"biomass.minhash_index"
 # A band key shared by more old docs than this is a boilerplate magnet: only the first ones are compared.
 MAX_MATCHES_PER_KEY = 64
-
-
-def generation_path(root: str | os.PathLike[str], year: int) -> Path:
-    """Where the index keeps ``year``'s signatures; module level so a caller can move the file without opening
-    the index (``GenerationStore.retire`` parks it next to the withdrawn generation)."""
-    return Path(root) / f"gen-{int(year)}.arrow"
-
-
-def pending_path(root: str | os.PathLike[str], year: int) -> Path:
-    """Where the publish step writes ``year``'s signatures before its manifest names them (hidden: ``years()``
-    never lists it); ``GenerationStore`` moves it to ``generation_path`` once the manifest is in place."""
-    return Path(root) / f".gen-{int(year)}.arrow.pending"
 
 
 @dataclass(frozen=True)
