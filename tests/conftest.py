@@ -14,7 +14,8 @@ import pytest
 from hypothesis import settings
 
 # Property tests are derandomized by default, so CI judges every commit on the same examples; set
-# HYPOTHESIS_PROFILE=explore (more examples, fresh randomness) to hunt for the next hole on purpose.
+# HYPOTHESIS_PROFILE=explore (fresh randomness; more examples where a test sets no max_examples of its own) to
+# hunt for the next hole on purpose.
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.register_profile("explore", max_examples=1000, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
