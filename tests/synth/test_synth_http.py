@@ -34,22 +34,24 @@ class _Flaky(BaseHTTPRequestHandler):
             n = cls.calls[body["prompt"]] = cls.calls.get(body["prompt"], 0) + 1
         try:
             time.sleep(cls.delay)
-            if n <= cls.fail:
-                self.send_response(cls.status)
-                if cls.retry_after is not None:
-                    self.send_header("Retry-After", cls.retry_after)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            payload = json.dumps({"choices": [{"text": f" out{body['seed']} more words here"}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
         finally:
+            # Out of flight before the answer is written: the client may send its next request the moment it
+            # has read this one, and counting that overlap would blame the backend for the server's lag.
             with cls.lock:
                 cls.in_flight -= 1
+        if n <= cls.fail:
+            self.send_response(cls.status)
+            if cls.retry_after is not None:
+                self.send_header("Retry-After", cls.retry_after)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        payload = json.dumps({"choices": [{"text": f" out{body['seed']} more words here"}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
 
     def log_message(self, *args):
         pass
