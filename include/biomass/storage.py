@@ -264,6 +264,19 @@ class ParquetStream(_CommitOnExit):
             self._tmp.unlink(missing_ok=True)
 
 
+def concat_parquet(paths: list[Path], out: str | os.PathLike[str], schema: pa.Schema,
+                   tail: pa.Table | None = None) -> Path:
+    """Several Parquet files (then ``tail``) streamed into one file of ``schema``, a batch at a time, atomically:
+    how a stage's or a year's quarantine files become one."""
+    with ParquetStream(out, schema) as stream:
+        for path in paths:
+            for batch in parquet_batches(path):
+                stream.write_table(pa.Table.from_batches([batch]).cast(schema))
+        if tail is not None:
+            stream.write_table(tail.cast(schema))
+    return Path(out)
+
+
 SHARD_PREFIX = "part-"
 SHARD_ROW_GROUP = 8_192   # rows per row group in a shard: one group of text is tens of MB, not hundreds
 

@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 from biomass.accounting import Quarantine, StageCounts
 from biomass.pipeline.plan import RunPlan, save_counts, stage_output, stage_quarantine
 from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, canonical_json, conform
-from biomass.storage import SHARD_PREFIX, ParquetStream, dataset_rows, parquet_batches, write_parquet
+from biomass.storage import (SHARD_PREFIX, ParquetStream, concat_parquet, dataset_rows, parquet_batches,
+                             write_parquet)
 
 log = logging.getLogger(__name__)
 
@@ -199,11 +200,7 @@ def finish_scrape(plan: RunPlan) -> StageCounts:
     quarantines = [s.quarantine for s in shards if s.quarantine.exists()]
     stage_quarantine(plan, "scrape").unlink(missing_ok=True)
     if quarantines or len(duplicates):
-        with ParquetStream(stage_quarantine(plan, "scrape"), QUARANTINE_SCHEMA) as out:
-            for path in quarantines:
-                for batch in parquet_batches(path):
-                    out.write_table(pa.Table.from_batches([batch]))
-            out.write_table(duplicates.table())
+        concat_parquet(quarantines, stage_quarantine(plan, "scrape"), QUARANTINE_SCHEMA, tail=duplicates.table())
     total.notes["inputs"] = len(plan.scrape_inputs)
     return save_counts(plan, total)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,11 +19,6 @@ log = logging.getLogger(__name__)
 
 REFERENCE_PROFILE = Path("reference") / "profile.parquet"
 HUMAN_ORIGINS = ("human", "licensed")
-
-
-def _stage_batches(path: Path, columns: list[str]) -> Iterator[pa.RecordBatch]:
-    """A stage output's rows a batch at a time: a file or a shard set (none if the stage wrote nothing)."""
-    yield from dataset_batches(path, columns)
 
 
 def _human_texts(batch: pa.RecordBatch | pa.Table) -> list[str]:
@@ -44,7 +39,7 @@ def reference_profile(plan: RunPlan):
             cfg.reference, ["text"])), cfg.metrics)
     published = Path(plan.data_root) / REFERENCE_PROFILE
     if plan.parent is None:
-        batches = _stage_batches(stage_output(plan, "assemble"), ["text", "origin"])
+        batches = dataset_batches(stage_output(plan, "assemble"), ["text", "origin"])
         return ReferenceProfile.from_batches(map(_human_texts, batches), cfg.metrics)
     if published.exists():
         return ReferenceProfile.load(published)
@@ -58,7 +53,7 @@ def generation_stats(plan: RunPlan, reference):
     from biomass.metrics.collapse import GenerationStats
 
     stats = GenerationStats(reference, plan.cfg.metrics)
-    for batch in _stage_batches(stage_output(plan, "assemble"), ["text", "origin"]):
+    for batch in dataset_batches(stage_output(plan, "assemble"), ["text", "origin"]):
         stats.update(batch.column("text").to_pylist(), batch.column("origin").to_pylist())
     return stats
 

@@ -19,7 +19,7 @@ from biomass.pipeline.gating import GATE_INPUT
 from biomass.pipeline.measure import REFERENCE_PROFILE
 from biomass.pipeline.plan import STAGES, RunPlan, load_counts, stage_output
 from biomass.schema import QUARANTINE_SCHEMA
-from biomass.storage import ParquetStream, dataset_batches, parquet_batches
+from biomass.storage import concat_parquet, dataset_batches
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +89,7 @@ def _one_quarantine(plan: RunPlan) -> Path | None:
     files = sorted(plan.staging.glob("*.quarantine.parquet"))
     if not files:
         return None
-    out = plan.staging / "publish.quarantine"
-    with ParquetStream(out, QUARANTINE_SCHEMA) as stream:
-        for path in files:
-            for batch in parquet_batches(path):
-                stream.write_table(pa.Table.from_batches([batch]).cast(QUARANTINE_SCHEMA))
-    return out
+    return concat_parquet(files, plan.staging / "publish.quarantine", QUARANTINE_SCHEMA)
 
 
 def asset_extra(manifest: dict[str, Any]) -> dict[str, Any]:
