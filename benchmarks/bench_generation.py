@@ -34,18 +34,22 @@ TARGET_PEAK_MB = 3 * 1024
 TARGET_FLAT = 1.3
 
 
+PART_DOCS = 50_000   # documents per crawl file: a crawl comes as many files, and the scrape is mapped over them
+
+
 def make_crawls(work: Path, docs: int) -> list[Path]:
     crawls = []
     for year in YEARS:
-        path = work / f"crawl-{docs}-{year}.jsonl"
+        path = work / f"crawl-{docs}-{year}"
         if not path.exists():
             cmd = [sys.executable, str(REPO / "benchmarks" / "crawl.py"), str(path), "--docs", str(docs),
-                   "--year", str(year)]
+                   "--year", str(year), "--part-docs", str(PART_DOCS)]
             if crawls:
                 cmd += ["--recrawl-of", str(crawls[-1]), "--recrawl", "0.1"]
             t = time.perf_counter()
             subprocess.run(cmd, check=True)
-            print(f"wrote {path.name} ({path.stat().st_size / 2**20:.0f} MB) in {time.perf_counter() - t:.0f} s")
+            size = sum(f.stat().st_size for f in path.iterdir())
+            print(f"wrote {path.name}/ ({size / 2**20:.0f} MB) in {time.perf_counter() - t:.0f} s")
         crawls.append(path)
     return crawls
 
@@ -53,7 +57,7 @@ def make_crawls(work: Path, docs: int) -> list[Path]:
 def write_config(work: Path, docs: int) -> Path:
     cfg = yaml.safe_load((REPO / "biomass.yaml").read_text())
     cfg["data_root"] = str(work / f"data-{docs}")
-    cfg["scrape"]["inputs"] = [str(work / f"crawl-{docs}-{{year}}.jsonl")]
+    cfg["scrape"]["inputs"] = [str(work / f"crawl-{docs}-{{year}}" / "part-*.jsonl")]
     cfg["license"]["inputs"] = [str(REPO / "samples" / "publishers" / "*")]
     path = work / f"biomass-{docs}.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -93,13 +97,25 @@ def report(result: dict, docs: int, manifest: dict) -> None:
     print(f"\nyear {result['year']}: {docs:,} documents scraped; published {manifest['rows']:,} rows "
           f"(mix {manifest.get('mix')})")
     print(f"{'step':<18}{'seconds':>9}{'docs/s':>10}{'peak MB':>9}{'MB written':>12}")
-    for s in result["steps"]:
-        rate = docs / s["seconds"] if s["seconds"] > 0 else float("inf")
-        print(f"{s['name']:<18}{s['seconds']:>9.1f}{rate:>10.0f}{s['peak_rss_mb'] or 0:>9.0f}"
-              f"{s['written_mb'] or 0:>12.0f}")
-    stepped = sum(s["seconds"] for s in result["steps"])
+    steps = result["steps"]
+    for s in steps:
+        if s.get("within"):
+            continue
+        _line(s["name"], s, docs)
+        shards = [t for t in steps if t.get("within") == s["name"]]
+        if len(shards) > 1:   # a mapped step's shards ran in parallel: their slowest and their largest peak
+            slowest = max(shards, key=lambda t: t["seconds"])
+            biggest = max(shards, key=lambda t: t["peak_rss_mb"] or 0)
+            print(f"  {len(shards)} shards: slowest {slowest['name']} {slowest['seconds']:.1f} s, "
+                  f"largest peak {biggest['name']} {biggest['peak_rss_mb'] or 0:.0f} MB")
+    stepped = sum(s["seconds"] for s in steps if not s.get("within"))
     print(f"{'(start-up, plan)':<18}{result['wall'] - stepped:>9.1f}")
     print(f"{'whole process':<18}{result['wall']:>9.1f}{docs / result['wall']:>10.0f}{result['peak_mb']:>9.0f}")
+
+
+def _line(name: str, s: dict, docs: int) -> None:
+    rate = docs / s["seconds"] if s["seconds"] > 0 else float("inf")
+    print(f"{name:<18}{s['seconds']:>9.1f}{rate:>10.0f}{s['peak_rss_mb'] or 0:>9.0f}{s['written_mb'] or 0:>12.0f}")
 
 
 def main() -> None:

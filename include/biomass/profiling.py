@@ -52,6 +52,7 @@ class Step:
     seconds: float
     peak_rss_mb: float | None
     written_mb: float | None
+    within: str | None = None     # a mapped step's shard: the step it belongs to (its time overlaps the step's)
 
 
 @dataclass
@@ -74,6 +75,22 @@ class StepProfile:
             self.steps.append(Step(
                 name, round(seconds, 3), None if peak is None else round(peak / 1024, 1),
                 None if written is None or after is None else round((after - written) / 2**20, 1)))
+
+    @contextmanager
+    def group(self, name: str, shards: list[Step]) -> Iterator[None]:
+        """A mapped step: its shards (``shards``, filled while the block runs, each profiled in the process that
+        ran it) are recorded under it. The step's peak is the largest of its shards' and this process's own;
+        its bytes written, this process's plus its shards'."""
+        before = len(self.steps)
+        with self.step(name):
+            yield
+        own = self.steps[before]
+        for shard in shards:
+            shard.within = name
+        peaks = [p for p in [own.peak_rss_mb] + [s.peak_rss_mb for s in shards] if p is not None]
+        own.peak_rss_mb = max(peaks) if peaks else None
+        if own.written_mb is not None and all(s.written_mb is not None for s in shards):
+            own.written_mb = round(own.written_mb + sum(s.written_mb for s in shards), 1)
 
     def as_dict(self) -> dict:
         return {"pid": os.getpid(), "steps": [asdict(s) for s in self.steps]}

@@ -11,7 +11,8 @@ generation visible, and it writes the manifest last.
 
 Modules, in loop order: ``plan`` (the run plan, staging bookkeeping), ``ingest`` (scrape, license, tagging),
 ``synthesis``, ``assemble`` (dedup, synthetic cap, mix), ``gating``, ``measure`` (collapse metrics),
-``publishing``, ``lock`` (one run per data root and year), ``cli``, ``verify`` (``biomass verify-generation``).
+``publishing``, ``lock`` (one run per data root and year), ``workers`` (mapped steps on worker processes for
+``run_year``), ``cli``, ``verify`` (``biomass verify-generation``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from biomass.pipeline.measure import run_measure
 from biomass.pipeline.plan import RunPlan, load_counts, make_plan, stage_output, stage_quarantine
 from biomass.pipeline.publishing import asset_extra, publish
 from biomass.pipeline.synthesis import run_synthesize
+from biomass.pipeline.workers import Workers
 from biomass.profiling import StepProfile
 
 __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarantine", "run_scrape_shard",
@@ -38,14 +40,21 @@ __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarant
 
 
 def run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None = None,
-             profile: StepProfile | None = None, lock: RunLock | None = None) -> dict[str, Any]:
-    """The whole year in one process, in DAG order (the shell and tests use this; the DAG runs the same steps).
+             profile: StepProfile | None = None, lock: RunLock | None = None, workers: int = 1) -> dict[str, Any]:
+    """The whole year, in DAG order (the shell and tests use this; the DAG runs the same steps).
 
-    ``profile`` (optional) records each step's wall time, peak memory and bytes written. ``lock``: the run lock
-    this run holds; checked (and its heartbeat written) before every step, so a run that lost it stops before it
-    writes more."""
+    ``workers``: processes for the mapped steps (``biomass.pipeline.workers``; 1 runs everything in this
+    process). ``profile`` (optional) records each step's wall time, peak memory and bytes written, and each
+    shard's. ``lock``: the run lock this run holds; checked (and its heartbeat written) before every step, so a
+    run that lost it stops before it writes more."""
+    with Workers(workers) as pool:
+        return _run_year(plan, gate_overrides, profile or StepProfile(), lock, pool)
+
+
+def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: StepProfile, lock: RunLock | None,
+              pool: Workers) -> dict[str, Any]:
     check = lock.refresh if lock is not None else (lambda: None)
-    record = (profile or StepProfile()).step
+    record = profile.step
 
     @contextmanager
     def step(name: str):
@@ -54,14 +63,14 @@ def run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None = None,
             yield
 
     check_gate_overrides(plan.cfg, gate_overrides)
-    for i in range(len(plan.scrape_inputs)):
-        with step(f"scrape[{i}]"):
-            run_scrape_shard(plan, i)
+    def mapped(name: str, fn, count: int) -> list:
+        check()
+        return pool.map(plan, name, fn, count, profile)
+
+    mapped("scrape", run_scrape_shard, len(plan.scrape_inputs))
     with step("prepare_tagging"):
         prepare_tagging(plan)
-    for i in range(len(plan.scrape_inputs)):
-        with step(f"tag[{i}]"):
-            tag_scrape_shard(plan, i)
+    mapped("tag", tag_scrape_shard, len(plan.scrape_inputs))
     with step("finish_scrape"):
         finish_scrape(plan)
     with step("gate_scrape"):

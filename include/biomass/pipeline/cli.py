@@ -31,6 +31,9 @@ def register(subparsers) -> None:
     p.add_argument("--gate-overrides", type=json.loads, default=None, metavar="JSON",
                    help='thresholds for this run, e.g. \'{"max_quarantine_fraction": 0.6}\' (every gate) or '
                         '\'{"scrape": {"max_quarantine_fraction": 0.7}}\' (one gate); recorded in the manifest')
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="worker processes for the mapped steps (scrape, tagging, ...; default: the CPUs this "
+                        "process may use; 1: all in this process)")
     p.add_argument("--profile-out", metavar="FILE",
                    help="write each step's wall time, peak RSS and bytes written here (JSON), even if a gate fails")
     p.set_defaults(func=_cmd_run_year)
@@ -45,6 +48,12 @@ def register(subparsers) -> None:
 def _cmd_run_year(args) -> int:
     """Exit codes: 0 published, 1 a gate failed, 3 a generation it builds on is damaged, 4 another run holds the
     year's lock (or took it over from this one); 2 (from ``biomass.cli``) for bad input."""
+    from biomass.pipeline.workers import default_workers
+
+    workers = default_workers() if args.workers is None else args.workers
+    if workers < 1:
+        print(f"biomass run-year: --workers must be >= 1, got {workers}", file=sys.stderr)
+        return exitcodes.USAGE
     run_id = process_run_id()
     try:
         plan = make_plan(args.year, config_path=args.config, scrape_inputs=args.scrape_inputs,
@@ -57,7 +66,7 @@ def _cmd_run_year(args) -> int:
     profile = StepProfile()
     try:
         with lock.holding(plan.cfg.run_lock.heartbeat_seconds):
-            manifest = run_year(plan, args.gate_overrides, profile, lock=lock)
+            manifest = run_year(plan, args.gate_overrides, profile, lock=lock, workers=workers)
     except GateFailed as exc:
         print(exc)
         return exitcodes.CHECK_FAILED

@@ -1,0 +1,95 @@
+"""Mapped steps on worker processes: the same bytes as one process, shard failures surface, shards are profiled."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from biomass.pipeline import make_plan, run_year
+from biomass.pipeline.workers import Workers
+from biomass.profiling import StepProfile
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "human_text.jsonl.gz"
+
+
+def crawl_files(folder: Path, parts: int = 3) -> list[str]:
+    """Real human text from the committed fixture, as a crawl of several JSONL files (one scrape shard each)."""
+    with gzip.open(FIXTURE, "rt") as fh:
+        rows = [json.loads(line) for line in fh]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k in range(parts):
+        path = folder / f"part-{k:05d}.jsonl"
+        with open(path, "w") as out:
+            for i, row in enumerate(rows[k::parts]):
+                out.write(json.dumps({"url": f"https://fixture.invalid/{k}/{i}", "text": row["text"],
+                                      "collected_at": "2021-03-01T00:00:00Z"}) + "\n")
+        paths.append(str(path))
+    return paths
+
+
+def generation_bytes(root: Path, year: int) -> dict[str, str]:
+    """Every published file of ``year`` by its path under the generation folder, as a sha256."""
+    folder = root / "generations" / str(year)
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_two_worker_processes_publish_the_bytes_of_one(tmp_path, signing_key_env):
+    inputs = crawl_files(tmp_path / "crawl")
+    published = {}
+    for workers in (1, 2):
+        root = tmp_path / f"data-{workers}"
+        profile = StepProfile()
+        run_year(make_plan(2021, data_root=str(root), scrape_inputs=inputs, license_inputs=[]),
+                 profile=profile, workers=workers)
+        published[workers] = generation_bytes(root, 2021)
+        shards = [s for s in profile.steps if s.within == "tag"]
+        assert [s.name for s in shards] == ["tag[0]", "tag[1]", "tag[2]"]
+        tag = next(s for s in profile.steps if s.name == "tag")
+        assert tag.within is None and tag.seconds >= max(s.seconds for s in shards) * 0.99
+    assert published[1] and published[1] == published[2]
+
+
+def _fails_on_one(plan, index: int) -> int:
+    if index == 1:
+        raise ValueError(f"shard {index} is bad")
+    return index * 10
+
+
+def _square(plan, index: int) -> int:
+    return index * index
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_results_come_back_in_index_order_and_a_shards_error_is_raised(workers):
+    with Workers(workers) as pool:
+        assert pool.map(None, "square", _square, 5) == [0, 1, 4, 9, 16]
+        with pytest.raises(ValueError, match="shard 1 is bad"):
+            pool.map(None, "fails", _fails_on_one, 3)
+        assert pool.map(None, "square", _square, 2) == [0, 1]   # the pool still works after a failure
+
+
+def _dies(plan, index: int) -> int:
+    import os
+    import signal
+
+    if index == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return index
+
+
+def test_a_worker_killed_mid_shard_fails_the_step_clearly():
+    with Workers(2) as pool:
+        with pytest.raises(RuntimeError, match="worker process running killed died"):
+            pool.map(None, "killed", _dies, 2)
+        assert pool.map(None, "square", _square, 3) == [0, 1, 4]   # a new pool replaces the broken one
+
+
+def test_workers_must_be_positive():
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        Workers(0)
