@@ -34,7 +34,7 @@ def merge_before_the_split(plan: RunPlan, out_path: Path, quarantine_path: Path)
     duplicates = Quarantine("scrape", total)
     kept_by: dict[str, int] = {}
     shards = [ScrapeShard.of(plan, i) for i in range(len(plan.scrape_inputs))]
-    tag = ingest._tagger(plan, [s.out for s in shards])
+    tag = ingest._tagger_with(plan, ingest.detector_reference(plan, [s.out for s in shards]))
     with ParquetStream(out_path, RECORD_SCHEMA) as out:
         for i, shard in enumerate(shards):
             counts = StageCounts.from_dict(json.loads(shard.counts.read_text()))

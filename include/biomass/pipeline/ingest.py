@@ -14,10 +14,11 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from biomass.accounting import Quarantine, StageCounts
@@ -228,7 +229,7 @@ def run_license(plan: RunPlan) -> StageCounts:
                            quarantine_path=str(stage_quarantine(plan, "license")),
                            report_path=str(plan.staging / "license.report.json"))
     if out.exists():
-        tag = _tagger(plan, [out])
+        tag = _tagger_with(plan, _license_reference(plan, out))
         tagged = out.with_name(f".{out.name}.tagged")
         with ParquetStream(tagged, RECORD_SCHEMA) as stream:
             for batch in _stage_batches(out):
@@ -237,17 +238,21 @@ def run_license(plan: RunPlan) -> StageCounts:
     return save_counts(plan, counts)
 
 
-def _tagger(plan: RunPlan, inputs: list[Path]) -> Callable[[pa.Table], pa.Table]:
-    """Tag a stage's input batch by batch: `origin` must come from evidence, not from the label.
-
-    The detector's reference and the fingerprint archive are fixed once for the whole stage, so every batch is
-    judged by the same evidence and the result does not depend on how the input is batched.
-    """
-    return _tagger_with(plan, detector_reference(plan, inputs))
+def _license_reference(plan: RunPlan, out: Path) -> list[str]:
+    """Once a chain has a first generation, the reference is picked from it, as ``prepare_tagging`` already did
+    for this run: read its choice rather than stream the first generation again."""
+    saved = TaggingPlan.of(plan).reference
+    if plan.store.published_years() and saved.exists():
+        return TaggingPlan.of(plan).load_reference()
+    return detector_reference(plan, [out])
 
 
 def _tagger_with(plan: RunPlan, reference: list[str]) -> Callable[[pa.Table], pa.Table]:
-    """The tagger for a stage whose detector reference is already fixed (e.g. saved by ``prepare_tagging``)."""
+    """Tag a stage's input batch by batch: `origin` must come from evidence, not from the label.
+
+    The detector's reference (fixed once for the whole stage, e.g. saved by ``prepare_tagging``) and the
+    fingerprint archive are the same for every batch, so the result does not depend on how the input is
+    batched."""
     from biomass.provenance import tag_table
     from biomass.provenance.detector import fit_cached
     from biomass.provenance.fingerprint import FingerprintArchive
@@ -269,6 +274,28 @@ DETECTOR_REFERENCE_DOCS = 400
 MIN_DETECTOR_REFERENCE = 20
 
 
+def smallest_texts(batches: Iterable[pa.ChunkedArray | pa.Array], k: int, min_words: int) -> list[str]:
+    """``heapq.nsmallest(k, texts of >= min_words words)`` over a stream of text arrays, without turning every
+    text into a Python string: each batch is sorted by Arrow (UTF-8 byte order is code-point order, Python's
+    string order), only texts below the current k-th are looked at, and words are counted (``str.split``, as
+    the detector counts them) only until k are found."""
+    best: list[str] = []
+    for texts in batches:
+        texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+        if len(best) == k:
+            texts = texts.filter(pc.less_equal(texts, pa.scalar(best[-1], texts.type)))
+        if len(texts) == 0:
+            continue
+        ordered = texts.take(pc.sort_indices(texts))
+        found: list[str] = []
+        for lo in range(0, len(ordered), 256):
+            found.extend(t for t in ordered.slice(lo, 256).to_pylist() if len(t.split()) >= min_words)
+            if len(found) >= k:
+                break
+        best = list(heapq.merge(best, found[:k]))[:k]
+    return best
+
+
 def detector_reference(plan: RunPlan, inputs: list[Path]) -> list[str]:
     """Human-era text to calibrate the foreign-generator detector: the chain's first generation, else this
     stage's inputs. Too little of it (see StatDetector.fit) gives []: the detector then reports itself
@@ -281,13 +308,6 @@ def detector_reference(plan: RunPlan, inputs: list[Path]) -> list[str]:
         batches = plan.store.iter_batches(years[0], ["text", "human_era"])
     else:
         batches = (b for path in inputs for b in _stage_batches(path))
-
-    def candidates() -> Iterator[str]:
-        for batch in batches:
-            batch = batch.select(["text", "human_era"])
-            for text in batch.filter(batch.column("human_era")).column("text").to_pylist():
-                if len(text.split()) >= BUCKET_EDGES[0]:
-                    yield text
-
-    texts = heapq.nsmallest(DETECTOR_REFERENCE_DOCS, candidates())
+    human = (b.filter(b.column("human_era")).column("text") for b in batches)
+    texts = smallest_texts(human, DETECTOR_REFERENCE_DOCS, BUCKET_EDGES[0])
     return texts if len(texts) >= MIN_DETECTOR_REFERENCE else []
