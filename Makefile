@@ -82,10 +82,11 @@ bench-metrics: venv
 	$(BIN)/python benchmarks/bench_metrics.py --stream .bench/crawl-a.jsonl .bench/crawl-b.jsonl --sizes $(METRICS_SIZES)
 
 # Two consecutive years of N fake (recombined real-text) documents through `biomass run-year`: per-step time,
-# docs/s, peak RSS, bytes written. Quick mode N=100000; the full run N=1000000. Needs python3.11-doc.
+# docs/s, peak RSS, bytes written. Quick mode N=100000; the full run N=1000000. Needs python3.11-doc. WARC=1 also
+# builds them from the same pages as HTML in WARC files (warcio) and reports what extraction adds per page.
 N ?= 100000
 bench-generation: venv
-	$(BIN)/python benchmarks/bench_generation.py --docs $(N)
+	$(BIN)/python benchmarks/bench_generation.py --docs $(N) $(if $(WARC),--warc)
 
 # The same two years through `airflow dags test biomass_annual` and `biomass run-year` (fresh data roots, a temp
 # AIRFLOW_HOME): both wall times and the ratio (target: within 1.3x at N=100000). CRAWLS=/dir reuses crawl-N-*.jsonl.

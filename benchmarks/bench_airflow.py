@@ -90,7 +90,7 @@ def task_times(env: dict, year: int) -> list[dict]:
 
 
 def _label(ti: dict) -> str:
-    return ti["task"] if ti["map_index"] in (None, -1) else f"{ti['task']}[{ti['map_index']}]"
+    return ti["task"] if ti["map_index"] in (None, -1, "", "-1") else f"{ti['task']}[{ti['map_index']}]"
 
 
 def main() -> int:
