@@ -10,7 +10,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export BIOMASS_DATA_ROOT ?= $(CURDIR)/data
 
-.PHONY: venv demo test test-fast bench bench-metrics bench-dedup bench-extract bench-tagging bench-gates bench-generation bench-startup bench-synth samples clean lock env test-integration
+.PHONY: venv demo test test-fast bench bench-metrics bench-dedup bench-extract bench-tagging bench-gates bench-generation bench-airflow bench-startup bench-synth samples clean lock env test-integration
 
 venv: $(BIN)/.installed
 
@@ -82,10 +82,16 @@ bench-metrics: venv
 	$(BIN)/python benchmarks/bench_metrics.py --stream .bench/crawl-a.jsonl .bench/crawl-b.jsonl --sizes $(METRICS_SIZES)
 
 # Two consecutive years of N fake (recombined real-text) documents through `biomass run-year`: per-step time,
-# docs/s, peak RSS, bytes written. Quick mode N=100000; the full run N=1000000. Needs python3.11-doc.
+# docs/s, peak RSS, bytes written. Quick mode N=100000; the full run N=1000000. Needs python3.11-doc. WARC=1 also
+# builds them from the same pages as HTML in WARC files (warcio) and reports what extraction adds per page.
 N ?= 100000
 bench-generation: venv
-	$(BIN)/python benchmarks/bench_generation.py --docs $(N)
+	$(BIN)/python benchmarks/bench_generation.py --docs $(N) $(if $(WARC),--warc)
+
+# The same two years through `airflow dags test biomass_annual` and `biomass run-year` (fresh data roots, a temp
+# AIRFLOW_HOME): both wall times and the ratio (target: within 1.3x at N=100000). CRAWLS=/dir reuses crawl-N-*.jsonl.
+bench-airflow: venv
+	$(BIN)/python benchmarks/bench_airflow.py --docs $(N) $(if $(CRAWLS),--crawls $(CRAWLS))
 
 bench-startup: venv
 	$(BIN)/python benchmarks/bench_startup.py

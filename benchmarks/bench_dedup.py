@@ -12,7 +12,7 @@ pairwise precision/recall/F1 against the ground truth for both, and whether the 
 ``--process`` instead times WHOLE PROCESSES, start-up and Parquet I/O included (see ``process_main``): the
 ``biomass dedup`` command against a straightforward datasketch script, on ~90k real ~3 KB documents written as a
 record-schema Parquet file, alternating runs, median wall clock and peak RSS from ``/usr/bin/time -v``.
-    python benchmarks/bench_dedup.py --process [--real-docs 70000] [--runs 3]
+    python benchmarks/bench_dedup.py --process [--real-docs 70000] [--runs 3] [--before OLD/include]
 """
 
 from __future__ import annotations
@@ -282,19 +282,29 @@ def process_main(args) -> int:
     bindir = Path(sys.executable).parent
     biomass = str(bindir / "biomass") if (bindir / "biomass").exists() else shutil.which("biomass")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "include"), os.environ.get("PYTHONPATH", "")])}
-    commands = {
-        "biomass dedup": [biomass, "dedup", str(src), "--out", str(PROCESS_DIR / "kept-biomass.parquet"),
-                          "--clusters", str(PROCESS_DIR / "clusters-biomass.parquet"),
-                          "--threshold", str(THRESHOLD)],
-        "datasketch script": [sys.executable, str(REPO / "benchmarks" / "datasketch_dedup.py"), str(src),
-                              str(PROCESS_DIR / "kept-datasketch.parquet"), "--threshold", str(THRESHOLD)],
-    }
+
+    def ours(tag: str) -> list[str]:
+        return [biomass, "dedup", str(src), "--out", str(PROCESS_DIR / f"kept-{tag}.parquet"),
+                "--clusters", str(PROCESS_DIR / f"clusters-{tag}.parquet"), "--threshold", str(THRESHOLD)]
+
+    commands = {"biomass dedup": (ours("biomass"), env)}
+    if args.before:     # the same command on another checkout's include/ (e.g. `git archive HEAD~3 include`)
+        before_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(args.before).resolve()),
+                                                                    os.environ.get("PYTHONPATH", "")])}
+        commands["biomass dedup (before)"] = (ours("before"), before_env)
+    commands["datasketch script"] = ([sys.executable, str(REPO / "benchmarks" / "datasketch_dedup.py"), str(src),
+                                      str(PROCESS_DIR / "kept-datasketch.parquet"), "--threshold", str(THRESHOLD)],
+                                     env)
     runs: dict[str, list[tuple[float, int, str, float]]] = {name: [] for name in commands}
-    for name, cmd in commands.items():          # warm-up: page cache, byte-compiled modules
-        timed_process(cmd, env)
+    for name, (cmd, cmd_env) in commands.items():          # warm-up: page cache, byte-compiled modules
+        timed_process(cmd, cmd_env)
     for _ in range(args.runs):
-        for name, cmd in commands.items():
-            runs[name].append(timed_process(cmd, env))
+        for name, (cmd, cmd_env) in commands.items():
+            runs[name].append(timed_process(cmd, cmd_env))
+    if args.before:
+        same = all(pq.read_table(PROCESS_DIR / f"{kind}-biomass.parquet").equals(
+            pq.read_table(PROCESS_DIR / f"{kind}-before.parquet")) for kind in ("kept", "clusters"))
+        print(f"kept rows and clusters identical to the --before checkout's: {same}")
 
     print(f"\nwhole process (start-up, Parquet read, dedup, Parquet write), median of {args.runs} alternating runs")
     print(f"{'command':<20}{'wall s':>9}{'docs/s':>10}{'cpu s':>9}{'peak RSS MB':>13}{'kept':>9}")
@@ -304,6 +314,10 @@ def process_main(args) -> int:
         cpu = statistics.median(r[3] for r in rs)
         kept = json.loads(rs[-1][2].strip().splitlines()[-1])["out"]
         print(f"{name:<20}{wall:>9.2f}{n / wall:>10,.0f}{cpu:>9.2f}{peak / 1e6:>13,.0f}{kept:>9,}")
+    for name in [c for c in runs if c.startswith("biomass dedup (")]:
+        pair = [b[0] / a[0] for a, b in zip(runs["biomass dedup"], runs[name])]
+        print(f"{name} / biomass dedup, wall (median of paired runs): {statistics.median(pair):.2f}x; "
+              f"vs datasketch: {statistics.median(d[0] / b[0] for b, d in zip(runs[name], runs['datasketch script'])):.1f}x")
     ratios = [b[0] / a[0] for a, b in zip(runs["biomass dedup"], runs["datasketch script"])]
     cpu_ratios = [b[3] / a[3] for a, b in zip(runs["biomass dedup"], runs["datasketch script"])]
     ratio = statistics.median(ratios)
@@ -327,6 +341,9 @@ def main() -> int:
     parser.add_argument("--real-docs", type=int, default=70_000, help="--process: real documents before dups")
     parser.add_argument("--runs", type=int, default=3, help="--process: timed runs of each command")
     parser.add_argument("--rebuild", action="store_true", help="--process: rebuild the cached input file")
+    parser.add_argument("--before", metavar="INCLUDE_DIR",
+                        help="--process: also time `biomass dedup` with this include/ first on PYTHONPATH (an older "
+                             "checkout), paired with the others, and check its output is identical")
     args = parser.parse_args()
     if args.process:
         return process_main(args)

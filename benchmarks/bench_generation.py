@@ -9,7 +9,12 @@ Prints per step: wall seconds, input docs/s (documents scraped that year / step 
 MB written; then per year: wall, peak RSS, rows, the targets of issue 13 (a 1M-document year <= 30 min, peak RSS
 <= 3 GB), and, when an earlier result for another N is in --work, how the peak grew with N (target <= 1.3x).
 
-    python benchmarks/bench_generation.py --docs 100000 [--work /tmp/biomass-bench-generation] [--keep]
+    python benchmarks/bench_generation.py --docs 100000 [--work /tmp/biomass-bench-generation] [--keep] [--warc]
+
+``--warc``: the same documents also as HTML pages in a WARC.gz per year (benchmarks/crawl_warc.py, written by
+warcio), each year built from both inputs into two data roots, JSONL then WARC, in the same run; then per step
+what the WARC costs more, and what extraction (WARC parsing + main-text extraction, in the scrape step) adds
+per page and for 1M crawled pages.
 """
 
 from __future__ import annotations
@@ -54,18 +59,37 @@ def make_crawls(work: Path, docs: int) -> list[Path]:
     return crawls
 
 
-def write_config(work: Path, docs: int) -> Path:
+def make_warcs(work: Path, docs: int, crawls: list[Path]) -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from crawl_warc import write_warc
+
+    for crawl in crawls:   # one WARC file per crawl file, as the JSONL years are split
+        folder = crawl.with_name(f"{crawl.name}-warc")
+        if not folder.exists():
+            t = time.perf_counter()
+            tmp = folder.with_name(f".{folder.name}.tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            for part in sorted(crawl.glob("part-*.jsonl")):
+                write_warc(part, tmp / f"{part.stem}.warc.gz")
+            tmp.replace(folder)
+            size = sum(f.stat().st_size for f in folder.iterdir())
+            print(f"wrote {folder.name}/ ({size / 2**20:.0f} MB) in {time.perf_counter() - t:.0f} s")
+
+
+def write_config(work: Path, docs: int, kind: str = "jsonl") -> Path:
     cfg = yaml.safe_load((REPO / "biomass.yaml").read_text())
-    cfg["data_root"] = str(work / f"data-{docs}")
-    cfg["scrape"]["inputs"] = [str(work / f"crawl-{docs}-{{year}}" / "part-*.jsonl")]
+    suffix = "" if kind == "jsonl" else f"-{kind}"
+    cfg["data_root"] = str(work / f"data-{docs}{suffix}")
+    cfg["scrape"]["inputs"] = [str(work / f"crawl-{docs}-{{year}}{suffix}" / f"part-*.{'jsonl' if kind == 'jsonl' else 'warc.gz'}")]
     cfg["license"]["inputs"] = [str(REPO / "samples" / "publishers" / "*")]
-    path = work / f"biomass-{docs}.yaml"
+    path = work / f"biomass-{docs}{suffix}.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
 
 
-def run_year(year: int, config: Path, work: Path, docs: int) -> dict:
-    profile = work / f"profile-{docs}-{year}.json"
+def run_year(year: int, config: Path, work: Path, docs: int, kind: str = "jsonl") -> dict:
+    profile = work / f"profile-{docs}-{year}{'' if kind == 'jsonl' else '-' + kind}.json"
     cmd = ["/usr/bin/time", "-v", str(BIN / "biomass"), "run-year", str(year), "--config", str(config),
            "--profile-out", str(profile)]
     env = {**os.environ, "BIOMASS_SIGNING_KEY": os.environ.get("BIOMASS_SIGNING_KEY") or _throwaway_key()}
@@ -118,26 +142,59 @@ def _line(name: str, s: dict, docs: int) -> None:
     print(f"{name:<18}{s['seconds']:>9.1f}{rate:>10.0f}{s['peak_rss_mb'] or 0:>9.0f}{s['written_mb'] or 0:>12.0f}")
 
 
+def compare_warc(jsonl: dict, warc: dict, docs: int) -> dict:
+    """Per step: WARC seconds - JSONL seconds; what the scrape steps (reading + extraction) add per page."""
+    a = {st["name"]: st["seconds"] for st in jsonl["steps"] if not st.get("within")}
+    b = {st["name"]: st["seconds"] for st in warc["steps"] if not st.get("within")}
+    print(f"\nyear {jsonl['year']}, the same {docs:,} documents as JSONL and as WARC pages")
+    print(f"{'step':<18}{'JSONL s':>9}{'WARC s':>9}{'WARC-JSONL':>12}")
+    for name in dict.fromkeys([*a, *b]):
+        print(f"{name:<18}{a.get(name, 0):>9.1f}{b.get(name, 0):>9.1f}{b.get(name, 0) - a.get(name, 0):>+12.1f}")
+    scrape_a = sum(v for k, v in a.items() if k.startswith("scrape"))
+    scrape_b = sum(v for k, v in b.items() if k.startswith("scrape"))
+    per_page = (scrape_b - scrape_a) / docs
+    whole = (warc["wall"] - jsonl["wall"]) / docs
+    print(f"{'whole process':<18}{jsonl['wall']:>9.1f}{warc['wall']:>9.1f}{warc['wall'] - jsonl['wall']:>+12.1f}")
+    print(f"extraction (WARC parsing + HTML main text, scrape steps): {per_page * 1e3:+.2f} ms a page, "
+          f"{per_page * 1e6 / 60:+.1f} min for 1M crawled pages; whole year {whole * 1e3:+.2f} ms a page "
+          f"({whole * 1e6 / 60:+.1f} min for 1M)")
+    return {"year": jsonl["year"], "scrape_ms_per_page": per_page * 1e3, "year_ms_per_page": whole * 1e3}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--docs", type=int, default=100_000)
     p.add_argument("--work", type=Path, default=Path("/tmp/biomass-bench-generation"))
     p.add_argument("--keep", action="store_true", help="keep the data root (the crawls are always kept)")
+    p.add_argument("--warc", action="store_true", help="also build the years from the same pages in WARC files")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    make_crawls(args.work, args.docs)
-    config = write_config(args.work, args.docs)
-    data_root = args.work / f"data-{args.docs}"
-    shutil.rmtree(data_root, ignore_errors=True)
+    crawls = make_crawls(args.work, args.docs)
+    kinds = ["jsonl", "warc"] if args.warc else ["jsonl"]
+    if args.warc:
+        make_warcs(args.work, args.docs, crawls)
+    configs = {kind: write_config(args.work, args.docs, kind) for kind in kinds}
+    roots = {kind: args.work / f"data-{args.docs}{'' if kind == 'jsonl' else '-' + kind}" for kind in kinds}
+    for root in roots.values():
+        shutil.rmtree(root, ignore_errors=True)
 
-    results = []
+    results: dict[str, list[dict]] = {kind: [] for kind in kinds}
     for year in YEARS:
-        result = run_year(year, config, args.work, args.docs)
-        manifest = json.loads((data_root / "generations" / str(year) / "manifest.json").read_text())
-        report(result, args.docs, manifest)
-        results.append(result)
+        for kind in kinds:          # interleaved, so a drift in the machine's speed hits both alike
+            result = run_year(year, configs[kind], args.work, args.docs, kind)
+            manifest = json.loads((roots[kind] / "generations" / str(year) / "manifest.json").read_text())
+            if args.warc:
+                print(f"\n[{kind}]", end="")
+            report(result, args.docs, manifest)
+            results[kind].append(result)
     if not args.keep:
-        shutil.rmtree(data_root, ignore_errors=True)
+        for root in roots.values():
+            shutil.rmtree(root, ignore_errors=True)
+    if args.warc:
+        extraction = [compare_warc(a, b, args.docs) for a, b in zip(results["jsonl"], results["warc"])]
+        (args.work / f"result-{args.docs}-warc.json").write_text(
+            json.dumps({"docs": args.docs, "results": results["warc"], "extraction": extraction}, indent=2))
+    results = results["jsonl"]
 
     year_wall = max(r["wall"] for r in results)
     peak = max(r["peak_mb"] for r in results)
@@ -150,7 +207,7 @@ def main() -> None:
     out.write_text(json.dumps({"docs": args.docs, "results": results}, indent=2))
     for other in sorted(args.work.glob("result-*.json")):
         prior = json.loads(other.read_text())
-        if prior["docs"] < args.docs:
+        if prior["docs"] < args.docs and "extraction" not in prior:
             base = max(r["peak_mb"] for r in prior["results"])
             growth = peak / base
             print(f"peak at {args.docs:,} / peak at {prior['docs']:,} docs: {growth:.2f}x "

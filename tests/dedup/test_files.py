@@ -46,10 +46,11 @@ def test_same_clusters_and_kept_rows_as_in_memory(tmp_path, near_dup_corpus, sma
         pq.write_table(part, paths[-1], row_group_size=37)
     want = deduplicate(table, threshold=0.8, verify=verify)
     rounds = []
-    texts = Inputs.texts
-    monkeypatch.setattr(Inputs, "texts", lambda self, rows, lengths: rounds.append(len(rows)) or texts(self, rows, lengths))
+    hashed = files.streamed_shingle_sets
+    monkeypatch.setattr(files, "streamed_shingle_sets",
+                        lambda inputs, rows, *a: rounds.append(len(rows)) or hashed(inputs, rows, *a))
     got = deduplicate_files(paths, tmp_path / "out.parquet", threshold=0.8, verify=verify)
-    assert len(rounds) > 3 if verify == "exact" else not rounds           # text held a few docs at a time
+    assert len(rounds) > 3 if verify == "exact" else not rounds           # shingles held a few docs at a time
     assert got.clusters.equals(want.clusters)
     assert got.dropped.equals(want.dropped)
     assert got.counts.as_dict() == want.counts.as_dict()

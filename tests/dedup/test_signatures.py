@@ -180,3 +180,29 @@ def test_mixed_per_code_point_and_python_paths():
     assert np.array_equal(signatures(texts), reference(texts))
     offsets, _ = shingle_sets(texts)
     assert [int(offsets[i + 1] - offsets[i]) for i in range(len(texts))] == [len(set(shingles(t))) for t in texts]
+
+
+def test_growing_table_over_batches_equals_whole_table_and_datasketch():
+    """GrowingTable appends each batch's new code points to its table instead of rebuilding it: every code point
+    must still map to lower(NFKC(c)) as ``codepoint_table`` says, and signatures / shingle sets must not move."""
+    from biomass.dedup.minhash import GrowingTable, codepoint_table
+
+    rng = random.Random(13)
+    alphabet = "abc xyz ÉéßẞΣσςﬁ①Ⅻ가각 \u0301\u0308 ½ Ǆ İ 漢字 ÅÅ ﾊﾟ"
+    docs = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(5, 80))) for _ in range(120)]
+    docs += real_docs(400)[:30]
+    batches = [pa.array(docs[i:i + 17], pa.large_string()) for i in range(0, len(docs), 17)]
+    grow = GrowingTable()
+    ours = np.concatenate([signatures(b, table=grow.covering(b)) for b in batches])
+    assert np.array_equal(ours, reference(docs))
+    cps, meta, seq = grow.table
+    assert np.all(np.diff(cps.astype(np.int64)) > 0)
+    ref_cps, ref_meta, ref_seq = codepoint_table(cps)
+    assert np.array_equal(cps, ref_cps)
+    for i in range(len(cps)):
+        got = seq[meta[i] >> 8:(meta[i] >> 8) + (meta[i] & 0xFF)].tolist() if meta[i] else None
+        want = ref_seq[ref_meta[i] >> 8:(ref_meta[i] >> 8) + (ref_meta[i] & 0xFF)].tolist() if ref_meta[i] else None
+        assert got == want, hex(int(cps[i]))
+    whole = pa.array(docs, pa.large_string())
+    assert all(np.array_equal(x, y) for x, y in zip(shingle_sets(whole, table=grow.table),
+                                                   shingle_sets(whole)))

@@ -4,13 +4,14 @@ Same clusters and kept rows as ``deduplicate`` on the concatenated inputs, in pa
 
 1. ``text`` in record batches -> signatures; the small columns the keep rule reads (doc_id, origin,
    collected_at) whole.
-2. LSH candidates from the signatures; exact verification re-reads ``text`` and holds only candidate rows'
-   texts, whole candidate components at a time and about ``VERIFY_TEXT_BYTES`` per round (a bigger input
-   takes more rounds, not more memory; one component bigger than that is held whole).
+2. LSH candidates from the signatures; exact verification re-reads ``text`` and hashes candidate rows' shingle
+   sets as the batches come (never gathering their text), whole candidate components at a time and about
+   ``VERIFY_TEXT_BYTES`` of their text per round (a bigger input takes more rounds, not more memory; one
+   component bigger than that is held whole).
 3. Every column batch by batch: dropped rows filtered out, the rest written as they come.
 
 Resident: the signatures (``num_perm`` x 4 bytes a row), a few small arrays per row, one round of candidate
-text and a few batches in flight, whatever the size of the input.
+shingle hashes (8 bytes a word) and a few batches in flight, whatever the size of the input.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from biomass.dedup.engine import (ORIGIN_PRIORITY, DedupResult, cluster_and_keep, components, verified_mask,
-                                  verified_pairs)
+from biomass.dedup.engine import ORIGIN_PRIORITY, DedupResult, cluster_and_keep, components, verified_pairs
 from biomass.dedup.index import SignatureIndex
-from biomass.dedup.minhash import GrowingTable, as_string_array, signatures
+from biomass.dedup.minhash import (GrowingTable, _csr_concat, as_string_array, jaccard_pairs, shingle_sets,
+                                   signatures)
 from biomass.schema import COLUMNS, RECORD_SCHEMA, conform
 from biomass.storage import _WRITE_OPTS, SHARD_ROWS, batch_rows_for, naming_the_file, parquet_batches
 
@@ -144,10 +145,24 @@ def verify_from_files(inputs: Inputs, sigs: np.ndarray, lengths: np.ndarray, pai
         pos = np.full(len(involved), -1, dtype=np.int64)
         pos[docs] = np.arange(len(docs))
         sub = np.stack([pos[local[sel, 0]], pos[local[sel, 1]]], axis=1)
-        texts = inputs.texts(involved[docs], lengths[involved[docs]])
-        ok[sel] = verified_mask(texts, None, sub, threshold, "exact", threads, table)
-        del texts
+        offsets, hashes = streamed_shingle_sets(inputs, involved[docs], threads, table)
+        ok[sel] = jaccard_pairs(offsets, hashes, sub[:, 0], sub[:, 1]) >= threshold
+        del offsets, hashes
     return pairs[ok, 0], pairs[ok, 1]
+
+
+def streamed_shingle_sets(inputs: Inputs, rows: np.ndarray, threads: int | None, table=None):
+    """CSR shingle sets of ``rows`` (ascending), hashed batch by batch as the text column is read: the next batch
+    is decoded by the prefetch thread while the kernel hashes this one, and the rows' text is never gathered."""
+    parts = []
+    for start, batch in inputs.batches(["text"]):
+        lo, hi = np.searchsorted(rows, [start, start + batch.num_rows])
+        if hi > lo:
+            arr = as_string_array(batch.column(0))            # nulls as "", as the signatures saw them
+            parts.append(shingle_sets(arr, rows[lo:hi] - start, threads=threads, table=table))
+    if not parts:
+        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint64)
+    return _csr_concat(parts)
 
 
 def text_rounds(comp: np.ndarray, lengths: np.ndarray, budget: int) -> np.ndarray:

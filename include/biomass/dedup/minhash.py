@@ -189,20 +189,33 @@ def codepoint_table(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 class GrowingTable:
     """One code point table for a stream of text batches, grown with the code points each batch brings: a
-    batch then costs a scan of its text, not a rebuild of the table (a table covering more code points than a
-    text has gives the kernel the same answers)."""
+    batch then costs a scan of its text and the classification of its new code points, not a rebuild of the
+    table (a table covering more code points than a text has gives the kernel the same answers). New code
+    points' sequences are appended to ``seq``; ``meta`` keeps pointing at the old ones."""
 
     def __init__(self) -> None:
         self.cps = np.zeros(0, dtype=np.uint32)
         self.table = _EMPTY_TABLE
+        self._meta = np.zeros(0, dtype=np.uint32)
+        self._seq: list[int] = []
 
     def covering(self, arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         off, data, width, base = _buffers(arr)
         cps = np.frombuffer(kernel().distinct_codepoints(off, data, width, base,
                                                          np.arange(len(arr), dtype=np.uint32)), dtype=np.uint32)
-        if len(np.setdiff1d(cps, self.cps, assume_unique=True)):
-            self.cps = np.union1d(self.cps, cps).astype(np.uint32)
-            self.table = codepoint_table(self.cps)
+        new = np.setdiff1d(cps, self.cps, assume_unique=True)
+        if len(new):
+            meta = np.zeros(len(new), dtype=np.uint32)
+            for i, cp in enumerate(new.tolist()):
+                items = classify_codepoint(cp)
+                if items is not None:
+                    meta[i] = (len(self._seq) << 8) | len(items)
+                    self._seq.extend(items)
+            all_cps = np.concatenate([self.cps, new.astype(np.uint32)])
+            order = np.argsort(all_cps, kind="stable")
+            self.cps = np.ascontiguousarray(all_cps[order])
+            self._meta = np.ascontiguousarray(np.concatenate([self._meta, meta])[order])
+            self.table = (self.cps, self._meta, np.array(self._seq, dtype=np.uint32))
         return self.table
 
 
