@@ -126,8 +126,10 @@ def main() -> int:
     rows = []
     for year in YEARS:
         profile = args.work / f"profile-{args.docs}-{year}.json"
+        # `airflow dags test` runs one task at a time in one process, so run-year does too (--workers 1): the
+        # ratio is what Airflow adds, not what a second core buys (Celery workers run mapped tasks in parallel).
         ry = _run([str(BIN / "biomass"), "run-year", str(year), "--config", str(configs["run-year"]),
-                   "--profile-out", str(profile)], base, args.work / f"run-year-{year}.log")
+                   "--workers", "1", "--profile-out", str(profile)], base, args.work / f"run-year-{year}.log")
         conf = {"year": year, "data_root": str(roots["airflow"])}
         af = _run([str(BIN / "airflow"), "dags", "test", "biomass_annual", f"{year}-01-01T00:00:00+00:00",
                    "-c", json.dumps(conf)], af_env, args.work / f"airflow-{year}.log")
