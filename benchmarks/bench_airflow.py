@@ -135,7 +135,7 @@ def main() -> int:
                    "-c", json.dumps(conf)], af_env, args.work / f"airflow-{year}.log")
         a, b = _published(roots["run-year"], year), _published(roots["airflow"], year)
         same = _content(roots["run-year"], year) == _content(roots["airflow"], year)
-        steps = sum(s["seconds"] for s in json.loads(profile.read_text())["steps"])
+        steps = sum(s["seconds"] for s in json.loads(profile.read_text())["steps"] if not s.get("within"))
         tis = task_times(af_env, year)
         in_tasks = sum(ti["seconds"] for ti in tis)
         span = ((max(ti["end"] for ti in tis) - min(ti["start"] for ti in tis)).total_seconds() if tis else af)
