@@ -8,6 +8,7 @@ Saved bytes are deterministic: words sorted by code point, n-gram hashes sorted,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -85,6 +86,16 @@ class ReferenceProfile:
     def count_of(self) -> dict[str, int]:
         """word -> reference count (0 for unseen words via ``.get(word, 0)``)."""
         return dict(zip(self.words, self.counts.tolist()))
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 of everything the metrics read from the profile: statistics measured against a profile are only
+        reused against one with the same fingerprint (``GenerationStats.from_bytes``)."""
+        digest = hashlib.sha256(canonical_json(self._header()).encode())
+        digest.update("\n".join(self.words).encode("utf-8"))
+        for array in (self.counts, self.rare_ngrams, self.rare_ngram_counts):
+            digest.update(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
+        return digest.hexdigest()
 
     def summary(self) -> dict[str, Any]:
         return {"docs": self.docs, "tokens": self.tokens, "types": len(self.words), "ngrams": self.ngrams,
