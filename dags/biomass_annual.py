@@ -2,7 +2,8 @@
 ### biomass_annual: one generation of the corpus per year
 
 `plan -> scrape (one task per input file) -> prepare_tagging -> tag (one task per shard) -> finish_scrape
--> gate -> license -> gate -> synthesize -> gate -> assemble -> gate -> measure -> collapse gate -> publish
+-> gate -> license -> gate -> synthesize -> gate -> assemble -> gate -> prepare_measure -> measure (one task per
+shard) -> finish_measure -> collapse gate -> publish
 -> release_lock`. Every step is a call into `biomass.pipeline` (plain Python under `include/`); this file is
 wiring. The scrape's tagging is mapped over the shards between two small reductions: `prepare_tagging` decides
 which URLs an earlier shard already kept and fixes the detector reference; `finish_scrape` sums the counts.
@@ -188,12 +189,28 @@ def biomass_annual():
             return run_assemble(run).as_dict()
 
     @task
-    def measure(plan_path: str, run_id=None) -> dict:
-        """Collapse metrics against the frozen human reference; a warning level is logged, not fatal."""
-        from biomass.pipeline import run_measure
+    def prepare_measure(plan_path: str, run_id=None) -> list[int]:
+        """Fix the reference profile every shard is measured against, once; the shards to measure."""
+        from biomass.pipeline import prepare_measure
 
         with _plan(plan_path, run_id) as run:
-            return run_measure(run)["collapse"]
+            return list(range(prepare_measure(run)))
+
+    @task(map_index_template="{{ task.op_kwargs['index'] }}")
+    def measure(plan_path: str, index: int, run_id=None) -> dict:
+        """One shard's mergeable metrics statistics (reused from the parent for a carried shard); mapped."""
+        from biomass.pipeline import measure_shard
+
+        with _plan(plan_path, run_id) as run:
+            return measure_shard(run, index)
+
+    @task
+    def finish_measure(plan_path: str, shards: list[dict], run_id=None) -> dict:
+        """Merge the shards' statistics into the collapse metrics; a warning level is logged, not fatal."""
+        from biomass.pipeline import finish_measure
+
+        with _plan(plan_path, run_id) as run:
+            return finish_measure(run)["collapse"]
 
     def gate(name: str):
         @task(task_id=f"gate_{name}", retries=0)
@@ -239,12 +256,13 @@ def biomass_annual():
     g_synth = gate("synthesize")(path)
     assembled = assemble(path)
     g_generation = gate("generation")(path)
-    measured = measure(path)
+    to_measure = prepare_measure(path)
+    measured = finish_measure(path, measure.partial(plan_path=path).expand(index=to_measure))
     g_collapse = gate("collapse")(path)
     published = publish(path)
     published >> release_lock()
-    (scraped >> g_scrape >> licensed >> g_license >> synthetic >> g_synth >> assembled >> g_generation >> measured
-     >> g_collapse >> published)
+    (scraped >> g_scrape >> licensed >> g_license >> synthetic >> g_synth >> assembled >> g_generation >> to_measure)
+    measured >> g_collapse >> published
 
 
 biomass_annual()

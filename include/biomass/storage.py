@@ -5,6 +5,7 @@ Layout under a data root::
     staging/<year>/                 everything a run writes before its gates pass (kept on failure)
     generations/<year>/manifest.json    the only thing readers trust; written last, by atomic rename
     generations/<year>/part-NNNNN-<sha12>.parquet   shards named by content, listed in the manifest
+    generations/<year>/part-NNNNN-<sha12>.stats     a shard's metrics statistics (named, with sha256, in its entry)
     generations/<year>/quarantine-<sha12>.parquet   every row set aside while building the year
     generations/.retired/<year>-<n>/    a withdrawn generation (see ``retire``), with retired.json and its signatures
     index/minhash/gen-<year>.arrow      the year's dedup signatures (written by the publish step)
@@ -278,6 +279,7 @@ def concat_parquet(paths: list[Path], out: str | os.PathLike[str], schema: pa.Sc
 
 
 SHARD_PREFIX = "part-"
+STATS_SUFFIX = ".stats"   # a shard's saved metrics statistics (biomass.metrics.stats_file), named after the shard
 SHARD_ROW_GROUP = 8_192   # rows per row group in a shard: one group of text is tens of MB, not hundreds
 
 
@@ -424,6 +426,15 @@ def _atomic_write_bytes(path: Path, data: bytes, *, unique_tmp: bool = False) ->
     _atomic_write(path, lambda tmp: tmp.write_bytes(data), unique_tmp=unique_tmp)
 
 
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """A small staged file (e.g. a shard's statistics) written atomically, so a step killed mid-write leaves
+    the old file or none; safe when another process writes the same path at the same time."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_bytes(path, data, unique_tmp=True)
+    return path
+
+
 def _plain_name(name: Any) -> bool:
     """A manifest may only name files inside its own folder."""
     return isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
@@ -524,6 +535,22 @@ class GenerationStore:
     def pending_signature_path(self, year: int) -> Path:
         """Where publish writes the year's signatures before its manifest: a name the index never reads."""
         return index_pending_path(self.minhash_dir, year)
+
+    def stats_path(self, year: int, entry: dict[str, Any]) -> Path | None:
+        """Where the saved statistics of the shard a manifest ``entry`` lists are (None: published without)."""
+        stats = entry.get("stats")
+        return self.generation_dir(year) / stats["path"] if isinstance(stats, dict) else None
+
+    def saved_stats(self, year: int, entry: dict[str, Any]) -> bytes | None:
+        """The saved statistics of one listed shard, checked against the size and sha256 its entry records
+        (``IntegrityError`` if they differ); None if the shard was published without (by older code)."""
+        path = self.stats_path(year, entry)
+        if path is None:
+            return None
+        if not _plain_name(entry["stats"].get("path")):
+            raise IntegrityError(year, f"malformed stats entry {entry['stats']!r}", path=self.manifest_path(year))
+        check_file(year, path, entry["stats"])
+        return path.read_bytes()
 
     def lock_path(self, year: int) -> Path:
         """The lock of the run building ``year`` under this data root (see ``biomass.pipeline.lock``)."""
@@ -773,7 +800,8 @@ class GenerationStore:
 
     def publish_shards(self, year: int, shards: str | os.PathLike[str], manifest_fields: dict[str, Any],
                        quarantine: str | os.PathLike[str] | None = None,
-                       signatures: Path | None = None) -> dict[str, Any]:
+                       signatures: Path | None = None,
+                       shard_stats: list[Path] | None = None) -> dict[str, Any]:
         """Make a staged shard set the generation: link its shards in under content names, then atomically swap
         ``manifest.json``; finally remove files no manifest names. Nothing is re-encoded.
 
@@ -793,15 +821,22 @@ class GenerationStore:
                 "bytes": signatures.stat().st_size}}
         shards = Path(shards)
         staged = shard_files(shards)
+        if shard_stats is not None and len(shard_stats) != len(staged):
+            raise ValueError(f"{len(shard_stats)} statistics files for {len(staged)} shards")
         if not staged:   # an empty generation still has one (empty) shard with the schema
             shards.mkdir(parents=True, exist_ok=True)
             staged = [shards / f"{SHARD_PREFIX}00000.parquet"]
             pq.write_table(RECORD_SCHEMA.empty_table(), staged[0], **_WRITE_OPTS)
+            shard_stats = None
         for path in staged:
             check_version(pq.read_schema(path))
         target = self.generation_dir(year)
         target.mkdir(parents=True, exist_ok=True)
         files = [self._link_in(path, target, path.stem) for path in staged]
+        for entry, stats in zip(files, shard_stats or ()):
+            name = entry["path"].removesuffix(".parquet") + STATS_SUFFIX
+            sha = _link_file(Path(stats), target / name)
+            entry["stats"] = {"path": name, "sha256": sha, "bytes": (target / name).stat().st_size}
         quarantine_files = [self._link_in(Path(quarantine), target, "quarantine")] if quarantine is not None else []
 
         manifest = {
@@ -817,7 +852,8 @@ class GenerationStore:
         _atomic_write_bytes(target / MANIFEST, (canonical_json(manifest) + "\n").encode())   # the commit point
         if signatures is not None:
             self._install_signatures(year, manifest["signatures"])
-        keep = {f["path"] for f in files + quarantine_files} | {MANIFEST}
+        keep = {f["path"] for f in files + quarantine_files} | {f["stats"]["path"] for f in files if "stats" in f}
+        keep |= {MANIFEST}
         for child in target.iterdir():
             if child.name not in keep and not child.name.startswith("."):
                 child.unlink()
@@ -830,14 +866,21 @@ class GenerationStore:
         rows = pq.ParquetFile(staged).metadata.num_rows
         name = f"{stem}-{sha[:12]}.parquet"
         final = target / name
-        if not final.exists() or file_sha256(final) != sha:
-            tmp = target / f".{name}.tmp"
-            tmp.unlink(missing_ok=True)
-            try:
-                os.link(staged, tmp)
-            except OSError:
-                shutil.copyfile(staged, tmp)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
+        _link_file(staged, final, sha)
         return {"path": name, "rows": rows, "sha256": sha, "bytes": final.stat().st_size}
+
+
+def _link_file(staged: Path, final: Path, sha: str | None = None) -> str:
+    """Put a finished file in place under ``final`` (hard link, else copy; fsynced, atomic); its sha256."""
+    sha = sha or file_sha256(staged)
+    if not final.exists() or file_sha256(final) != sha:
+        tmp = final.with_name(f".{final.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(staged, tmp)
+        except OSError:
+            shutil.copyfile(staged, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    return sha

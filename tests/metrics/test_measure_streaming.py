@@ -64,3 +64,70 @@ def test_measuring_again_writes_the_same_bytes(two_years):
     before = (plan.staging / "metrics.json").read_bytes()
     run_measure(plan)
     assert (plan.staging / "metrics.json").read_bytes() == before
+
+
+def test_each_published_shard_keeps_its_statistics_and_a_carried_shard_reuses_them(two_years):
+    from biomass.pipeline import measure_shard
+    from biomass.pipeline.plan import shard_stats_path
+    from biomass.storage import file_sha256
+
+    plan, manifest = two_years
+    parent = plan.store.manifest(2021)
+    for year, entries in ((2021, parent["files"]), (2022, manifest["files"])):
+        for entry in entries:
+            path = plan.store.stats_path(year, entry)
+            assert path.name == entry["path"].removesuffix(".parquet") + ".stats"
+            assert file_sha256(path) == entry["stats"]["sha256"]
+    carried = {e["sha256"] for e in parent["files"]}
+    shards = dataset_files(stage_output(plan, "assemble"))
+    reused = [measure_shard(plan, i)["reused"] for i in range(len(shards))]
+    assert reused == [file_sha256(s) in carried for s in shards] and any(reused) and not all(reused)
+    first = next(i for i, r in enumerate(reused) if r)
+    entry = next(e for e in parent["files"] if e["sha256"] == file_sha256(shards[first]))
+    assert shard_stats_path(plan, first).read_bytes() == plan.store.saved_stats(2021, entry)
+
+
+def test_a_parent_published_without_statistics_gives_the_same_bytes(two_years, tmp_path):
+    """Generations published by older code have no statistics: measure counts their text instead."""
+    import dataclasses
+    import shutil
+
+    from biomass.pipeline import run_measure
+    from biomass.pipeline.plan import shard_stats_path
+    from biomass.schema import canonical_json
+
+    plan, _ = two_years
+    root = tmp_path / "data"
+    shutil.copytree(plan.data_root, root)
+    old = dataclasses.replace(plan, data_root=str(root))
+    manifest_path = old.store.manifest_path(2021)
+    manifest = json.loads(manifest_path.read_text())
+    for entry in manifest["files"]:
+        old.store.stats_path(2021, entry).unlink()
+        del entry["stats"]
+    manifest_path.write_text(canonical_json(manifest) + "\n")
+    run_measure(old)
+    assert (old.staging / "metrics.json").read_bytes() == (plan.staging / "metrics.json").read_bytes()
+    n = len(dataset_files(stage_output(plan, "assemble")))
+    assert n >= 2 and all(shard_stats_path(old, i).read_bytes() == shard_stats_path(plan, i).read_bytes()
+                          for i in range(n))
+
+
+def test_damaged_saved_statistics_are_refused(two_years, tmp_path):
+    import dataclasses
+    import shutil
+
+    from biomass.pipeline import finish_measure
+    from biomass.storage import IntegrityError
+
+    plan, _ = two_years
+    root = tmp_path / "data"
+    shutil.copytree(plan.data_root, root)
+    copy = dataclasses.replace(plan, data_root=str(root))
+    entry = copy.store.manifest(2021)["files"][0]
+    path = copy.store.stats_path(2021, entry)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="sha256"):
+        finish_measure(copy)

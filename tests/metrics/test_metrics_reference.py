@@ -62,3 +62,22 @@ def test_load_refuses_what_is_not_a_profile(tmp_path):
         ReferenceProfile.load(other)
     with pytest.raises(ValueError, match=".json or .parquet"):
         ReferenceProfile.build(["a b"], MetricsConfig()).save(tmp_path / "x.csv")
+
+
+@pytest.mark.parametrize("rare_max_count", [3, 10_000])   # some rare n-grams; every n-gram rare
+def test_parquet_profile_is_the_table_the_list_based_writer_made(tmp_path, texts, rare_max_count):
+    """save/load go through arrays, not Python lists; the table (hence the bytes) is the one the lists made."""
+    ref = ReferenceProfile.build(texts, MetricsConfig(rare_max_count=rare_max_count))
+    n_words, n_grams = len(ref.words), int(ref.rare_ngrams.size)
+    assert n_grams > 0
+    want = pa.table({
+        "kind": pa.array(["word"] * n_words + ["ngram"] * n_grams, pa.string()),
+        "word": pa.array(list(ref.words) + [None] * n_grams, pa.string()),
+        "hash": pa.array([None] * n_words + ref.rare_ngrams.tolist(), pa.uint64()),
+        "count": pa.array(np.concatenate([ref.counts, ref.rare_ngram_counts]), pa.int64()),
+    })
+    path = ref.save(tmp_path / "profile.parquet")
+    assert pq.read_table(path).replace_schema_metadata(None).equals(want)
+    back = ReferenceProfile.load(path)
+    assert back.words == ref.words and back.fingerprint == ref.fingerprint
+    assert np.array_equal(back.rare_ngrams, ref.rare_ngrams) and back.rare_ngrams.dtype == np.uint64

@@ -1,8 +1,22 @@
 """Tokenisation and the id/n-gram plumbing every metric stands on."""
 
+import gzip
+import json
+from pathlib import Path
+
 import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from biomass.metrics.tokens import Encoder, ngram_hash, word_hashes, words
+
+
+@pytest.fixture(scope="module")
+def fixture_texts():
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "human_text.jsonl.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return [json.loads(line)["text"] for line in fh]
 
 
 def test_words_are_nfkc_lowercase_word_runs():
@@ -47,3 +61,34 @@ def test_ngram_hash_matches_vectorised_hashes():
     # order matters: "cat the" is a different bigram from "the cat"
     assert ngram_hash(("cat", "the")) != ngram_hash(("the", "cat"))
     assert hashes.dtype == np.uint64
+
+
+def _one_text_at_a_time(batches):
+    """The definition: ``words`` of each text, ids given in first-occurrence order over the whole stream."""
+    index, out = {}, []
+    for texts in batches:
+        ids = [[index.setdefault(w, len(index)) for w in words(t)] for t in texts]
+        out.append(([i for d in ids for i in d], [len(d) for d in ids]))
+    return out, list(index)
+
+
+_ALPHABET = "aZ_09 .,-'\n\t" + "éÉßİıΣς" + "\ufb01\u0301\u00b2\u2163\uff21" + "日本"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.text(alphabet=_ALPHABET, max_size=30), max_size=8), min_size=1, max_size=4))
+def test_batch_encoding_gives_the_tokens_and_ids_of_words_per_text(batches):
+    """Arrow splits all-ASCII texts, Python the others; mixed batches keep document and first-occurrence order."""
+    enc = Encoder()
+    got = [enc.encode(texts) for texts in batches]
+    want, vocab = _one_text_at_a_time(batches)
+    assert [(c.ids.tolist(), c.lengths.tolist()) for c in got] == want
+    assert enc.words() == vocab
+
+
+def test_batch_encoding_on_real_text_matches_words(fixture_texts):
+    texts = fixture_texts + ["naïve Café ﬁne", "", "   ", "Œuvre ÆON"]   # REAL text, then a few non-ASCII ones
+    enc = Encoder()
+    corpus = enc.encode(texts)
+    want, vocab = _one_text_at_a_time([texts])
+    assert (corpus.ids.tolist(), corpus.lengths.tolist()) == want[0] and enc.words() == vocab

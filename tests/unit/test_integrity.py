@@ -139,6 +139,37 @@ def test_verify_generation_lists_every_problem_and_exits_3(store, capsys):
     assert "generation 2021 is DAMAGED" in out
 
 
+def _publish_with_stats(store: GenerationStore, tmp_path) -> dict:
+    """Two FAKE shards, each with a FAKE statistics file (publish treats them as opaque bytes)."""
+    from biomass.schema import RECORD_SCHEMA, conform
+
+    folder = tmp_path / "staged"
+    with storage.ShardWriter(folder, RECORD_SCHEMA, shard_rows=20) as out:
+        out.write_table(conform(make_table(30, salt="stats")))
+    stats = [tmp_path / f"{i}.stats" for i in range(2)]
+    for i, path in enumerate(stats):
+        path.write_bytes(f"fake statistics of shard {i}".encode())
+    with pytest.raises(ValueError, match="1 statistics files for 2 shards"):
+        store.publish_shards(2022, folder, {"parent": None}, shard_stats=stats[:1])
+    return store.publish_shards(2022, folder, {"parent": None}, shard_stats=stats)
+
+
+def test_shard_statistics_are_published_next_to_their_shards_and_verified(store, tmp_path, capsys):
+    manifest = _publish_with_stats(store, tmp_path)
+    for i, entry in enumerate(manifest["files"]):
+        assert entry["stats"]["path"] == entry["path"].removesuffix(".parquet") + ".stats"
+        assert store.saved_stats(2022, entry) == f"fake statistics of shard {i}".encode()
+    assert _publish_with_stats(store, tmp_path) == manifest   # publishing again: the same manifest
+    assert biomass(["verify-generation", "2022", "--data-root", str(store.data_root)]) == 0
+    path = store.stats_path(2022, manifest["files"][1])
+    path.write_bytes(b"fake statistics of shard 9")   # same size, other bytes
+    with pytest.raises(IntegrityError, match="file sha256"):
+        store.saved_stats(2022, manifest["files"][1])
+    assert biomass(["verify-generation", "2022", "--data-root", str(store.data_root)]) == 5
+    assert str(path) in capsys.readouterr().out
+    assert store.saved_stats(2021, store.manifest(2021)["files"][0]) is None   # published without
+
+
 def test_verify_generation_of_a_year_that_is_not_published_exits_2(store, capsys):
     assert biomass(["verify-generation", "2030", "--data-root", str(store.data_root)]) == 2
     assert "not published" in capsys.readouterr().err

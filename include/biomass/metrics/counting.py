@@ -85,6 +85,17 @@ class TokenStats:
         self.docs += docs
         self.tokens += tokens
 
+    @classmethod
+    def from_counts(cls, words: Sequence[str], counts: np.ndarray, docs: int, tokens: int) -> "TokenStats":
+        """The state ``words()``, ``counts``, ``docs`` and ``tokens`` describe (e.g. read back from a stats file)."""
+        if len(words) != counts.size:
+            raise ValueError(f"{len(words)} words but {counts.size} counts")
+        stats = cls()
+        stats.encoder = Encoder.from_words(words)
+        stats._counts = np.asarray(counts, dtype=np.int64).copy()
+        stats.docs, stats.tokens = int(docs), int(tokens)
+        return stats
+
     def hashes(self) -> np.ndarray:
         """64-bit hash of every word id (``tokens.word_hash``); each word is hashed once, when first needed."""
         have = self._hashes.size
@@ -227,6 +238,29 @@ class DistinctKeys:
             self._sketch = HyperLogLog(self.precision)
             self._sketch.add(self._runs[0])
             self._runs = []
+
+    def snapshot(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(sorted distinct keys, None) while exact, else (None, the HyperLogLog registers): all a merge needs."""
+        if self._sketch is None:
+            self._collapse()
+        if self._sketch is not None:
+            return None, self._sketch.registers
+        return (self._runs[0] if self._runs else np.zeros(0, dtype=np.uint64)), None
+
+    @classmethod
+    def from_snapshot(cls, keys: np.ndarray | None, registers: np.ndarray | None,
+                      exact_limit: int | None = EXACT_DISTINCT_LIMIT,
+                      precision: int = HLL_PRECISION) -> "DistinctKeys":
+        """The counter a ``snapshot`` was taken of (same count, same merges)."""
+        out = cls(exact_limit, precision)
+        if registers is not None:
+            if registers.size != 1 << precision:
+                raise ValueError(f"{registers.size} HyperLogLog registers for precision {precision}")
+            out._sketch = HyperLogLog(precision)
+            out._sketch.registers[:] = registers
+        elif keys is not None and keys.size:
+            out._runs = [np.asarray(keys, dtype=np.uint64)]
+        return out
 
     def merge(self, other: "DistinctKeys") -> "DistinctKeys":
         if (other.exact_limit, other.precision) != (self.exact_limit, self.precision):

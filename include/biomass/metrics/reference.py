@@ -8,6 +8,7 @@ Saved bytes are deterministic: words sorted by code point, n-gram hashes sorted,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from biomass.metrics.config import MetricsConfig
@@ -86,6 +88,16 @@ class ReferenceProfile:
         """word -> reference count (0 for unseen words via ``.get(word, 0)``)."""
         return dict(zip(self.words, self.counts.tolist()))
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 of everything the metrics read from the profile: statistics measured against a profile are only
+        reused against one with the same fingerprint (``GenerationStats.from_bytes``)."""
+        digest = hashlib.sha256(canonical_json(self._header()).encode())
+        digest.update("\n".join(self.words).encode("utf-8"))
+        for array in (self.counts, self.rare_ngrams, self.rare_ngram_counts):
+            digest.update(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
+        return digest.hexdigest()
+
     def summary(self) -> dict[str, Any]:
         return {"docs": self.docs, "tokens": self.tokens, "types": len(self.words), "ngrams": self.ngrams,
                 "ngram_types": self.ngram_types, "rare_ngrams": int(self.rare_ngrams.size), **self.settings}
@@ -110,11 +122,14 @@ class ReferenceProfile:
             from biomass.storage import write_parquet
 
             n_words, n_grams = len(self.words), int(self.rare_ngrams.size)
+            # built from arrays, never Python lists of the (millions of) rare n-gram hashes
             table = pa.table(
                 {
-                    "kind": pa.array(["word"] * n_words + ["ngram"] * n_grams, pa.string()),
-                    "word": pa.array(list(self.words) + [None] * n_grams, pa.string()),
-                    "hash": pa.array([None] * n_words + self.rare_ngrams.tolist(), pa.uint64()),
+                    "kind": pa.concat_arrays([pa.repeat("word", n_words).cast(pa.string()),
+                                              pa.repeat("ngram", n_grams).cast(pa.string())]),
+                    "word": pa.concat_arrays([pa.array(self.words, pa.string()), pa.nulls(n_grams, pa.string())]),
+                    "hash": pa.array(np.concatenate([np.zeros(n_words, np.uint64), self.rare_ngrams]), pa.uint64(),
+                                     mask=np.arange(n_words + n_grams) < n_words),
                     "count": pa.array(np.concatenate([self.counts, self.rare_ngram_counts]), pa.int64()),
                 }
             ).replace_schema_metadata({PROFILE_KEY: canonical_json(self._header()).encode()})
@@ -140,13 +155,13 @@ class ReferenceProfile:
                 raise ValueError(f"{path} is not a saved reference profile (no {PROFILE_KEY.decode()} metadata)")
             table = pq.read_table(path)
             header = json.loads(table.schema.metadata[PROFILE_KEY])
-            kind = np.array(table.column("kind").to_pylist())
-            is_word = kind == "word"
-            all_counts = table.column("count").to_numpy()
-            words = tuple(w for w, k in zip(table.column("word").to_pylist(), is_word) if k)
-            counts = all_counts[is_word].astype(np.int64)
-            rare = np.array([h for h, k in zip(table.column("hash").to_pylist(), is_word) if not k], dtype=np.uint64)
-            rare_counts = all_counts[~is_word].astype(np.int64)
+            is_word = pc.equal(table.column("kind"), "word")
+            word_rows, gram_rows = table.filter(is_word), table.filter(pc.invert(is_word))
+            # columns as arrays, not Python lists: a profile holds millions of rare n-gram hashes
+            words = tuple(word_rows.column("word").to_pylist())
+            counts = word_rows.column("count").to_numpy().astype(np.int64)
+            rare = gram_rows.column("hash").to_numpy().astype(np.uint64)
+            rare_counts = gram_rows.column("count").to_numpy().astype(np.int64)
         return cls(settings=dict(header["settings"]), words=words, counts=_frozen(counts),
                    rare_ngrams=_frozen(rare), rare_ngram_counts=_frozen(rare_counts), docs=int(header["docs"]),
                    tokens=int(header["tokens"]), ngrams=int(header["ngrams"]),

@@ -115,6 +115,16 @@ class Encoder:
         """The words with ids ``start, start + 1, ...`` (id order is first-occurrence order)."""
         return self._index.order[start:]
 
+    @classmethod
+    def from_words(cls, words_: Sequence[str]) -> "Encoder":
+        """The encoder whose ids are ``0, 1, ...`` for ``words_`` (distinct, in id order), as ``words()`` gave them."""
+        other = cls()
+        dict.update(other._index, zip(words_, range(len(words_))))
+        other._index.order = list(words_)
+        if len(other._index) != len(words_):
+            raise ValueError("an encoder's words must be distinct")
+        return other
+
     def copy(self) -> "Encoder":
         """An independent encoder with the same ids, to extend without touching this one."""
         other = Encoder()

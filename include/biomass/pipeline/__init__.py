@@ -4,7 +4,8 @@ Every step reads and writes one explicit partition, ``staging/<year>/``, and tak
 run plan written by ``make_plan``; nothing depends on ``now()``. Steps:
 
     plan -> scrape[file] -> prepare_tagging -> tag[shard] -> finish_scrape -> gate -> license -> gate
-         -> synthesize -> gate -> assemble -> gate -> measure -> gate -> publish
+         -> synthesize -> gate -> assemble -> gate -> prepare_measure -> measure[shard] -> finish_measure
+         -> gate -> publish
 
 A gate that fails raises ``GateFailed`` and leaves staging in place as evidence; only ``publish`` makes a
 generation visible, and it writes the manifest last.
@@ -25,7 +26,7 @@ from biomass.pipeline.gating import GATE_INPUT, check_gate_overrides, gate_summa
 from biomass.pipeline.ingest import (finish_scrape, merge_scrape, prepare_tagging, run_license, run_scrape_shard,
                                      tag_scrape_shard)
 from biomass.pipeline.lock import LockLost, RunLock, RunLocked
-from biomass.pipeline.measure import run_measure
+from biomass.pipeline.measure import finish_measure, measure_shard, prepare_measure, run_measure
 from biomass.pipeline.plan import RunPlan, load_counts, make_plan, stage_output, stage_quarantine
 from biomass.pipeline.publishing import asset_extra, publish
 from biomass.pipeline.synthesis import run_synthesize
@@ -34,7 +35,7 @@ from biomass.profiling import StepProfile
 
 __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarantine", "run_scrape_shard",
            "prepare_tagging", "tag_scrape_shard", "finish_scrape", "merge_scrape", "run_license", "run_synthesize",
-           "run_assemble", "synthetic_cap", "run_measure",
+           "run_assemble", "synthetic_cap", "run_measure", "prepare_measure", "measure_shard", "finish_measure",
            "run_gate_for", "gate_summary", "gate_thresholds", "check_gate_overrides", "GATE_INPUT", "publish",
            "asset_extra", "run_year", "RunLock", "RunLocked", "LockLost"]
 
@@ -87,8 +88,13 @@ def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: Ste
         run_assemble(plan)
     with step("gate_generation"):
         run_gate_for(plan, "generation", gate_overrides)
-    with step("measure"):
-        run_measure(plan)
+    with step("prepare_measure"):
+        measure_shards = prepare_measure(plan)
+    for i in range(measure_shards):
+        with step(f"measure[{i}]"):
+            measure_shard(plan, i)
+    with step("finish_measure"):
+        finish_measure(plan)
     with step("gate_collapse"):
         run_gate_for(plan, "collapse", gate_overrides)
     with step("publish"):

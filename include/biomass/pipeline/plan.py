@@ -160,5 +160,14 @@ def stage_output(plan: RunPlan, stage: str) -> Path:
     return plan.staging / f"{stage}.parquet"
 
 
+MEASURE_DIR = "measure"
+
+
+def shard_stats_path(plan: RunPlan, index: int) -> Path:
+    """The saved metrics statistics of the generation's shard ``index`` (``staging/<year>/measure/
+    part-NNNNN.stats``), written by ``measure[index]``, merged by ``finish_measure``, kept by publish."""
+    return plan.staging / MEASURE_DIR / f"part-{index:05d}.stats"
+
+
 def stage_quarantine(plan: RunPlan, stage: str) -> Path:
     return plan.staging / f"{stage}.quarantine.parquet"

@@ -17,9 +17,9 @@ from biomass.exitcodes import CHECK_FAILED
 from biomass.pipeline.assemble import index_root
 from biomass.pipeline.gating import GATE_INPUT
 from biomass.pipeline.measure import REFERENCE_PROFILE
-from biomass.pipeline.plan import STAGES, RunPlan, load_counts, stage_output
+from biomass.pipeline.plan import STAGES, RunPlan, load_counts, shard_stats_path, stage_output
 from biomass.schema import QUARANTINE_SCHEMA
-from biomass.storage import concat_parquet, dataset_batches
+from biomass.storage import concat_parquet, dataset_batches, dataset_files
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ class PublishRefused(RuntimeError):
 
 
 def publish(plan: RunPlan) -> dict[str, Any]:
-    """Make the year visible: shards, quarantine and its dedup signatures, the manifest last."""
+    """Make the year visible: shards (each with its metrics statistics), quarantine and its dedup signatures,
+    the manifest last."""
     from biomass.dedup import SignatureIndex
 
     gates = {}
@@ -64,7 +65,8 @@ def publish(plan: RunPlan) -> dict[str, Any]:
     ids = pq.read_table(plan.staging / "dedup.signature_ids.parquet").column("doc_id").to_pylist()
     signatures = np.load(plan.staging / "dedup.signatures.npy")
     pending = SignatureIndex(index_root(plan)).add_generation(plan.year, ids, signatures, pending=True)
-    manifest = plan.store.publish_shards(plan.year, shards, fields, quarantine=quarantine, signatures=pending)
+    manifest = plan.store.publish_shards(plan.year, shards, fields, quarantine=quarantine, signatures=pending,
+                                         shard_stats=_shard_stats(plan, shards))
     staged_reference = plan.staging / "reference.profile.parquet"
     if staged_reference.exists():
         target = Path(plan.data_root) / REFERENCE_PROFILE
@@ -73,6 +75,13 @@ def publish(plan: RunPlan) -> dict[str, Any]:
         target.with_name(".profile.tmp").replace(target)
     log.info("published generation %s: %d rows in %d files", plan.year, manifest["rows"], len(manifest["files"]))
     return manifest
+
+
+def _shard_stats(plan: RunPlan, shards: Path) -> list[Path] | None:
+    """Each shard's saved metrics statistics (written by ``measure[i]``), kept with the generation so later years
+    reuse them; None if any is missing (staging measured by older code): the year publishes without them."""
+    paths = [shard_stats_path(plan, i) for i in range(len(dataset_files(shards)))]
+    return paths if all(p.exists() for p in paths) else None
 
 
 def mix_of(batches: Iterable[pa.RecordBatch | pa.Table]) -> dict[str, dict[str, int]]:

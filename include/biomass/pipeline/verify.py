@@ -2,7 +2,8 @@
 
 What readers check when a year builds on its parent, for the whole generation at once and listing every problem
 rather than stopping at the first: the manifest's format, year and schema version; each listed file (record
-shards and quarantine) for presence, size, sha256, row count and schema version; every record's content_sha256
+shards and quarantine) for presence, size, sha256, row count and schema version; each shard's saved metrics
+statistics for presence, size and sha256; every record's content_sha256
 (streamed batch by batch: never the whole generation in memory); the rows in total; and the dedup signatures the
 manifest names. Exit codes: 0 sound, 5 damaged (``EXIT_DAMAGED``), 2 not published or bad usage.
 """
@@ -52,6 +53,11 @@ def audit(store: GenerationStore, year: int) -> Iterator[IntegrityError]:
     for entry in manifest["files"]:
         found = yield from _audit_file(year, folder / entry["path"], entry, records=True)
         rows += found or 0
+        if "stats" in entry:   # the shard's saved metrics statistics
+            try:
+                store.saved_stats(year, entry)
+            except IntegrityError as exc:
+                yield exc
     for entry in manifest.get("quarantine_files", []):
         yield from _audit_file(year, folder / entry["path"], entry, records=False)
     if rows != manifest["rows"]:
