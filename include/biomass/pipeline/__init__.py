@@ -63,11 +63,11 @@ def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: Ste
         with record(name):
             yield
 
-    check_gate_overrides(plan.cfg, gate_overrides)
     def mapped(name: str, fn, count: int) -> list:
         check()
         return pool.map(plan, name, fn, count, profile)
 
+    check_gate_overrides(plan.cfg, gate_overrides)
     mapped("scrape", run_scrape_shard, len(plan.scrape_inputs))
     with step("prepare_tagging"):
         prepare_tagging(plan)
@@ -90,9 +90,7 @@ def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: Ste
         run_gate_for(plan, "generation", gate_overrides)
     with step("prepare_measure"):
         measure_shards = prepare_measure(plan)
-    for i in range(measure_shards):
-        with step(f"measure[{i}]"):
-            measure_shard(plan, i)
+    mapped("measure", measure_shard, measure_shards)
     with step("finish_measure"):
         finish_measure(plan)
     with step("gate_collapse"):
