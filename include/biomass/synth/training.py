@@ -36,6 +36,7 @@ class TrainingSet:
     prompts: list[str]      # the first prompt_tokens words of each document, joined
     parent_docs: int        # distinct non-empty documents offered (the sample's population)
     model: NgramModel | None
+    duplicates: int = 0     # rows skipped because an earlier row had their doc_id
 
     def __len__(self) -> int:
         return len(self.doc_ids)
@@ -72,6 +73,7 @@ def collect(batches: Iterable[pa.Table | pa.RecordBatch], *, order: int, prompt_
     sample: list[tuple[int, str, str]] = []  # max-heap by key (negated) of the bottom-k sample
     pending: list[list[str]] = []
     parent_docs = 0
+    duplicates = 0
 
     def keep(doc_id: str, ws: list[str]) -> None:
         ids.append(doc_id)
@@ -85,6 +87,7 @@ def collect(batches: Iterable[pa.Table | pa.RecordBatch], *, order: int, prompt_
 
     for doc_id, text in iter_docs(batches):
         if doc_id in seen:
+            duplicates += 1
             continue  # the first copy of a doc_id is the one used, as a dict of the input would keep it
         seen.add(doc_id)
         parent_docs += 1
@@ -105,4 +108,4 @@ def collect(batches: Iterable[pa.Table | pa.RecordBatch], *, order: int, prompt_
     order_ = sorted(range(len(ids)), key=ids.__getitem__)
     model = NgramModel.from_counts(counter.finish()) if counter is not None and ids else None
     return TrainingSet([ids[i] for i in order_], np.array(lengths, np.int64)[order_] if ids else np.zeros(0, np.int64),
-                       [prompts[i] for i in order_], parent_docs, model)
+                       [prompts[i] for i in order_], parent_docs, model, duplicates)
