@@ -4,7 +4,7 @@ Every step reads and writes one explicit partition, ``staging/<year>/``, and tak
 run plan written by ``make_plan``; nothing depends on ``now()``. Steps:
 
     plan -> scrape[file] -> prepare_tagging -> tag[shard] -> finish_scrape -> gate -> license -> gate
-         -> synthesize -> gate -> assemble -> gate -> measure -> gate -> publish
+         -> train_synthesizer -> synthesize[shard] -> finish_synthesize -> gate -> assemble -> gate -> measure -> gate -> publish
 
 A gate that fails raises ``GateFailed`` and leaves staging in place as evidence; only ``publish`` makes a
 generation visible, and it writes the manifest last.
@@ -27,11 +27,12 @@ from biomass.pipeline.lock import LockLost, RunLock, RunLocked
 from biomass.pipeline.measure import run_measure
 from biomass.pipeline.plan import RunPlan, load_counts, make_plan, stage_output, stage_quarantine
 from biomass.pipeline.publishing import asset_extra, publish
-from biomass.pipeline.synthesis import run_synthesize
+from biomass.pipeline.synthesis import finish_synthesize, run_synthesize, synthesize_shard, train_synthesizer
 from biomass.profiling import StepProfile
 
 __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarantine", "run_scrape_shard",
            "prepare_tagging", "tag_scrape_shard", "finish_scrape", "merge_scrape", "run_license", "run_synthesize",
+           "train_synthesizer", "synthesize_shard", "finish_synthesize",
            "run_assemble", "synthetic_cap", "run_measure",
            "run_gate_for", "gate_summary", "gate_thresholds", "check_gate_overrides", "GATE_INPUT", "publish",
            "asset_extra", "run_year", "RunLock", "RunLocked", "LockLost"]
@@ -70,8 +71,13 @@ def run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None = None,
         run_license(plan)
     with step("gate_license"):
         run_gate_for(plan, "license", gate_overrides)
-    with step("synthesize"):
-        run_synthesize(plan)
+    with step("train_synthesizer"):
+        shards = train_synthesizer(plan)
+    for i in shards:
+        with step(f"synthesize[{i}]"):
+            synthesize_shard(plan, i)
+    with step("finish_synthesize"):
+        finish_synthesize(plan)
     with step("gate_synthesize"):
         run_gate_for(plan, "synthesize", gate_overrides)
     with step("assemble"):
