@@ -52,6 +52,32 @@ def test_streamed_counts_equal_counting_everything_at_once(human_docs):
     assert np.array_equal(one.finish().keys, got.keys)
 
 
+def test_batch_counts_equal_token_list_counts(human_docs):
+    """``add_batch`` (Arrow tokens, distinct tokens looked up once) counts what ``add`` of ``words`` counts."""
+    from biomass.synth.tokens import TokenBatch
+
+    docs = human_docs[:50] + ["", "  ", "\x00", "héllo wörld ça va", "a\u200bb c", "Ω Ω Ω"] + human_docs[50:70]
+    one = NgramCounter(3)
+    one.add([words(t) for t in docs])
+    batched = NgramCounter(3, merge_every=500)
+    for lo in (0, 20, 53, 60):
+        batched.add_batch(TokenBatch.encode(docs[lo:{0: 20, 20: 53, 53: 60, 60: None}[lo]]))
+    a, b = one.finish(), batched.finish()
+    assert a.vocab == b.vocab and np.array_equal(a.keys, b.keys) and np.array_equal(a.counts, b.counts)
+    assert np.array_equal(a.doc_lengths, b.doc_lengths)
+
+
+def test_training_prompts_and_lengths_are_those_of_words(train_table):
+    from biomass.synth.tokens import join
+    from biomass.synth.training import collect
+
+    texts = dict(zip(train_table.column("doc_id").to_pylist(), train_table.column("text").to_pylist()))
+    got = collect([train_table], order=3, prompt_tokens=5, max_docs=None, seed=1)
+    assert got.doc_ids == sorted(texts)
+    assert got.lengths.tolist() == [len(words(texts[d])) for d in got.doc_ids]
+    assert got.prompts == [join(words(texts[d])[:5]) for d in got.doc_ids]
+
+
 def _jobs(model, human_docs, n=120):
     rng = np.random.default_rng(0)
     jobs = []
