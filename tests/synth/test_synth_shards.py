@@ -44,3 +44,36 @@ def test_ranges_in_reverse_order_from_disk_equal_one_process(tmp_path, train_tab
     assert parts.equals(pq.read_table(tmp_path / "one.parquet"))
     assert sum(c.rows_in for c in counts) == n and sum(c.rows_out for c in counts) == parts.num_rows
     assert len(set(parts.column("doc_id").to_pylist())) == parts.num_rows
+
+
+def test_openai_backend_shards_from_a_saved_prompt_table(tmp_path, train_table, prov, human_docs):
+    """A remote generator saves no model, only the prompt table; its shards send their own requests and
+    together write what one process writes."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from biomass.synth.ngram import NgramModel
+    from tests.synth.test_synth_stage import _CompletionServer
+
+    _CompletionServer.model = NgramModel.train(human_docs[100:140])
+    _CompletionServer.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _CompletionServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cfg = CFG.model_copy(update={"backend": "openai", "openai_model": "kn-test", "openai_timeout_s": 10.0,
+                                     "openai_base_url": f"http://127.0.0.1:{server.server_port}/v1"})
+        n = 6
+        synthesize_stage([train_table], n=n, seed=2, year=2024, parent=2023, config=cfg, provenance=prov,
+                         out_path=str(tmp_path / "one.parquet"))
+        training = train([train_table], n=n, seed=2, config=cfg)
+        assert training.model is None
+        folder = save_training(training, tmp_path / "model")
+        for k, (lo, hi) in reversed(list(enumerate([(0, 4), (4, 6)]))):
+            sample_range(load_training(folder), lo=lo, hi=hi, n=n, seed=2, year=2024, parent=2023, config=cfg,
+                         provenance=prov, out_path=str(tmp_path / f"part-{k}.parquet"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    parts = pa.concat_tables(pq.read_table(tmp_path / f"part-{k}.parquet") for k in range(2))
+    assert parts.num_rows == n and parts.equals(pq.read_table(tmp_path / "one.parquet"))
+    assert len(_CompletionServer.requests) == 2 * n
