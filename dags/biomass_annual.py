@@ -2,11 +2,13 @@
 ### biomass_annual: one generation of the corpus per year
 
 `plan -> scrape (one task per input file) -> prepare_tagging -> tag (one task per shard) -> finish_scrape
--> gate -> license -> gate -> synthesize -> gate -> assemble -> gate -> prepare_measure -> measure (one task per
-shard) -> finish_measure -> collapse gate -> publish
+-> gate -> license -> gate -> train_synthesizer -> synthesize (one task per shard) -> finish_synthesize -> gate
+-> assemble -> gate -> prepare_measure -> measure (one task per shard) -> finish_measure -> collapse gate -> publish
 -> release_lock`. Every step is a call into `biomass.pipeline` (plain Python under `include/`); this file is
 wiring. The scrape's tagging is mapped over the shards between two small reductions: `prepare_tagging` decides
 which URLs an earlier shard already kept and fixes the detector reference; `finish_scrape` sums the counts.
+Synthesis is mapped the same way: `train_synthesizer` trains once and saves the generator, each `synthesize`
+task samples one shard from it, `finish_synthesize` sums the counts.
 
 **One run per year and data root.** `plan` takes `<data_root>/locks/<year>.lock` for this DAG run (a second
 run of the same year fails its `plan` task, naming the holder); every later task checks the run still holds it
@@ -175,11 +177,28 @@ def biomass_annual():
             return run_license(run).as_dict()
 
     @task
-    def synthesize(plan_path: str, run_id=None) -> dict:
-        from biomass.pipeline import run_synthesize
+    def train_synthesizer(plan_path: str, run_id=None) -> list[int]:
+        """Train the generator on the parent once and save it for the shards; the shards to sample."""
+        from biomass.pipeline import train_synthesizer
 
         with _plan(plan_path, run_id) as run:
-            return run_synthesize(run).as_dict()
+            return train_synthesizer(run)
+
+    @task(map_index_template="{{ task.op_kwargs['index'] }}")
+    def synthesize(plan_path: str, index: int, run_id=None) -> dict:
+        """Sample one shard of the synthetic records from the saved generator; mapped so workers share it."""
+        from biomass.pipeline import synthesize_shard
+
+        with _plan(plan_path, run_id) as run:
+            return synthesize_shard(run, index)
+
+    @task
+    def finish_synthesize(plan_path: str, parts: list[dict], run_id=None) -> dict:
+        """Sum the shards' counts (rows in = out + quarantined)."""
+        from biomass.pipeline import finish_synthesize
+
+        with _plan(plan_path, run_id) as run:
+            return finish_synthesize(run).as_dict()
 
     @task
     def assemble(plan_path: str, run_id=None) -> dict:
@@ -252,7 +271,8 @@ def biomass_annual():
     g_scrape = gate("scrape")(path)
     licensed = license_(path)
     g_license = gate("license")(path)
-    synthetic = synthesize(path)
+    trained = train_synthesizer(path)
+    synthetic = finish_synthesize(path, synthesize.partial(plan_path=path).expand(index=trained))
     g_synth = gate("synthesize")(path)
     assembled = assemble(path)
     g_generation = gate("generation")(path)
@@ -261,7 +281,8 @@ def biomass_annual():
     g_collapse = gate("collapse")(path)
     published = publish(path)
     published >> release_lock()
-    (scraped >> g_scrape >> licensed >> g_license >> synthetic >> g_synth >> assembled >> g_generation >> to_measure)
+    (scraped >> g_scrape >> licensed >> g_license >> trained)
+    synthetic >> g_synth >> assembled >> g_generation >> to_measure
     measured >> g_collapse >> published
 
 

@@ -57,6 +57,8 @@ class SynthesizeConfig(_Strict):
                                           "N: on a uniform seeded sample of N parent documents")
     max_output_words: int = Field(2_000, description="cap on one output's length (lengths follow training docs)")
     min_chars: int = Field(200, description="shorter outputs are quarantined as too_short (the gates' bound)")
+    shard_docs: int = Field(25_000, ge=1, description="documents per sampling shard at most: a year's synthesis "
+                            "runs as ceil(target / shard_docs) mapped shards of equal size (43k docs: 2, 430k: 18)")
     openai_base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible server (backend=openai)")
     openai_model: str = "default"
     openai_api_key_env: str = "BIOMASS_OPENAI_API_KEY"

@@ -33,8 +33,9 @@ def detect_langs(texts: list[str], sample_chars: int = 2000, batch: int = 512) -
 
     Why: the automaton walk is a Python loop per byte (about 2 ms a text), the cost of a stage that writes
     thousands of documents a second. Here each step advances every text of the batch with numpy; the features
-    found are then scored by py3langid's own code in the order its walk would find them, so every answer is
-    the one ``detect_lang`` gives (a parity test holds this).
+    found are counted for the whole batch in one sort (``_visits``) and scored as py3langid's ``_sparse_score``
+    scores them (same features, same order, same float32 products: its float16 table widened once, exactly),
+    so every answer is the one ``detect_lang`` gives (a parity test holds this).
     """
     import numpy as np
 
@@ -46,31 +47,53 @@ def detect_langs(texts: list[str], sample_chars: int = 2000, batch: int = 512) -
             todo.append((i, sample))
     if not todo:
         return out
-    ident, nextmove, rowbase, output = _langid_tables()
+    ident, nextmove, rowbase, output, table = _langid_tables()
     for lo in range(0, len(todo), batch):
         part = todo[lo:lo + batch]
         encoded = [ident._encode(s) for _, s in part]
         width = max(len(b) for b in encoded)
-        grid = np.zeros((len(part), width), np.int64)
+        grid = np.zeros((width, len(part)), np.int64)  # byte t of every text is one contiguous row
         lengths = np.array([len(b) for b in encoded])
         for r, b in enumerate(encoded):
-            grid[r, :len(b)] = np.frombuffer(b, np.uint8)
+            grid[:len(b), r] = np.frombuffer(b, np.uint8)
         state = np.zeros(len(part), np.int64)
-        feats = np.full((len(part), width), -1, np.int64)
+        feats_t = np.empty((width, len(part)), np.int64)
         for t in range(width):
-            state = nextmove[rowbase[state] + grid[:, t]]
-            feats[:, t] = np.where(t < lengths, output[state], -1)
+            state = nextmove[rowbase[state] + grid[t]]
+            feats_t[t] = output[state]
+        feats = feats_t.T
+        feats[np.arange(width)[None, :] >= lengths[:, None]] = -1  # past a text's end: no feature
+        rows, feat, counts = _visits(feats)
+        weights = np.log1p(counts.astype(np.float32))
+        bounds = np.searchsorted(rows, np.arange(len(part) + 1))
         for r, (i, _) in enumerate(part):
-            row = feats[r][feats[r] >= 0]
-            if not len(row):
+            a, b = bounds[r], bounds[r + 1]
+            if a == b:
                 scores = ident._raw_score(b"")  # py3langid's answer for a text without features
-            else:
-                values, first, counts = np.unique(row, return_index=True, return_counts=True)
-                order = np.argsort(first, kind="stable")  # Counter order: first appearance
-                visits = dict(zip(values[order].tolist(), counts[order].tolist()))
-                scores = ident._sparse_score(visits, ident.nb_ptc)
+            else:  # py3langid's _sparse_score: the same float32 products (its float16 table, widened exactly)
+                scores = weights[a:b] @ table[feat[a:b]] + ident.nb_pc
             out[i] = _langid_label(ident, scores)
     return out
+
+
+def _visits(feats):
+    """Each row's distinct features (``feats`` >= 0) with their counts, rows in order and each row's features in
+    order of first appearance: the ``Counter`` py3langid's walk builds, for a whole batch in one stable sort."""
+    import numpy as np
+
+    rows, cols = np.nonzero(feats >= 0)  # row-major: each row's hits in text order
+    feat = feats[rows, cols]
+    if not len(feat):
+        return rows, feat, feat
+    key = rows * (int(feat.max()) + 1) + feat
+    perm = np.argsort(key, kind="stable")  # equal keys keep text order: a group's first entry is its first hit
+    sorted_key = key[perm]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    counts = np.diff(np.r_[starts, len(key)])
+    first = perm[starts]
+    order = np.argsort(first, kind="stable")  # by first hit: row by row, in the order the walk met them
+    first, counts = first[order], counts[order]
+    return rows[first], feat[first], counts
 
 
 _LANGID = None
@@ -84,7 +107,7 @@ def _langid_tables():
 
         ident = langid._get_identifier()
         _LANGID = (ident, np.asarray(ident.tk_nextmove, np.int64), np.asarray(ident._rowbase, np.int64),
-                   np.asarray(ident.tk_output, np.int64))
+                   np.asarray(ident.tk_output, np.int64), np.asarray(ident.nb_ptc, np.float32))
     return _LANGID
 
 

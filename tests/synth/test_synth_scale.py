@@ -52,6 +52,32 @@ def test_streamed_counts_equal_counting_everything_at_once(human_docs):
     assert np.array_equal(one.finish().keys, got.keys)
 
 
+def test_batch_counts_equal_token_list_counts(human_docs):
+    """``add_batch`` (Arrow tokens, distinct tokens looked up once) counts what ``add`` of ``words`` counts."""
+    from biomass.synth.tokens import TokenBatch
+
+    docs = human_docs[:50] + ["", "  ", "\x00", "héllo wörld ça va", "a\u200bb c", "Ω Ω Ω"] + human_docs[50:70]
+    one = NgramCounter(3)
+    one.add([words(t) for t in docs])
+    batched = NgramCounter(3, merge_every=500)
+    for lo in (0, 20, 53, 60):
+        batched.add_batch(TokenBatch.encode(docs[lo:{0: 20, 20: 53, 53: 60, 60: None}[lo]]))
+    a, b = one.finish(), batched.finish()
+    assert a.vocab == b.vocab and np.array_equal(a.keys, b.keys) and np.array_equal(a.counts, b.counts)
+    assert np.array_equal(a.doc_lengths, b.doc_lengths)
+
+
+def test_training_prompts_and_lengths_are_those_of_words(train_table):
+    from biomass.synth.tokens import join
+    from biomass.synth.training import collect
+
+    texts = dict(zip(train_table.column("doc_id").to_pylist(), train_table.column("text").to_pylist()))
+    got = collect([train_table], order=3, prompt_tokens=5, max_docs=None, seed=1)
+    assert got.doc_ids == sorted(texts)
+    assert got.lengths.tolist() == [len(words(texts[d])) for d in got.doc_ids]
+    assert got.prompts == [join(words(texts[d])[:5]) for d in got.doc_ids]
+
+
 def _jobs(model, human_docs, n=120):
     rng = np.random.default_rng(0)
     jobs = []
@@ -113,6 +139,19 @@ def test_batched_language_ids_equal_detect_lang(human_docs):
         "", "1234 5678", "UPPER CASE ENGLISH TEXT HERE", "Привет, как дела? Это русский текст.", "日本語のテキストです。",
         "Ceci est un texte en français.", "Das ist ein Text über Häuser.", "a", "\x00 abc", "emoji 😀 text", "Ω" * 3000]
     assert detect_langs(texts, batch=17) == [detect_lang(t) for t in texts]
+
+
+def test_batch_feature_counts_are_the_walks_counter():
+    """``_visits``: per row, the distinct features with counts in first-appearance order, as a Counter of the
+    row's hits (py3langid's walk) gives them; -1 is no feature."""
+    from biomass.text import _visits
+
+    rng = np.random.default_rng(4)
+    feats = np.where(rng.random((40, 60)) < 0.4, rng.integers(0, 12, (40, 60)), -1)
+    feats[7] = -1   # a row without features
+    rows, feat, counts = _visits(feats)
+    want = [(r, f, c) for r in range(len(feats)) for f, c in Counter(x for x in feats[r].tolist() if x >= 0).items()]
+    assert list(zip(rows.tolist(), feat.tolist(), counts.tolist())) == want
 
 
 # -- the stage -------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ Every step reads and writes one explicit partition, ``staging/<year>/``, and tak
 run plan written by ``make_plan``; nothing depends on ``now()``. Steps:
 
     plan -> scrape[file] -> prepare_tagging -> tag[shard] -> finish_scrape -> gate -> license -> gate
-         -> synthesize -> gate -> assemble -> gate -> prepare_measure -> measure[shard] -> finish_measure
-         -> gate -> publish
+         -> train_synthesizer -> synthesize[shard] -> finish_synthesize -> gate -> assemble -> gate
+         -> prepare_measure -> measure[shard] -> finish_measure -> gate -> publish
 
 A gate that fails raises ``GateFailed`` and leaves staging in place as evidence; only ``publish`` makes a
 generation visible, and it writes the manifest last.
@@ -29,12 +29,13 @@ from biomass.pipeline.lock import LockLost, RunLock, RunLocked
 from biomass.pipeline.measure import finish_measure, measure_shard, prepare_measure, run_measure
 from biomass.pipeline.plan import RunPlan, load_counts, make_plan, stage_output, stage_quarantine
 from biomass.pipeline.publishing import asset_extra, publish
-from biomass.pipeline.synthesis import run_synthesize
+from biomass.pipeline.synthesis import finish_synthesize, run_synthesize, synthesize_shard, train_synthesizer
 from biomass.pipeline.workers import Workers
 from biomass.profiling import StepProfile
 
 __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarantine", "run_scrape_shard",
            "prepare_tagging", "tag_scrape_shard", "finish_scrape", "merge_scrape", "run_license", "run_synthesize",
+           "train_synthesizer", "synthesize_shard", "finish_synthesize",
            "run_assemble", "synthetic_cap", "run_measure", "prepare_measure", "measure_shard", "finish_measure",
            "run_gate_for", "gate_summary", "gate_thresholds", "check_gate_overrides", "GATE_INPUT", "publish",
            "asset_extra", "run_year", "RunLock", "RunLocked", "LockLost"]
@@ -80,8 +81,11 @@ def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: Ste
         run_license(plan)
     with step("gate_license"):
         run_gate_for(plan, "license", gate_overrides)
-    with step("synthesize"):
-        run_synthesize(plan)
+    with step("train_synthesizer"):
+        shards = train_synthesizer(plan)
+    mapped("synthesize", synthesize_shard, len(shards))
+    with step("finish_synthesize"):
+        finish_synthesize(plan)
     with step("gate_synthesize"):
         run_gate_for(plan, "synthesize", gate_overrides)
     with step("assemble"):

@@ -197,15 +197,21 @@ def held_out_reference_texts(plan: RunPlan) -> list[str]:
 
 
 def parent_model_perplexity(plan: RunPlan, reference) -> dict[str, Any]:
-    """The parent-trained generator's perplexity on held-out head and tail reference text (never trained on)."""
+    """The parent-trained generator's perplexity on held-out head and tail reference text (never trained on).
+
+    The model is the one the synthesize step trained and saved, when that is the model of ``training_batches``
+    at this order (``saved_parent_model``); else trained here, streamed, on the same batches."""
     from biomass.metrics import head_tail_perplexity
+    from biomass.pipeline.synthesis import saved_parent_model
     from biomass.synth import NgramModel
 
     held_out = held_out_reference_texts(plan)
     if not held_out:
         return {"perplexity_head": None, "perplexity_tail": None, "tail_head_ratio": None}
-    texts = (t for batch in training_batches(plan) for t in batch.column("text").to_pylist())
-    model = NgramModel.train(texts, plan.cfg.synthesize.order)   # streamed: the parent's text is never held whole
+    model = saved_parent_model(plan)
+    if model is None:   # streamed: the parent's text is never held whole
+        texts = (t for batch in training_batches(plan) for t in batch.column("text").to_pylist())
+        model = NgramModel.train(texts, plan.cfg.synthesize.order)
     figures = head_tail_perplexity(model, held_out, plan.cfg.metrics, reference=reference)
     return {k: figures[k] for k in ("perplexity_head", "perplexity_tail", "tail_head_ratio")}
 

@@ -146,17 +146,21 @@ def read_stage(path: Path) -> pa.Table:
 
 GENERATION_SHARDS = "generation"
 SCRAPE_SHARDS = "scrape/tagged"
+SYNTHESIZE_SHARDS = "synthesize"
 
 
 def stage_output(plan: RunPlan, stage: str) -> Path:
-    """A stage's output under staging: one Parquet file, except two shard sets (read them with
+    """A stage's output under staging: one Parquet file, except three shard sets (read them with
     ``storage.dataset_files``): scrape's, one tagged part per input file (``staging/<year>/scrape/tagged/
-    part-NNNNN.parquet``), and assemble's, the generation itself (``staging/<year>/generation/``), which
-    publish links into place."""
+    part-NNNNN.parquet``), synthesize's, one part per sampling shard (``staging/<year>/synthesize/``, which
+    also holds the saved generator), and assemble's, the generation itself (``staging/<year>/generation/``),
+    which publish links into place."""
     if stage == "assemble":
         return plan.staging / GENERATION_SHARDS
     if stage == "scrape":
         return plan.staging / SCRAPE_SHARDS
+    if stage == "synthesize":
+        return plan.staging / SYNTHESIZE_SHARDS
     return plan.staging / f"{stage}.parquet"
 
 

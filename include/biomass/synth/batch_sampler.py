@@ -49,7 +49,10 @@ class _Level:
 
 
 class BatchSampler:
-    def __init__(self, model, accept: VectorAccept | None = None, slots: int = 4096, window: int = 512,
+    """``slots``: documents stepped together; 8192 amortises the per-step numpy calls (~12% faster than 4096
+    on a 100k-doc parent) for ~0.2 GB of pool state (the text buffer is slots x longest output)."""
+
+    def __init__(self, model, accept: VectorAccept | None = None, slots: int = 8192, window: int = 512,
                  lookahead: int = 16384):
         self.model = model
         self.lookahead = max(lookahead, 1)

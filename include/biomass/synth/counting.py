@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from biomass.synth.tokens import TokenBatch
 
 BOS = "\x00s"  # cannot occur in a token: normalisation strips control characters
 
@@ -44,29 +48,61 @@ class NgramCounter:
         self._pending: list[np.ndarray] = []
         self._pending_n = 0
         self._lengths: list[int] = []
+        self._known: pa.Array | None = None
 
     def add(self, docs: Iterable[list[str]]) -> None:
         """Count the n-grams of a batch of token lists (empty lists are skipped: they hold no n-gram)."""
-        pad = [0] * (self.order - 1)
         ids: list[int] = []
         seen = self.first_seen
-        n_before = len(self._lengths)
+        lengths: list[int] = []
         for ws in docs:
             if not ws:
                 continue
-            ids.extend(pad)
             ids.extend([seen.setdefault(w, len(seen)) for w in ws])
-            self._lengths.append(len(ws))
-        if len(seen) > self.max_ids:
-            raise ValueError(f"order {self.order} with a vocabulary of {len(seen) - 1} words does not fit int64 "
-                             "keys; lower the order or train on fewer documents")
-        if len(self._lengths) == n_before:
+            lengths.append(len(ws))
+        self._add_ids(np.array(ids, dtype=np.int64), np.array(lengths, dtype=np.int64))
+
+    def add_batch(self, batch: TokenBatch) -> None:
+        """``add`` of a ``TokenBatch``'s texts: the same counts, with the batch's distinct tokens looked up in
+        one Arrow ``index_in`` and only tokens never seen before added in Python (the cost of training on a
+        whole parent was one dict lookup per token)."""
+        used = np.zeros(len(batch.vocab), bool)
+        used[batch.ids] = True   # a batch's vocab may hold tokens no text uses ("")
+        rows = np.flatnonzero(used)
+        tokens = pa.array([batch.vocab[j] for j in rows.tolist()], pa.large_string())
+        known = self._known_tokens()
+        found = pc.fill_null(pc.index_in(tokens, value_set=known), -1).to_numpy(zero_copy_only=False)
+        remap = np.zeros(len(batch.vocab), np.int64)
+        new = found < 0
+        seen = self.first_seen
+        remap[rows[~new]] = found[~new]
+        for j in rows[new].tolist():
+            remap[j] = seen.setdefault(batch.vocab[j], len(seen))
+        lengths = batch.lengths
+        self._add_ids(remap[batch.ids], lengths[lengths > 0])
+
+    def _known_tokens(self) -> pa.Array:
+        """Every token seen so far, position = id (refreshed when ``add`` or ``add_batch`` met new ones)."""
+        if self._known is None or len(self._known) != len(self.first_seen):
+            self._known = pa.array(list(self.first_seen), pa.large_string())
+        return self._known
+
+    def _add_ids(self, tokens: np.ndarray, lengths: np.ndarray) -> None:
+        """Count the n-grams of documents given as their token ids one after another (``lengths`` > 0 each)."""
+        if len(self.first_seen) > self.max_ids:
+            raise ValueError(f"order {self.order} with a vocabulary of {len(self.first_seen) - 1} words does not "
+                             "fit int64 keys; lower the order or train on fewer documents")
+        if not len(lengths):
             return
-        flat = np.array(ids, dtype=np.int64)
-        lengths = np.array(self._lengths[n_before:], dtype=np.int64) + len(pad)
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        self._lengths.extend(lengths.tolist())
+        pad = self.order - 1
+        padded = lengths + pad
+        starts = np.concatenate([[0], np.cumsum(padded)[:-1]]).astype(np.int64)
+        flat = np.zeros(int(padded.sum()), np.int64)   # BOS (0) before each document
+        doc_first = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        flat[np.repeat(starts + pad - doc_first, lengths) + np.arange(len(tokens), dtype=np.int64)] = tokens
         real = np.ones(len(flat), bool)
-        for j in range(len(pad)):  # the BOS padding before each document ends no n-gram
+        for j in range(pad):  # the BOS padding before each document ends no n-gram
             real[starts + j] = False
         # the window ending at position p, oldest id in the highest bits; the padding keeps windows in one document
         keys = np.zeros(len(flat), np.int64)

@@ -27,7 +27,7 @@ from biomass.provenance.signing import build_manifest, sign_manifest
 from biomass.provenance.watermark import Watermarker
 from biomass.schema import RECORD_SCHEMA, canonical_json, empty_table, make_doc_id, sha256_text
 from biomass.storage import ParquetStream, write_parquet
-from biomass.synth.backends import Backend, NgramBackend, OpenAIBackend, Request
+from biomass.synth.backends import NGRAM_ID, NGRAM_VERSION, Backend, NgramBackend, OpenAIBackend, Request
 from biomass.synth.tokens import join, words
 from biomass.synth.training import TrainingSet, collect
 from biomass.text import detect_langs
@@ -51,53 +51,104 @@ def make_watermarker(provenance: ProvenanceConfig) -> Watermarker | None:
     return Watermarker(key, provenance.watermark.gamma, provenance.watermark.delta)
 
 
-def _backend(config: SynthesizeConfig, training: TrainingSet, wm: Watermarker | None) -> tuple[Backend, dict]:
+def _backend(config: SynthesizeConfig, training: TrainingSet, wm: Watermarker | None) -> Backend:
     if config.backend == "openai":
-        return OpenAIBackend(config), {}
+        return OpenAIBackend(config)
     model = training.model
     assert model is not None
     accept = wm.acceptor(model.vocab) if wm is not None else None
     vector_accept = wm.vector_acceptor(model.vocab) if wm is not None else None
-    info = {"order": config.order, "vocab": len(model.vocab) - 1, "train_words": model.n_tokens}
-    return NgramBackend(model, accept, vector_accept), info
+    return NgramBackend(model, accept, vector_accept)
 
 
-def synthesize_stage(train: Iterable[pa.Table | pa.RecordBatch], *, n: int, seed: int, year: int | None,
+def model_info(config: SynthesizeConfig, training: TrainingSet) -> dict:
+    """What the manifest says about the embedded model (nothing for a remote one)."""
+    if config.backend == "openai" or training.model is None:
+        return {}
+    return {"order": config.order, "vocab": len(training.model.vocab) - 1, "train_words": training.model.n_tokens}
+
+
+def train(train: Iterable[pa.Table | pa.RecordBatch], *, n: int, seed: int, config: SynthesizeConfig) -> TrainingSet:
+    """Read the training stream once (not at all for ``n`` <= 0): the prompt table and, for the embedded
+    generator, the n-gram model."""
+    return collect(train if n > 0 else [], order=config.order, prompt_tokens=config.prompt_tokens,
+                   max_docs=config.max_train_docs, seed=seed, count=config.backend == "ngram")
+
+
+def stage_notes(training: TrainingSet, config: SynthesizeConfig, provenance: ProvenanceConfig,
+                parent: int | None) -> dict[str, Any]:
+    """The stage's notes (and what every record's manifest names), the same for every shard of one run."""
+    wm = make_watermarker(provenance) if config.backend == "ngram" else None
+    settings = {"settings_id": wm.settings_id(), **wm.settings()} if wm is not None else {}
+    remote = OpenAIBackend(config) if config.backend == "openai" else None
+    generator = f"{remote.generator_id}/{remote.generator_version}" if remote else f"{NGRAM_ID}/{NGRAM_VERSION}"
+    return {
+        "train_docs": len(training), "parent_docs": training.parent_docs,
+        "train_sample": "all" if len(training) == training.parent_docs else "uniform",
+        "generator": generator,
+        "watermark_settings_id": settings.get("settings_id"), "watermark_settings": settings or None,
+        "signing_key_id": key_id(require_signing_key(provenance).public_key()),
+        "parent_generation": parent, **{f"model_{k}": v for k, v in model_info(config, training).items()},
+    }
+
+
+def synthesize_stage(train_batches: Iterable[pa.Table | pa.RecordBatch], *, n: int, seed: int, year: int | None,
                      parent: int | None, config: SynthesizeConfig, provenance: ProvenanceConfig,
                      out_path: str) -> StageCounts:
-    """Write ``n`` synthetic records trained on ``train`` (a stream of batches with doc_id and text) to
-    ``out_path``; rows_in is the number requested."""
-    counts = StageCounts(stage=STAGE, rows_in=n)
-    training = collect(train if n > 0 else [], order=config.order, prompt_tokens=config.prompt_tokens,
-                       max_docs=config.max_train_docs, seed=seed, count=config.backend == "ngram")
+    """Write ``n`` synthetic records trained on ``train_batches`` (a stream of batches with doc_id and text) to
+    ``out_path`` in one process; rows_in is the number requested. (The pipeline runs the same two halves as
+    a training step and mapped shards: ``biomass.pipeline.synthesis``.)"""
+    training = train(train_batches, n=n, seed=seed, config=config)
     if n <= 0 or not len(training):
-        write_parquet(empty_table(), out_path)
-        if n > 0:
-            counts.quarantined["no_training_data"] = n
-        counts.notes["skipped"] = "n is 0" if n <= 0 else "no training text"
-        return counts.check()
+        return write_nothing(n, out_path)
+    counts = sample_range(training, lo=0, hi=n, n=n, seed=seed, year=year, parent=parent, config=config,
+                          provenance=provenance, out_path=out_path)
+    counts.notes.update(stage_notes(training, config, provenance, parent))
+    log.info("synthesize: %d docs from %d of %d parent docs (%s)", counts.rows_out, len(training),
+             training.parent_docs, counts.notes["generator"])
+    return counts.check()
 
+
+def write_nothing(n: int, out_path: str | None) -> StageCounts:
+    """Nothing to sample (``n`` is 0, or no training text: the ``n`` requested are quarantined)."""
+    counts = StageCounts(stage=STAGE, rows_in=max(n, 0))
+    if out_path is not None:
+        write_parquet(empty_table(), out_path)
+    if n > 0:
+        counts.quarantined["no_training_data"] = n
+    counts.notes["skipped"] = "n is 0" if n <= 0 else "no training text"
+    return counts.check()
+
+
+def sample_range(training: TrainingSet, *, lo: int, hi: int, n: int, seed: int, year: int | None,
+                 parent: int | None, config: SynthesizeConfig, provenance: ProvenanceConfig,
+                 out_path: str) -> StageCounts:
+    """Records ``lo`` to ``hi`` (of the ``n`` of a run) into ``out_path``: record i is the i-th prompt pick of the
+    run's one pick stream and samples from its own stream ``(seed, generation, i)``, so any split of 0..n into
+    ranges, run in any order or process, gives the same records as one range 0..n."""
+    if not 0 <= lo <= hi <= n:
+        raise ValueError(f"range {lo}..{hi} is not within 0..{n}")
+    counts = StageCounts(stage=STAGE, rows_in=hi - lo)
     signing_key = require_signing_key(provenance)
     wm = make_watermarker(provenance)
-    backend, model_info = _backend(config, training, wm)
-    training_sha = training.sha256
+    backend = _backend(config, training, wm)
     generation = year if year is not None else 0
     when = collected_at(year)
     created = when.isoformat().replace("+00:00", "Z")
     wm_settings: dict[str, Any] = (
         {"settings_id": wm.settings_id(), **wm.settings()} if wm is not None and backend.watermarked else {})
-    ingredients = {"training_set_sha256": training_sha, "training_docs": len(training),
+    ingredients = {"training_set_sha256": training.sha256, "training_docs": len(training),
                    "parent_docs": training.parent_docs}
     generator = {"id": backend.generator_id, "version": backend.generator_version, "biomass": __version__,
-                 **model_info}
+                 **model_info(config, training)}
 
     rng = np.random.default_rng([seed, generation])
-    picks = rng.integers(0, len(training), size=n)
+    picks = rng.integers(0, len(training), size=n)[lo:hi]
     lengths = np.maximum(1, np.minimum(training.lengths[picks], config.max_output_words))
     prompt_len = np.minimum(config.prompt_tokens, np.maximum(lengths - 1, 1))
 
     def requests() -> Iterator[Request]:
-        for i, (pick, length, k) in enumerate(zip(picks.tolist(), lengths.tolist(), prompt_len.tolist())):
+        for i, (pick, length, k) in enumerate(zip(picks.tolist(), lengths.tolist(), prompt_len.tolist()), lo):
             yield Request(words(training.prompts[pick])[:k], length, (seed, generation, i))
 
     archive = _archive(provenance)
@@ -116,7 +167,7 @@ def synthesize_stage(train: Iterable[pa.Table | pa.RecordBatch], *, n: int, seed
             pending.clear()
 
         for i, (pick, request, out_words) in enumerate(zip(picks.tolist(), requests(),
-                                                            backend.generate_many(requests()))):
+                                                            backend.generate_many(requests())), lo):
             text = join(out_words)
             if len(text) < config.min_chars:
                 counts.quarantined["too_short"] += 1
@@ -125,18 +176,7 @@ def synthesize_stage(train: Iterable[pa.Table | pa.RecordBatch], *, n: int, seed
             if len(pending) >= ARCHIVE_BATCH:
                 flush()
         flush()
-        rows_out = out.count + len(out.rows)
-    counts.rows_out = rows_out
-    counts.notes.update({
-        "train_docs": len(training), "parent_docs": training.parent_docs,
-        "train_sample": "all" if len(training) == training.parent_docs else "uniform",
-        "generator": f"{backend.generator_id}/{backend.generator_version}",
-        "watermark_settings_id": wm_settings.get("settings_id"), "watermark_settings": wm_settings or None,
-        "signing_key_id": key_id(signing_key.public_key()),
-        "parent_generation": parent, **{f"model_{k}": v for k, v in model_info.items()},
-    })
-    log.info("synthesize: %d docs from %d of %d parent docs (%s)", rows_out, len(training), training.parent_docs,
-             counts.notes["generator"])
+        counts.rows_out = out.count + len(out.rows)
     return counts.check()
 
 

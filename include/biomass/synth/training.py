@@ -24,7 +24,7 @@ import pyarrow as pa
 from biomass.schema import sha256_text
 from biomass.synth.counting import NgramCounter
 from biomass.synth.ngram import NgramModel
-from biomass.synth.tokens import join, words
+from biomass.synth.tokens import TokenBatch, join
 
 BATCH_ROWS = 2_048
 
@@ -36,6 +36,7 @@ class TrainingSet:
     prompts: list[str]      # the first prompt_tokens words of each document, joined
     parent_docs: int        # distinct non-empty documents offered (the sample's population)
     model: NgramModel | None
+    duplicates: int = 0     # rows skipped because an earlier row had their doc_id
 
     def __len__(self) -> int:
         return len(self.doc_ids)
@@ -70,26 +71,41 @@ def collect(batches: Iterable[pa.Table | pa.RecordBatch], *, order: int, prompt_
     lengths: list[int] = []
     prompts: list[str] = []
     sample: list[tuple[int, str, str]] = []  # max-heap by key (negated) of the bottom-k sample
-    pending: list[list[str]] = []
+    pending_ids: list[str] = []
+    pending_texts: list[str] = []
     parent_docs = 0
+    duplicates = 0
 
-    def keep(doc_id: str, ws: list[str]) -> None:
-        ids.append(doc_id)
-        lengths.append(len(ws))
-        prompts.append(join(ws[:prompt_tokens]))
+    def flush() -> None:
+        """Tokenise the pending documents as one ``TokenBatch`` (Arrow splits them), keep their prompt and
+        length, count their n-grams."""
+        if not pending_texts:
+            return
+        batch = TokenBatch.encode(pending_texts)
+        vocab, tok, off = batch.vocab, batch.ids, batch.offsets
+        ids.extend(pending_ids)
+        lengths.extend(batch.lengths.tolist())
+        heads = np.minimum(off[:-1] + prompt_tokens, off[1:])
+        prompts.extend(join([vocab[j] for j in tok[a:b].tolist()]) for a, b in zip(off[:-1].tolist(), heads.tolist()))
         if counter is not None:
-            pending.append(ws)
-            if len(pending) >= BATCH_ROWS:
-                counter.add(pending)
-                pending.clear()
+            counter.add_batch(batch)
+        pending_ids.clear()
+        pending_texts.clear()
+
+    def keep(doc_id: str, text: str) -> None:
+        pending_ids.append(doc_id)
+        pending_texts.append(text)
+        if len(pending_texts) >= BATCH_ROWS:
+            flush()
 
     for doc_id, text in iter_docs(batches):
         if doc_id in seen:
+            duplicates += 1
             continue  # the first copy of a doc_id is the one used, as a dict of the input would keep it
         seen.add(doc_id)
         parent_docs += 1
         if max_docs is None:
-            keep(doc_id, words(text))
+            keep(doc_id, text)
             continue
         key = -int.from_bytes(hashlib.sha256(f"{seed}\x00{doc_id}".encode()).digest()[:8], "big")
         if len(sample) < max_docs:
@@ -98,11 +114,10 @@ def collect(batches: Iterable[pa.Table | pa.RecordBatch], *, order: int, prompt_
             heapq.heapreplace(sample, (key, doc_id, text))
     del seen
     for _, doc_id, text in sorted(sample, key=lambda s: s[1]):
-        keep(doc_id, words(text))
+        keep(doc_id, text)
     sample.clear()
-    if counter is not None:
-        counter.add(pending)
+    flush()
     order_ = sorted(range(len(ids)), key=ids.__getitem__)
     model = NgramModel.from_counts(counter.finish()) if counter is not None and ids else None
     return TrainingSet([ids[i] for i in order_], np.array(lengths, np.int64)[order_] if ids else np.zeros(0, np.int64),
-                       [prompts[i] for i in order_], parent_docs, model)
+                       [prompts[i] for i in order_], parent_docs, model, duplicates)
