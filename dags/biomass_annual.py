@@ -37,6 +37,9 @@ from airflow.sdk import Asset, AssetAlias, CronTriggerTimetable, Param, dag, tas
 from airflow.sdk.exceptions import AirflowFailException
 
 GENERATIONS = AssetAlias("biomass-generations")
+# The reduction after a mapped step runs when the map had nothing to do (a chain's first year synthesizes no
+# shards: Airflow marks a map over [] skipped, which would skip everything after it), never after a failure.
+AFTER_MAP = "none_failed"
 
 
 def _load_plan(path: str):
@@ -144,7 +147,7 @@ def biomass_annual():
         with _plan(plan_path, run_id) as run:
             return run_scrape_shard(run, index).as_dict()
 
-    @task
+    @task(trigger_rule=AFTER_MAP)
     def prepare_tagging(plan_path: str, shards: list[dict], run_id=None) -> list[int]:
         """Decide the cross-shard URL rule and fix the detector reference once; the shards to tag."""
         from biomass.pipeline import prepare_tagging
@@ -161,7 +164,7 @@ def biomass_annual():
         with _plan(plan_path, run_id) as run:
             return tag_scrape_shard(run, index)
 
-    @task
+    @task(trigger_rule=AFTER_MAP)
     def finish_scrape(plan_path: str, tagged: list[int], run_id=None) -> dict:
         """Sum the shards' counts and write the scrape's quarantine."""
         from biomass.pipeline import finish_scrape
@@ -192,7 +195,7 @@ def biomass_annual():
         with _plan(plan_path, run_id) as run:
             return synthesize_shard(run, index)
 
-    @task
+    @task(trigger_rule=AFTER_MAP)
     def finish_synthesize(plan_path: str, parts: list[dict], run_id=None) -> dict:
         """Sum the shards' counts (rows in = out + quarantined)."""
         from biomass.pipeline import finish_synthesize
@@ -223,7 +226,7 @@ def biomass_annual():
         with _plan(plan_path, run_id) as run:
             return measure_shard(run, index)
 
-    @task
+    @task(trigger_rule=AFTER_MAP)
     def finish_measure(plan_path: str, shards: list[dict], run_id=None) -> dict:
         """Merge the shards' statistics into the collapse metrics; a warning level is logged, not fatal."""
         from biomass.pipeline import finish_measure
