@@ -2,10 +2,12 @@
 ### biomass_annual: one generation of the corpus per year
 
 `plan -> scrape (one task per input file) -> prepare_tagging -> tag (one task per shard) -> finish_scrape
--> gate -> license -> gate -> synthesize -> gate -> assemble -> gate -> measure -> collapse gate -> publish
+-> gate -> license -> gate -> synthesize -> gate -> sign (one task per file of new rows) -> assemble -> gate -> measure -> collapse gate -> publish
 -> release_lock`. Every step is a call into `biomass.pipeline` (plain Python under `include/`); this file is
 wiring. The scrape's tagging is mapped over the shards between two small reductions: `prepare_tagging` decides
-which URLs an earlier shard already kept and fixes the detector reference; `finish_scrape` sums the counts.
+which URLs an earlier shard already kept and fixes the detector reference; `finish_scrape` sums the counts. Dedup
+signatures are mapped the same way (`sign`, one task per file of the year's new rows) before `assemble`, the LSH
+clustering and mix, reduces them.
 
 **One run per year and data root.** `plan` takes `<data_root>/locks/<year>.lock` for this DAG run (a second
 run of the same year fails its `plan` task, naming the holder); every later task checks the run still holds it
@@ -181,6 +183,22 @@ def biomass_annual():
             return run_synthesize(run).as_dict()
 
     @task
+    def sign_shards(plan_path: str, run_id=None) -> list[int]:
+        """The year's new-row files to sign (known once synthesize has run): one sign task each."""
+        from biomass.pipeline import assemble_inputs
+
+        with _plan(plan_path, run_id) as run:
+            return list(range(len(assemble_inputs(run))))
+
+    @task(map_index_template="{{ task.op_kwargs['index'] }}")
+    def sign(plan_path: str, index: int, run_id=None) -> int:
+        """MinHash signatures of one file of new rows; mapped so signing spreads across workers."""
+        from biomass.pipeline import sign_shard
+
+        with _plan(plan_path, run_id) as run:
+            return sign_shard(run, index)
+
+    @task
     def assemble(plan_path: str, run_id=None) -> dict:
         from biomass.pipeline import run_assemble
 
@@ -237,14 +255,16 @@ def biomass_annual():
     g_license = gate("license")(path)
     synthetic = synthesize(path)
     g_synth = gate("synthesize")(path)
+    to_sign = sign_shards(path)
+    signed = sign.partial(plan_path=path).expand(index=to_sign)
     assembled = assemble(path)
     g_generation = gate("generation")(path)
     measured = measure(path)
     g_collapse = gate("collapse")(path)
     published = publish(path)
     published >> release_lock()
-    (scraped >> g_scrape >> licensed >> g_license >> synthetic >> g_synth >> assembled >> g_generation >> measured
-     >> g_collapse >> published)
+    (scraped >> g_scrape >> licensed >> g_license >> synthetic >> g_synth >> to_sign >> signed >> assembled
+     >> g_generation >> measured >> g_collapse >> published)
 
 
 biomass_annual()

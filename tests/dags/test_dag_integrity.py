@@ -34,13 +34,14 @@ def test_every_dag_has_tags_and_explicit_catchup(dagbag):
 def test_annual_stage_order(dagbag):
     dag = dagbag.dags["biomass_annual"]
     chain = ["prepare_tagging", "tag", "finish_scrape", "gate_scrape", "license", "gate_license", "synthesize", "gate_synthesize",
-             "assemble", "gate_generation", "measure", "gate_collapse", "publish"]
+             "sign_shards", "sign", "assemble", "gate_generation", "measure", "gate_collapse", "publish"]
     for upstream, downstream in zip(chain, chain[1:]):
         assert upstream in dag.get_task(downstream).upstream_task_ids, (upstream, downstream)
     assert dag.get_task("scrape").upstream_task_ids >= {"plan", "scrape_shards"}
     assert dag.get_task("prepare_tagging").upstream_task_ids >= {"scrape"}
     assert dag.get_task("tag").upstream_task_ids >= {"plan", "prepare_tagging"}
     assert dag.get_task("tag").map_index_template, "each mapped tag task is named by its shard"
+    assert dag.get_task("sign").map_index_template, "each mapped sign task is named by its file"
 
 
 def test_gates_never_retry_and_publish_declares_the_generations_alias(dagbag):

@@ -43,7 +43,7 @@ class DedupResult:
     kept: pa.Table
     clusters: pa.Table
     dropped: pa.Table
-    kept_signatures: np.ndarray
+    kept_signatures: np.ndarray | None     # None when the signatures stayed on disk (shards.SignedShards)
     counts: StageCounts
     notes: dict = field(default_factory=dict)
     kept_rows: np.ndarray | None = None     # input row numbers of ``kept``, ascending
@@ -231,7 +231,8 @@ def cluster_and_keep(table: pa.Table, sigs: np.ndarray, verify_pairs: Callable[[
     # 1. within-table clusters
     if bands is None or rows is None:
         bands, rows = choose_bands(threshold, num_perm)
-    pairs = candidate_pairs(sigs, bands, rows, threads=threads)
+    pairs = (sigs.candidate_pairs(bands, rows) if hasattr(sigs, "candidate_pairs")   # shards.SignedShards
+             else candidate_pairs(sigs, bands, rows, threads=threads))
     left, right = verify_pairs(pairs)
     labels = components(n, left, right)
 
@@ -314,8 +315,10 @@ def assemble(table: pa.Table, ids: pa.Array, labels: np.ndarray, sigs: np.ndarra
                         schema=CLUSTERS_SCHEMA)
     kept_idx = np.flatnonzero(keep)
     kept = table.take(pa.array(kept_idx, type=pa.int64()))
-    # compact the kept signatures in place (kept_idx[j] >= j), so they never exist twice
-    for lo in range(0, len(kept_idx), 1024):
+    # compact the kept signatures in place (kept_idx[j] >= j), so they never exist twice; signatures on disk
+    # (shards.SignedShards) stay there: the caller streams the kept ones out
+    held = isinstance(sigs, np.ndarray)
+    for lo in range(0, len(kept_idx) if held else 0, 1024):
         chunk = kept_idx[lo:lo + 1024]
         sigs[lo:lo + len(chunk)] = sigs[chunk]
     counts = StageCounts(stage="dedup", rows_in=n, rows_out=len(kept_idx),
@@ -323,7 +326,7 @@ def assemble(table: pa.Table, ids: pa.Array, labels: np.ndarray, sigs: np.ndarra
     notes = {**notes, "clusters": int(len(starts)),
              "multi_doc_clusters": int(np.sum(np.diff(np.append(starts, n)) > 1))}
     counts.notes.update(notes)
-    return DedupResult(kept=kept, clusters=clusters, dropped=dropped, kept_signatures=sigs[:len(kept_idx)],
+    return DedupResult(kept=kept, clusters=clusters, dropped=dropped, kept_signatures=sigs[:len(kept_idx)] if held else None,
                        counts=counts.check(), notes=notes, kept_rows=kept_idx)
 
 

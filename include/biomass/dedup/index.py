@@ -152,13 +152,17 @@ class SignatureIndex:
         Ties go to the earliest generation, then the smallest doc_id, so the answer never depends on order.
         """
         threshold = self.params.threshold if threshold is None else threshold
-        sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
+        bands, rows = choose_bands(threshold, self.params.num_perm)
+        if isinstance(sigs, np.ndarray) or not hasattr(sigs, "band_keys"):
+            sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
+            query_keys = lambda b: band_keys(sigs, bands, rows, first=b, count=1)[0]   # noqa: E731
+        else:   # signatures held on disk (``shards.SignedShards``): their band keys, one band at a time
+            query_keys = lambda b: sigs.band_keys(bands, rows, b)   # noqa: E731
         if sigs.ndim != 2 or sigs.shape[1] != self.params.num_perm:
             raise ValueError(f"signatures must have shape (n, {self.params.num_perm}), got {sigs.shape}")
         chosen = self.years() if years is None else sorted(set(int(y) for y in years) & set(self.years()))
         if before_year is not None:
             chosen = [y for y in chosen if y < before_year]
-        bands, rows = choose_bands(threshold, self.params.num_perm)
         found_rows, found_years, found_old, found_sim = [], [], [], []
         for year in chosen:
             gen = self.generation(year)
@@ -166,7 +170,7 @@ class SignatureIndex:
                 continue
             pairs = []
             for b, (skeys, order) in enumerate(gen.sorted_keys(bands, rows)):
-                qkeys = band_keys(sigs, bands, rows, first=b, count=1)[0]
+                qkeys = query_keys(b)
                 lo = np.searchsorted(skeys, qkeys, side="left")
                 hi = np.searchsorted(skeys, qkeys, side="right")
                 cnt = np.minimum(hi - lo, MAX_MATCHES_PER_KEY)
