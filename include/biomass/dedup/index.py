@@ -37,6 +37,8 @@ _GEN = re.compile(r"^gen-(\d+)\.arrow$")
 _META_KEY = b"biomass.minhash_index"
 # A band key shared by more old docs than this is a boilerplate magnet: only the first ones are compared.
 MAX_MATCHES_PER_KEY = 64
+# Query rows whose match against history is verified on exact Jaccard per round (texts of both sides held).
+EXACT_ROUND_ROWS = 16_384
 
 
 @dataclass(frozen=True)
@@ -194,22 +196,28 @@ class SignatureIndex:
                 # keep what the estimate cannot exclude: P(estimate < cut | J >= t) < 1e-9 (6 sigma)
                 p = self.params.num_perm
                 cut = threshold - 6.0 * math.sqrt(threshold * (1.0 - threshold) / p) - 1.0 / p
-                maybe = np.flatnonzero(sim >= cut)
+                maybe = np.flatnonzero(sim >= cut)      # ascending query rows (packed pairs are sorted)
                 sim = np.zeros(len(q), dtype=np.float64)
-                if len(maybe):
-                    old_rows = np.unique(old[maybe])
+                # rounds of at most EXACT_ROUND_ROWS query rows: the texts held (and shingled) per round are
+                # bounded, however many rows of a big year match history
+                cuts = np.searchsorted(q[maybe], np.unique(q[maybe])[::EXACT_ROUND_ROWS])
+                for sel in np.split(maybe, cuts[1:]) if len(maybe) else []:
+                    old_rows = np.unique(old[sel])
                     old_ids = pc.take(gen.table.column("doc_id"), pa.array(old_rows)).to_pylist()
-                    old_texts = list(earlier_texts(year, old_ids))
+                    old_texts = earlier_texts(year, old_ids)
                     if len(old_texts) != len(old_ids):
                         raise ValueError(f"earlier_texts gave {len(old_texts)} texts for {len(old_ids)} doc ids")
-                    q_rows = np.unique(q[maybe])
+                    q_rows = np.unique(q[sel])
                     q_texts = texts(q_rows) if callable(texts) else as_string_array(texts).take(pa.array(q_rows))
                     both = pa.concat_arrays([q_texts.cast(pa.large_string()),
                                              as_string_array(old_texts).cast(pa.large_string())])
+                    del q_texts, old_texts
                     offsets, hashes = shingle_sets(both)
-                    left = np.searchsorted(q_rows, q[maybe])
-                    right = len(q_rows) + np.searchsorted(old_rows, old[maybe])
-                    sim[maybe] = jaccard_pairs(offsets, hashes, left, right)
+                    del both
+                    left = np.searchsorted(q_rows, q[sel])
+                    right = len(q_rows) + np.searchsorted(old_rows, old[sel])
+                    sim[sel] = jaccard_pairs(offsets, hashes, left, right)
+                    del offsets, hashes
             ok = sim >= threshold
             if ok.any():
                 found_rows.append(q[ok])

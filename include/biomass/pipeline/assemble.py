@@ -254,13 +254,18 @@ def _earlier_texts(plan: RunPlan):
     """Texts of earlier generations' documents by doc_id, so matches against history are verified on exact
     Jaccard. Each call streams that generation's shards and keeps only the asked-for texts."""
 
-    def lookup(year: int, doc_ids: list[str]) -> list[str]:
+    def lookup(year: int, doc_ids: list[str]) -> pa.Array:
         wanted = pa.array(sorted(set(doc_ids)), pa.string())
-        found: dict[str, str] = {}
-        for batch in plan.store.iter_batches(year, ["doc_id", "text"]):
-            hit = batch.filter(pc.is_in(batch.column("doc_id"), value_set=wanted))
-            found.update(zip(hit.column("doc_id").to_pylist(), hit.column("text").to_pylist()))
-        return [found[d] for d in doc_ids]
+        hits = [hit for batch in plan.store.iter_batches(year, ["doc_id", "text"])
+                if (hit := batch.filter(pc.is_in(batch.column("doc_id"), value_set=wanted))).num_rows]
+        found = pa.Table.from_batches(hits) if hits else None
+        if found is None or found.num_rows == 0:
+            raise KeyError(f"generation {year} holds none of the {len(doc_ids)} documents asked for")
+        where = pc.index_in(pa.array(doc_ids, pa.string()), value_set=found.column("doc_id").combine_chunks())
+        if where.null_count:
+            missing = pc.filter(pa.array(doc_ids, pa.string()), pc.is_null(where))
+            raise KeyError(f"generation {year} has no document {missing[0]}")
+        return found.column("text").combine_chunks().take(where)
 
     return lookup
 
