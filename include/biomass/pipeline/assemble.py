@@ -258,7 +258,7 @@ def _earlier_texts(plan: RunPlan):
         wanted = pa.array(sorted(set(doc_ids)), pa.string())
         hits = [hit for batch in plan.store.iter_batches(year, ["doc_id", "text"])
                 if (hit := batch.filter(pc.is_in(batch.column("doc_id"), value_set=wanted))).num_rows]
-        found = pa.Table.from_batches(hits) if hits else None
+        found = pa.concat_tables(hits) if hits else None      # iter_batches yields small tables
         if found is None or found.num_rows == 0:
             raise KeyError(f"generation {year} holds none of the {len(doc_ids)} documents asked for")
         where = pc.index_in(pa.array(doc_ids, pa.string()), value_set=found.column("doc_id").combine_chunks())
