@@ -5,8 +5,9 @@ Layout under ``root`` (the pipeline uses ``<data_root>/index/minhash``)::
     index.json             format version and the parameters every generation file was built with
     gen-<year>.arrow       doc_id, signature, and per band the sorted band keys and the rows they came from
 
-Files are memory-mapped: a query keeps only the sorted band keys hot (12 bytes per doc per band), and touches
-signatures and doc ids of candidate rows only. A generation file is rewritten by atomic rename, so re-running
+Files are memory-mapped: a query reads one band's sorted keys at a time (12 bytes per doc) and the signatures
+and doc ids of candidate rows only, each through a map of its own that is dropped after use, so what a query
+read does not stay resident (a long-lived map would keep every band's keys counted in the process's memory). A generation file is rewritten by atomic rename, so re-running
 a publish for the same year leaves exactly one, complete, file for it.
 """
 
@@ -18,7 +19,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -78,21 +79,37 @@ class _Generation:
         self.n = self.table.num_rows
         self.bands, self.rows_per_band = int(meta["bands"]), int(meta["rows"])
 
-    def signatures(self) -> np.ndarray:
-        col = self.table.column("signature").combine_chunks()
-        return col.values.to_numpy(zero_copy_only=True).reshape(self.n, self.meta["num_perm"])
+    def _mapped(self) -> pa.Table:
+        """The file through a map of its own: what is read through it stops counting as this process's memory
+        once the caller drops it (the long-lived ``table`` is used for doc ids of matched rows only)."""
+        return ipc.open_file(pa.memory_map(str(self.path), "r")).read_all()
 
-    def sorted_keys(self, bands: int, rows: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        if (bands, rows) == (self.bands, self.rows_per_band):
-            return [(self.table.column(f"key_{b:03d}").combine_chunks().to_numpy(zero_copy_only=True),
-                     self.table.column(f"row_{b:03d}").combine_chunks().to_numpy(zero_copy_only=True))
-                    for b in range(bands)]
-        sigs, out = self.signatures(), []   # index built for another threshold: re-band
-        for b in range(bands):
-            keys = band_keys(sigs, bands, rows, first=b, count=1)[0]
-            order = np.argsort(keys, kind="stable").astype(np.uint32)
-            out.append((keys[order], order))
+    def signature_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Copies of the signatures of ``rows``, through a short-lived map."""
+        table = self._mapped()
+        col = table.column("signature").combine_chunks()
+        out = col.values.to_numpy(zero_copy_only=True).reshape(self.n, self.meta["num_perm"])[rows]
+        del table, col
         return out
+
+    def sorted_keys(self, bands: int, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Per band, its sorted keys and the rows they came from: copies read one band at a time through a
+        short-lived map (12 bytes a doc held, not every band's keys and the signatures left resident)."""
+        if (bands, rows) == (self.bands, self.rows_per_band):
+            for b in range(bands):
+                table = self._mapped()
+                keys = table.column(f"key_{b:03d}").combine_chunks().to_numpy(zero_copy_only=True).copy()
+                order = table.column(f"row_{b:03d}").combine_chunks().to_numpy(zero_copy_only=True).copy()
+                del table
+                yield keys, order
+            return
+        for b in range(bands):   # index built for another threshold: re-band, a window of signatures at a time
+            keys = np.empty(self.n, dtype=np.uint64)
+            for lo in range(0, self.n, 65536):
+                part = self.signature_rows(np.arange(lo, min(lo + 65536, self.n)))
+                keys[lo:lo + len(part)] = band_keys(part, bands, rows, first=b, count=1)[0]
+            order = np.argsort(keys, kind="stable").astype(np.uint32)
+            yield keys[order], order
 
     def doc_id(self, row: int) -> str:
         return self.table.column("doc_id")[int(row)].as_py()
@@ -187,11 +204,10 @@ class SignatureIndex:
             packed = np.unique(np.concatenate(pairs))
             q = (packed >> np.uint64(32)).astype(np.int64)
             old = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
-            old_sigs = gen.signatures()
             sim = np.empty(len(q), dtype=np.float64)
             for lo in range(0, len(q), 65536):   # bounded temporaries
                 sl = slice(lo, lo + 65536)
-                sim[sl] = (sigs[q[sl]] == old_sigs[old[sl]]).mean(axis=1)
+                sim[sl] = (sigs[q[sl]] == gen.signature_rows(old[sl])).mean(axis=1)
             if earlier_texts is not None and texts is not None:
                 # keep what the estimate cannot exclude: P(estimate < cut | J >= t) < 1e-9 (6 sigma)
                 p = self.params.num_perm
