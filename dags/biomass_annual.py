@@ -3,12 +3,14 @@
 
 `plan -> scrape (one task per input file) -> prepare_tagging -> tag (one task per shard) -> finish_scrape
 -> gate -> license -> gate -> train_synthesizer -> synthesize (one task per shard) -> finish_synthesize -> gate
--> assemble -> gate -> prepare_measure -> measure (one task per shard) -> finish_measure -> collapse gate -> publish
--> release_lock`. Every step is a call into `biomass.pipeline` (plain Python under `include/`); this file is
-wiring. The scrape's tagging is mapped over the shards between two small reductions: `prepare_tagging` decides
-which URLs an earlier shard already kept and fixes the detector reference; `finish_scrape` sums the counts.
-Synthesis is mapped the same way: `train_synthesizer` trains once and saves the generator, each `synthesize`
-task samples one shard from it, `finish_synthesize` sums the counts.
+-> sign (one task per file of new rows) -> assemble -> gate -> prepare_measure -> measure (one task per shard)
+-> finish_measure -> collapse gate -> publish -> release_lock`. Every step is a call into `biomass.pipeline`
+(plain Python under `include/`); this file is wiring. The scrape's tagging is mapped over the shards between two
+small reductions: `prepare_tagging` decides which URLs an earlier shard already kept and fixes the detector
+reference; `finish_scrape` sums the counts. Synthesis is mapped the same way: `train_synthesizer` trains once and
+saves the generator, each `synthesize` task samples one shard from it, `finish_synthesize` sums the counts. Dedup
+signatures are mapped over the year's new-row files (`sign`) before `assemble`, the LSH clustering and mix, reduces
+them; collapse statistics over the generation's shards (`measure`) before `finish_measure` merges them.
 
 **One run per year and data root.** `plan` takes `<data_root>/locks/<year>.lock` for this DAG run (a second
 run of the same year fails its `plan` task, naming the holder); every later task checks the run still holds it
@@ -204,6 +206,22 @@ def biomass_annual():
             return finish_synthesize(run).as_dict()
 
     @task
+    def sign_shards(plan_path: str, run_id=None) -> list[int]:
+        """The year's new-row files to sign (known once synthesize has run): one sign task each."""
+        from biomass.pipeline import assemble_inputs
+
+        with _plan(plan_path, run_id) as run:
+            return list(range(len(assemble_inputs(run))))
+
+    @task(map_index_template="{{ task.op_kwargs['index'] }}")
+    def sign(plan_path: str, index: int, run_id=None) -> int:
+        """MinHash signatures of one file of new rows; mapped so signing spreads across workers."""
+        from biomass.pipeline import sign_shard
+
+        with _plan(plan_path, run_id) as run:
+            return sign_shard(run, index)
+
+    @task
     def assemble(plan_path: str, run_id=None) -> dict:
         from biomass.pipeline import run_assemble
 
@@ -277,6 +295,8 @@ def biomass_annual():
     trained = train_synthesizer(path)
     synthetic = finish_synthesize(path, synthesize.partial(plan_path=path).expand(index=trained))
     g_synth = gate("synthesize")(path)
+    to_sign = sign_shards(path)
+    signed = sign.partial(plan_path=path).expand(index=to_sign)
     assembled = assemble(path)
     g_generation = gate("generation")(path)
     to_measure = prepare_measure(path)
@@ -285,7 +305,7 @@ def biomass_annual():
     published = publish(path)
     published >> release_lock()
     (scraped >> g_scrape >> licensed >> g_license >> trained)
-    synthetic >> g_synth >> assembled >> g_generation >> to_measure
+    synthetic >> g_synth >> to_sign >> signed >> assembled >> g_generation >> to_measure
     measured >> g_collapse >> published
 
 

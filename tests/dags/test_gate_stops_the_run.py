@@ -19,7 +19,9 @@ from biomass.storage import GenerationStore
 pytestmark = pytest.mark.airflow
 
 ORDER = ["plan", "scrape_shards", "scrape", "prepare_tagging", "tag", "finish_scrape", "gate_scrape", "license",
-         "gate_license", "synthesize", "gate_synthesize", "assemble", "gate_generation", "prepare_measure", "measure", "finish_measure", "gate_collapse", "publish"]
+         "gate_license", "train_synthesizer", "synthesize", "finish_synthesize", "gate_synthesize", "sign_shards",
+         "sign", "assemble", "gate_generation", "prepare_measure", "measure", "finish_measure", "gate_collapse",
+         "publish"]
 FAILING = {
     "scrape": {"langs": ["xx"]},
     "license": {"langs": ["xx"]},

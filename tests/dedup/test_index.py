@@ -146,3 +146,33 @@ def test_exact_cross_generation_verification_with_earlier_texts(tmp_path, docs):
     dropped = {r["doc_id"] for r in result.dropped.to_pylist() if r["reason"] == EARLIER_GENERATION}
     assert 10 < len(truth) < 70                       # both sides of the threshold are present
     assert dropped == truth
+
+
+def test_exact_verification_in_rounds_matches_one_round(tmp_path, docs, monkeypatch):
+    """Rows matching history are verified a round of query rows at a time (bounded texts held); the matches
+    are those of a single round, and the earlier texts are fetched once per round."""
+    import random
+
+    from biomass.dedup import index as index_module
+
+    rng = random.Random(5)
+    old = docs[:40]
+    index = SignatureIndex(tmp_path)
+    index.add_generation(2021, [f"o{i}" for i in range(40)], signatures(old))
+    new = [edit(old[i % 40], rng, [0.01, 0.05, 0.1][i % 3]) for i in range(90)]
+    by_id = {f"o{i}": t for i, t in enumerate(old)}
+    calls = []
+
+    def earlier(year, wanted):
+        calls.append(len(wanted))
+        return [by_id[d] for d in wanted]
+
+    sigs = signatures(new)
+    whole = index.query(sigs, before_year=2022, texts=new, earlier_texts=earlier)
+    assert len(calls) == 1 and len(whole.rows) > 10
+    monkeypatch.setattr(index_module, "EXACT_ROUND_ROWS", 7)
+    calls.clear()
+    rounds = index.query(sigs, before_year=2022, texts=new, earlier_texts=earlier)
+    assert len(calls) > 5
+    assert np.array_equal(rounds.rows, whole.rows) and rounds.doc_ids == whole.doc_ids
+    assert np.array_equal(rounds.similarity, whole.similarity) and np.array_equal(rounds.years, whole.years)

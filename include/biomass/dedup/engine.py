@@ -43,7 +43,7 @@ class DedupResult:
     kept: pa.Table
     clusters: pa.Table
     dropped: pa.Table
-    kept_signatures: np.ndarray
+    kept_signatures: np.ndarray | None     # None when the signatures stayed on disk (shards.SignedShards)
     counts: StageCounts
     notes: dict = field(default_factory=dict)
     kept_rows: np.ndarray | None = None     # input row numbers of ``kept``, ascending
@@ -65,9 +65,12 @@ def _origin_rank(table: pa.Table, priority: Sequence[str]) -> np.ndarray:
     if "origin" not in table.column_names:
         return np.full(n, priority.index("unknown") if "unknown" in priority else unknown, dtype=np.int64)
     rank = {name: i for i, name in enumerate(priority)}
-    values = table.column("origin").to_pylist()
     default = rank.get("unknown", unknown)
-    return np.array([rank.get(v, default) if v is not None else default for v in values], dtype=np.int64)
+    names = pa.array(list(rank), pa.string())
+    codes = pc.index_in(pc.cast(table.column("origin"), pa.string()), value_set=names)   # null: missing/other
+    ranks = np.array([rank[name] for name in rank], dtype=np.int64)       # last wins, as a dict would
+    found = np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.where(found >= 0, ranks[np.maximum(found, 0)], default)
 
 
 def _collected_rank(table: pa.Table) -> np.ndarray:
@@ -231,7 +234,8 @@ def cluster_and_keep(table: pa.Table, sigs: np.ndarray, verify_pairs: Callable[[
     # 1. within-table clusters
     if bands is None or rows is None:
         bands, rows = choose_bands(threshold, num_perm)
-    pairs = candidate_pairs(sigs, bands, rows, threads=threads)
+    pairs = (sigs.candidate_pairs(bands, rows) if hasattr(sigs, "candidate_pairs")   # shards.SignedShards
+             else candidate_pairs(sigs, bands, rows, threads=threads))
     left, right = verify_pairs(pairs)
     labels = components(n, left, right)
 
@@ -299,31 +303,38 @@ def assemble(table: pa.Table, ids: pa.Array, labels: np.ndarray, sigs: np.ndarra
     from_old = matched[dropped_rows]
     surv = survivor_of[dropped_rows]
     surv_safe = np.where(surv >= 0, surv, 0)
-    lost_local = np.where(origin[dropped_rows] != origin[surv_safe], "origin",
-                          np.where(when[dropped_rows] != when[surv_safe], "collected_at", "doc_id"))
-    reasons = np.where(from_old, EARLIER_GENERATION, NEAR_DUPLICATE).tolist()
-    kept_ids = pc.if_else(pa.array(from_old, pa.bool_()), pa.array(list(matched_doc[dropped_rows]), pa.string()),
+    lost_code = np.where(origin[dropped_rows] != origin[surv_safe], 0,
+                         np.where(when[dropped_rows] != when[surv_safe], 1, 2))
+    old_mask = pa.array(from_old, pa.bool_())
+    reasons = pc.if_else(old_mask, EARLIER_GENERATION, NEAR_DUPLICATE)
+    kept_ids = pc.if_else(old_mask, pa.array(matched_doc[dropped_rows], pa.string()),
                           ids.take(pa.array(surv_safe, pa.int64())))
-    gens = [int(y) if m else None for m, y in zip(from_old, matched_year[dropped_rows])]
-    lost = np.where(from_old, "earlier_generation", lost_local).tolist()
+    gens = pa.array(matched_year[dropped_rows].astype(np.int32), pa.int32(), mask=~from_old)
+    lost_codes = np.where(from_old, 3, lost_code)
+    lost = pa.DictionaryArray.from_arrays(pa.array(lost_codes, pa.int8()),
+                                          pa.array(["origin", "collected_at", "doc_id", "earlier_generation"]))
     dropped = pa.table({"doc_id": ids.take(pa.array(dropped_rows, pa.int64())),
-                        "reason": pa.array(reasons, pa.string()), "kept_doc_id": kept_ids,
-                        "matched_generation": pa.array(gens, pa.int32()), "lost_on": pa.array(lost, pa.string())},
+                        "reason": reasons, "kept_doc_id": kept_ids,
+                        "matched_generation": gens, "lost_on": lost.cast(pa.string())},
                        schema=DROPPED_SCHEMA)
     clusters = pa.table({"doc_id": ids, "cluster_id": ids.take(pa.array(head_of, pa.int64()))},
                         schema=CLUSTERS_SCHEMA)
     kept_idx = np.flatnonzero(keep)
     kept = table.take(pa.array(kept_idx, type=pa.int64()))
-    # compact the kept signatures in place (kept_idx[j] >= j), so they never exist twice
-    for lo in range(0, len(kept_idx), 1024):
+    # compact the kept signatures in place (kept_idx[j] >= j), so they never exist twice; signatures on disk
+    # (shards.SignedShards) stay there: the caller streams the kept ones out
+    held = isinstance(sigs, np.ndarray)
+    for lo in range(0, len(kept_idx) if held else 0, 1024):
         chunk = kept_idx[lo:lo + 1024]
         sigs[lo:lo + len(chunk)] = sigs[chunk]
     counts = StageCounts(stage="dedup", rows_in=n, rows_out=len(kept_idx),
-                         quarantined=Counter(r for r in reasons))
+                         quarantined=Counter({reason: k for reason, k in (
+                             (NEAR_DUPLICATE, int((~from_old).sum())), (EARLIER_GENERATION, int(from_old.sum())))
+                             if k}))
     notes = {**notes, "clusters": int(len(starts)),
              "multi_doc_clusters": int(np.sum(np.diff(np.append(starts, n)) > 1))}
     counts.notes.update(notes)
-    return DedupResult(kept=kept, clusters=clusters, dropped=dropped, kept_signatures=sigs[:len(kept_idx)],
+    return DedupResult(kept=kept, clusters=clusters, dropped=dropped, kept_signatures=sigs[:len(kept_idx)] if held else None,
                        counts=counts.check(), notes=notes, kept_rows=kept_idx)
 
 

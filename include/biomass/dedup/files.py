@@ -276,6 +276,29 @@ def deduplicate_inputs(inputs: Inputs, *, threshold: float = 0.8, num_perm: int 
         texts=texts, earlier_texts=earlier_texts)
 
 
+def deduplicate_signed(inputs: Inputs, shards, *, threshold: float = 0.8, num_perm: int = 128, seed: int = 1,
+                       index: SignatureIndex | None = None, year: int | None = None, verify: str = "exact",
+                       threads: int | None = None, origin_priority: Sequence[str] = ORIGIN_PRIORITY,
+                       earlier_texts=None) -> DedupResult:
+    """``deduplicate_inputs`` from signatures already computed per shard (``shards.SignedShards``, the mapped
+    step's output): the reduction only. Signatures stay on disk, so ``kept_signatures`` is None; stream the
+    kept rows' out of ``shards`` (``shards.take_chunks``)."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    if len(shards) != inputs.num_rows:
+        raise ValueError(f"signed shards hold {len(shards)} rows, the inputs {inputs.num_rows}")
+    keys = inputs.keys()
+    lengths = shards.lengths()
+    table = shards.codepoint_table()
+    texts = (lambda rows: inputs.texts(rows, lengths[rows])) if earlier_texts is not None else None
+    return cluster_and_keep(
+        keys, shards,
+        lambda pairs: verify_from_files(inputs, shards, lengths, pairs, threshold, verify, threads, table),
+        threshold=threshold, num_perm=num_perm, seed=seed, index=index, year=year, scope="all",
+        origin_priority=origin_priority, verify=verify, bands=None, rows=None, threads=threads,
+        texts=texts, earlier_texts=earlier_texts)
+
+
 def deduplicate_files(paths: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
                       threshold: float = 0.8, num_perm: int = 128, seed: int = 1,
                       index: SignatureIndex | None = None, year: int | None = None,

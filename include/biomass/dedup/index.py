@@ -5,8 +5,9 @@ Layout under ``root`` (the pipeline uses ``<data_root>/index/minhash``)::
     index.json             format version and the parameters every generation file was built with
     gen-<year>.arrow       doc_id, signature, and per band the sorted band keys and the rows they came from
 
-Files are memory-mapped: a query keeps only the sorted band keys hot (12 bytes per doc per band), and touches
-signatures and doc ids of candidate rows only. A generation file is rewritten by atomic rename, so re-running
+Files are memory-mapped: a query reads one band's sorted keys at a time (12 bytes per doc) and the signatures
+and doc ids of candidate rows only, each through a map of its own that is dropped after use, so what a query
+read does not stay resident (a long-lived map would keep every band's keys counted in the process's memory). A generation file is rewritten by atomic rename, so re-running
 a publish for the same year leaves exactly one, complete, file for it.
 """
 
@@ -18,7 +19,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +38,8 @@ _GEN = re.compile(r"^gen-(\d+)\.arrow$")
 _META_KEY = b"biomass.minhash_index"
 # A band key shared by more old docs than this is a boilerplate magnet: only the first ones are compared.
 MAX_MATCHES_PER_KEY = 64
+# Query rows whose match against history is verified on exact Jaccard per round (texts of both sides held).
+EXACT_ROUND_ROWS = 16_384
 
 
 @dataclass(frozen=True)
@@ -76,21 +79,37 @@ class _Generation:
         self.n = self.table.num_rows
         self.bands, self.rows_per_band = int(meta["bands"]), int(meta["rows"])
 
-    def signatures(self) -> np.ndarray:
-        col = self.table.column("signature").combine_chunks()
-        return col.values.to_numpy(zero_copy_only=True).reshape(self.n, self.meta["num_perm"])
+    def _mapped(self) -> pa.Table:
+        """The file through a map of its own: what is read through it stops counting as this process's memory
+        once the caller drops it (the long-lived ``table`` is used for doc ids of matched rows only)."""
+        return ipc.open_file(pa.memory_map(str(self.path), "r")).read_all()
 
-    def sorted_keys(self, bands: int, rows: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        if (bands, rows) == (self.bands, self.rows_per_band):
-            return [(self.table.column(f"key_{b:03d}").combine_chunks().to_numpy(zero_copy_only=True),
-                     self.table.column(f"row_{b:03d}").combine_chunks().to_numpy(zero_copy_only=True))
-                    for b in range(bands)]
-        sigs, out = self.signatures(), []   # index built for another threshold: re-band
-        for b in range(bands):
-            keys = band_keys(sigs, bands, rows, first=b, count=1)[0]
-            order = np.argsort(keys, kind="stable").astype(np.uint32)
-            out.append((keys[order], order))
+    def signature_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Copies of the signatures of ``rows``, through a short-lived map."""
+        table = self._mapped()
+        col = table.column("signature").combine_chunks()
+        out = col.values.to_numpy(zero_copy_only=True).reshape(self.n, self.meta["num_perm"])[rows]
+        del table, col
         return out
+
+    def sorted_keys(self, bands: int, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Per band, its sorted keys and the rows they came from: copies read one band at a time through a
+        short-lived map (12 bytes a doc held, not every band's keys and the signatures left resident)."""
+        if (bands, rows) == (self.bands, self.rows_per_band):
+            for b in range(bands):
+                table = self._mapped()
+                keys = table.column(f"key_{b:03d}").combine_chunks().to_numpy(zero_copy_only=True).copy()
+                order = table.column(f"row_{b:03d}").combine_chunks().to_numpy(zero_copy_only=True).copy()
+                del table
+                yield keys, order
+            return
+        for b in range(bands):   # index built for another threshold: re-band, a window of signatures at a time
+            keys = np.empty(self.n, dtype=np.uint64)
+            for lo in range(0, self.n, 65536):
+                part = self.signature_rows(np.arange(lo, min(lo + 65536, self.n)))
+                keys[lo:lo + len(part)] = band_keys(part, bands, rows, first=b, count=1)[0]
+            order = np.argsort(keys, kind="stable").astype(np.uint32)
+            yield keys[order], order
 
     def doc_id(self, row: int) -> str:
         return self.table.column("doc_id")[int(row)].as_py()
@@ -152,13 +171,17 @@ class SignatureIndex:
         Ties go to the earliest generation, then the smallest doc_id, so the answer never depends on order.
         """
         threshold = self.params.threshold if threshold is None else threshold
-        sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
+        bands, rows = choose_bands(threshold, self.params.num_perm)
+        if isinstance(sigs, np.ndarray) or not hasattr(sigs, "band_keys"):
+            sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
+            query_keys = lambda b: band_keys(sigs, bands, rows, first=b, count=1)[0]   # noqa: E731
+        else:   # signatures held on disk (``shards.SignedShards``): their band keys, one band at a time
+            query_keys = lambda b: sigs.band_keys(bands, rows, b)   # noqa: E731
         if sigs.ndim != 2 or sigs.shape[1] != self.params.num_perm:
             raise ValueError(f"signatures must have shape (n, {self.params.num_perm}), got {sigs.shape}")
         chosen = self.years() if years is None else sorted(set(int(y) for y in years) & set(self.years()))
         if before_year is not None:
             chosen = [y for y in chosen if y < before_year]
-        bands, rows = choose_bands(threshold, self.params.num_perm)
         found_rows, found_years, found_old, found_sim = [], [], [], []
         for year in chosen:
             gen = self.generation(year)
@@ -166,7 +189,7 @@ class SignatureIndex:
                 continue
             pairs = []
             for b, (skeys, order) in enumerate(gen.sorted_keys(bands, rows)):
-                qkeys = band_keys(sigs, bands, rows, first=b, count=1)[0]
+                qkeys = query_keys(b)
                 lo = np.searchsorted(skeys, qkeys, side="left")
                 hi = np.searchsorted(skeys, qkeys, side="right")
                 cnt = np.minimum(hi - lo, MAX_MATCHES_PER_KEY)
@@ -181,31 +204,36 @@ class SignatureIndex:
             packed = np.unique(np.concatenate(pairs))
             q = (packed >> np.uint64(32)).astype(np.int64)
             old = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
-            old_sigs = gen.signatures()
             sim = np.empty(len(q), dtype=np.float64)
             for lo in range(0, len(q), 65536):   # bounded temporaries
                 sl = slice(lo, lo + 65536)
-                sim[sl] = (sigs[q[sl]] == old_sigs[old[sl]]).mean(axis=1)
+                sim[sl] = (sigs[q[sl]] == gen.signature_rows(old[sl])).mean(axis=1)
             if earlier_texts is not None and texts is not None:
                 # keep what the estimate cannot exclude: P(estimate < cut | J >= t) < 1e-9 (6 sigma)
                 p = self.params.num_perm
                 cut = threshold - 6.0 * math.sqrt(threshold * (1.0 - threshold) / p) - 1.0 / p
-                maybe = np.flatnonzero(sim >= cut)
+                maybe = np.flatnonzero(sim >= cut)      # ascending query rows (packed pairs are sorted)
                 sim = np.zeros(len(q), dtype=np.float64)
-                if len(maybe):
-                    old_rows = np.unique(old[maybe])
+                # rounds of at most EXACT_ROUND_ROWS query rows: the texts held (and shingled) per round are
+                # bounded, however many rows of a big year match history
+                cuts = np.searchsorted(q[maybe], np.unique(q[maybe])[::EXACT_ROUND_ROWS])
+                for sel in np.split(maybe, cuts[1:]) if len(maybe) else []:
+                    old_rows = np.unique(old[sel])
                     old_ids = pc.take(gen.table.column("doc_id"), pa.array(old_rows)).to_pylist()
-                    old_texts = list(earlier_texts(year, old_ids))
+                    old_texts = earlier_texts(year, old_ids)
                     if len(old_texts) != len(old_ids):
                         raise ValueError(f"earlier_texts gave {len(old_texts)} texts for {len(old_ids)} doc ids")
-                    q_rows = np.unique(q[maybe])
+                    q_rows = np.unique(q[sel])
                     q_texts = texts(q_rows) if callable(texts) else as_string_array(texts).take(pa.array(q_rows))
                     both = pa.concat_arrays([q_texts.cast(pa.large_string()),
                                              as_string_array(old_texts).cast(pa.large_string())])
+                    del q_texts, old_texts
                     offsets, hashes = shingle_sets(both)
-                    left = np.searchsorted(q_rows, q[maybe])
-                    right = len(q_rows) + np.searchsorted(old_rows, old[maybe])
-                    sim[maybe] = jaccard_pairs(offsets, hashes, left, right)
+                    del both
+                    left = np.searchsorted(q_rows, q[sel])
+                    right = len(q_rows) + np.searchsorted(old_rows, old[sel])
+                    sim[sel] = jaccard_pairs(offsets, hashes, left, right)
+                    del offsets, hashes
             ok = sim >= threshold
             if ok.any():
                 found_rows.append(q[ok])

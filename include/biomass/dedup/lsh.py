@@ -62,6 +62,28 @@ def sorted_band(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return keys[order], order
 
 
+def pairs_from_band(keys: np.ndarray, window: int = WINDOW) -> np.ndarray:
+    """One band's share of ``candidate_pairs``, from its keys (``band_keys``) alone: distinct packed
+    ``i << 32 | j`` (``i < j``), sorted. Same rule as the kernel: keys sorted stably (ties in row order), each
+    row paired with the next ``window`` rows of its run of equal keys."""
+    keys = np.asarray(keys, dtype=np.uint64)
+    if len(keys) < 2:
+        return np.zeros(0, dtype=np.uint64)
+    order = np.argsort(keys, kind="stable")
+    ks = keys[order]
+    at = np.flatnonzero(ks[1:] == ks[:-1])     # rows whose run goes on; only they can pair
+    del keys
+    found = []
+    for d in range(1, window + 1):
+        if d > 1:
+            at = at[at + d < len(ks)]
+            at = at[ks[at + d] == ks[at]]      # sorted keys: once a run ends at distance d, it ended for d+1
+        if len(at) == 0:
+            break
+        found.append((order[at].astype(np.uint64) << np.uint64(32)) | order[at + d].astype(np.uint64))
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.uint64)
+
+
 def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, *, threads: int | None = None) -> np.ndarray:
     """Distinct ``(i, j)`` row pairs, ``i < j``, sharing a band key; shape ``(m, 2)``, sorted.
 

@@ -4,8 +4,8 @@ Every step reads and writes one explicit partition, ``staging/<year>/``, and tak
 run plan written by ``make_plan``; nothing depends on ``now()``. Steps:
 
     plan -> scrape[file] -> prepare_tagging -> tag[shard] -> finish_scrape -> gate -> license -> gate
-         -> train_synthesizer -> synthesize[shard] -> finish_synthesize -> gate -> assemble -> gate
-         -> prepare_measure -> measure[shard] -> finish_measure -> gate -> publish
+         -> train_synthesizer -> synthesize[shard] -> finish_synthesize -> gate -> sign[input file] -> assemble
+         -> gate -> prepare_measure -> measure[shard] -> finish_measure -> gate -> publish
 
 A gate that fails raises ``GateFailed`` and leaves staging in place as evidence; only ``publish`` makes a
 generation visible, and it writes the manifest last.
@@ -21,7 +21,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any
 
-from biomass.pipeline.assemble import run_assemble, synthetic_cap
+from biomass.pipeline.assemble import assemble_inputs, run_assemble, sign_shard, synthetic_cap
 from biomass.pipeline.gating import GATE_INPUT, check_gate_overrides, gate_summary, gate_thresholds, run_gate_for
 from biomass.pipeline.ingest import (finish_scrape, merge_scrape, prepare_tagging, run_license, run_scrape_shard,
                                      tag_scrape_shard)
@@ -35,7 +35,7 @@ from biomass.profiling import StepProfile
 
 __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarantine", "run_scrape_shard",
            "prepare_tagging", "tag_scrape_shard", "finish_scrape", "merge_scrape", "run_license", "run_synthesize",
-           "train_synthesizer", "synthesize_shard", "finish_synthesize",
+           "train_synthesizer", "synthesize_shard", "finish_synthesize", "assemble_inputs", "sign_shard",
            "run_assemble", "synthetic_cap", "run_measure", "prepare_measure", "measure_shard", "finish_measure",
            "run_gate_for", "gate_summary", "gate_thresholds", "check_gate_overrides", "GATE_INPUT", "publish",
            "asset_extra", "run_year", "RunLock", "RunLocked", "LockLost"]
@@ -88,6 +88,7 @@ def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: Ste
         finish_synthesize(plan)
     with step("gate_synthesize"):
         run_gate_for(plan, "synthesize", gate_overrides)
+    mapped("sign", sign_shard, len(assemble_inputs(plan)))
     with step("assemble"):
         run_assemble(plan)
     with step("gate_generation"):

@@ -14,64 +14,91 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from biomass.accounting import Quarantine, StageCounts
+from biomass.accounting import StageCounts
 from biomass.pipeline.plan import RunPlan, save_counts, stage_output, stage_quarantine
-from biomass.schema import RECORD_SCHEMA, conform
+from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
 from biomass.storage import ShardWriter, dataset_files, write_parquet
 
 log = logging.getLogger(__name__)
 
 NEW_SOURCES = ("scrape", "license", "synthesize")
 QUARANTINE_TEXT_CHARS = 2_000
+SIGNED = "dedup/signed"     # under staging/<year>/: the signed shards (biomass.dedup.shards)
+
+
+def assemble_inputs(plan: RunPlan) -> list[Path]:
+    """The files of the year's new rows, in the order dedup numbers them: scrape's tagged parts, the licence
+    file, the synthesize output. ``sign_shard`` signs one of them; known once synthesize has run."""
+    return [f for s in NEW_SOURCES for f in dataset_files(stage_output(plan, s))]
+
+
+def signed_folder(plan: RunPlan) -> Path:
+    return plan.staging / SIGNED
+
+
+def sign_shard(plan: RunPlan, index: int) -> int:
+    """The mapped step before ``run_assemble``: MinHash signatures (and band keys, text lengths, code points)
+    of input file ``index`` of ``assemble_inputs``, into ``staging/<year>/dedup/signed/``. Returns its rows.
+    With the Spark backend there is nothing to sign (Spark signs what it reads)."""
+    from biomass.dedup.shards import sign_file
+
+    cfg = plan.cfg
+    if getattr(cfg.dedup, "backend", "local") == "spark":
+        return 0
+    record = sign_file(assemble_inputs(plan)[index], signed_folder(plan), index, num_perm=cfg.dedup.num_perm,
+                       seed=cfg.dedup.seed, threshold=cfg.dedup.threshold)
+    return int(record["rows"])
 
 
 def run_assemble(plan: RunPlan) -> StageCounts:
     """The "repeat" stage: near-dedup this year's sources (within the year and against every earlier
     generation), cap the synthetic share of what is new, and mix with the parent's rows by policy.
 
-    Order of the generation: the parent's shards first as they were (``accumulate``), then the new rows that
-    survive, in input order (scrape, license, synthesize; each in its file's order)."""
+    The reduction after ``sign_shard`` (every shard must be signed). Order of the generation: the parent's
+    shards first as they were (``accumulate``), then the new rows that survive, in input order (scrape,
+    license, synthesize; each in its file's order)."""
     from biomass.dedup.files import Inputs
 
     cfg = plan.cfg
-    inputs_paths = [f for s in NEW_SOURCES for f in dataset_files(stage_output(plan, s))]
+    inputs_paths = assemble_inputs(plan)
     plan.store.finish_retirements()   # a retire cut short must not leave withdrawn signatures to match against
     plan.store.finish_publishes()     # a publish cut short must not leave its signatures out of the index
     carried = plan.store.shard_paths(plan.parent) if cfg.policy == "accumulate" and plan.parent is not None else []
     carried_rows = plan.store.manifest(plan.parent)["rows"] if carried else 0
 
     inputs = Inputs(inputs_paths) if inputs_paths else None
-    result = _dedup(plan, inputs)
+    n = inputs.num_rows if inputs is not None else 0
+    result, shards = _dedup(plan, inputs)
     save_counts(plan, result.counts)
     write_parquet(result.clusters, plan.staging / "dedup.clusters.parquet")
+    result.clusters = None
 
     kept_keys = result.kept
-    keep, capped = synthetic_cap(kept_keys, cfg.synthetic_share if plan.parent is not None else 0.0)
-    keep = np.asarray(keep, dtype=bool)
+    keep = synthetic_cap(kept_keys, cfg.synthetic_share if plan.parent is not None else 0.0)[0]
     kept_rows = np.asarray(result.kept_rows, dtype=np.int64)
-    write = np.zeros(inputs.num_rows if inputs is not None else 0, dtype=bool)
+    write = np.zeros(n, dtype=bool)
     write[kept_rows[keep]] = True
-    capped_rows = set(kept_rows[~keep].tolist())
-    dropped = _dropped_by_row(result, inputs, kept_rows)
+    capped_rows = kept_rows[~keep]                      # ascending
+    dropped_rows, dropped = _dropped_by_row(result, inputs, kept_rows)
 
     counts = StageCounts("assemble", rows_in=carried_rows + int(kept_keys.num_rows))
-    quarantine = Quarantine("assemble", counts)
-    dedup_quarantine = Quarantine("dedup")
-    with ShardWriter(stage_output(plan, "assemble"), RECORD_SCHEMA) as out:
+    sinks = _QuarantineSinks(plan)
+    with ShardWriter(stage_output(plan, "assemble"), RECORD_SCHEMA) as out, sinks:
         for shard in carried:
             out.add_shard(shard)
         for start, batch in (inputs.batches() if inputs is not None else ()):
             table = conform(pa.Table.from_batches([batch]))
             stop = start + table.num_rows
             out.write_table(table.filter(pa.array(write[start:stop])))
-            _quarantine_rows(table, start, dropped, capped_rows, dedup_quarantine, quarantine, cfg.synthetic_share)
-    if len(dedup_quarantine) != len(dropped):
-        raise RuntimeError(f"{len(dropped)} rows dropped by dedup, {len(dedup_quarantine)} found in the inputs")
-    dedup_quarantine.write(str(stage_quarantine(plan, "dedup")))
-    quarantine.write(str(stage_quarantine(plan, "assemble")))
+            sinks.add(table, start, dropped_rows, dropped, capped_rows, cfg.synthetic_share)
+    if sinks.dedup_rows != len(dropped_rows):
+        raise RuntimeError(f"{len(dropped_rows)} rows dropped by dedup, {sinks.dedup_rows} found in the inputs")
+    if sinks.capped_rows:
+        counts.quarantined["over_synthetic_share"] += sinks.capped_rows
 
+    fresh_rows = kept_rows[keep]
     fresh_ids = kept_keys.column("doc_id").filter(pa.array(keep))
-    np.save(plan.staging / "dedup.signatures.npy", result.kept_signatures[keep])
+    _save_fresh_signatures(plan, result, shards, keep, fresh_rows)
     write_parquet(pa.table({"doc_id": fresh_ids}), plan.staging / "dedup.signature_ids.parquet")
     counts.rows_out = out.rows
     counts.notes.update({"carried_from_parent": carried_rows, "new": int(keep.sum()), "policy": cfg.policy,
@@ -79,56 +106,120 @@ def run_assemble(plan: RunPlan) -> StageCounts:
     return save_counts(plan, counts)
 
 
-def _dropped_by_row(result, inputs, kept_rows: np.ndarray) -> dict[int, dict]:
-    """Dedup's dropped rows keyed by input row number (the rows not kept), matched by doc_id in input order."""
+def _save_fresh_signatures(plan: RunPlan, result, shards, keep: np.ndarray, fresh_rows: np.ndarray) -> None:
+    """``dedup.signatures.npy`` (what publish adds to the index): the new rows kept, streamed from the signed
+    shards a window at a time, or from the backend's result where it held them."""
+    path = plan.staging / "dedup.signatures.npy"
+    if shards is None:
+        np.save(path, result.kept_signatures[keep])
+        return
+    from biomass.dedup.shards import write_npy_rows
+
+    write_npy_rows(shards.take_chunks(fresh_rows), len(fresh_rows), plan.cfg.dedup.num_perm, path)
+
+
+def _dropped_by_row(result, inputs, kept_rows: np.ndarray) -> tuple[np.ndarray, pa.Table]:
+    """Dedup's dropped rows by input row number: ``(rows ascending, their rows of result.dropped)``, matched by
+    doc_id (the k-th input row with an id among the dropped takes the k-th dropped entry with that id, so a
+    backend that lists them in another order still lines up)."""
     if inputs is None:
-        return {}
-    rows = np.setdiff1d(np.arange(inputs.num_rows, dtype=np.int64), kept_rows)
+        return np.zeros(0, np.int64), result.dropped
+    keep = np.zeros(inputs.num_rows, dtype=bool)
+    keep[kept_rows] = True
+    rows = np.flatnonzero(~keep)
     if len(rows) != result.dropped.num_rows:
         raise RuntimeError(f"dedup dropped {result.dropped.num_rows} rows but kept {len(kept_rows)} of "
                            f"{inputs.num_rows}")
-    ids = inputs.keys().column("doc_id").to_pylist()
-    by_id: dict[str, list[dict]] = {}
-    for row in result.dropped.to_pylist():
-        by_id.setdefault(row["doc_id"], []).append(row)
-    return {int(r): by_id[ids[r]].pop(0) for r in rows}
+    if not len(rows):
+        return rows, result.dropped
+    ids = inputs.keys().column("doc_id").take(pa.array(rows))
+    by_input = np.asarray(pc.sort_indices(pa.table({"id": ids, "at": np.arange(len(rows))}),
+                                          [("id", "ascending"), ("at", "ascending")]))
+    dropped = result.dropped
+    by_result = np.asarray(pc.sort_indices(pa.table({"id": dropped.column("doc_id"), "at": np.arange(len(rows))}),
+                                           [("id", "ascending"), ("at", "ascending")]))
+    entry = np.empty(len(rows), dtype=np.int64)
+    entry[by_input] = by_result
+    table = dropped.take(pa.array(entry))
+    mismatch = pc.not_equal(table.column("doc_id"), ids)
+    if pc.any(mismatch).as_py():
+        first = int(np.flatnonzero(np.asarray(mismatch))[0])
+        raise RuntimeError(f"dedup's dropped row {int(rows[first])} is {table.column('doc_id')[first]}, "
+                           f"the input holds {ids[first]}")
+    return rows, table
 
 
-def _quarantine_rows(table: pa.Table, start: int, dropped: dict[int, dict], capped: set[int],
-                     dedup_quarantine: Quarantine, quarantine: Quarantine, share: float) -> None:
-    """Quarantine rows of this input batch that dedup dropped or the synthetic cap set aside, with their text."""
-    stop = start + table.num_rows
-    here = [r for r in range(start, stop) if r in dropped or r in capped]
-    if not here:
-        return
-    rows = table.take(pa.array([r - start for r in here], pa.int64())).select(["doc_id", "text"]).to_pylist()
-    for r, row in zip(here, rows):
-        text = (row["text"] or "")[:QUARANTINE_TEXT_CHARS]
-        if r in dropped:
-            d = dropped[r]
-            if d["doc_id"] != row["doc_id"]:
-                raise RuntimeError(f"dedup's dropped row {r} is {d['doc_id']}, the input holds {row['doc_id']}")
-            winner = (f"generation {d['matched_generation']} doc {d['kept_doc_id']}"
-                      if d.get("matched_generation") is not None else f"doc {d['kept_doc_id']}")
-            dedup_quarantine.add(d["reason"], doc_id=d["doc_id"], detail=f"near duplicate of {winner}", text=text)
-        else:
-            quarantine.add("over_synthetic_share", doc_id=row["doc_id"], text=text,
-                           detail=f"synthetic share of new rows capped at {share}")
+class _QuarantineSinks:
+    """The dedup and assemble quarantines, streamed batch by batch (text cut to ``QUARANTINE_TEXT_CHARS``),
+    never held: the rows dedup dropped and the rows the synthetic cap set aside."""
+
+    def __init__(self, plan: RunPlan):
+        from biomass.storage import ParquetStream
+
+        self.dedup = ParquetStream(stage_quarantine(plan, "dedup"), QUARANTINE_SCHEMA)
+        self.capped = ParquetStream(stage_quarantine(plan, "assemble"), QUARANTINE_SCHEMA)
+        self.dedup_rows = self.capped_rows = 0
+
+    def __enter__(self) -> "_QuarantineSinks":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        for sink in (self.dedup, self.capped):
+            sink.__exit__(exc_type, exc, tb)
+
+    def add(self, table: pa.Table, start: int, dropped_rows: np.ndarray, dropped: pa.Table,
+            capped_rows: np.ndarray, share: float) -> None:
+        stop = start + table.num_rows
+        lo, hi = np.searchsorted(dropped_rows, [start, stop])
+        if hi > lo:
+            here = table.take(pa.array(dropped_rows[lo:hi] - start))
+            d = dropped.slice(lo, hi - lo)
+            if not pc.all(pc.equal(d.column("doc_id"), here.column("doc_id"))).as_py():
+                raise RuntimeError(f"dedup's dropped rows {lo}..{hi} do not match the input rows {start}..{stop}")
+            year = pc.cast(d.column("matched_generation"), pa.string())
+            winner = pc.if_else(pc.is_null(year), pc.binary_join_element_wise("doc ", d.column("kept_doc_id"), ""),
+                                pc.binary_join_element_wise("generation ", year, " doc ", d.column("kept_doc_id"),
+                                                            ""))
+            detail = pc.binary_join_element_wise("near duplicate of ", winner, "")
+            self.dedup.write_table(_quarantine_table("dedup", d.column("reason"), here, detail))
+            self.dedup_rows += hi - lo
+        lo, hi = np.searchsorted(capped_rows, [start, stop])
+        if hi > lo:
+            here = table.take(pa.array(capped_rows[lo:hi] - start))
+            m = here.num_rows
+            self.capped.write_table(_quarantine_table(
+                "assemble", pa.array(["over_synthetic_share"] * m, pa.string()), here,
+                pa.array([f"synthetic share of new rows capped at {share}"] * m, pa.string())))
+            self.capped_rows += m
+
+
+def _quarantine_table(stage: str, reason, rows: pa.Table, detail) -> pa.Table:
+    m = rows.num_rows
+    text = pc.utf8_slice_codeunits(pc.fill_null(rows.column("text"), ""), 0, QUARANTINE_TEXT_CHARS)
+    nulls = pa.nulls(m, pa.string())
+    columns = {"stage": pa.array([stage] * m, pa.string()), "reason": reason, "detail": detail,
+               "doc_id": rows.column("doc_id"), "locator": nulls, "url": nulls, "text": text}
+    return pa.table({f.name: columns[f.name] if f.name in columns else pa.nulls(m, f.type)
+                     for f in QUARANTINE_SCHEMA}).cast(QUARANTINE_SCHEMA)
 
 
 def _dedup(plan: RunPlan, inputs):
-    """The dedup result for the year's new rows, with ``kept_rows`` (input row numbers, ascending)."""
+    """``(result, signed shards or None)``: the dedup result for the year's new rows, with ``kept_rows`` (input
+    row numbers, ascending). The local backend reads the signatures ``sign_shard`` wrote."""
     from biomass.dedup import SignatureIndex
-    from biomass.dedup.files import deduplicate_inputs
+    from biomass.dedup.files import deduplicate_signed
+    from biomass.dedup.shards import SignedShards
 
     cfg = plan.cfg
     index = SignatureIndex(index_root(plan)) if cfg.dedup.scope == "all" else None
     if inputs is None:
-        return _empty_dedup()
+        return _empty_dedup(), None
     if getattr(cfg.dedup, "backend", "local") == "spark":
-        return _dedup_spark(plan, inputs, index)
-    return deduplicate_inputs(inputs, threshold=cfg.dedup.threshold, num_perm=cfg.dedup.num_perm,
-                              seed=cfg.dedup.seed, index=index, year=plan.year, earlier_texts=_earlier_texts(plan))
+        return _dedup_spark(plan, inputs, index), None
+    shards = SignedShards(signed_folder(plan), inputs.paths, num_perm=cfg.dedup.num_perm, seed=cfg.dedup.seed)
+    return deduplicate_signed(inputs, shards, threshold=cfg.dedup.threshold, num_perm=cfg.dedup.num_perm,
+                              seed=cfg.dedup.seed, index=index, year=plan.year,
+                              earlier_texts=_earlier_texts(plan)), shards
 
 
 def _dedup_spark(plan: RunPlan, inputs, index):
@@ -163,29 +254,38 @@ def _earlier_texts(plan: RunPlan):
     """Texts of earlier generations' documents by doc_id, so matches against history are verified on exact
     Jaccard. Each call streams that generation's shards and keeps only the asked-for texts."""
 
-    def lookup(year: int, doc_ids: list[str]) -> list[str]:
+    def lookup(year: int, doc_ids: list[str]) -> pa.Array:
         wanted = pa.array(sorted(set(doc_ids)), pa.string())
-        found: dict[str, str] = {}
-        for batch in plan.store.iter_batches(year, ["doc_id", "text"]):
-            hit = batch.filter(pc.is_in(batch.column("doc_id"), value_set=wanted))
-            found.update(zip(hit.column("doc_id").to_pylist(), hit.column("text").to_pylist()))
-        return [found[d] for d in doc_ids]
+        hits = [hit for batch in plan.store.iter_batches(year, ["doc_id", "text"])
+                if (hit := batch.filter(pc.is_in(batch.column("doc_id"), value_set=wanted))).num_rows]
+        found = pa.concat_tables(hits) if hits else None      # iter_batches yields small tables
+        if found is None or found.num_rows == 0:
+            raise KeyError(f"generation {year} holds none of the {len(doc_ids)} documents asked for")
+        where = pc.index_in(pa.array(doc_ids, pa.string()), value_set=found.column("doc_id").combine_chunks())
+        if where.null_count:
+            missing = pc.filter(pa.array(doc_ids, pa.string()), pc.is_null(where))
+            raise KeyError(f"generation {year} has no document {missing[0]}")
+        return found.column("text").combine_chunks().take(where)
 
     return lookup
 
 
-def synthetic_cap(rows: pa.Table, share: float) -> tuple[list[bool], list[bool]]:
+def synthetic_cap(rows: pa.Table, share: float) -> tuple[np.ndarray, np.ndarray]:
     """Which rows to keep so synthetic rows are at most ``share`` of them: s <= share, i.e.
     synthetic <= share * other / (1 - share). Synthetic means what the tagger concluded (``origin``), so re-posted
-    synthetic text found in a crawl counts too. The excess goes by largest doc_id (ids are content hashes)."""
-    synthetic = [o == "synthetic" for o in rows.column("origin").to_pylist()]
-    human = len(synthetic) - sum(synthetic)
-    allowed = int(share * human / (1.0 - share)) if share < 1.0 else len(synthetic)
-    ids = rows.column("doc_id").to_pylist()
-    ranked = sorted((i for i, s in enumerate(synthetic) if s), key=lambda i: ids[i])
-    drop = set(ranked[allowed:])
-    keep = [i not in drop for i in range(len(ids))]
-    return keep, [not k for k in keep]
+    synthetic text found in a crawl counts too. The excess goes by largest doc_id (ids are content hashes; equal
+    ids by position). Returns ``(keep, capped)`` boolean arrays."""
+    synthetic = np.asarray(pc.fill_null(pc.equal(rows.column("origin"), "synthetic"), False), dtype=bool)
+    n = len(synthetic)
+    human = n - int(synthetic.sum())
+    allowed = int(share * human / (1.0 - share)) if share < 1.0 else n
+    candidates = np.flatnonzero(synthetic)
+    ids = rows.column("doc_id").take(pa.array(candidates, pa.int64()))
+    ranked = candidates[np.asarray(pc.sort_indices(pa.table({"id": ids, "at": candidates}),
+                                                   [("id", "ascending"), ("at", "ascending")]), dtype=np.int64)]
+    keep = np.ones(n, dtype=bool)
+    keep[ranked[allowed:]] = False
+    return keep, ~keep
 
 
 def index_root(plan: RunPlan) -> Path:
