@@ -85,13 +85,16 @@ def test_a_released_lock_can_be_taken_again(tmp_path):
     RunLock(path, "second-run").acquire().release()
 
 
-def _race(path: str, run_id: str, start, results) -> None:
+def _race(path: str, run_id: str, start, results, tried) -> None:
     start.wait()
     try:
         RunLock(path, run_id, timeout=5).acquire()
         results.put(run_id)
     except RunLocked:
         results.put(None)
+    # The winner stays alive until everyone has tried: on a loaded machine a late process would otherwise find
+    # the winner's pid gone and rightly take the lock over as stale (two "winners" that never overlapped).
+    tried.wait()
 
 
 @pytest.mark.parametrize("stale_first", [False, True])
@@ -102,8 +105,8 @@ def test_processes_taking_the_lock_at_once_get_exactly_one_winner(tmp_path, stal
         lock_file(tmp_path, {"run_id": "dead", "host": "elsewhere", "pid": 1, "started": ago(99),
                              "heartbeat": ago(60)})
     ctx = multiprocessing.get_context("fork")
-    start, results = ctx.Barrier(6), ctx.Queue()
-    procs = [ctx.Process(target=_race, args=(str(path), f"run-{i}", start, results)) for i in range(6)]
+    start, tried, results = ctx.Barrier(6), ctx.Barrier(6), ctx.Queue()
+    procs = [ctx.Process(target=_race, args=(str(path), f"run-{i}", start, results, tried)) for i in range(6)]
     for p in procs:
         p.start()
     for p in procs:

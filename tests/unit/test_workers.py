@@ -52,7 +52,28 @@ def test_two_worker_processes_publish_the_bytes_of_one(tmp_path, signing_key_env
         assert [s.name for s in shards] == ["tag[0]", "tag[1]", "tag[2]"]
         tag = next(s for s in profile.steps if s.name == "tag")
         assert tag.within is None and tag.seconds >= max(s.seconds for s in shards) * 0.99
-    assert published[1] and published[1] == published[2]
+    assert published[1] and published[1] == published[2], _row_differences(tmp_path / "data-1", tmp_path / "data-2")
+
+
+def _row_differences(a: Path, b: Path) -> str:
+    """Which columns of the published rows differ, with the first differing values (a failure's explanation)."""
+    import pyarrow.parquet as pq
+
+    def rows(root: Path):
+        return pq.ParquetDataset(sorted(str(p) for p in (root / "generations" / "2021").glob("part-*.parquet"))
+                                 ).read()
+
+    x, y = rows(a), rows(b)
+    if x.num_rows != y.num_rows:
+        return f"{x.num_rows} rows vs {y.num_rows}"
+    out = []
+    for column in x.column_names:
+        u, v = x.column(column).to_pylist(), y.column(column).to_pylist()
+        diff = [i for i in range(len(u)) if u[i] != v[i]]
+        if diff:
+            out.append(f"{column}: {len(diff)} rows differ, e.g. row {diff[0]}: {str(u[diff[0]])[:200]!r} vs "
+                       f"{str(v[diff[0]])[:200]!r}")
+    return "; ".join(out) or "same rows, different bytes"
 
 
 def _fails_on_one(plan, index: int) -> int:

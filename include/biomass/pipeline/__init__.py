@@ -64,9 +64,9 @@ def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: Ste
         with record(name):
             yield
 
-    def mapped(name: str, fn, count: int) -> list:
+    def mapped(name: str, fn, shards) -> list:
         check()
-        return pool.map(plan, name, fn, count, profile)
+        return pool.map(plan, name, fn, shards, profile)
 
     check_gate_overrides(plan.cfg, gate_overrides)
     mapped("scrape", run_scrape_shard, len(plan.scrape_inputs))
@@ -83,7 +83,7 @@ def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: Ste
         run_gate_for(plan, "license", gate_overrides)
     with step("train_synthesizer"):
         shards = train_synthesizer(plan)
-    mapped("synthesize", synthesize_shard, len(shards))
+    mapped("synthesize", synthesize_shard, shards)
     with step("finish_synthesize"):
         finish_synthesize(plan)
     with step("gate_synthesize"):

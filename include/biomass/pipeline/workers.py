@@ -16,7 +16,7 @@ import multiprocessing
 import os
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from biomass.profiling import Step, StepProfile
 
@@ -67,16 +67,17 @@ class Workers:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
         return self._pool
 
-    def map(self, plan, name: str, fn: Callable[[Any, int], T], count: int,
+    def map(self, plan, name: str, fn: Callable[[Any, int], T], shards: int | Sequence[int],
             profile: StepProfile | None = None) -> list[T]:
-        """``fn(plan, i)`` for i in range(count), results in index order; shards recorded as ``name[i]``
-        under a step ``name`` in ``profile``."""
+        """``fn(plan, i)`` for each shard index (``shards``: a count, or the indices in the order to start them),
+        results in that order; shards recorded as ``name[i]`` under a step ``name`` in ``profile``."""
+        indices = list(range(shards)) if isinstance(shards, int) else list(shards)
         shard_steps: list[Step] = []
         try:
             with (profile or StepProfile()).group(name, shard_steps):
-                if self.workers == 1 or count <= 1:
-                    return [self._in_process(plan, name, fn, i, shard_steps) for i in range(count)]
-                return self._in_pool(plan, name, fn, count, shard_steps)
+                if self.workers == 1 or len(indices) <= 1:
+                    return [self._in_process(plan, name, fn, i, shard_steps) for i in indices]
+                return self._in_pool(plan, name, fn, indices, shard_steps)
         finally:
             if profile is not None:
                 profile.steps.extend(sorted(shard_steps, key=lambda s: _index(s.name)))
@@ -87,9 +88,9 @@ class Workers:
         steps.append(step)
         return result
 
-    def _in_pool(self, plan, name: str, fn, count: int, steps: list[Step]) -> list:
+    def _in_pool(self, plan, name: str, fn, indices: list[int], steps: list[Step]) -> list:
         pool = self._executor()
-        futures: list[Future] = [pool.submit(_run_shard, plan, fn, i, f"{name}[{i}]") for i in range(count)]
+        futures: list[Future] = [pool.submit(_run_shard, plan, fn, i, f"{name}[{i}]") for i in indices]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in futures if f.done() and not f.cancelled() and f.exception() is not None]
         if failed:
