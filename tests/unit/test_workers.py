@@ -114,3 +114,20 @@ def test_a_worker_killed_mid_shard_fails_the_step_clearly():
 def test_workers_must_be_positive():
     with pytest.raises(ValueError, match="workers must be >= 1"):
         Workers(0)
+
+
+def _environ(plan, index: int) -> str | None:
+    import os
+
+    return os.environ.get("BIOMASS_TEST_WORKERS_ENV")
+
+
+def test_a_shard_sees_the_callers_environment_not_the_fork_servers(monkeypatch):
+    """The fork server is one per process and keeps the environment it started with; a later caller's keys (the
+    watermark key derives from $BIOMASS_SIGNING_KEY) must reach the shards all the same."""
+    monkeypatch.setenv("BIOMASS_TEST_WORKERS_ENV", "first")
+    with Workers(2) as pool:
+        assert pool.map(None, "env", _environ, 2) == ["first", "first"]
+    monkeypatch.setenv("BIOMASS_TEST_WORKERS_ENV", "second")
+    with Workers(2) as pool:
+        assert pool.map(None, "env", _environ, 2) == ["second", "second"]

@@ -34,8 +34,14 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _run_shard(plan, fn: Callable[[Any, int], T], index: int, name: str) -> tuple[T, Step]:
-    """In a worker: one shard, profiled in this process."""
+def _run_shard(plan, fn: Callable[[Any, int], T], index: int, name: str,
+               environ: dict[str, str] | None = None) -> tuple[T, Step]:
+    """In a worker: one shard, profiled in this process. ``environ``: the caller's environment, which the shard
+    sees instead of the fork server's (that server is one per process and keeps the environment it started with;
+    keys such as $BIOMASS_SIGNING_KEY, from which the watermark key derives, are read from it)."""
+    if environ is not None and environ != os.environ:
+        os.environ.clear()
+        os.environ.update(environ)
     profile = StepProfile()
     with profile.step(name):
         result = fn(plan, index)
@@ -90,7 +96,8 @@ class Workers:
 
     def _in_pool(self, plan, name: str, fn, indices: list[int], steps: list[Step]) -> list:
         pool = self._executor()
-        futures: list[Future] = [pool.submit(_run_shard, plan, fn, i, f"{name}[{i}]") for i in indices]
+        environ = dict(os.environ)
+        futures: list[Future] = [pool.submit(_run_shard, plan, fn, i, f"{name}[{i}]", environ) for i in indices]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in futures if f.done() and not f.cancelled() and f.exception() is not None]
         if failed:
