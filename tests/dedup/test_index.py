@@ -176,3 +176,40 @@ def test_exact_verification_in_rounds_matches_one_round(tmp_path, docs, monkeypa
     assert len(calls) > 5
     assert np.array_equal(rounds.rows, whole.rows) and rounds.doc_ids == whole.doc_ids
     assert np.array_equal(rounds.similarity, whole.similarity) and np.array_equal(rounds.years, whole.years)
+
+
+def _generation_file_as_before(sigs: np.ndarray, ids: list[str], params) -> pa.Table:
+    """The index table as add_generation built it with Python lists (the reference for the chunked build)."""
+    from biomass.dedup.lsh import band_keys, choose_bands
+
+    order = sorted(range(len(ids)), key=lambda i: (ids[i], i))
+    sorted_ids, sorted_sigs = [ids[i] for i in order], sigs[np.array(order, dtype=np.int64)]
+    bands, rows = choose_bands(params.threshold, params.num_perm)
+    columns = {"doc_id": pa.array(sorted_ids, type=pa.string()),
+               "signature": pa.FixedSizeListArray.from_arrays(pa.array(sorted_sigs.ravel(), type=pa.uint32()),
+                                                              params.num_perm)}
+    for b in range(bands):
+        keys = band_keys(sorted_sigs, bands, rows, first=b, count=1)[0]
+        sorted_order = np.argsort(keys, kind="stable").astype(np.uint32)
+        columns[f"key_{b:03d}"] = pa.array(keys[sorted_order], type=pa.uint64())
+        columns[f"row_{b:03d}"] = pa.array(sorted_order, type=pa.uint32())
+    return pa.table(columns)
+
+
+def test_a_generation_file_from_a_memory_map_in_chunks_holds_what_the_list_build_held(tmp_path, docs, monkeypatch):
+    import pyarrow.ipc as ipc
+
+    import biomass.dedup.index as index_module
+
+    monkeypatch.setattr(index_module, "SORT_CHUNK_ROWS", 7)       # many chunks, a ragged last one
+    rng = np.random.default_rng(3)
+    sigs = signatures(docs, num_perm=128, seed=1)
+    ids = [f"{rng.integers(0, 40):04x}" for _ in range(len(sigs))]  # duplicate ids: the sort must be stable
+    np.save(tmp_path / "sigs.npy", sigs)
+    mapped = np.load(tmp_path / "sigs.npy", mmap_mode="r")
+    index = SignatureIndex(tmp_path / "index")
+    written = index.add_generation(2021, pa.array(ids), mapped)
+    table = ipc.open_file(pa.memory_map(str(written))).read_all()
+    assert table.replace_schema_metadata(None).equals(_generation_file_as_before(sigs, ids, index.params))
+    again = SignatureIndex(tmp_path / "again").add_generation(2021, ids, sigs)   # a list and an in-memory array
+    assert again.read_bytes() == written.read_bytes()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import os
 import re
 from dataclasses import dataclass
@@ -60,6 +61,30 @@ class IndexMatches:
     years: np.ndarray           # generation of the matched doc
     doc_ids: list[str]          # matched doc ids
     similarity: np.ndarray      # exact Jaccard if earlier texts were given, else the signature estimate
+
+
+SORT_CHUNK_ROWS = 8_192
+
+
+def _as_string_array(doc_ids) -> pa.Array:
+    if isinstance(doc_ids, pa.ChunkedArray):
+        doc_ids = doc_ids.combine_chunks()
+    if not isinstance(doc_ids, pa.Array):
+        doc_ids = pa.array(list(doc_ids), type=pa.string())
+    return doc_ids.cast(pa.string()) if doc_ids.type != pa.string() else doc_ids
+
+
+def sorted_rows(signatures: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``signatures[order]`` as uint32, gathered a chunk at a time. ``signatures`` may be a read-only memory map
+    (``np.load(..., mmap_mode="r")``): the pages each chunk touched are then dropped from this process's memory
+    (they stay in the page cache), so the file's pages and the sorted copy are not both resident."""
+    out = np.empty((len(order), signatures.shape[1]), dtype=np.uint32)
+    source = getattr(signatures, "_mmap", None)
+    for lo in range(0, len(order), SORT_CHUNK_ROWS):
+        out[lo:lo + SORT_CHUNK_ROWS] = signatures[order[lo:lo + SORT_CHUNK_ROWS]]
+        if source is not None and hasattr(source, "madvise"):
+            source.madvise(mmap.MADV_DONTNEED)
+    return out
 
 
 class _Generation:
@@ -260,15 +285,15 @@ class SignatureIndex:
 
         ``pending``: write it under ``pending_path`` instead, for ``GenerationStore.publish`` to commit with the
         generation's manifest."""
-        sigs = np.ascontiguousarray(signatures, dtype=np.uint32)
-        ids = doc_ids.to_pylist() if isinstance(doc_ids, (pa.Array, pa.ChunkedArray)) else list(doc_ids)
-        if sigs.ndim != 2 or sigs.shape != (len(ids), self.params.num_perm):
-            raise ValueError(f"need {len(ids)} signatures of {self.params.num_perm} values, got {sigs.shape}")
-        order = sorted(range(len(ids)), key=lambda i: (ids[i], i))   # same content -> same bytes
-        ids = [ids[i] for i in order]
-        sigs = sigs[np.array(order, dtype=np.int64)] if order else sigs
+        ids = _as_string_array(doc_ids)
+        if signatures.ndim != 2 or signatures.shape != (len(ids), self.params.num_perm):
+            raise ValueError(f"need {len(ids)} signatures of {self.params.num_perm} values, got {signatures.shape}")
+        # Same content -> same bytes: rows by doc_id (a stable sort: equal ids keep their order).
+        order = pc.sort_indices(ids).to_numpy().astype(np.int64)
+        ids = ids.take(pa.array(order))
+        sigs = sorted_rows(signatures, order)
         bands, rows = choose_bands(self.params.threshold, self.params.num_perm)
-        columns = {"doc_id": pa.array(ids, type=pa.string()),
+        columns = {"doc_id": ids,
                    "signature": pa.FixedSizeListArray.from_arrays(pa.array(sigs.ravel(), type=pa.uint32()),
                                                                   self.params.num_perm)}
         for b in range(bands):

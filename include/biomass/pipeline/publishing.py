@@ -62,8 +62,8 @@ def publish(plan: RunPlan) -> dict[str, Any]:
     }
     # The signatures go in with the commit: written (pending) first, named with their sha256 in the manifest,
     # moved into the index after it (GenerationStore.finish_publishes completes that move after a crash).
-    ids = pq.read_table(plan.staging / "dedup.signature_ids.parquet").column("doc_id").to_pylist()
-    signatures = np.load(plan.staging / "dedup.signatures.npy")
+    ids = pq.read_table(plan.staging / "dedup.signature_ids.parquet").column("doc_id")
+    signatures = np.load(plan.staging / "dedup.signatures.npy", mmap_mode="r")   # read in sorted chunks
     pending = SignatureIndex(index_root(plan)).add_generation(plan.year, ids, signatures, pending=True)
     manifest = plan.store.publish_shards(plan.year, shards, fields, quarantine=quarantine, signatures=pending,
                                          shard_stats=_shard_stats(plan, shards))
