@@ -39,7 +39,7 @@ TARGET_RATIO = 1.3
 def write_config(work: Path, crawls: Path, docs: int, data_root: Path, name: str) -> Path:
     cfg = yaml.safe_load((REPO / "biomass.yaml").read_text())
     cfg["data_root"] = str(data_root)
-    cfg["scrape"]["inputs"] = [str(crawls / f"crawl-{docs}-{{year}}.jsonl")]
+    cfg["scrape"]["inputs"] = [str(crawls / f"crawl-{docs}-{{year}}" / "part-*.jsonl")]   # make_crawls' layout
     cfg["license"]["inputs"] = [str(REPO / "samples" / "publishers" / "*")]
     path = work / f"biomass-{docs}-{name}.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -97,7 +97,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--docs", type=int, default=100_000)
     p.add_argument("--crawls", type=Path, default=None,
-                   help="folder with crawl-N-<year>.jsonl (default: --work; generated there if missing)")
+                   help="folder with crawl-N-<year>/part-*.jsonl (default: --work; generated there if missing)")
     p.add_argument("--work", type=Path, default=Path("/tmp/biomass-bench-airflow"))
     p.add_argument("--keep", action="store_true", help="keep the data roots and AIRFLOW_HOME")
     args = p.parse_args()
@@ -121,7 +121,7 @@ def main() -> int:
     _run([str(BIN / "airflow"), "db", "migrate"], af_env, args.work / "airflow-migrate.log")
     _run([str(BIN / "airflow"), "dags", "reserialize"], af_env, args.work / "airflow-reserialize.log")
     print(f"AIRFLOW_HOME={home}: db migrate + dags reserialize in {time.perf_counter() - t:.0f} s (not counted)")
-    print(f"crawl: {crawls}/crawl-{args.docs}-<year>.jsonl; load average before: {os.getloadavg()[0]:.2f}")
+    print(f"crawl: {crawls}/crawl-{args.docs}-<year>/; load average before: {os.getloadavg()[0]:.2f}")
 
     rows = []
     for year in YEARS:
