@@ -8,6 +8,7 @@ import pytest
 from biomass.metrics import MetricsConfig, ReferenceProfile, head_tail_perplexity
 from biomass.metrics.headtail import sentences, split_head_tail
 from biomass.metrics.tokens import words
+from tests.text_fixtures import human_docs  # noqa: F401 (fixture)
 
 
 class FakeUnigramModel:
@@ -116,3 +117,32 @@ def test_real_ngram_model_on_real_held_out_text_finds_the_tail_harder(repo):
     assert out["head_mean_log_count"] > out["tail_mean_log_count"]
     assert out["perplexity_tail"] > out["perplexity_all"] > out["perplexity_head"]
     assert out["tail_head_ratio"] > 2
+
+
+def _split_as_before(reference_texts, config, counts=None):
+    """split_head_tail as it was, holding every sentence's tokens at once (the reference for the streamed one)."""
+    import numpy as np
+
+    pieces = [s for text in reference_texts for s in sentences(text)]
+    toks = [words(s) for s in pieces]
+    if counts is None:
+        counts = Counter(w for ws in toks for w in ws)
+    eligible = [i for i, ws in enumerate(toks) if len(ws) >= config.min_sentence_tokens]
+    scores = np.array([sum(math.log1p(counts.get(w, 0)) for w in toks[i]) / len(toks[i]) for i in eligible],
+                      dtype=np.float64)
+    k = min(max(1, int(config.head_tail_fraction * len(eligible))), len(eligible) // 2)
+    order = np.lexsort((np.arange(len(eligible)), scores))
+    tail_idx, head_idx = order[:k], order[len(order) - k:] if k else order[:0]
+    figures = {"sentences": len(pieces), "sentences_scored": len(eligible), "head_sentences": int(k),
+               "tail_sentences": int(k), "head_mean_log_count": float(scores[head_idx].mean()) if k else None,
+               "tail_mean_log_count": float(scores[tail_idx].mean()) if k else None}
+    return ([pieces[eligible[i]] for i in sorted(head_idx)], [pieces[eligible[i]] for i in sorted(tail_idx)],
+            figures)
+
+
+@pytest.mark.parametrize("with_reference", [False, True])
+def test_the_streamed_split_is_the_split_that_held_every_sentence(human_docs, with_reference):
+    config = MetricsConfig()
+    texts = list(human_docs[:80]) + ["", "Short. One two three four five six seven eight nine ten eleven."]
+    counts = ReferenceProfile.build(human_docs[80:160], config).count_of if with_reference else None
+    assert split_head_tail(texts, config, counts) == _split_as_before(texts, config, counts)

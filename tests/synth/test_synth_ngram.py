@@ -169,3 +169,15 @@ def test_self_training_loses_the_tail(human_docs):
     assert len(vocabs[2]) < len(vocabs[1]) < len(vocabs[0])
     lost, kept = vocabs[0] - vocabs[1], vocabs[1]
     assert np.mean([counts0[w] for w in lost]) < np.mean([counts0[w] for w in kept])
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 1_024])
+def test_perplexity_in_chunks_is_exactly_perplexity_at_once(model, human_docs, chunk):
+    """Scoring a chunk of texts at a time (bounded memory for a large held-out set) changes no bit of the result:
+    the reference is the formula over every text's log-probabilities at once."""
+    import math
+
+    texts = list(human_docs[100:140]) + ["", "a"]
+    lps = model.token_logprobs(texts)
+    at_once = math.exp(-sum(float(x.sum()) for x in lps) / sum(len(x) for x in lps))
+    assert model.perplexity(texts, chunk=chunk) == at_once
