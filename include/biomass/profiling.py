@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 _PROC = Path("/proc/self")
 
@@ -77,7 +77,7 @@ class StepProfile:
                 None if written is None or after is None else round((after - written) / 2**20, 1)))
 
     @contextmanager
-    def group(self, name: str, shards: list[Step]) -> Iterator[None]:
+    def group(self, name: str, shards: Iterable[Step]) -> Iterator[None]:
         """A mapped step: its shards (``shards``, filled while the block runs, each profiled in the process that
         ran it) are recorded under it. The step's peak is the largest of its shards' and this process's own;
         its bytes written, this process's plus its shards'."""

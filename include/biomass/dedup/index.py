@@ -66,14 +66,6 @@ class IndexMatches:
 SORT_CHUNK_ROWS = 8_192
 
 
-def _as_string_array(doc_ids) -> pa.Array:
-    if isinstance(doc_ids, pa.ChunkedArray):
-        doc_ids = doc_ids.combine_chunks()
-    if not isinstance(doc_ids, pa.Array):
-        doc_ids = pa.array(list(doc_ids), type=pa.string())
-    return doc_ids.cast(pa.string()) if doc_ids.type != pa.string() else doc_ids
-
-
 def sorted_rows(signatures: np.ndarray, order: np.ndarray) -> np.ndarray:
     """``signatures[order]`` as uint32, gathered a chunk at a time. ``signatures`` may be a read-only memory map
     (``np.load(..., mmap_mode="r")``): the pages each chunk touched are then dropped from this process's memory
@@ -285,7 +277,7 @@ class SignatureIndex:
 
         ``pending``: write it under ``pending_path`` instead, for ``GenerationStore.publish`` to commit with the
         generation's manifest."""
-        ids = _as_string_array(doc_ids)
+        ids = as_string_array(doc_ids).cast(pa.string())   # the file's doc_id column is string, not large
         if signatures.ndim != 2 or signatures.shape != (len(ids), self.params.num_perm):
             raise ValueError(f"need {len(ids)} signatures of {self.params.num_perm} values, got {signatures.shape}")
         # Same content -> same bytes: rows by doc_id (a stable sort: equal ids keep their order).

@@ -78,23 +78,22 @@ class Workers:
         """``fn(plan, i)`` for each shard index (``shards``: a count, or the indices in the order to start them),
         results in that order; shards recorded as ``name[i]`` under a step ``name`` in ``profile``."""
         indices = list(range(shards)) if isinstance(shards, int) else list(shards)
-        shard_steps: list[Step] = []
+        shard_steps: dict[int, Step] = {}
         try:
-            with (profile or StepProfile()).group(name, shard_steps):
+            with (profile or StepProfile()).group(name, shard_steps.values()):
                 if self.workers == 1 or len(indices) <= 1:
                     return [self._in_process(plan, name, fn, i, shard_steps) for i in indices]
                 return self._in_pool(plan, name, fn, indices, shard_steps)
         finally:
             if profile is not None:
-                profile.steps.extend(sorted(shard_steps, key=lambda s: _index(s.name)))
+                profile.steps.extend(shard_steps[i] for i in sorted(shard_steps))
 
     @staticmethod
-    def _in_process(plan, name: str, fn, index: int, steps: list[Step]):
-        result, step = _run_shard(plan, fn, index, f"{name}[{index}]")
-        steps.append(step)
+    def _in_process(plan, name: str, fn, index: int, steps: dict[int, Step]):
+        result, steps[index] = _run_shard(plan, fn, index, f"{name}[{index}]")
         return result
 
-    def _in_pool(self, plan, name: str, fn, indices: list[int], steps: list[Step]) -> list:
+    def _in_pool(self, plan, name: str, fn, indices: list[int], steps: dict[int, Step]) -> list:
         pool = self._executor()
         environ = dict(os.environ)
         futures: list[Future] = [pool.submit(_run_shard, plan, fn, i, f"{name}[{i}]", environ) for i in indices]
@@ -110,12 +109,8 @@ class Workers:
                 raise RuntimeError(f"a worker process running {name} died (killed, or out of memory?)") from exc
             raise exc
         results = []
-        for f in futures:
-            result, step = f.result()
-            steps.append(step)
+        for i, f in zip(indices, futures):
+            result, steps[i] = f.result()
             results.append(result)
         return results
 
-
-def _index(shard_name: str) -> int:
-    return int(shard_name.rsplit("[", 1)[1].rstrip("]"))
