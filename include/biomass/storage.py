@@ -25,6 +25,7 @@ wherever text is read, every record's ``content_sha256``. A mismatch raises ``In
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -102,6 +103,10 @@ class IntegrityError(ValueError):
         if expected is not None or actual is not None:
             message += f": manifest says {expected}, found {actual}"
         super().__init__(message)
+
+    def __reduce__(self):   # rebuilt from its parts, so it survives a trip to or from a worker process
+        return functools.partial(type(self), path=self.path, expected=self.expected, actual=self.actual,
+                                 doc_id=self.doc_id), (self.year, self.problem)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

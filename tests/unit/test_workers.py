@@ -131,3 +131,88 @@ def test_a_shard_sees_the_callers_environment_not_the_fork_servers(monkeypatch):
     monkeypatch.setenv("BIOMASS_TEST_WORKERS_ENV", "second")
     with Workers(2) as pool:
         assert pool.map(None, "env", _environ, 2) == ["second", "second"]
+
+
+# --- steps (fn(plan)) in fresh processes ------------------------------------------------------------------------
+
+_HELD: list[bytearray] = []
+
+
+def _holds_300_mb(plan) -> int:
+    """A step that leaves memory behind in its process (as a module-level cache or a fragmented heap would)."""
+    import os
+
+    _HELD.append(bytearray(300 * 2**20))
+    _HELD[-1][:: 4096] = b"x" * len(range(0, 300 * 2**20, 4096))   # touch every page: resident, not just mapped
+    return os.getpid()
+
+
+def _small(plan) -> int:
+    import os
+
+    return os.getpid()
+
+
+def test_with_workers_each_step_runs_in_a_fresh_process_and_gives_its_memory_back():
+    """A year's peak must be its largest step's: a step after a big one starts from a fresh process, so what the
+    big one left behind does not count against it (with workers=1, one process, it does)."""
+    import os
+
+    profile = StepProfile()
+    with Workers(2) as pool:
+        big_pid = pool.run(None, "big", _holds_300_mb, profile)
+        small_pid = pool.run(None, "small", _small, profile)
+    assert os.getpid() not in (big_pid, small_pid) and big_pid != small_pid
+    big, small = (next(s for s in profile.steps if s.name == n) for n in ("big", "small"))
+    assert big.peak_rss_mb > 300 and small.peak_rss_mb < big.peak_rss_mb - 250
+    assert [s.name for s in profile.steps] == ["big", "small"]   # a step's process is not listed as a shard
+
+    one = StepProfile()
+    with Workers(1) as pool:
+        assert pool.run(None, "big", _holds_300_mb, one) == os.getpid()
+        pool.run(None, "small", _small, one)
+    _HELD.clear()
+    assert one.steps[1].peak_rss_mb > 300   # the contrast: in one process the memory is carried into the next step
+
+
+def _gate_fails(plan):
+    from biomass.gates.runner import GateFailed, GateResult
+
+    raise GateFailed(GateResult(gate="scrape", success=False, evaluated=3,
+                                failed=[{"expectation": "expect_column_values_to_not_be_null", "column": "text",
+                                         "why": "a document has no text", "observed": "2 null"}]))
+
+
+class _Unpicklable(Exception):
+    def __init__(self, a, b):
+        super().__init__(f"{a}/{b}")
+
+
+def _raises_unpicklable(plan):
+    raise _Unpicklable("left", "right")
+
+
+def test_a_steps_exception_comes_back_as_itself_or_described():
+    from biomass.gates.runner import GateFailed
+    from biomass.pipeline.workers import StepError
+
+    with Workers(2) as pool:
+        with pytest.raises(GateFailed) as failed:
+            pool.run(None, "gate_scrape", _gate_fails)
+        assert failed.value.result.gate == "scrape" and failed.value.result.evaluated == 3
+        with pytest.raises(StepError, match=r"_Unpicklable: left/right"):
+            pool.run(None, "odd", _raises_unpicklable)
+        assert pool.run(None, "after", _small) > 0
+
+
+def _step_dies(plan):
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_step_whose_process_is_killed_fails_clearly():
+    with Workers(2) as pool:
+        with pytest.raises(RuntimeError, match="worker process running publish died"):
+            pool.run(None, "publish", _step_dies)

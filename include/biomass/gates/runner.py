@@ -44,6 +44,9 @@ class GateFailed(RuntimeError):
         self.result = result
         super().__init__(result.explain())
 
+    def __reduce__(self):   # rebuilt from its result (not its message), so it crosses process boundaries whole
+        return type(self), (self.result,)
+
 
 @dataclass
 class GateResult:

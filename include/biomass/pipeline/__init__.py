@@ -18,7 +18,7 @@ Modules, in loop order: ``plan`` (the run plan, staging bookkeeping), ``ingest``
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from biomass.pipeline.assemble import assemble_inputs, run_assemble, sign_shard, synthetic_cap
@@ -53,16 +53,21 @@ def run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None = None,
         return _run_year(plan, gate_overrides, profile or StepProfile(), lock, pool)
 
 
+def _gate(plan: RunPlan, gate: str, overrides: dict[str, Any] | None):
+    """A gate as a one-argument step (``partial`` of a module-level function pickles, for a worker process)."""
+    return run_gate_for(plan, gate, overrides)
+
+
 def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: StepProfile, lock: RunLock | None,
               pool: Workers) -> dict[str, Any]:
     check = lock.refresh if lock is not None else (lambda: None)
-    record = profile.step
 
-    @contextmanager
-    def step(name: str):
+    def step(name: str, fn):
         check()
-        with record(name):
-            yield
+        return pool.run(plan, name, fn, profile)
+
+    def gate(name: str):
+        return step(f"gate_{name}", partial(_gate, gate=name, overrides=gate_overrides))
 
     def mapped(name: str, fn, shards) -> list:
         check()
@@ -70,35 +75,21 @@ def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: Ste
 
     check_gate_overrides(plan.cfg, gate_overrides)
     mapped("scrape", run_scrape_shard, len(plan.scrape_inputs))
-    with step("prepare_tagging"):
-        prepare_tagging(plan)
+    step("prepare_tagging", prepare_tagging)
     mapped("tag", tag_scrape_shard, len(plan.scrape_inputs))
-    with step("finish_scrape"):
-        finish_scrape(plan)
-    with step("gate_scrape"):
-        run_gate_for(plan, "scrape", gate_overrides)
-    with step("license"):
-        run_license(plan)
-    with step("gate_license"):
-        run_gate_for(plan, "license", gate_overrides)
-    with step("train_synthesizer"):
-        shards = train_synthesizer(plan)
+    step("finish_scrape", finish_scrape)
+    gate("scrape")
+    step("license", run_license)
+    gate("license")
+    shards = step("train_synthesizer", train_synthesizer)
     mapped("synthesize", synthesize_shard, shards)
-    with step("finish_synthesize"):
-        finish_synthesize(plan)
-    with step("gate_synthesize"):
-        run_gate_for(plan, "synthesize", gate_overrides)
+    step("finish_synthesize", finish_synthesize)
+    gate("synthesize")
     mapped("sign", sign_shard, len(assemble_inputs(plan)))
-    with step("assemble"):
-        run_assemble(plan)
-    with step("gate_generation"):
-        run_gate_for(plan, "generation", gate_overrides)
-    with step("prepare_measure"):
-        measure_shards = prepare_measure(plan)
+    step("assemble", run_assemble)
+    gate("generation")
+    measure_shards = step("prepare_measure", prepare_measure)
     mapped("measure", measure_shard, measure_shards)
-    with step("finish_measure"):
-        finish_measure(plan)
-    with step("gate_collapse"):
-        run_gate_for(plan, "collapse", gate_overrides)
-    with step("publish"):
-        return publish(plan)
+    step("finish_measure", finish_measure)
+    gate("collapse")
+    return step("publish", publish)

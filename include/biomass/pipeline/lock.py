@@ -36,11 +36,14 @@ class RunLocked(RuntimeError):
     """Another run holds the lock of this (data root, year)."""
 
     def __init__(self, path: Path, holder: dict[str, Any] | None, timeout: float):
-        self.path, self.holder = path, holder
+        self.path, self.holder, self.timeout = path, holder, timeout
         who = describe(holder) if holder else "an unreadable lock file"
         super().__init__(f"another run is building this year: {path} is held by {who}. Wait for it to finish, "
                          f"or, if it is dead, remove the lock (it is taken over by itself once its heartbeat is "
                          f"older than {timeout:g} s, or at once on the same host when its process is gone)")
+
+    def __reduce__(self):   # rebuilt from its parts, so it survives a trip to or from a worker process
+        return type(self), (self.path, self.holder, self.timeout)
 
 
 class LockLost(RuntimeError):

@@ -35,6 +35,9 @@ class UndecodableText(ValueError):
         super().__init__(f"{reason}: {detail}")
         self.reason, self.detail = reason, detail
 
+    def __reduce__(self):   # rebuilt from its parts, so it survives a trip to or from a worker process
+        return type(self), (self.reason, self.detail)
+
 
 def http_charset(content_type: str | None) -> str | None:
     """The ``charset`` parameter of a ``Content-Type`` header value (None when absent or empty)."""

@@ -26,6 +26,9 @@ class Refused(Exception):
         super().__init__(detail)
         self.reason, self.detail = reason, detail
 
+    def __reduce__(self):   # rebuilt from its parts, so it survives a trip to or from a worker process
+        return type(self), (self.reason, self.detail)
+
 
 def normalise(raw: str) -> str:
     """The drop-relative POSIX form of a manifest path; Refused(``unsafe_path``) if it could leave the drop."""

@@ -32,6 +32,9 @@ class ManifestError(ValueError):
         super().__init__(message)
         self.reason = reason
 
+    def __reduce__(self):   # with its reason, so it survives a trip to or from a worker process
+        return type(self), (str(self), self.reason)
+
 
 class _AliasFreeLoader(yaml.SafeLoader):
     """Safe YAML without aliases: a few hundred bytes of nested aliases expand to gigabytes ("billion laughs")."""
