@@ -5,7 +5,7 @@ run plan written by ``make_plan``; nothing depends on ``now()``. Steps:
 
     plan -> scrape[file] -> prepare_tagging -> tag[shard] -> finish_scrape -> gate -> license -> gate
          -> train_synthesizer -> synthesize[shard] -> finish_synthesize -> gate -> sign[input file] -> assemble
-         -> gate -> prepare_measure -> measure[shard] -> finish_measure -> gate -> publish
+         -> gate -> prepare_measure -> measure[shard] -> finish_measure -> gate -> review -> publish
 
 A gate that fails raises ``GateFailed`` and leaves staging in place as evidence; only ``publish`` makes a
 generation visible, and it writes the manifest last.
@@ -100,5 +100,9 @@ def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: Ste
         finish_measure(plan)
     with step("gate_collapse"):
         run_gate_for(plan, "collapse", gate_overrides)
+    with step("review"):
+        from biomass.review.decision import review_year
+
+        review_year(plan)   # mode required and undecided: ReviewPending (``biomass review`` decides, then publishes)
     with step("publish"):
         return publish(plan)
