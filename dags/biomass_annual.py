@@ -4,7 +4,7 @@
 `plan -> scrape (one task per input file) -> prepare_tagging -> tag (one task per shard) -> finish_scrape
 -> gate -> license -> gate -> train_synthesizer -> synthesize (one task per shard) -> finish_synthesize -> gate
 -> sign (one task per file of new rows) -> assemble -> gate -> prepare_measure -> measure (one task per shard)
--> finish_measure -> collapse gate -> publish -> release_lock`. Every step is a call into `biomass.pipeline`
+-> finish_measure -> collapse gate -> prepare_review -> review -> record_review -> publish -> release_lock`. Every step is a call into `biomass.pipeline`
 (plain Python under `include/`); this file is wiring. The scrape's tagging is mapped over the shards between two
 small reductions: `prepare_tagging` decides which URLs an earlier shard already kept and fixes the detector
 reference; `finish_scrape` sums the counts. Synthesis is mapped the same way: `train_synthesizer` trains once and
@@ -24,6 +24,13 @@ and refreshes its heartbeat; the `release_lock` teardown removes it when the run
 (a backfill has its own run limit, 10 by default; one at a time keeps each year on the right parent).
 
 A data root with no earlier generation starts a chain: that year has no parent, so it synthesizes nothing.
+**Review before publish** (`review_mode` Param, else the config's `review.mode`): `prepare_review` draws the
+review sample and renders what the reviewer reads; in mode `required` the `review` task (a human-in-the-loop
+operator) waits under Browse > Required Actions for one of the config's `review.assigned_users` to Approve (listing
+doc_ids under `exclude` to leave them out) or Reject (with a `comment`); no answer within
+`review.response_timeout_hours` fails the run (fail closed). Modes `auto` (an automatic approval, labelled as such)
+and `off` skip the wait. A reject fails `record_review`, with the reason in the run note, and publishes nothing.
+
 A failing gate fails its task without retries; everything after it stays unrun and nothing is published.
 The evidence stays in `<data_root>/staging/<year>/gates/`. Each run's note says what happened: the failed gate
 and expectations with a link to their Data Docs page, or the published year's size and mix.
@@ -35,8 +42,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
+from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Asset, AssetAlias, CronTriggerTimetable, Param, dag, task, teardown
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 GENERATIONS = AssetAlias("biomass-generations")
 # The reduction after a mapped step runs when the map had nothing to do (a chain's first year synthesizes no
@@ -72,6 +80,21 @@ def _plan(path: str, run_id: str):
         raise AirflowFailException(str(exc)) from exc
 
 
+class ReviewOperator(HITLOperator):
+    """The year's review in the Airflow UI: waits for a person only in review mode `required`; subject, body,
+    assigned users and response timeout come from the run's plan at run time (never at parse time)."""
+
+    def execute(self, context):
+        prepared = context["ti"].xcom_pull(task_ids="prepare_review")
+        if prepared["mode"] != "required":
+            raise AirflowSkipException(f"review mode {prepared['mode']}: prepare_review recorded it")
+        cfg = _load_plan(context["ti"].xcom_pull(task_ids="plan")).cfg.review
+        self.subject, self.body = prepared["subject"], prepared["body"]
+        self.assigned_users = [{"id": u.id, "name": u.name or u.id} for u in cfg.assigned_users] or None
+        self.response_timeout = timedelta(hours=cfg.response_timeout_hours)
+        return super().execute(context)
+
+
 def _nullable(kind: str, description: str, **schema) -> Param:
     return Param(None, type=["null", kind], description=description, **schema)
 
@@ -101,6 +124,10 @@ def _nullable(kind: str, description: str, **schema) -> Param:
         "gate_overrides": Param({}, type="object", description="Gate thresholds to override for this run: "
                                 "{\"max_quarantine_fraction\": 0.6} for every gate, {\"scrape\": "
                                 "{\"max_quarantine_fraction\": 0.7}} for one. Recorded in the manifest."),
+        "review_mode": Param(None, type=["null", "string"], enum=[None, "required", "auto", "off"],
+                             description="Review before publish: required (a person decides in Required "
+                                         "Actions), auto (automatic approval, labelled), off. Empty: the config's "
+                                         "review.mode."),
     },
 )
 def biomass_annual():
@@ -118,7 +145,7 @@ def biomass_annual():
             run = make_plan(int(year), scrape_inputs=params["scrape_inputs"],
                             license_inputs=params["license_inputs"], data_root=params["data_root"],
                             policy=params["policy"], synthetic_share=params["synthetic_share"], seed=params["seed"],
-                            run_id=run_id, spans_processes=True)
+                            review_mode=params.get("review_mode"), run_id=run_id, spans_processes=True)
         except RunLocked as exc:
             raise AirflowFailException(str(exc)) from exc
         try:
@@ -270,6 +297,40 @@ def biomass_annual():
 
         return _gate
 
+    @task(retries=0)
+    def prepare_review(plan_path: str, run_id=None) -> dict:
+        """Draw the review sample and render its body; record the approval in mode auto (or that none ran)."""
+        from biomass.review.decision import prepare_review
+
+        with _plan(plan_path, run_id) as run:
+            return prepare_review(run)
+
+    review = ReviewOperator(
+        task_id="review", subject="biomass: review before publish", options=["Approve", "Reject"], retries=0,
+        params={"comment": Param("", type="string", description="Why (required to reject); into the manifest"),
+                "exclude": Param([], type="array", description="doc_ids to leave out of the generation "
+                                 "(quarantined as reviewer_excluded) when approving")})
+
+    @task(trigger_rule="none_failed", retries=0)
+    def record_review(plan_path: str, ti=None, run_id=None) -> dict:
+        """Record the reviewer's answer (who, when, comment, exclusions) and apply it; a reject fails here."""
+        from biomass.observatory.run_notes import NOTE_KEY, review_rejected_note
+        from biomass.review.decision import ReviewPending, ReviewRejected, record_decision, require_decision
+
+        answer = ti.xcom_pull(task_ids="review")
+        with _plan(plan_path, run_id) as run:
+            try:
+                if answer:   # review mode required: a person answered in Airflow
+                    user, given = answer.get("responded_by_user") or {}, answer.get("params_input") or {}
+                    record_decision(run, approve=answer["chosen_options"] == ["Approve"],
+                                    by=user.get("name") or user.get("id") or "unknown", at=str(answer.get(
+                                        "responded_at")), comment=given.get("comment") or "",
+                                    exclude=given.get("exclude") or [])
+                return require_decision(run).as_dict()
+            except (ReviewRejected, ReviewPending, ValueError) as exc:
+                ti.xcom_push(key=NOTE_KEY, value=review_rejected_note(run.year, str(exc)))
+                raise AirflowFailException(str(exc)) from exc
+
     @task(outlets=[GENERATIONS], retries=0)
     def publish(plan_path: str, outlet_events=None, ti=None, run_id=None) -> dict:
         """Publish atomically and announce the generation as its own Asset, figures in the event's extra."""
@@ -302,11 +363,13 @@ def biomass_annual():
     to_measure = prepare_measure(path)
     measured = finish_measure(path, measure.partial(plan_path=path).expand(index=to_measure))
     g_collapse = gate("collapse")(path)
+    prepared = prepare_review(path)
+    recorded = record_review(path)
     published = publish(path)
     published >> release_lock()
     (scraped >> g_scrape >> licensed >> g_license >> trained)
     synthetic >> g_synth >> to_sign >> signed >> assembled >> g_generation >> to_measure
-    measured >> g_collapse >> published
+    measured >> g_collapse >> prepared >> review >> recorded >> published
 
 
 biomass_annual()

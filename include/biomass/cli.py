@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("biomass.metrics.cli", "model-collapse metrics of generations against a reference"),
     "experiment": ("biomass.experiment", "run N generations under each data policy and plot the metrics"),
     "run-year": ("biomass.pipeline.cli", "build and publish one generation without Airflow"),
+    "review": ("biomass.review.cli", "print a staged year's review sample, or record the decision"),
     "generations": ("biomass.pipeline.cli", "list the published generations of a data root"),
     "verify-generation": ("biomass.pipeline.verify", "check a published generation against its manifest"),
     "retire": ("biomass.pipeline.retire", "withdraw a published generation (or --undo: restore it)"),

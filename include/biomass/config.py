@@ -88,6 +88,30 @@ class RunLockConfig(_Strict):
     heartbeat_seconds: float = Field(30.0, gt=0, description="how often a running step refreshes the heartbeat")
 
 
+class Reviewer(_Strict):
+    """One person who may decide a review: ``id`` is their Airflow user id (the auth manager's), ``name`` shown."""
+
+    id: str = Field(min_length=1)
+    name: str = ""
+
+
+class ReviewConfig(_Strict):
+    """Expert review before publish (``biomass.review``). Who decides and how long they may take are run-time
+    matters, not the data's: left out of the config hash, like the run lock."""
+
+    mode: Literal["required", "auto", "off"] = Field("required", description="required: a person approves "
+                                                    "before publish (the deployment default); auto: an automatic "
+                                                    "approval, recorded as such (demo, tests); off: no review step")
+    assigned_users: list[Reviewer] = Field(default_factory=list, description="who may decide in the Airflow UI "
+                                           "(anyone else gets 403); empty: any user with access to the DAG")
+    response_timeout_hours: float = Field(72.0, gt=0, description="no decision by then: the review fails closed "
+                                          "(the run fails, nothing is published)")
+    rare_docs: int = Field(10, ge=0, description="sampled documents richest in the reference's rare words")
+    per_kind: int = Field(5, ge=0, description="sampled synthetic, unknown-origin and near-duplicate documents each")
+    per_reason: int = Field(2, ge=0, description="sampled quarantined rows of each stage and reason")
+    text_chars: int = Field(20_000, ge=200, description="a sampled document's text is kept up to this length")
+
+
 class GateConfig(_Strict):
     """Thresholds for the great-expectations suites. Every one can be overridden per run."""
 
@@ -119,6 +143,7 @@ class BiomassConfig(_Strict):
     provenance: ProvenanceConfig = ProvenanceConfig()
     metrics: MetricsConfig = MetricsConfig()
     run_lock: RunLockConfig = RunLockConfig()
+    review: ReviewConfig = ReviewConfig()
     reference: str | None = Field(None, description="Parquet of human reference text for the collapse metrics; "
                                                     "empty: the human rows of the chain's first generation")
 
@@ -131,9 +156,9 @@ class BiomassConfig(_Strict):
 
     def config_hash(self) -> str:
         """What decides the output, hashed: two runs with the same hash and inputs give the same bytes.
-        Where the data lives (data_root, the fingerprint archive) and how runs are locked are left out: moving a
-        root or changing a lock timeout changes nothing."""
-        decided = self.model_dump(mode="json", exclude={"data_root": True, "run_lock": True,
+        Where the data lives (data_root, the fingerprint archive), how runs are locked and who reviews them are
+        left out: moving a root, changing a lock timeout or a reviewer changes nothing."""
+        decided = self.model_dump(mode="json", exclude={"data_root": True, "run_lock": True, "review": True,
                                                         "provenance": {"fingerprint_archive"}})
         return hashlib.sha256(canonical_json(decided).encode()).hexdigest()[:16]
 

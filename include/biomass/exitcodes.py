@@ -19,10 +19,12 @@ CHECK_FAILED = 3   # the data was refused: a gate failed, publish refused, metri
 IO_ERROR = 4       # the operating system refused: disk full, permission denied, read-only filesystem ...
 INTEGRITY = 5      # data does not match its recorded checksum or signature (corruption or tampering; verify)
 LOCKED = 6         # another run holds the lock on this data root / year; nothing was changed
+REVIEW_PENDING = 7  # the year waits for a reviewer's decision (review mode `required`); nothing was published
 INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
 MEANING = {OK: "ok", INTERNAL: "internal error", USAGE: "bad input or usage", CHECK_FAILED: "check failed",
            IO_ERROR: "I/O error", INTEGRITY: "integrity failure", LOCKED: "locked by another run",
+           REVIEW_PENDING: "waiting for review",
            INTERRUPTED: "interrupted"}
 
 # Classes that carry no ``exit_code`` attribute yet, by class name anywhere in their MRO.

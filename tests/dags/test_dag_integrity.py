@@ -35,7 +35,8 @@ def test_annual_stage_order(dagbag):
     dag = dagbag.dags["biomass_annual"]
     chain = ["prepare_tagging", "tag", "finish_scrape", "gate_scrape", "license", "gate_license", "train_synthesizer",
              "synthesize", "finish_synthesize", "gate_synthesize", "sign_shards", "sign",
-             "assemble", "gate_generation", "prepare_measure", "measure", "finish_measure", "gate_collapse", "publish"]
+             "assemble", "gate_generation", "prepare_measure", "measure", "finish_measure", "gate_collapse", "prepare_review",
+                 "review", "record_review", "publish"]
     for upstream, downstream in zip(chain, chain[1:]):
         assert upstream in dag.get_task(downstream).upstream_task_ids, (upstream, downstream)
     assert dag.get_task("scrape").upstream_task_ids >= {"plan", "scrape_shards"}

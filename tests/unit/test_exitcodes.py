@@ -158,7 +158,7 @@ def test_refused_publish_and_gate_failure_carry_the_check_failed_code():
 
 def test_codes_are_distinct_and_documented_in_the_readme():
     codes = [exitcodes.OK, exitcodes.INTERNAL, exitcodes.USAGE, exitcodes.CHECK_FAILED, exitcodes.IO_ERROR,
-             exitcodes.INTEGRITY, exitcodes.LOCKED, exitcodes.INTERRUPTED]
+             exitcodes.INTEGRITY, exitcodes.LOCKED, exitcodes.REVIEW_PENDING, exitcodes.INTERRUPTED]
     assert len(set(codes)) == len(codes) == len(exitcodes.MEANING)
     readme = (REPO / "README.md").read_text()
     for code in codes:

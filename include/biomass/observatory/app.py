@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
-from biomass.observatory.data import observatory_payload
+from biomass.observatory.data import observatory_payload, pending_reviews
 from biomass.observatory.datadocs import DATA_DOCS, data_docs_root
 from biomass.storage import GenerationStore, NotPublished
 
@@ -33,6 +33,37 @@ def create_app(data_root: Callable[[], str], *, dependencies: Sequence = (), air
     @app.get("/api/generations")
     def generations() -> JSONResponse:
         return JSONResponse(observatory_payload(store()))
+
+    @app.get("/api/reviews")
+    def reviews() -> JSONResponse:
+        """Years waiting for a review decision, with where to decide (the Airflow UI's Required Actions)."""
+        return JSONResponse({"required_actions": f"{airflow_url}/required_actions",
+                             "pending": pending_reviews(store())})
+
+    @app.get("/review/{year}/sample/{kind}/{rank}", response_class=HTMLResponse)
+    def review_document(year: int, kind: str, rank: int) -> str:
+        """One sampled document in full (as the sample keeps it), next to what it matched."""
+        import html
+
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        path = store().staging_dir(year) / "review" / "sample.parquet"
+        if not path.exists():
+            raise HTTPException(404, f"no review sample for {year}")
+        table = pq.read_table(path)
+        rows = table.filter(pc.and_(pc.equal(table.column("kind"), kind), pc.equal(table.column("rank"), rank)))
+        if rows.num_rows == 0:
+            raise HTTPException(404, f"no sampled {kind} #{rank} in {year}")
+        row = rows.to_pylist()[0]
+        facts = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in row.items()
+                        if k not in ("text", "matched_text") and v not in (None, []))
+        matched = (f"<h2>Matched: {html.escape(str(row['matched_doc_id']))}</h2><pre>"
+                   f"{html.escape(row['matched_text'] or '(text not found)')}</pre>") if row["matched_doc_id"] else ""
+        return (f"<!doctype html><meta charset=utf-8><title>biomass {year} review: {html.escape(kind)} #{rank}"
+                f"</title><style>pre{{white-space:pre-wrap;max-width:60em}}</style><h1>{year} review sample: "
+                f"{html.escape(kind)} #{rank}</h1><dl>{facts}</dl><h2>Text</h2><pre>"
+                f"{html.escape(row['text'] or '')}</pre>{matched}")
 
     @app.get("/api/generations/{year}/manifest")
     def manifest(year: int) -> JSONResponse:

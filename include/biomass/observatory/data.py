@@ -35,3 +35,15 @@ def observatory_payload(store: GenerationStore) -> dict[str, Any]:
     generations = [generation_summary(year, m) for year, m in store.iter_published()]
     return {"data_root": str(store.data_root), "charted_metrics": list(CHARTED_METRICS),
             "generations": generations}
+
+
+def pending_reviews(store: GenerationStore) -> list[dict[str, Any]]:
+    """Staged years whose review sample is drawn and that nobody has decided yet (review mode ``required``),
+    oldest first: what waits under Browse > Required Actions."""
+    out = []
+    staging = store.data_root / "staging"
+    for folder in sorted(staging.iterdir()) if staging.is_dir() else []:
+        review = folder / "review"
+        if folder.name.isdigit() and (review / "sample.parquet").exists() and not (review / "decision.json").exists():
+            out.append({"year": int(folder.name), "sample": str(review / "sample.parquet")})
+    return out

@@ -71,11 +71,28 @@ def published_note(manifest: dict[str, Any], *, manifest_path: str, docs: str | 
     parent = manifest["parent"] or "none"
     lines = [f"**biomass {manifest['year']}: published {manifest['rows']} rows** (parent: {parent})", "",
              f"- sources: {shares}", f"- near-duplicates removed: {dedup['in'] - dedup['out']}",
-             f"- collapse status: `{collapse}`", f"- gates passed: {', '.join(manifest['gates'])}", "",
+             f"- collapse status: `{collapse}`", f"- gates passed: {', '.join(manifest['gates'])}",
+             *_review_line(manifest.get("review")), "",
              f"Manifest: `{manifest_path}`"]
     if docs:
         lines.append(f"[Data Docs]({docs})")
     return _fit(lines)
+
+
+def review_rejected_note(year: int, reason: str) -> str:
+    """A year its review stopped: rejected (with the reviewer's reason) or not decidable."""
+    return _fit([f"**biomass {year}: stopped in review. Nothing was published.**", "", reason])
+
+
+def _review_line(review: dict[str, Any] | None) -> list[str]:
+    if not review or review.get("mode") == "off":
+        return ["- review: off"] if review else []
+    if review.get("automatic"):
+        return ["- review: automatic approval (mode auto; no person read the sample)"]
+    excluded = len(review.get("excluded") or [])
+    return [f"- review: approved by {review.get('by')} at {review.get('at')}"
+            + (f", {excluded} documents excluded" if excluded else "")
+            + (f": {review['comment'][:120]}" if review.get("comment") else "")]
 
 
 def task_failure_note(task_ids: list[str]) -> str:

@@ -5,7 +5,7 @@ run plan written by ``make_plan``; nothing depends on ``now()``. Steps:
 
     plan -> scrape[file] -> prepare_tagging -> tag[shard] -> finish_scrape -> gate -> license -> gate
          -> train_synthesizer -> synthesize[shard] -> finish_synthesize -> gate -> sign[input file] -> assemble
-         -> gate -> prepare_measure -> measure[shard] -> finish_measure -> gate -> publish
+         -> gate -> prepare_measure -> measure[shard] -> finish_measure -> gate -> review -> publish
 
 A gate that fails raises ``GateFailed`` and leaves staging in place as evidence; only ``publish`` makes a
 generation visible, and it writes the manifest last.
@@ -58,6 +58,12 @@ def _gate(plan: RunPlan, gate: str, overrides: dict[str, Any] | None):
     return run_gate_for(plan, gate, overrides)
 
 
+def _review(plan: RunPlan) -> None:
+    from biomass.review.decision import review_year   # review builds on the pipeline: imported when used
+
+    review_year(plan)
+
+
 def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: StepProfile, lock: RunLock | None,
               pool: Workers) -> dict[str, Any]:
     check = lock.refresh if lock is not None else (lambda: None)
@@ -92,4 +98,5 @@ def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: Ste
     mapped("measure", measure_shard, measure_shards)
     step("finish_measure", finish_measure)
     gate("collapse")
+    step("review", _review)   # mode required and undecided: ReviewPending (``biomass review`` decides, then publishes)
     return step("publish", publish)

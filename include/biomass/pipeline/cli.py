@@ -13,6 +13,7 @@ from biomass.pipeline import run_year
 from biomass.pipeline.lock import LockLost, RunLocked, process_run_id
 from biomass.pipeline.plan import make_plan
 from biomass.profiling import StepProfile
+from biomass.review.decision import ReviewPending
 from biomass.storage import GenerationStore, IntegrityError
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("--policy", choices=["replace", "accumulate"])
     p.add_argument("--synthetic-share", type=float)
     p.add_argument("--seed", type=int)
+    p.add_argument("--review-mode", choices=["required", "auto", "off"],
+                   help="review before publish (default: the config's review.mode); required stops before "
+                        "publish until `biomass review YEAR --approve|--reject` decides")
     p.add_argument("--gate-overrides", type=json.loads, default=None, metavar="JSON",
                    help='thresholds for this run, e.g. \'{"max_quarantine_fraction": 0.6}\' (every gate) or '
                         '\'{"scrape": {"max_quarantine_fraction": 0.7}}\' (one gate); recorded in the manifest')
@@ -46,8 +50,9 @@ def register(subparsers) -> None:
 
 
 def _cmd_run_year(args) -> int:
-    """Exit codes: 0 published, 1 a gate failed, 3 a generation it builds on is damaged, 4 another run holds the
-    year's lock (or took it over from this one); 2 (from ``biomass.cli``) for bad input."""
+    """Exit codes (``biomass.exitcodes``): 0 published, 3 a gate failed, 5 a generation it builds on is damaged,
+    6 another run holds the year's lock (or took it over from this one), 7 the year waits for its review;
+    2 (from ``biomass.cli``) for bad input."""
     from biomass.pipeline.workers import default_workers
 
     workers = default_workers() if args.workers is None else args.workers
@@ -58,7 +63,8 @@ def _cmd_run_year(args) -> int:
     try:
         plan = make_plan(args.year, config_path=args.config, scrape_inputs=args.scrape_inputs,
                          license_inputs=args.license_inputs, data_root=args.data_root, policy=args.policy,
-                         synthetic_share=args.synthetic_share, seed=args.seed, run_id=run_id)
+                         synthetic_share=args.synthetic_share, seed=args.seed, review_mode=args.review_mode,
+                         run_id=run_id)
     except RunLocked as exc:
         print(f"biomass run-year: refused: {exc}", file=sys.stderr)
         return exitcodes.LOCKED
@@ -70,6 +76,9 @@ def _cmd_run_year(args) -> int:
     except GateFailed as exc:
         print(exc)
         return exitcodes.CHECK_FAILED
+    except ReviewPending as exc:
+        print(f"biomass run-year: stopped before publish: {exc}", file=sys.stderr)
+        return exitcodes.REVIEW_PENDING
     except IntegrityError as exc:
         print(f"biomass run-year: error: {exc}. See `biomass verify-generation {exc.year}`; rebuild or retire "
               f"that year before building on it", file=sys.stderr)

@@ -31,6 +31,7 @@ OVERRIDES = {
     "policy": "policy",
     "synthetic_share": "synthetic_share",
     "seed": "seed",
+    "review_mode": "review.mode",
 }
 
 

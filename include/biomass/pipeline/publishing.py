@@ -44,7 +44,12 @@ def publish(plan: RunPlan) -> dict[str, Any]:
         if not verdict["success"]:
             raise PublishRefused(f"gate {gate!r} failed for {plan.year}; refusing to publish")
         gates[gate] = verdict
+    from biomass.review.decision import manifest_fields
+
+    review, review_counts = manifest_fields(plan)   # ReviewPending / ReviewRejected: nothing is published
     stages = {s: load_counts(plan, s).as_dict() for s in STAGES}
+    if review_counts is not None:
+        stages["review"] = review_counts
     shards = stage_output(plan, "assemble")
     quarantine = _one_quarantine(plan)
     cfg = plan.cfg
@@ -57,6 +62,7 @@ def publish(plan: RunPlan) -> dict[str, Any]:
         "inputs": {"scrape": plan.scrape_inputs, "license": plan.license_inputs},
         "stages": stages,
         "gates": gates,
+        "review": review,
         "mix": mix_of(dataset_batches(shards, ["source", "origin"])),
         **json.loads((plan.staging / "metrics.json").read_text()),
     }
