@@ -69,9 +69,9 @@ def gate_summary(plan: RunPlan, gate: str, rows: pa.Table) -> dict[str, Any]:
 
 
 def _signatures(provenance: ProvenanceConfig, batch: pa.Table) -> pa.Array:
-    from biomass.provenance.verify import row_verdicts
+    from biomass.provenance.verify import row_verdicts, verify_workers
 
-    return pa.array([v.ok for v in row_verdicts(batch, provenance)], type=pa.bool_())
+    return pa.array([v.ok for v in row_verdicts(batch, provenance, workers=verify_workers())], type=pa.bool_())
 
 
 def _derive(gate: str, plan: RunPlan) -> dict[str, Derive]:
