@@ -243,7 +243,8 @@ def _whole_table(check: Check, rows: GateRows) -> tuple[bool, Any, list[int]]:
     return success, observed, indices
 
 
-def _checkpoint(gx, ctx, gate: str, batch: str, checks: list[Check]):
+def _checkpoint(gx, ctx, gate: str, batch: str, checks: list[Check], docs: bool = True):
+    """``docs``: the run updates Data Docs (index included, which costs more as the store grows)."""
     suite = gx.ExpectationSuite(name=f"biomass.{gate}.{batch}")
     for i, check in enumerate(checks):
         suite.add_expectation(getattr(gx.expectations, check.expectation)(**check.kwargs, meta={"biomass_check": i}))
@@ -253,16 +254,19 @@ def _checkpoint(gx, ctx, gate: str, batch: str, checks: list[Check]):
                                 suite=suite))
     return ctx.checkpoints.add_or_update(gx.Checkpoint(
         name=f"biomass.{gate}.{batch}", validation_definitions=[definition],
-        actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+        actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs else [],
         result_format={"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE_ROWS}))
 
 
-def _run(gx, ctx, checkpoint, frame, run_name: str) -> Iterator[tuple[dict[str, Any], Any, str | None]]:
-    """(raw result, the suite's results, Data Docs page) of one checkpoint run on one frame."""
+def _run(gx, ctx, checkpoint, frame, run_name: str) -> Iterator[tuple[dict[str, Any], Any, Any]]:
+    """(raw result, the suite's results, validation result id) of one checkpoint run on one frame."""
     outcome = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=gx.RunIdentifier(run_name=run_name))
     for identifier, validation in outcome.run_results.items():
-        page = next((s["site_url"] for s in ctx.get_docs_sites_urls(resource_identifier=identifier)), None)
-        yield validation.to_json_dict(), validation.results, page
+        yield validation.to_json_dict(), validation.results, identifier
+
+
+def _page(ctx, identifier) -> str | None:
+    return next((s["site_url"] for s in ctx.get_docs_sites_urls(resource_identifier=identifier)), None)
 
 
 def _failure(batch: str, check: Check, observed: Any) -> dict[str, Any]:
@@ -276,25 +280,31 @@ def _validate_rows(gx, ctx, gate: str, checks: list[Check], rows: GateRows, *, r
 
     A chunk is validated without ``mostly`` (every check counts its unexpected rows) and the share is judged over
     the sum, as GX judges one whole column; uniqueness and the row count are judged over the whole projection.
-    The Data Docs page of the rows batch is the first chunk GX flagged rows in (else the first chunk)."""
+    The Data Docs page of the rows batch is the first chunk GX flagged rows in (else the first chunk), built once
+    at the end: chunks run without the Data Docs action, which rebuilds the site's index each time."""
     chunked = [c for c in checks if c.expectation not in WHOLE_TABLE]
     tallies = [Tally(nonnull=None if c.expectation == "ExpectColumnValuesToNotBeNull" else 0) for c in chunked]
     raw: list[dict[str, Any]] = []
     if chunked:
         checkpoint = _checkpoint(gx, ctx, gate, "rows", [Check(c.expectation, {k: v for k, v in c.kwargs.items()
                                                                               if k != "mostly"}, c.batch, c.why)
-                                                         for c in chunked])
+                                                         for c in chunked], docs=False)
+        shown = None
         for frame in _chunks(rows, chunked, chunk_rows):
-            for result_json, results, page in _run(gx, ctx, checkpoint, frame, run_name):
+            for result_json, results, identifier in _run(gx, ctx, checkpoint, frame, run_name):
                 flagged = False
                 for res in results:
                     tallies[res.expectation_config.meta["biomass_check"]].add(res.result, res.success)
                     flagged |= not res.success
-                if page and ("rows" not in out.pages or (flagged and not raw)):
-                    out.pages["rows"] = page
+                if shown is None or (flagged and not raw):
+                    shown = identifier
                 if flagged and len(raw) < 3:  # evidence: the first chunks GX flagged, not every chunk's lists
                     raw.append(result_json)
             del frame
+        ctx.build_data_docs(resource_identifiers=[shown])
+        page = _page(ctx, shown)
+        if page:
+            out.pages["rows"] = page
     judged = {id(c): t for c, t in zip(chunked, tallies)}
     for check in checks:
         if check.expectation in WHOLE_TABLE:
@@ -330,9 +340,10 @@ def validate(gate: str, checks: list[Check], rows: GateRows, summary: dict[str, 
             _validate_rows(gx, ctx, gate, batch_checks, rows, run_name=run_name, chunk_rows=chunk_rows, out=out)
             continue
         checkpoint = _checkpoint(gx, ctx, gate, batch, batch_checks)
-        for result_json, results, page in _run(gx, ctx, checkpoint, _frame(batch, rows, batch_checks, summary),
-                                               run_name):
+        for result_json, results, identifier in _run(gx, ctx, checkpoint, _frame(batch, rows, batch_checks, summary),
+                                                     run_name):
             out.raw[batch] = result_json
+            page = _page(ctx, identifier)
             if page:
                 out.pages[batch] = page
             for res in results:
