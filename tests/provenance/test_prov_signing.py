@@ -114,3 +114,25 @@ def test_verify_table_rejects_every_tampered_row(tmp_path, train_table, prov):
     assert not report.ok
     assert report.as_dict()["rejected"] == {"bad_signature": 1, "content_mismatch": 1, "no_manifest": 1}
     assert report.verified == 3
+
+
+def test_parallel_verdicts_equal_the_serial_ones_row_for_row(synthetic, prov, monkeypatch):
+    """Checks spread over processes come back in row order: tampered rows keep their own verdicts."""
+    import biomass.provenance.verify as verify
+
+    texts = synthetic.column("text").to_pylist()
+    provs = synthetic.column("provenance").to_pylist()
+    texts[3] += " edited"
+    provs[17] = None
+    p = json.loads(provs[29])
+    p["c2pa"]["signature"] = base64.b64encode(b"\0" * 64).decode()
+    provs[29] = canonical_json(p)
+    table = synthetic.set_column(synthetic.column_names.index("text"), "text", pa.array(texts)).set_column(
+        synthetic.column_names.index("provenance"), "provenance", pa.array(provs))
+    monkeypatch.setattr(verify, "PARALLEL_MIN_ROWS", 2)
+    serial = verify.row_verdicts(table, prov)
+    assert [v.reason for v in serial].count("verified") == 27
+    assert (serial[3].reason, serial[17].reason, serial[29].reason) == \
+        ("content_mismatch", "no_manifest", "bad_signature")
+    for workers in (2, 3, 7):
+        assert verify.row_verdicts(table, prov, workers=workers) == serial

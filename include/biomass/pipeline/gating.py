@@ -47,9 +47,8 @@ def gate_summary(plan: RunPlan, gate: str, rows: pa.Table) -> dict[str, Any]:
     if gate == "generation":
         dedup = load_counts(plan, "dedup")
         total = max(rows.num_rows, 1)
-        origins = Counter(rows.column("origin").to_pylist())
-        new_sources = Counter(rows.filter(pc.equal(rows.column("generation"), plan.year)).column("origin")
-                              .to_pylist())
+        origins = _value_counts(rows.column("origin"))
+        new_sources = _value_counts(rows.column("origin").filter(pc.equal(rows.column("generation"), plan.year)))
         new_total = max(sum(new_sources.values()), 1)
         parent_rows = plan.store.manifest(plan.parent)["rows"] if plan.parent is not None else None
         target = plan.cfg.synthetic_share if plan.parent is not None else 0.0
@@ -68,10 +67,15 @@ def gate_summary(plan: RunPlan, gate: str, rows: pa.Table) -> dict[str, Any]:
     return {"quarantined_fraction": counts.rows_quarantined / counts.rows_in if counts.rows_in else 0.0}
 
 
-def _signatures(provenance: ProvenanceConfig, batch: pa.Table) -> pa.Array:
-    from biomass.provenance.verify import row_verdicts
+def _value_counts(values: pa.ChunkedArray) -> Counter:
+    """How often each value occurs, counted in Arrow (not a Python list of a million strings)."""
+    return Counter({e["values"]: e["counts"] for e in pc.value_counts(values).to_pylist()})
 
-    return pa.array([v.ok for v in row_verdicts(batch, provenance)], type=pa.bool_())
+
+def _signatures(provenance: ProvenanceConfig, batch: pa.Table) -> pa.Array:
+    from biomass.provenance.verify import row_verdicts, verify_workers
+
+    return pa.array([v.ok for v in row_verdicts(batch, provenance, workers=verify_workers())], type=pa.bool_())
 
 
 def _derive(gate: str, plan: RunPlan) -> dict[str, Derive]:

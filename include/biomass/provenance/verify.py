@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import pyarrow as pa
 
@@ -12,6 +15,8 @@ from biomass.provenance.keys import trusted_keys
 from biomass.provenance.signing import Verdict, verify_provenance
 
 _NO_MANIFEST = Verdict(False, "no_manifest")  # what verify_provenance says for an empty provenance
+# Below this many manifests a batch is checked in-process: handing rows to other processes costs more than it saves.
+PARALLEL_MIN_ROWS = 256
 
 
 @dataclass
@@ -29,8 +34,12 @@ class VerifyReport:
         return {"checked": self.checked, "verified": self.verified, "rejected": dict(sorted(self.rejected.items()))}
 
 
-def row_verdicts(table: pa.Table, config: ProvenanceConfig, trusted: dict[bytes, str] | None = None) -> list[Verdict]:
-    """One verdict per row (rows without a manifest get ``no_manifest``; their text is never read)."""
+def row_verdicts(table: pa.Table, config: ProvenanceConfig, trusted: dict[bytes, str] | None = None,
+                 workers: int = 1) -> list[Verdict]:
+    """One verdict per row (rows without a manifest get ``no_manifest``; their text is never read).
+
+    ``workers`` > 1 spreads the Ed25519 checks (~0.3 ms each, most of the cost) over that many processes, in
+    contiguous slices whose verdicts are put back in row order: the same verdicts as one process."""
     n = table.num_rows
     if "provenance" not in table.column_names:
         return [_NO_MANIFEST] * n
@@ -40,11 +49,39 @@ def row_verdicts(table: pa.Table, config: ProvenanceConfig, trusted: dict[bytes,
     out = [_NO_MANIFEST] * n
     if rows:
         take = pa.array(rows, pa.int64())
-        texts = table.column("text").take(take).to_pylist()
+        texts = [t or "" for t in table.column("text").take(take).to_pylist()]
         ids = table.column("doc_id").take(take).to_pylist() if "doc_id" in table.column_names else [None] * len(rows)
-        for i, t, d in zip(rows, texts, ids):
-            out[i] = verify_provenance(provs[i], t or "", trusted, d)
+        manifests = [provs[i] for i in rows]
+        if workers > 1 and len(rows) >= PARALLEL_MIN_ROWS:
+            step = -(-len(rows) // workers)
+            slices = [(manifests[k:k + step], texts[k:k + step], ids[k:k + step], trusted)
+                      for k in range(0, len(rows), step)]
+            verdicts = [v for part in _pool(workers).map(_verify_many, slices) for v in part]
+        else:
+            verdicts = _verify_many((manifests, texts, ids, trusted))
+        for i, verdict in zip(rows, verdicts):
+            out[i] = verdict
     return out
+
+
+def _verify_many(job: tuple[list[str], list[str], list[str | None], dict[bytes, str]]) -> list[Verdict]:
+    manifests, texts, ids, trusted = job
+    return [verify_provenance(p, t, trusted, d) for p, t, d in zip(manifests, texts, ids)]
+
+
+@lru_cache(maxsize=None)
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """One pool per process and size, kept for the process's life (a gate checks batch after batch)."""
+    import multiprocessing
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+
+
+def verify_workers() -> int:
+    """Processes a gate uses for signature checks: ``$BIOMASS_VERIFY_WORKERS``, else every core."""
+    value = os.environ.get("BIOMASS_VERIFY_WORKERS")
+    return max(int(value), 1) if value else (os.cpu_count() or 1)
 
 
 def verify_table(table: pa.Table, config: ProvenanceConfig) -> VerifyReport:
