@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from biomass.dedup.engine import ORIGIN_PRIORITY, DedupResult, cluster_and_keep, components, verified_pairs
 from biomass.dedup.index import SignatureIndex
-from biomass.dedup.minhash import (GrowingTable, _csr_concat, as_string_array, jaccard_pairs, shingle_sets,
+from biomass.dedup.minhash import (GrowingTable, _csr_concat, as_string_array, jaccard_pairs, shingle_set_parts,
                                    signatures)
 from biomass.schema import COLUMNS, RECORD_SCHEMA, conform
 from biomass.storage import _WRITE_OPTS, SHARD_ROWS, batch_rows_for, naming_the_file, parquet_batches
@@ -182,7 +182,7 @@ def streamed_shingle_sets(inputs: Inputs, rows: np.ndarray, threads: int | None,
         lo, hi = np.searchsorted(rows, [start, start + batch.num_rows])
         if hi > lo:
             arr = as_string_array(batch.column(0))            # nulls as "", as the signatures saw them
-            parts.append(shingle_sets(arr, rows[lo:hi] - start, threads=threads, table=table))
+            parts.extend(shingle_set_parts(arr, rows[lo:hi] - start, threads=threads, table=table))
     if not parts:
         return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint64)
     return _csr_concat(parts)
