@@ -10,7 +10,7 @@ import pytest
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from biomass.dedup import shingles, signatures
-from biomass.dedup.minhash import jaccard_pairs, kernel, shingle_sets
+from biomass.dedup.minhash import _csr_concat, jaccard_pairs, kernel, shingle_set_parts, shingle_sets
 
 from .conftest import real_docs
 
@@ -206,3 +206,16 @@ def test_growing_table_over_batches_equals_whole_table_and_datasketch():
     whole = pa.array(docs, pa.large_string())
     assert all(np.array_equal(x, y) for x, y in zip(shingle_sets(whole, table=grow.table),
                                                    shingle_sets(whole)))
+
+
+def test_shingle_set_parts_join_to_shingle_sets():
+    """The pieces a streamed verification joins once are the sets, Python-normalised rows included."""
+    docs = real_docs(600)[:300] + UNICODE + real_docs(600)[300:400]
+    rows = np.arange(0, len(docs), 2)
+    for threads in (1, 2):
+        parts = shingle_set_parts(docs, rows, threads=threads)
+        offsets, hashes = _csr_concat(parts)
+        sets = [set(shingles(docs[r])) for r in rows]
+        assert [int(b - a) for a, b in zip(offsets[:-1], offsets[1:])] == [len(x) for x in sets]
+        want_off, want_hash = shingle_sets(docs, rows, threads=1)
+        assert np.array_equal(offsets, want_off) and np.array_equal(hashes, want_hash)
