@@ -219,3 +219,17 @@ def test_shingle_set_parts_join_to_shingle_sets():
         assert [int(b - a) for a, b in zip(offsets[:-1], offsets[1:])] == [len(x) for x in sets]
         want_off, want_hash = shingle_sets(docs, rows, threads=1)
         assert np.array_equal(offsets, want_off) and np.array_equal(hashes, want_hash)
+
+
+def test_jaccard_pairs_on_threads_equal_one_thread():
+    docs = real_docs(600)[:200]
+    offsets, hashes = shingle_sets(docs)
+    rng = np.random.default_rng(3)
+    left, right = rng.integers(0, len(docs), (2, 10_000)).astype(np.uint32)
+    want = jaccard_pairs(offsets, hashes, left, right)
+    sets = [set(shingles(d)) for d in docs]
+    for k in (0, 4321, 9999):
+        a, b = sets[left[k]], sets[right[k]]
+        assert want[k] == pytest.approx(len(a & b) / len(a | b), abs=1e-12)
+    for threads in (2, 3):
+        assert np.array_equal(jaccard_pairs(offsets, hashes, left, right, threads=threads), want)

@@ -28,8 +28,8 @@ import pyarrow.parquet as pq
 
 from biomass.dedup.engine import ORIGIN_PRIORITY, DedupResult, cluster_and_keep, components, verified_pairs
 from biomass.dedup.index import SignatureIndex
-from biomass.dedup.minhash import (GrowingTable, _csr_concat, as_string_array, jaccard_pairs, shingle_set_parts,
-                                   signatures)
+from biomass.dedup.minhash import (GrowingTable, _csr_concat, as_string_array, default_threads, jaccard_pairs,
+                                   shingle_set_parts, signatures)
 from biomass.schema import COLUMNS, RECORD_SCHEMA, conform
 from biomass.storage import _WRITE_OPTS, SHARD_ROWS, batch_rows_for, naming_the_file, parquet_batches
 
@@ -169,7 +169,8 @@ def verify_from_files(inputs: Inputs, sigs: np.ndarray, lengths: np.ndarray, pai
         pos[docs] = np.arange(len(docs))
         sub = np.stack([pos[local[sel, 0]], pos[local[sel, 1]]], axis=1)
         offsets, hashes = streamed_shingle_sets(inputs, involved[docs], threads, table)
-        ok[sel] = jaccard_pairs(offsets, hashes, sub[:, 0], sub[:, 1]) >= threshold
+        ok[sel] = jaccard_pairs(offsets, hashes, sub[:, 0], sub[:, 1],
+                                threads=default_threads() if threads is None else threads) >= threshold
         del offsets, hashes
     return pairs[ok, 0], pairs[ok, 1]
 

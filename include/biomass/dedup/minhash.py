@@ -363,11 +363,20 @@ def shingle_set_parts(texts: Sequence[str] | pa.Array | pa.ChunkedArray,
     return [(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), np.insert(hashes, at, f_hash))]
 
 
-def jaccard_pairs(offsets: np.ndarray, hashes: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Exact Jaccard of the shingle sets ``left[i]`` and ``right[i]`` (indices into ``offsets``)."""
+def jaccard_pairs(offsets: np.ndarray, hashes: np.ndarray, left: np.ndarray, right: np.ndarray, *,
+                  threads: int = 1) -> np.ndarray:
+    """Exact Jaccard of the shingle sets ``left[i]`` and ``right[i]`` (indices into ``offsets``); ``threads``
+    splits the pairs into ranges run side by side (the kernel releases the GIL; each range fills its own slots)."""
     left = np.ascontiguousarray(left, dtype=np.uint32)
     right = np.ascontiguousarray(right, dtype=np.uint32)
     out = np.empty(len(left), dtype=np.float64)
-    kernel().jaccard_pairs(np.ascontiguousarray(offsets, dtype=np.int64),
-                           np.ascontiguousarray(hashes, dtype=np.uint64), left, right, out)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+
+    def one(span: tuple[int, int]) -> None:
+        lo, hi = span
+        kernel().jaccard_pairs(offsets, hashes, left[lo:hi], right[lo:hi], out[lo:hi])
+
+    spans = _split(len(left), threads) if len(left) >= 4096 else [(0, len(left))]
+    _map(one, spans, threads)
     return out
