@@ -44,3 +44,17 @@ def test_cli_with_index_reads_earlier_generations(tmp_path, near_dup_corpus):
     assert biomass_dedup([str(tmp_path / "in.parquet"), "--out", str(tmp_path / "o.parquet"),
                           "--index", str(tmp_path / "idx"), "--year", "2021"]) == 0
     assert pq.read_table(tmp_path / "o.parquet").num_rows == 0
+
+
+def test_small_pages_switches_numpy_and_arrow_off_huge_pages():
+    import numpy as np
+
+    set_hugepage = np._core.multiarray._set_madvise_hugepage
+    pool, hugepage = pa.default_memory_pool(), set_hugepage(True)
+    try:
+        cli.small_pages()
+        assert pa.default_memory_pool().backend_name == "system"
+        assert set_hugepage(True) is False                           # returns the setting it replaces
+    finally:
+        pa.set_memory_pool(pool)
+        set_hugepage(hugepage)

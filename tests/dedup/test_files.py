@@ -36,8 +36,10 @@ def small_batches(monkeypatch):
     monkeypatch.setattr(files, "ROW_GROUP_BYTES", 32 << 10)
 
 
+@pytest.mark.parametrize("hold_bytes", [0, files.HOLD_INPUT_BYTES], ids=["streamed", "held"])
 @pytest.mark.parametrize("verify", ["exact", "estimate"])
-def test_same_clusters_and_kept_rows_as_in_memory(tmp_path, near_dup_corpus, small_batches, monkeypatch, verify):
+def test_same_clusters_and_kept_rows_as_in_memory(tmp_path, near_dup_corpus, small_batches, monkeypatch, verify,
+                                                   hold_bytes):
     table = _records(near_dup_corpus)
     third = table.num_rows // 3
     paths = []
@@ -49,7 +51,7 @@ def test_same_clusters_and_kept_rows_as_in_memory(tmp_path, near_dup_corpus, sma
     hashed = files.streamed_shingle_sets
     monkeypatch.setattr(files, "streamed_shingle_sets",
                         lambda inputs, rows, *a: rounds.append(len(rows)) or hashed(inputs, rows, *a))
-    got = deduplicate_files(paths, tmp_path / "out.parquet", threshold=0.8, verify=verify)
+    got = deduplicate_files(paths, tmp_path / "out.parquet", threshold=0.8, verify=verify, hold_bytes=hold_bytes)
     assert len(rounds) > 3 if verify == "exact" else not rounds           # shingles held a few docs at a time
     assert got.clusters.equals(want.clusters)
     assert got.dropped.equals(want.dropped)
@@ -58,6 +60,33 @@ def test_same_clusters_and_kept_rows_as_in_memory(tmp_path, near_dup_corpus, sma
     out = pq.read_table(tmp_path / "out.parquet")
     assert out.equals(want.kept) and out.schema.equals(RECORD_SCHEMA, check_metadata=True)
     assert pq.ParquetFile(tmp_path / "out.parquet").metadata.num_row_groups > 1      # written as it went
+
+
+def test_held_inputs_are_decoded_once_and_written_byte_identical(tmp_path, near_dup_corpus, small_batches,
+                                                                  monkeypatch):
+    """Inputs within ``hold_bytes`` are decoded by the first pass only; verification and the write reuse those
+    batches, and every output file has the bytes of the streamed run's (same batches, same row groups)."""
+    table = _records(near_dup_corpus)
+    half = table.num_rows // 2
+    paths = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    pq.write_table(table.slice(0, half), paths[0], row_group_size=37)
+    pq.write_table(table.slice(half), paths[1], row_group_size=37)
+    decoded = []
+    read = files.parquet_batches
+    monkeypatch.setattr(files, "parquet_batches", lambda path, **kw: decoded.append(path) or read(path, **kw))
+    outputs = {}
+    for hold in (0, 1 << 30):
+        decoded.clear()
+        out = tmp_path / f"out-{hold}.parquet"
+        result = deduplicate_files(paths, out, threshold=0.8, hold_bytes=hold)
+        outputs[hold] = (out.read_bytes(), result.clusters, result.dropped)
+        if hold:
+            assert sorted(decoded) == sorted(paths)                  # one pass over each file
+        else:
+            assert len(decoded) >= 3 * len(paths)                     # signatures, verification, write
+    assert outputs[0][0] == outputs[1 << 30][0]
+    assert outputs[0][1].equals(outputs[1 << 30][1]) and outputs[0][2].equals(outputs[1 << 30][2])
+    assert Inputs(paths, hold_bytes=1).holding is False               # too big for the budget: streamed
 
 
 def test_rounds_hold_whole_components_within_budget():

@@ -144,3 +144,29 @@ def test_synthetic_cap_equals_the_python_rule(share):
     keep, capped = synthetic_cap(rows, share)
     assert keep.tolist() == _cap_by_python(rows, share)
     assert np.array_equal(capped, ~keep)
+
+
+def test_band_ranges_side_by_side_give_the_kernels_pairs(monkeypatch):
+    """candidate_pairs on several threads (bands split into ranges, merged) equals one call over every band and
+    the numpy reference (pairs_from_band)."""
+    from biomass.dedup import lsh
+    from biomass.dedup.minhash import kernel
+
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 2**32, (200, 128), dtype=np.uint64).astype(np.uint32)
+    sigs = base[rng.integers(0, 200, 3000)]
+    noise = rng.random(sigs.shape) < 0.25
+    sigs[noise] = rng.integers(0, 2**32, int(noise.sum()), dtype=np.uint64).astype(np.uint32)
+    bands, r = choose_bands(0.8, 128)
+    whole = np.frombuffer(kernel().candidate_pairs(sigs, 128, bands, r, lsh.WINDOW), dtype=np.uint64)
+    ranges = [np.frombuffer(kernel().candidate_pairs(sigs, 128, bands, r, lsh.WINDOW, lo, hi - lo), dtype=np.uint64)
+              for lo, hi in ((0, 7), (7, 8), (8, bands))]
+    assert np.array_equal(np.unique(np.concatenate(ranges)), whole)
+    keys = band_keys(sigs, bands, r)
+    assert np.array_equal(np.unique(np.concatenate([pairs_from_band(k) for k in keys])), whole)
+    monkeypatch.setattr(lsh, "_PARALLEL_ROWS", 0)
+    for threads in (1, 2, 3, bands + 5):
+        got = candidate_pairs(sigs, bands, r, threads=threads)
+        assert np.array_equal((got[:, 0].astype(np.uint64) << np.uint64(32)) | got[:, 1], whole)
+    with pytest.raises(ValueError, match="bad shapes"):
+        kernel().candidate_pairs(sigs, 128, bands, r, lsh.WINDOW, 3, bands)

@@ -10,7 +10,7 @@ import pytest
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from biomass.dedup import shingles, signatures
-from biomass.dedup.minhash import jaccard_pairs, kernel, shingle_sets
+from biomass.dedup.minhash import _csr_concat, jaccard_pairs, kernel, shingle_set_parts, shingle_sets
 
 from .conftest import real_docs
 
@@ -206,3 +206,30 @@ def test_growing_table_over_batches_equals_whole_table_and_datasketch():
     whole = pa.array(docs, pa.large_string())
     assert all(np.array_equal(x, y) for x, y in zip(shingle_sets(whole, table=grow.table),
                                                    shingle_sets(whole)))
+
+
+def test_shingle_set_parts_join_to_shingle_sets():
+    """The pieces a streamed verification joins once are the sets, Python-normalised rows included."""
+    docs = real_docs(600)[:300] + UNICODE + real_docs(600)[300:400]
+    rows = np.arange(0, len(docs), 2)
+    for threads in (1, 2):
+        parts = shingle_set_parts(docs, rows, threads=threads)
+        offsets, hashes = _csr_concat(parts)
+        sets = [set(shingles(docs[r])) for r in rows]
+        assert [int(b - a) for a, b in zip(offsets[:-1], offsets[1:])] == [len(x) for x in sets]
+        want_off, want_hash = shingle_sets(docs, rows, threads=1)
+        assert np.array_equal(offsets, want_off) and np.array_equal(hashes, want_hash)
+
+
+def test_jaccard_pairs_on_threads_equal_one_thread():
+    docs = real_docs(600)[:200]
+    offsets, hashes = shingle_sets(docs)
+    rng = np.random.default_rng(3)
+    left, right = rng.integers(0, len(docs), (2, 10_000)).astype(np.uint32)
+    want = jaccard_pairs(offsets, hashes, left, right)
+    sets = [set(shingles(d)) for d in docs]
+    for k in (0, 4321, 9999):
+        a, b = sets[left[k]], sets[right[k]]
+        assert want[k] == pytest.approx(len(a & b) / len(a | b), abs=1e-12)
+    for threads in (2, 3):
+        assert np.array_equal(jaccard_pairs(offsets, hashes, left, right, threads=threads), want)

@@ -820,8 +820,10 @@ done:
     return ret;
 }
 
-/* candidate_pairs(sigs u32[n, P], P, bands, rows, window) -> bytes: sorted distinct (i << 32 | j), i < j, of rows
- * sharing a band key. Per band: keys sorted with their rows (LSD radix, stable, so ties stay in row order),
+/* candidate_pairs(sigs u32[n, P], P, bands, rows, window[, first, count]) -> bytes: sorted distinct
+ * (i << 32 | j), i < j, of rows sharing a band key, over bands first..first+count (default: all `bands`; the
+ * band number seeds its key, so a range gives exactly its bands' share of the whole and callers may run
+ * ranges side by side). Per band: keys sorted with their rows (LSD radix, stable, so ties stay in row order),
  * then each row of a run is paired with the next `window` rows of that run, as lsh._band_pairs does. */
 static int cmp_u64(const void *x, const void *y) {
     uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
@@ -830,14 +832,16 @@ static int cmp_u64(const void *x, const void *y) {
 
 static PyObject *py_candidate_pairs(PyObject *self, PyObject *args) {
     Py_buffer sig;
-    Py_ssize_t P, nb, nr, window;
-    if (!PyArg_ParseTuple(args, "y*nnnn", &sig, &P, &nb, &nr, &window)) return NULL;
+    Py_ssize_t P, nb, nr, window, first = 0, count = -1;
+    if (!PyArg_ParseTuple(args, "y*nnnn|nn", &sig, &P, &nb, &nr, &window, &first, &count)) return NULL;
     PyObject *ret = NULL;
     Py_ssize_t n = P > 0 ? sig.len / 4 / P : 0;
+    if (count < 0) count = nb - first;
     uint64_t *key = NULL, *key2 = NULL, *pairs = NULL;
     uint32_t *row = NULL, *row2 = NULL;
     size_t npairs = 0, cap = 0;
-    if (P <= 0 || nb * nr > P || sig.len != n * P * 4 || window < 1 || n >= ((Py_ssize_t)1 << 32)) {
+    if (P <= 0 || nb * nr > P || sig.len != n * P * 4 || window < 1 || n >= ((Py_ssize_t)1 << 32) || first < 0 ||
+        count < 0 || first + count > nb) {
         PyErr_SetString(PyExc_ValueError, "candidate_pairs: bad shapes");
         goto done;
     }
@@ -847,7 +851,7 @@ static PyObject *py_candidate_pairs(PyObject *self, PyObject *args) {
     int oom = 0;
     Py_BEGIN_ALLOW_THREADS
     const uint32_t *s = (const uint32_t *)sig.buf;
-    for (Py_ssize_t band = 0; band < nb && !oom; band++) {
+    for (Py_ssize_t band = first; band < first + count && !oom; band++) {
         for (Py_ssize_t i = 0; i < n; i++) {
             const uint32_t *r = s + (size_t)i * P;
             uint64_t h = 0x9E3779B97F4A7C15ULL * (uint64_t)(band + 1);

@@ -28,14 +28,15 @@ import pyarrow.parquet as pq
 
 from biomass.dedup.engine import ORIGIN_PRIORITY, DedupResult, cluster_and_keep, components, verified_pairs
 from biomass.dedup.index import SignatureIndex
-from biomass.dedup.minhash import (GrowingTable, _csr_concat, as_string_array, jaccard_pairs, shingle_sets,
-                                   signatures)
+from biomass.dedup.minhash import (GrowingTable, _csr_concat, as_string_array, default_threads, jaccard_pairs,
+                                   shingle_set_parts, signatures)
 from biomass.schema import COLUMNS, RECORD_SCHEMA, conform
 from biomass.storage import _WRITE_OPTS, SHARD_ROWS, batch_rows_for, naming_the_file, parquet_batches
 
 T = TypeVar("T")
 KEY_COLUMNS = ("doc_id", "origin", "collected_at")
 BATCH_BYTES = 16 << 20            # uncompressed bytes per batch read
+HOLD_INPUT_BYTES = 512 << 20      # ``biomass dedup``: inputs up to this size (uncompressed) are decoded only once
 VERIFY_TEXT_BYTES = 128 << 20     # candidate text held per verification round
 ROW_GROUP_BYTES = 32 << 20        # kept rows buffered before a row group is written (one more being written)
 _END = object()
@@ -53,9 +54,13 @@ def prefetched(items: Iterable[T]) -> Iterator[T]:
 
 
 class Inputs:
-    """The input files as one table: a unified schema (missing columns become nulls) and global row numbers."""
+    """The input files as one table: a unified schema (missing columns become nulls) and global row numbers.
 
-    def __init__(self, paths: Sequence[str | os.PathLike[str]]):
+    ``hold_bytes``: if the inputs' uncompressed size is at most this, the first pass over them decodes every
+    column and keeps the batches, and later passes (verification, writing) reuse them instead of decoding the
+    files again; bigger inputs are streamed on every pass, so memory stays bounded by the larger of the two."""
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str]], hold_bytes: int = 0):
         if not paths:
             raise ValueError("dedup needs at least one input file")
         self.paths = [Path(p) for p in paths]
@@ -68,16 +73,34 @@ class Inputs:
         self.schema = schemas[0] if len(schemas) == 1 else pa.unify_schemas(schemas, promote_options="permissive")
         self.starts = np.concatenate([[0], np.cumsum([m.num_rows for m in metas])]).astype(np.int64)
         self.num_rows = int(self.starts[-1])
+        self.holding = sum(m.row_group(g).total_byte_size for m in metas for g in range(m.num_row_groups)) <= hold_bytes
+        self._held: list[tuple[int, pa.RecordBatch]] | None = None
 
     def keys(self) -> pa.Table:
         """The columns the keep rule reads, for every row (small: no text)."""
         wanted = [c for c in KEY_COLUMNS if c in self.schema.names]
-        tables = [pq.read_table(p, columns=[c for c in wanted if c in pq.read_schema(p).names]) for p in self.paths]
+        # ParquetFile.read, not pq.read_table: that goes through pyarrow.dataset, which imports pandas (~0.3 s)
+        files = [pq.ParquetFile(p) for p in self.paths]
+        tables = [f.read(columns=[c for c in wanted if c in f.schema_arrow.names], use_threads=False) for f in files]
         table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
         return table.select(wanted)
 
     def batches(self, columns: list[str] | None = None) -> Iterator[tuple[int, pa.RecordBatch]]:
         """``(first row, batch)`` over all files in order; with ``columns=None`` batches have ``self.schema``."""
+        if self.holding:
+            if self._held is None:
+                held = []
+                for row, batch in self._read(None):
+                    held.append((row, batch))
+                    yield row, (batch if columns is None else batch.select(columns))
+                self._held = held
+            else:
+                for row, batch in self._held:
+                    yield row, (batch if columns is None else batch.select(columns))
+            return
+        yield from self._read(columns)
+
+    def _read(self, columns: list[str] | None) -> Iterator[tuple[int, pa.RecordBatch]]:
         for path, start in zip(self.paths, self.starts[:-1]):
             row = int(start)
             rows = batch_rows_for(pq.ParquetFile(path), columns, BATCH_BYTES)
@@ -146,7 +169,8 @@ def verify_from_files(inputs: Inputs, sigs: np.ndarray, lengths: np.ndarray, pai
         pos[docs] = np.arange(len(docs))
         sub = np.stack([pos[local[sel, 0]], pos[local[sel, 1]]], axis=1)
         offsets, hashes = streamed_shingle_sets(inputs, involved[docs], threads, table)
-        ok[sel] = jaccard_pairs(offsets, hashes, sub[:, 0], sub[:, 1]) >= threshold
+        ok[sel] = jaccard_pairs(offsets, hashes, sub[:, 0], sub[:, 1],
+                                threads=default_threads() if threads is None else threads) >= threshold
         del offsets, hashes
     return pairs[ok, 0], pairs[ok, 1]
 
@@ -159,7 +183,7 @@ def streamed_shingle_sets(inputs: Inputs, rows: np.ndarray, threads: int | None,
         lo, hi = np.searchsorted(rows, [start, start + batch.num_rows])
         if hi > lo:
             arr = as_string_array(batch.column(0))            # nulls as "", as the signatures saw them
-            parts.append(shingle_sets(arr, rows[lo:hi] - start, threads=threads, table=table))
+            parts.extend(shingle_set_parts(arr, rows[lo:hi] - start, threads=threads, table=table))
     if not parts:
         return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint64)
     return _csr_concat(parts)
@@ -303,10 +327,12 @@ def deduplicate_files(paths: Sequence[str | os.PathLike[str]], out: str | os.Pat
                       threshold: float = 0.8, num_perm: int = 128, seed: int = 1,
                       index: SignatureIndex | None = None, year: int | None = None,
                       verify: str = "exact", threads: int | None = None,
-                      origin_priority: Sequence[str] = ORIGIN_PRIORITY) -> DedupResult:
+                      origin_priority: Sequence[str] = ORIGIN_PRIORITY,
+                      hold_bytes: int = HOLD_INPUT_BYTES) -> DedupResult:
     """Dedup the concatenated ``paths`` and write the kept rows to ``out``; the result's ``kept`` holds only
-    the key columns (doc_id, origin, collected_at) of the kept rows."""
-    inputs = Inputs(paths)
+    the key columns (doc_id, origin, collected_at) of the kept rows. Inputs up to ``hold_bytes`` (uncompressed)
+    are decoded once and held for the later passes (see ``Inputs``)."""
+    inputs = Inputs(paths, hold_bytes=hold_bytes)
     result = deduplicate_inputs(inputs, threshold=threshold, num_perm=num_perm, seed=seed, index=index, year=year,
                                 verify=verify, threads=threads, origin_priority=origin_priority)
     written = write_kept(inputs, result.kept_rows, out)

@@ -10,11 +10,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from biomass.dedup.minhash import kernel
+from biomass.dedup.minhash import _map, default_threads, kernel
 
 # Pairs inside one bucket are compared to up to this many following members (in row order). Buckets of up
 # to WINDOW+1 docs get all their pairs; a bigger bucket is still chained together, but in O(n*WINDOW).
 WINDOW = 16
+_PARALLEL_ROWS = 20_000   # below this, one kernel call over every band is faster than splitting them
 
 
 def _collision(s: np.ndarray, b: int, r: int) -> np.ndarray:
@@ -88,8 +89,9 @@ def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, *, threads: int | N
     """Distinct ``(i, j)`` row pairs, ``i < j``, sharing a band key; shape ``(m, 2)``, sorted.
 
     Per band (in the kernel): keys sorted with their rows, ties in row order; each row of a run of equal keys
-    is paired with the next ``WINDOW`` rows of the run. Only one band's keys exist at a time.
-    ``threads`` is accepted for symmetry; the kernel call is single-threaded and cheap.
+    is paired with the next ``WINDOW`` rows of the run. Only one band's keys exist at a time (per thread).
+    ``threads``: the bands are split into that many ranges run side by side (the kernel releases the GIL),
+    and their pairs merged: the same pairs as one call over every band.
     """
     sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
     n, num_perm = sigs.shape
@@ -97,6 +99,16 @@ def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, *, threads: int | N
         raise ValueError(f"{bands} bands x {rows} rows needs {bands * rows} permutations, have {num_perm}")
     if n == 0:
         return np.zeros((0, 2), dtype=np.uint32)
-    packed = np.frombuffer(kernel().candidate_pairs(sigs, num_perm, bands, rows, WINDOW), dtype=np.uint64)
+    threads = default_threads() if threads is None else max(1, int(threads))
+    parts = min(threads, bands) if n >= _PARALLEL_ROWS else 1
+    if parts <= 1:
+        packed = np.frombuffer(kernel().candidate_pairs(sigs, num_perm, bands, rows, WINDOW), dtype=np.uint64)
+    else:
+        cuts = np.linspace(0, bands, parts + 1).astype(int)
+        found = _map(lambda span: np.frombuffer(kernel().candidate_pairs(sigs, num_perm, bands, rows, WINDOW,
+                                                                         span[0], span[1] - span[0]),
+                                                dtype=np.uint64),
+                     list(zip(cuts[:-1].tolist(), cuts[1:].tolist())), parts)
+        packed = np.unique(np.concatenate(found))
     return np.stack([(packed >> np.uint64(32)).astype(np.uint32), (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32)],
                     axis=1)

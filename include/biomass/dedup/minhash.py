@@ -320,11 +320,20 @@ def shingle_sets(texts: Sequence[str] | pa.Array | pa.ChunkedArray,
     The hashes identify shingles (a hash of the 5 token hashes), they are not datasketch's sha1 values.
     ``table``: a code point table from ``text_table`` covering these rows, to skip rescanning the text.
     """
+    return _csr_concat(shingle_set_parts(texts, rows, threads=threads, table=table))
+
+
+def shingle_set_parts(texts: Sequence[str] | pa.Array | pa.ChunkedArray,
+                      rows: Iterable[int] | np.ndarray | None = None, *, threads: int | None = None,
+                      table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                      ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``shingle_sets`` as consecutive CSR pieces (``_csr_concat`` joins them), as the kernel calls left them:
+    a caller hashing many batches joins all the pieces once, so the hashes are copied once, not per batch."""
     k = kernel()
     arr = as_string_array(texts)
     rows = np.arange(len(arr), dtype=np.uint32) if rows is None else np.ascontiguousarray(rows, dtype=np.uint32)
     if len(rows) == 0:
-        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint64)
+        return [(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint64))]
     threads = default_threads() if threads is None else max(1, int(threads))
     off, data, width, base = _buffers(arr)
     table = _table_for(k, arr, rows) if table is None else table
@@ -336,10 +345,10 @@ def shingle_sets(texts: Sequence[str] | pa.Array | pa.ChunkedArray,
                 np.frombuffer(f, dtype=np.uint32).astype(np.int64) + lo)
 
     results = _map(one, _split(len(rows), threads), threads)
-    offsets, hashes = _csr_concat([(o, h) for o, h, _ in results])
     failed = np.concatenate([f for _, _, f in results])
     if len(failed) == 0:
-        return offsets, hashes
+        return [(o, h) for o, h, _ in results]
+    offsets, hashes = _csr_concat([(o, h) for o, h, _ in results])
     # redo the documents that needed Python normalisation, then splice them in
     norm = _normalized_copy(arr, rows[failed])
     noff, ndata, nwidth, nbase = _buffers(norm)
@@ -351,14 +360,23 @@ def shingle_sets(texts: Sequence[str] | pa.Array | pa.ChunkedArray,
     sizes = np.diff(offsets)
     sizes[failed] = np.diff(f_off)
     at = np.repeat(offsets[failed], np.diff(f_off))
-    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), np.insert(hashes, at, f_hash)
+    return [(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), np.insert(hashes, at, f_hash))]
 
 
-def jaccard_pairs(offsets: np.ndarray, hashes: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Exact Jaccard of the shingle sets ``left[i]`` and ``right[i]`` (indices into ``offsets``)."""
+def jaccard_pairs(offsets: np.ndarray, hashes: np.ndarray, left: np.ndarray, right: np.ndarray, *,
+                  threads: int = 1) -> np.ndarray:
+    """Exact Jaccard of the shingle sets ``left[i]`` and ``right[i]`` (indices into ``offsets``); ``threads``
+    splits the pairs into ranges run side by side (the kernel releases the GIL; each range fills its own slots)."""
     left = np.ascontiguousarray(left, dtype=np.uint32)
     right = np.ascontiguousarray(right, dtype=np.uint32)
     out = np.empty(len(left), dtype=np.float64)
-    kernel().jaccard_pairs(np.ascontiguousarray(offsets, dtype=np.int64),
-                           np.ascontiguousarray(hashes, dtype=np.uint64), left, right, out)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+
+    def one(span: tuple[int, int]) -> None:
+        lo, hi = span
+        kernel().jaccard_pairs(offsets, hashes, left[lo:hi], right[lo:hi], out[lo:hi])
+
+    spans = _split(len(left), threads) if len(left) >= 4096 else [(0, len(left))]
+    _map(one, spans, threads)
     return out
