@@ -132,6 +132,24 @@ class _Generation:
         return self.table.column("doc_id")[int(row)].as_py()
 
 
+SIMILARITY_CHUNK_PAIRS = 65_536
+
+
+def estimated_similarity(sigs, gen: "_Generation", q: np.ndarray, old: np.ndarray,
+                         chunk: int | None = None) -> np.ndarray:
+    """Share of equal signature values of each pair ``(q[i], old[i])``: query rows of ``sigs`` against rows of
+    ``gen``. The pairs are taken in order of the old row, ``chunk`` at a time, so the generation's signatures
+    are read in one forward pass (each chunk's rows lie in one stretch of the file, read through a map dropped
+    after it), not a scattered gather over the whole signature column per chunk."""
+    chunk = SIMILARITY_CHUNK_PAIRS if chunk is None else chunk
+    sim = np.empty(len(q), dtype=np.float64)
+    by_old = np.argsort(old, kind="stable")
+    for lo in range(0, len(q), chunk):   # bounded temporaries
+        sel = by_old[lo:lo + chunk]
+        sim[sel] = (sigs[q[sel]] == gen.signature_rows(old[sel])).mean(axis=1)
+    return sim
+
+
 class SignatureIndex:
     """MinHash signatures of every published generation, queried for near duplicates of new documents."""
 
@@ -221,10 +239,7 @@ class SignatureIndex:
             packed = np.unique(np.concatenate(pairs))
             q = (packed >> np.uint64(32)).astype(np.int64)
             old = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
-            sim = np.empty(len(q), dtype=np.float64)
-            for lo in range(0, len(q), 65536):   # bounded temporaries
-                sl = slice(lo, lo + 65536)
-                sim[sl] = (sigs[q[sl]] == gen.signature_rows(old[sl])).mean(axis=1)
+            sim = estimated_similarity(sigs, gen, q, old)
             if earlier_texts is not None and texts is not None:
                 # keep what the estimate cannot exclude: P(estimate < cut | J >= t) < 1e-9 (6 sigma)
                 p = self.params.num_perm
