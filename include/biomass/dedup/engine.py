@@ -47,6 +47,7 @@ class DedupResult:
     counts: StageCounts
     notes: dict = field(default_factory=dict)
     kept_rows: np.ndarray | None = None     # input row numbers of ``kept``, ascending
+    dropped_rows: np.ndarray | None = None  # input row numbers of ``dropped``, ascending (None: another order)
 
     def quarantine_rows(self, table: pa.Table) -> list[dict]:
         """Dropped rows as ``Quarantine.add`` keyword dicts (text included), in input order."""
@@ -335,7 +336,7 @@ def assemble(table: pa.Table, ids: pa.Array, labels: np.ndarray, sigs: np.ndarra
              "multi_doc_clusters": int(np.sum(np.diff(np.append(starts, n)) > 1))}
     counts.notes.update(notes)
     return DedupResult(kept=kept, clusters=clusters, dropped=dropped, kept_signatures=sigs[:len(kept_idx)] if held else None,
-                       counts=counts.check(), notes=notes, kept_rows=kept_idx)
+                       counts=counts.check(), notes=notes, kept_rows=kept_idx, dropped_rows=dropped_rows)
 
 
 def from_config(table: pa.Table, config, *, index: SignatureIndex | None = None,

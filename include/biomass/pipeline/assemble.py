@@ -121,9 +121,15 @@ def _save_fresh_signatures(plan: RunPlan, result, shards, keep: np.ndarray, fres
 def _dropped_by_row(result, inputs, kept_rows: np.ndarray) -> tuple[np.ndarray, pa.Table]:
     """Dedup's dropped rows by input row number: ``(rows ascending, their rows of result.dropped)``, matched by
     doc_id (the k-th input row with an id among the dropped takes the k-th dropped entry with that id, so a
-    backend that lists them in another order still lines up)."""
+    backend that lists them in another order still lines up). Either way ``_QuarantineSinks.add`` checks each
+    dropped entry's doc_id against the input row it is written for."""
     if inputs is None:
         return np.zeros(0, np.int64), result.dropped
+    if result.dropped_rows is not None:   # the local backend lists them by row already: no keys to re-read
+        if len(result.dropped_rows) + len(kept_rows) != inputs.num_rows:
+            raise RuntimeError(f"dedup dropped {len(result.dropped_rows)} rows but kept {len(kept_rows)} of "
+                               f"{inputs.num_rows}")
+        return np.asarray(result.dropped_rows, dtype=np.int64), result.dropped
     keep = np.zeros(inputs.num_rows, dtype=bool)
     keep[kept_rows] = True
     rows = np.flatnonzero(~keep)
