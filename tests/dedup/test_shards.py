@@ -144,3 +144,26 @@ def test_synthetic_cap_equals_the_python_rule(share):
     keep, capped = synthetic_cap(rows, share)
     assert keep.tolist() == _cap_by_python(rows, share)
     assert np.array_equal(capped, ~keep)
+
+
+def test_dropped_rows_by_row_number_equal_the_doc_id_matching(tmp_path, near_dup_corpus):
+    """Assemble takes the local backend's dropped rows by the row numbers dedup gives (no second read of every
+    row's keys); that must line up exactly as matching them back by doc_id does (the path other backends take)."""
+    import dataclasses
+
+    from biomass.pipeline.assemble import _dropped_by_row
+
+    table = _records(near_dup_corpus)
+    paths = _split(tmp_path, table)
+    index = SignatureIndex(tmp_path / "index", num_perm=128, seed=1, threshold=0.8)
+    old = table.slice(0, 60)
+    index.add_generation(2020, old.column("doc_id"), signatures(old.column("text")))
+    inputs = Inputs(paths)
+    result = deduplicate_signed(inputs, _sign(paths, tmp_path / "signed"), threshold=0.8, index=index, year=2021)
+    assert result.dropped_rows is not None and len(result.dropped_rows) > 10
+    rows, dropped = _dropped_by_row(result, inputs, result.kept_rows)
+    want_rows, want = _dropped_by_row(dataclasses.replace(result, dropped_rows=None), inputs, result.kept_rows)
+    assert np.array_equal(rows, want_rows)
+    assert dropped.equals(want)
+    with pytest.raises(RuntimeError, match="dropped"):
+        _dropped_by_row(dataclasses.replace(result, dropped_rows=result.dropped_rows[1:]), inputs, result.kept_rows)

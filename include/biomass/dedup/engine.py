@@ -280,16 +280,21 @@ def assemble(table: pa.Table, ids: pa.Array, labels: np.ndarray, sigs: np.ndarra
     # 3. keep priority: origin, collected_at, doc_id, then input position (a total order)
     origin, when, id_rank = priority_ranks(table, ids, origin_priority)
     prio = np.lexsort((np.arange(n), id_rank, when, origin))        # best first
+    del id_rank                     # per-row temporaries go as soon as they are used: n * 8 bytes each
     rank = np.empty(n, dtype=np.int64)
     rank[prio] = np.arange(n)
+    del prio
 
     # cluster head = best-ranked member; survivor = best-ranked member not matched to an earlier generation
     by_cluster = np.lexsort((rank, labels))
+    del rank
     lab_sorted = labels[by_cluster]
     is_start = np.ones(n, dtype=bool)
     is_start[1:] = lab_sorted[1:] != lab_sorted[:-1]
+    del lab_sorted
     starts = np.flatnonzero(is_start)
     seg = np.cumsum(is_start) - 1
+    del is_start
     head_of = np.empty(n, dtype=np.int64)
     survivor_of = np.full(n, -1, dtype=np.int64)
     if n:
@@ -298,6 +303,8 @@ def assemble(table: pa.Table, ids: pa.Array, labels: np.ndarray, sigs: np.ndarra
         first_free = np.minimum.reduceat(free_pos, starts)
         survivor = np.where(first_free < n, by_cluster[np.minimum(first_free, n - 1)], -1)
         survivor_of[by_cluster] = survivor[seg]
+        del free_pos, first_free, survivor
+    del by_cluster, seg
 
     keep = ~matched & (survivor_of == np.arange(n))
     dropped_rows = np.flatnonzero(~keep)
