@@ -80,8 +80,13 @@ def run_assemble(plan: RunPlan) -> StageCounts:
     write[kept_rows[keep]] = True
     capped_rows = kept_rows[~keep]                      # ascending
     dropped_rows, dropped = _dropped_by_row(result, inputs, kept_rows)
+    # the kept rows' keys (doc_id, origin, collected_at: ~60 bytes a row) are done with once their ids are out
+    write_parquet(pa.table({"doc_id": kept_keys.column("doc_id").filter(pa.array(keep))}),
+                  plan.staging / "dedup.signature_ids.parquet")
+    kept_count = int(kept_keys.num_rows)
+    result.kept = kept_keys = None
 
-    counts = StageCounts("assemble", rows_in=carried_rows + int(kept_keys.num_rows))
+    counts = StageCounts("assemble", rows_in=carried_rows + kept_count)
     sinks = _QuarantineSinks(plan)
     with ShardWriter(stage_output(plan, "assemble"), RECORD_SCHEMA) as out, sinks:
         for shard in carried:
@@ -96,10 +101,7 @@ def run_assemble(plan: RunPlan) -> StageCounts:
     if sinks.capped_rows:
         counts.quarantined["over_synthetic_share"] += sinks.capped_rows
 
-    fresh_rows = kept_rows[keep]
-    fresh_ids = kept_keys.column("doc_id").filter(pa.array(keep))
-    _save_fresh_signatures(plan, result, shards, keep, fresh_rows)
-    write_parquet(pa.table({"doc_id": fresh_ids}), plan.staging / "dedup.signature_ids.parquet")
+    _save_fresh_signatures(plan, result, shards, keep, kept_rows[keep])
     counts.rows_out = out.rows
     counts.notes.update({"carried_from_parent": carried_rows, "new": int(keep.sum()), "policy": cfg.policy,
                          "shards": len(out.files), "carried_shards": len(carried)})
