@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 from biomass.accounting import StageCounts
 from biomass.pipeline.plan import RunPlan, save_counts, stage_output, stage_quarantine
 from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
-from biomass.storage import ShardWriter, dataset_files, write_parquet
+from biomass.dedup.engine import CLUSTERS_SCHEMA, cluster_parts
+from biomass.storage import SHARD_ROWS, ShardWriter, dataset_files, write_parquet, write_parquet_parts
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,8 @@ def run_assemble(plan: RunPlan) -> StageCounts:
     n = inputs.num_rows if inputs is not None else 0
     result, shards = _dedup(plan, inputs)
     save_counts(plan, result.counts)
-    write_parquet(result.clusters, plan.staging / "dedup.clusters.parquet")
-    result.clusters = None
+    write_parquet_parts(cluster_parts(result, SHARD_ROWS), plan.staging / "dedup.clusters.parquet", CLUSTERS_SCHEMA)
+    result.clusters = result.cluster_heads = result.ids = None
 
     kept_keys = result.kept
     keep = synthetic_cap(kept_keys, cfg.synthetic_share if plan.parent is not None else 0.0)[0]
