@@ -103,10 +103,19 @@ class _Generation:
 
     def signature_rows(self, rows: np.ndarray) -> np.ndarray:
         """Copies of the signatures of ``rows``, through a short-lived map."""
+        rows = np.asarray(rows, dtype=np.int64)
+        width = self.meta["num_perm"]
+        out = np.empty((len(rows), width), dtype=np.uint32)
         table = self._mapped()
-        col = table.column("signature").combine_chunks()
-        out = col.values.to_numpy(zero_copy_only=True).reshape(self.n, self.meta["num_perm"])[rows]
-        del table, col
+        start = 0
+        for chunk in table.column("signature").chunks:   # views of the map, one record batch each: no
+            stop = start + len(chunk)                     # combine_chunks, which copies the whole column
+            here = np.flatnonzero((rows >= start) & (rows < stop))
+            if len(here):
+                flat = chunk.values.to_numpy(zero_copy_only=True)[chunk.offset * width:(chunk.offset + len(chunk)) * width]
+                out[here] = flat.reshape(len(chunk), width)[rows[here] - start]
+            start = stop
+        del table
         return out
 
     def sorted_keys(self, bands: int, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
