@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -35,7 +36,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -162,6 +163,34 @@ def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> None:
     with naming_the_file(tmp):
         pq.write_table(table, tmp, **_WRITE_OPTS)
     os.replace(tmp, path)
+
+
+def write_parquet_parts(parts: Iterable[pa.Table], path: str | os.PathLike[str], schema: pa.Schema) -> None:
+    """``write_parquet`` of the table the ``parts`` make, without ever holding it: every part but the last must
+    hold exactly the rows of one row group (``SHARD_ROWS``), so the file gets write_parquet's row groups and
+    bytes. Temp file and rename, as write_parquet."""
+    it = iter(parts)
+    first = next(it, None)
+    second = next(it, None) if first is not None else None
+    if second is None:
+        write_parquet(first if first is not None else schema.empty_table(), path)
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    opts = {k: v for k, v in _WRITE_OPTS.items() if k != "row_group_size"}
+    try:
+        with naming_the_file(tmp), pq.ParquetWriter(tmp, schema, **opts) as writer:
+            previous = None
+            for part in itertools.chain([first, second], it):
+                if previous is not None and previous.num_rows != SHARD_ROWS:
+                    raise ValueError(f"{path}: a part of {previous.num_rows} rows before the last; parts must "
+                                     f"hold {SHARD_ROWS} rows each")
+                writer.write_table(part, row_group_size=SHARD_ROWS)
+                previous = part
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # Reading a column batch by batch: about this many uncompressed bytes per batch, through a small read buffer

@@ -213,3 +213,45 @@ def test_a_generation_file_from_a_memory_map_in_chunks_holds_what_the_list_build
     assert table.replace_schema_metadata(None).equals(_generation_file_as_before(sigs, ids, index.params))
     again = SignatureIndex(tmp_path / "again").add_generation(2021, ids, sigs)   # a list and an in-memory array
     assert again.read_bytes() == written.read_bytes()
+
+
+def test_similarity_in_old_row_order_and_small_chunks_equals_the_direct_gather(tmp_path, docs):
+    """``estimated_similarity`` walks the pairs in order of the old row, a chunk at a time (one forward pass over
+    the generation's signatures); each pair must get what a direct gather of both rows gives, in place."""
+    from biomass.dedup.index import estimated_similarity
+
+    index = SignatureIndex(tmp_path / "idx")
+    old_sigs = signatures(docs[:80])
+    index.add_generation(2021, [f"d{i:03d}" for i in range(80)], old_sigs)
+    gen = index.generation(2021)
+    stored = gen.signature_rows(np.arange(gen.n))
+    assert np.array_equal(stored, old_sigs)              # ids d000.. are in sorted order already
+    query = signatures(docs[40:120])
+    rng = np.random.default_rng(3)
+    q = np.sort(rng.integers(0, len(query), 500))       # query rows ascending, old rows scattered, repeats
+    old = rng.integers(0, gen.n, 500)
+    want = (query[q] == stored[old]).mean(axis=1)
+    for chunk in (1, 7, 64, 10_000):
+        assert np.array_equal(estimated_similarity(query, gen, q, old, chunk=chunk), want)
+
+
+def test_signature_rows_of_a_file_of_many_record_batches(tmp_path, docs):
+    """``signature_rows`` reads each record batch's signatures as a view of the map (no combine_chunks, which
+    copied the whole column per call): rows in any order, across batch boundaries, as the signatures were."""
+    import pyarrow.ipc as ipc
+
+    index = SignatureIndex(tmp_path / "idx")
+    sigs = signatures(docs[:50])
+    path = index.add_generation(2021, [f"d{i:03d}" for i in range(50)], sigs)
+    table = ipc.open_file(pa.OSFile(str(path), "r")).read_all()     # a copy: the file is rewritten below
+    tmp = path.with_name("rebatched.arrow")
+    with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=7)
+    del table
+    tmp.replace(path)
+    index = SignatureIndex(tmp_path / "idx")
+    gen = index.generation(2021)
+    assert gen.table.column("signature").num_chunks == 8
+    rows = np.array([49, 0, 6, 7, 13, 14, 7, 30])
+    assert np.array_equal(gen.signature_rows(rows), sigs[rows])
+    assert gen.signature_rows(np.zeros(0, np.int64)).shape == (0, sigs.shape[1])

@@ -240,3 +240,30 @@ def test_a_published_year_whose_named_signatures_are_gone_is_an_integrity_error(
     store.signature_path(2021).unlink()
     with pytest.raises(storage.IntegrityError, match="dedup signatures"):
         store.finish_publishes()
+
+
+def test_parquet_written_in_row_group_parts_has_write_parquets_bytes(tmp_path):
+    """``write_parquet_parts`` (the clusters table written a row group at a time, never held whole) must give
+    the bytes ``write_parquet`` gives for the whole table; a short part before the last is refused."""
+    import hashlib
+
+    import pyarrow as pa
+
+    from biomass.storage import SHARD_ROWS, write_parquet, write_parquet_parts
+
+    n = 2 * SHARD_ROWS + 123
+    ids = pa.array([hashlib.sha256(str(i).encode()).hexdigest()[:32] for i in range(n)])
+    schema = pa.schema([pa.field("doc_id", pa.string(), nullable=False), pa.field("cluster_id", pa.string(), nullable=False)])
+    table = pa.table({"doc_id": ids, "cluster_id": ids.take(pa.array([i - i % 3 for i in range(n)]))}, schema=schema)
+    for rows, label in ((table.num_rows, "whole"), (SHARD_ROWS, "parts")):
+        parts = (table.slice(lo, rows) for lo in range(0, n, rows))
+        write_parquet_parts(parts, tmp_path / f"{label}.parquet", schema)
+    write_parquet(table, tmp_path / "want.parquet")
+    write_parquet_parts(iter([]), tmp_path / "empty.parquet", schema)
+    write_parquet(schema.empty_table(), tmp_path / "want-empty.parquet")
+    want = (tmp_path / "want.parquet").read_bytes()
+    assert (tmp_path / "parts.parquet").read_bytes() == want and (tmp_path / "whole.parquet").read_bytes() == want
+    assert (tmp_path / "empty.parquet").read_bytes() == (tmp_path / "want-empty.parquet").read_bytes()
+    with pytest.raises(ValueError, match="rows each"):
+        write_parquet_parts([table.slice(0, 10), table.slice(10, 10)], tmp_path / "bad.parquet", schema)
+    assert not (tmp_path / "bad.parquet").exists() and not (tmp_path / ".bad.parquet.tmp").exists()

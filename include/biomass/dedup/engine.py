@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence
+from typing import Callable, Iterator, Literal, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +47,10 @@ class DedupResult:
     counts: StageCounts
     notes: dict = field(default_factory=dict)
     kept_rows: np.ndarray | None = None     # input row numbers of ``kept``, ascending
+    dropped_rows: np.ndarray | None = None  # input row numbers of ``dropped``, ascending (None: another order)
+    # with ``clusters`` None: each row's cluster head (a row number) and the doc ids, for ``cluster_parts``
+    cluster_heads: np.ndarray | None = None
+    ids: pa.Array | None = None
 
     def quarantine_rows(self, table: pa.Table) -> list[dict]:
         """Dropped rows as ``Quarantine.add`` keyword dicts (text included), in input order."""
@@ -224,7 +228,7 @@ def cluster_and_keep(table: pa.Table, sigs: np.ndarray, verify_pairs: Callable[[
                      *, threshold: float, num_perm: int, seed: int, index: SignatureIndex | None,
                      year: int | None, scope: str, origin_priority: Sequence[str], verify: str,
                      bands: int | None, rows: int | None, threads: int | None, texts=None,
-                     earlier_texts=None) -> DedupResult:
+                     earlier_texts=None, build_clusters: bool = True) -> DedupResult:
     """Everything after the signatures: LSH candidates, ``verify_pairs(pairs) -> (left, right)``, clusters,
     earlier generations, keep rule. ``table`` needs doc_id (and origin, collected_at if it has them), no text:
     the file backend hands it only those columns and verifies from the files."""
@@ -258,7 +262,8 @@ def cluster_and_keep(table: pa.Table, sigs: np.ndarray, verify_pairs: Callable[[
              "earlier_generation_matches": int(matched.sum()),
              "index_years": [y for y in (index.years() if index is not None and scope == "all" else [])
                              if year is None or y < year]}
-    return assemble(table, ids, labels, sigs, matched, matched_year, matched_doc, origin_priority, notes)
+    return assemble(table, ids, labels, sigs, matched, matched_year, matched_doc, origin_priority, notes,
+                    build_clusters=build_clusters)
 
 
 def priority_ranks(table: pa.Table, ids: pa.Array, origin_priority: Sequence[str]):
@@ -273,22 +278,29 @@ def priority_ranks(table: pa.Table, ids: pa.Array, origin_priority: Sequence[str
 
 def assemble(table: pa.Table, ids: pa.Array, labels: np.ndarray, sigs: np.ndarray, matched: np.ndarray,
              matched_year: np.ndarray, matched_doc: np.ndarray, origin_priority: Sequence[str],
-             notes: dict) -> DedupResult:
-    """From cluster labels to kept rows, clusters, dropped rows and counts (shared by every backend)."""
+             notes: dict, build_clusters: bool = True) -> DedupResult:
+    """From cluster labels to kept rows, clusters, dropped rows and counts (shared by every backend).
+    ``build_clusters=False``: leave ``clusters`` None and keep each row's head instead (``cluster_parts``
+    writes the table a row group at a time: a second column of every doc id never exists whole)."""
     n = table.num_rows
     # 3. keep priority: origin, collected_at, doc_id, then input position (a total order)
     origin, when, id_rank = priority_ranks(table, ids, origin_priority)
     prio = np.lexsort((np.arange(n), id_rank, when, origin))        # best first
+    del id_rank                     # per-row temporaries go as soon as they are used: n * 8 bytes each
     rank = np.empty(n, dtype=np.int64)
     rank[prio] = np.arange(n)
+    del prio
 
     # cluster head = best-ranked member; survivor = best-ranked member not matched to an earlier generation
     by_cluster = np.lexsort((rank, labels))
+    del rank
     lab_sorted = labels[by_cluster]
     is_start = np.ones(n, dtype=bool)
     is_start[1:] = lab_sorted[1:] != lab_sorted[:-1]
+    del lab_sorted
     starts = np.flatnonzero(is_start)
     seg = np.cumsum(is_start) - 1
+    del is_start
     head_of = np.empty(n, dtype=np.int64)
     survivor_of = np.full(n, -1, dtype=np.int64)
     if n:
@@ -297,6 +309,8 @@ def assemble(table: pa.Table, ids: pa.Array, labels: np.ndarray, sigs: np.ndarra
         first_free = np.minimum.reduceat(free_pos, starts)
         survivor = np.where(first_free < n, by_cluster[np.minimum(first_free, n - 1)], -1)
         survivor_of[by_cluster] = survivor[seg]
+        del free_pos, first_free, survivor
+    del by_cluster, seg
 
     keep = ~matched & (survivor_of == np.arange(n))
     dropped_rows = np.flatnonzero(~keep)
@@ -317,8 +331,7 @@ def assemble(table: pa.Table, ids: pa.Array, labels: np.ndarray, sigs: np.ndarra
                         "reason": reasons, "kept_doc_id": kept_ids,
                         "matched_generation": gens, "lost_on": lost.cast(pa.string())},
                        schema=DROPPED_SCHEMA)
-    clusters = pa.table({"doc_id": ids, "cluster_id": ids.take(pa.array(head_of, pa.int64()))},
-                        schema=CLUSTERS_SCHEMA)
+    clusters = _cluster_part(ids, head_of, 0, n) if build_clusters else None
     kept_idx = np.flatnonzero(keep)
     kept = table.take(pa.array(kept_idx, type=pa.int64()))
     # compact the kept signatures in place (kept_idx[j] >= j), so they never exist twice; signatures on disk
@@ -335,7 +348,29 @@ def assemble(table: pa.Table, ids: pa.Array, labels: np.ndarray, sigs: np.ndarra
              "multi_doc_clusters": int(np.sum(np.diff(np.append(starts, n)) > 1))}
     counts.notes.update(notes)
     return DedupResult(kept=kept, clusters=clusters, dropped=dropped, kept_signatures=sigs[:len(kept_idx)] if held else None,
-                       counts=counts.check(), notes=notes, kept_rows=kept_idx)
+                       counts=counts.check(), notes=notes, kept_rows=kept_idx, dropped_rows=dropped_rows,
+                       cluster_heads=None if build_clusters else head_of, ids=None if build_clusters else ids)
+
+
+def _cluster_part(ids: pa.Array, heads: np.ndarray, lo: int, hi: int) -> pa.Table:
+    return pa.table({"doc_id": ids.slice(lo, hi - lo), "cluster_id": ids.take(pa.array(heads[lo:hi], pa.int64()))},
+                    schema=CLUSTERS_SCHEMA)
+
+
+def cluster_parts(result: DedupResult, rows: int) -> Iterator[pa.Table]:
+    """The clusters table (doc_id, cluster_id per row) in pieces of ``rows`` rows, in order."""
+    if result.clusters is not None:
+        yield from (result.clusters.slice(lo, rows) for lo in range(0, result.clusters.num_rows, rows))
+        return
+    n = len(result.cluster_heads)
+    for lo in range(0, n, rows):
+        yield _cluster_part(result.ids, result.cluster_heads, lo, min(lo + rows, n))
+
+
+def cluster_table(result: DedupResult) -> pa.Table:
+    """The clusters table whole (tests and small inputs; the pipeline writes ``cluster_parts``)."""
+    parts = list(cluster_parts(result, 1 << 30))
+    return parts[0] if len(parts) == 1 else pa.concat_tables(parts) if parts else CLUSTERS_SCHEMA.empty_table()
 
 
 def from_config(table: pa.Table, config, *, index: SignatureIndex | None = None,

@@ -306,7 +306,8 @@ def deduplicate_signed(inputs: Inputs, shards, *, threshold: float = 0.8, num_pe
                        earlier_texts=None) -> DedupResult:
     """``deduplicate_inputs`` from signatures already computed per shard (``shards.SignedShards``, the mapped
     step's output): the reduction only. Signatures stay on disk, so ``kept_signatures`` is None; stream the
-    kept rows' out of ``shards`` (``shards.take_chunks``)."""
+    kept rows' out of ``shards`` (``shards.take_chunks``). ``clusters`` is None too: write them with
+    ``engine.cluster_parts`` (or build them with ``engine.cluster_table``)."""
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     if len(shards) != inputs.num_rows:
@@ -320,7 +321,7 @@ def deduplicate_signed(inputs: Inputs, shards, *, threshold: float = 0.8, num_pe
         lambda pairs: verify_from_files(inputs, shards, lengths, pairs, threshold, verify, threads, table),
         threshold=threshold, num_perm=num_perm, seed=seed, index=index, year=year, scope="all",
         origin_priority=origin_priority, verify=verify, bands=None, rows=None, threads=threads,
-        texts=texts, earlier_texts=earlier_texts)
+        texts=texts, earlier_texts=earlier_texts, build_clusters=False)
 
 
 def deduplicate_files(paths: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,

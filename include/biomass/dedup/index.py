@@ -103,10 +103,19 @@ class _Generation:
 
     def signature_rows(self, rows: np.ndarray) -> np.ndarray:
         """Copies of the signatures of ``rows``, through a short-lived map."""
+        rows = np.asarray(rows, dtype=np.int64)
+        width = self.meta["num_perm"]
+        out = np.empty((len(rows), width), dtype=np.uint32)
         table = self._mapped()
-        col = table.column("signature").combine_chunks()
-        out = col.values.to_numpy(zero_copy_only=True).reshape(self.n, self.meta["num_perm"])[rows]
-        del table, col
+        start = 0
+        for chunk in table.column("signature").chunks:   # views of the map, one record batch each: no
+            stop = start + len(chunk)                     # combine_chunks, which copies the whole column
+            here = np.flatnonzero((rows >= start) & (rows < stop))
+            if len(here):
+                flat = chunk.values.to_numpy(zero_copy_only=True)[chunk.offset * width:(chunk.offset + len(chunk)) * width]
+                out[here] = flat.reshape(len(chunk), width)[rows[here] - start]
+            start = stop
+        del table
         return out
 
     def sorted_keys(self, bands: int, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -130,6 +139,24 @@ class _Generation:
 
     def doc_id(self, row: int) -> str:
         return self.table.column("doc_id")[int(row)].as_py()
+
+
+SIMILARITY_CHUNK_PAIRS = 65_536
+
+
+def estimated_similarity(sigs, gen: "_Generation", q: np.ndarray, old: np.ndarray,
+                         chunk: int | None = None) -> np.ndarray:
+    """Share of equal signature values of each pair ``(q[i], old[i])``: query rows of ``sigs`` against rows of
+    ``gen``. The pairs are taken in order of the old row, ``chunk`` at a time, so the generation's signatures
+    are read in one forward pass (each chunk's rows lie in one stretch of the file, read through a map dropped
+    after it), not a scattered gather over the whole signature column per chunk."""
+    chunk = SIMILARITY_CHUNK_PAIRS if chunk is None else chunk
+    sim = np.empty(len(q), dtype=np.float64)
+    by_old = np.argsort(old, kind="stable")
+    for lo in range(0, len(q), chunk):   # bounded temporaries
+        sel = by_old[lo:lo + chunk]
+        sim[sel] = (sigs[q[sel]] == gen.signature_rows(old[sel])).mean(axis=1)
+    return sim
 
 
 class SignatureIndex:
@@ -221,10 +248,7 @@ class SignatureIndex:
             packed = np.unique(np.concatenate(pairs))
             q = (packed >> np.uint64(32)).astype(np.int64)
             old = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
-            sim = np.empty(len(q), dtype=np.float64)
-            for lo in range(0, len(q), 65536):   # bounded temporaries
-                sl = slice(lo, lo + 65536)
-                sim[sl] = (sigs[q[sl]] == gen.signature_rows(old[sl])).mean(axis=1)
+            sim = estimated_similarity(sigs, gen, q, old)
             if earlier_texts is not None and texts is not None:
                 # keep what the estimate cannot exclude: P(estimate < cut | J >= t) < 1e-9 (6 sigma)
                 p = self.params.num_perm

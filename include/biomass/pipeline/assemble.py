@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 from biomass.accounting import StageCounts
 from biomass.pipeline.plan import RunPlan, save_counts, stage_output, stage_quarantine
 from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
-from biomass.storage import ShardWriter, dataset_files, write_parquet
+from biomass.dedup.engine import CLUSTERS_SCHEMA, cluster_parts
+from biomass.storage import SHARD_ROWS, ShardWriter, dataset_files, write_parquet, write_parquet_parts
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,8 @@ def run_assemble(plan: RunPlan) -> StageCounts:
     n = inputs.num_rows if inputs is not None else 0
     result, shards = _dedup(plan, inputs)
     save_counts(plan, result.counts)
-    write_parquet(result.clusters, plan.staging / "dedup.clusters.parquet")
-    result.clusters = None
+    write_parquet_parts(cluster_parts(result, SHARD_ROWS), plan.staging / "dedup.clusters.parquet", CLUSTERS_SCHEMA)
+    result.clusters = result.cluster_heads = result.ids = None
 
     kept_keys = result.kept
     keep = synthetic_cap(kept_keys, cfg.synthetic_share if plan.parent is not None else 0.0)[0]
@@ -80,8 +81,13 @@ def run_assemble(plan: RunPlan) -> StageCounts:
     write[kept_rows[keep]] = True
     capped_rows = kept_rows[~keep]                      # ascending
     dropped_rows, dropped = _dropped_by_row(result, inputs, kept_rows)
+    # the kept rows' keys (doc_id, origin, collected_at: ~60 bytes a row) are done with once their ids are out
+    write_parquet(pa.table({"doc_id": kept_keys.column("doc_id").filter(pa.array(keep))}),
+                  plan.staging / "dedup.signature_ids.parquet")
+    kept_count = int(kept_keys.num_rows)
+    result.kept = kept_keys = None
 
-    counts = StageCounts("assemble", rows_in=carried_rows + int(kept_keys.num_rows))
+    counts = StageCounts("assemble", rows_in=carried_rows + kept_count)
     sinks = _QuarantineSinks(plan)
     with ShardWriter(stage_output(plan, "assemble"), RECORD_SCHEMA) as out, sinks:
         for shard in carried:
@@ -96,10 +102,7 @@ def run_assemble(plan: RunPlan) -> StageCounts:
     if sinks.capped_rows:
         counts.quarantined["over_synthetic_share"] += sinks.capped_rows
 
-    fresh_rows = kept_rows[keep]
-    fresh_ids = kept_keys.column("doc_id").filter(pa.array(keep))
-    _save_fresh_signatures(plan, result, shards, keep, fresh_rows)
-    write_parquet(pa.table({"doc_id": fresh_ids}), plan.staging / "dedup.signature_ids.parquet")
+    _save_fresh_signatures(plan, result, shards, keep, kept_rows[keep])
     counts.rows_out = out.rows
     counts.notes.update({"carried_from_parent": carried_rows, "new": int(keep.sum()), "policy": cfg.policy,
                          "shards": len(out.files), "carried_shards": len(carried)})
@@ -121,9 +124,15 @@ def _save_fresh_signatures(plan: RunPlan, result, shards, keep: np.ndarray, fres
 def _dropped_by_row(result, inputs, kept_rows: np.ndarray) -> tuple[np.ndarray, pa.Table]:
     """Dedup's dropped rows by input row number: ``(rows ascending, their rows of result.dropped)``, matched by
     doc_id (the k-th input row with an id among the dropped takes the k-th dropped entry with that id, so a
-    backend that lists them in another order still lines up)."""
+    backend that lists them in another order still lines up). Either way ``_QuarantineSinks.add`` checks each
+    dropped entry's doc_id against the input row it is written for."""
     if inputs is None:
         return np.zeros(0, np.int64), result.dropped
+    if result.dropped_rows is not None:   # the local backend lists them by row already: no keys to re-read
+        if len(result.dropped_rows) + len(kept_rows) != inputs.num_rows:
+            raise RuntimeError(f"dedup dropped {len(result.dropped_rows)} rows but kept {len(kept_rows)} of "
+                               f"{inputs.num_rows}")
+        return np.asarray(result.dropped_rows, dtype=np.int64), result.dropped
     keep = np.zeros(inputs.num_rows, dtype=bool)
     keep[kept_rows] = True
     rows = np.flatnonzero(~keep)
