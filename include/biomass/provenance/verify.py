@@ -71,17 +71,28 @@ def _verify_many(job: tuple[list[str], list[str], list[str | None], dict[bytes, 
 
 @lru_cache(maxsize=None)
 def _pool(workers: int) -> ProcessPoolExecutor:
-    """One pool per process and size, kept for the process's life (a gate checks batch after batch)."""
+    """One pool per process and size, kept for the process's life (a gate checks batch after batch). Started from
+    a fork server, not by forking this process: a gate may run inside a threaded process (an Airflow task), and a
+    fork copies locks held by other threads."""
     import multiprocessing
 
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    ctx = multiprocessing.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(["biomass.provenance.verify"])
+    return ProcessPoolExecutor(workers, mp_context=ctx)
 
 
 def verify_workers() -> int:
-    """Processes a gate uses for signature checks: ``$BIOMASS_VERIFY_WORKERS``, else every core."""
+    """Processes a gate uses for signature checks: ``$BIOMASS_VERIFY_WORKERS``, else every CPU this process may
+    run on (a container's or taskset's limit, not the host's count)."""
     value = os.environ.get("BIOMASS_VERIFY_WORKERS")
-    return max(int(value), 1) if value else (os.cpu_count() or 1)
+    if value:
+        return max(int(value), 1)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:   # not Linux
+        return os.cpu_count() or 1
 
 
 def verify_table(table: pa.Table, config: ProvenanceConfig) -> VerifyReport:
