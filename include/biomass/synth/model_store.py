@@ -29,9 +29,10 @@ import pyarrow as pa
 import pyarrow.feather as feather
 
 from biomass.synth.ngram import NgramModel, _Level
-from biomass.synth.training import TrainingSet
+from biomass.synth.training import StoredStrings, TrainingSet
 
 FORMAT = 1
+PROMPT_BATCH_ROWS = 65_536  # rows per record batch of prompts.arrow (pyarrow's own default, kept explicit)
 _LEVEL_ARRAYS = ("keys", "counts", "ctx_keys", "ctx_start", "ctx_end", "ctx_total", "ctx_types")
 
 
@@ -49,7 +50,7 @@ def save_training(training: TrainingSet, folder: str | os.PathLike[str], extra: 
     feather.write_feather(pa.table({"doc_id": pa.array(training.doc_ids, pa.string()),
                                     "length": pa.array(training.lengths, pa.int64()),
                                     "prompt": pa.array(training.prompts, pa.string())}),
-                          tmp / "prompts.arrow", compression="uncompressed")
+                          tmp / "prompts.arrow", compression="uncompressed", chunksize=PROMPT_BATCH_ROWS)
     if model is not None:
         meta.update({"order": model.order, "n_docs": model.n_docs, "n_tokens": model.n_tokens,
                      "discounts": [lvl.discount for lvl in model.levels]})
@@ -87,9 +88,13 @@ def load_model(folder: str | os.PathLike[str]) -> NgramModel | None:
 
 
 def load_training(folder: str | os.PathLike[str]) -> TrainingSet:
+    """The saved training set: its lengths in memory, its doc_ids and prompts left in ``prompts.arrow`` and read
+    for the rows a shard picks (``StoredStrings``), its sha256 from ``meta.json``."""
     folder = Path(folder)
     meta = load_meta(folder)
-    prompts = feather.read_table(folder / "prompts.arrow")
-    return TrainingSet(prompts.column("doc_id").to_pylist(), prompts.column("length").to_numpy().astype(np.int64),
-                       prompts.column("prompt").to_pylist(), meta["parent_docs"], load_model(folder),
-                       duplicates=meta["duplicates"])
+    path, rows = folder / "prompts.arrow", meta["training_docs"]
+    lengths = feather.read_table(path, columns=["length"], memory_map=True).column("length")
+    return TrainingSet(StoredStrings(path, "doc_id", rows, PROMPT_BATCH_ROWS),
+                       lengths.to_numpy().astype(np.int64),
+                       StoredStrings(path, "prompt", rows, PROMPT_BATCH_ROWS), meta["parent_docs"], load_model(folder),
+                       duplicates=meta["duplicates"], stored_sha256=meta["training_sha256"])
