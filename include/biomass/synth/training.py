@@ -120,7 +120,7 @@ def collect(batches: Iterable[pa.Table | pa.RecordBatch], *, order: int, prompt_
     counter = NgramCounter(order) if count else None
     seen: set[str] = set()
     ids: list[str] = []
-    lengths: list[int] = []
+    lengths: list[np.ndarray] = []  # one int64 array a batch
     prompts: list[str] = []
     sample: list[tuple[int, str, str]] = []  # max-heap by key (negated) of the bottom-k sample
     pending_ids: list[str] = []
@@ -136,7 +136,7 @@ def collect(batches: Iterable[pa.Table | pa.RecordBatch], *, order: int, prompt_
         batch = TokenBatch.encode(pending_texts)
         vocab, tok, off = batch.vocab, batch.ids, batch.offsets
         ids.extend(pending_ids)
-        lengths.extend(batch.lengths.tolist())
+        lengths.append(batch.lengths.astype(np.int64))
         heads = np.minimum(off[:-1] + prompt_tokens, off[1:])
         prompts.extend(join([vocab[j] for j in tok[a:b].tolist()]) for a, b in zip(off[:-1].tolist(), heads.tolist()))
         if counter is not None:
@@ -171,5 +171,5 @@ def collect(batches: Iterable[pa.Table | pa.RecordBatch], *, order: int, prompt_
     flush()
     order_ = sorted(range(len(ids)), key=ids.__getitem__)
     model = NgramModel.from_counts(counter.finish()) if counter is not None and ids else None
-    return TrainingSet([ids[i] for i in order_], np.array(lengths, np.int64)[order_] if ids else np.zeros(0, np.int64),
+    return TrainingSet([ids[i] for i in order_], np.concatenate(lengths)[order_] if ids else np.zeros(0, np.int64),
                        [prompts[i] for i in order_], parent_docs, model, duplicates)
