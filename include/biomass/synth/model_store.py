@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.feather as feather
+import pyarrow.ipc as ipc
 
 from biomass.synth.ngram import NgramModel, _Level
 from biomass.synth.training import StoredStrings, TrainingSet
@@ -93,8 +94,10 @@ def load_training(folder: str | os.PathLike[str]) -> TrainingSet:
     folder = Path(folder)
     meta = load_meta(folder)
     path, rows = folder / "prompts.arrow", meta["training_docs"]
-    lengths = feather.read_table(path, columns=["length"], memory_map=True).column("length")
-    return TrainingSet(StoredStrings(path, "doc_id", rows, PROMPT_BATCH_ROWS),
-                       lengths.to_numpy().astype(np.int64),
+    with pa.memory_map(str(path)) as source:  # the length column only (read_table decoded the whole file)
+        reader = ipc.open_file(source)
+        parts = [reader.get_batch(i).column("length").to_numpy() for i in range(reader.num_record_batches)]
+    lengths = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+    return TrainingSet(StoredStrings(path, "doc_id", rows, PROMPT_BATCH_ROWS), lengths,
                        StoredStrings(path, "prompt", rows, PROMPT_BATCH_ROWS), meta["parent_docs"], load_model(folder),
                        duplicates=meta["duplicates"], stored_sha256=meta["training_sha256"])
