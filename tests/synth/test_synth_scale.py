@@ -207,3 +207,27 @@ def test_output_is_watermarked(tmp_path, train_table, prov):
     texts = pq.read_table(path).column("text").to_pylist()
     human = [t for t in train_table.column("text").to_pylist()[:20]]
     assert np.mean([wm.score(t).z for t in texts]) > 4 > np.mean([wm.score(t).z for t in human])
+
+
+def _guide_table_at_once(cum, start, end):
+    """The guide table as it was built before chunking: every entry's temporaries at once."""
+    r = (end - start).astype(np.int64)
+    offset = start.astype(np.int64) + np.arange(len(start), dtype=np.int64)
+    seg = np.repeat(np.arange(len(start)), r + 1)
+    j = np.arange(len(seg), dtype=np.int64) - np.repeat(offset, r + 1)
+    lo = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
+    hi = cum[np.maximum(end - 1, 0)]
+    t = lo[seg] + (hi[seg] - lo[seg]) * j / np.maximum(r[seg], 1)
+    return np.clip(np.searchsorted(cum, t, side="right"), start[seg], end[seg]).astype(np.int64)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+def test_guide_built_in_chunks_equals_the_table_built_at_once(monkeypatch, chunk):
+    rng = np.random.default_rng(5)
+    cum = np.cumsum(rng.random(3000) + 0.01)
+    cuts = np.unique(np.concatenate([[0, 3000], rng.integers(0, 3000, 400)]))
+    start, end = cuts[:-1], cuts[1:]
+    start, end = np.append(start, 3000), np.append(end, 3000)   # an empty last segment too
+    monkeypatch.setattr(Guide, "CHUNK", chunk)
+    guide = Guide(cum, start, end)
+    assert np.array_equal(guide.table, _guide_table_at_once(cum, start, end))

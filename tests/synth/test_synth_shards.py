@@ -2,6 +2,7 @@
 on disk, gives the records one process writes; the model store gives back the model it saved."""
 
 import numpy as np
+import pytest
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -16,7 +17,7 @@ CFG = SynthesizeConfig()
 def test_saved_model_is_the_trained_one(tmp_path, train_table):
     trained = train([train_table], n=1, seed=3, config=CFG)
     loaded = load_training(save_training(trained, tmp_path / "model"))
-    assert (loaded.doc_ids, loaded.prompts, loaded.parent_docs, loaded.sha256) == (
+    assert (list(loaded.doc_ids), list(loaded.prompts), loaded.parent_docs, loaded.sha256) == (
         trained.doc_ids, trained.prompts, trained.parent_docs, trained.sha256)
     assert np.array_equal(loaded.lengths, trained.lengths)
     a, b = trained.model, loaded.model
@@ -77,3 +78,22 @@ def test_openai_backend_shards_from_a_saved_prompt_table(tmp_path, train_table, 
     parts = pa.concat_tables(pq.read_table(tmp_path / f"part-{k}.parquet") for k in range(2))
     assert parts.num_rows == n and parts.equals(pq.read_table(tmp_path / "one.parquet"))
     assert len(_CompletionServer.requests) == 2 * n
+
+
+def test_stored_prompts_read_per_pick_equal_the_trained_lists(tmp_path, train_table, monkeypatch):
+    """A loaded set reads only the rows a shard picks, batch by batch; any picks (repeats, any order, across
+    record batches) give the strings the trained lists hold."""
+    import biomass.synth.model_store as model_store
+    from biomass.synth.training import take_strings
+
+    monkeypatch.setattr(model_store, "PROMPT_BATCH_ROWS", 4)   # several record batches even for a small set
+    trained = train([train_table], n=1, seed=3, config=CFG)
+    loaded = load_training(save_training(trained, tmp_path / "model"))
+    assert len(loaded) == len(trained) > 8
+    picks = np.random.default_rng(0).integers(0, len(trained), size=50)
+    assert take_strings(loaded.prompts, picks) == [trained.prompts[i] for i in picks]
+    assert take_strings(loaded.doc_ids, picks) == [trained.doc_ids[i] for i in picks]
+    assert loaded.prompts[-1] == trained.prompts[-1] and loaded.doc_ids[2] == trained.doc_ids[2]
+    monkeypatch.setattr(model_store, "PROMPT_BATCH_ROWS", 5)   # a reader expecting other batches fails loudly
+    with pytest.raises(ValueError, match="record batches"):
+        take_strings(load_training(tmp_path / "model").prompts, picks)

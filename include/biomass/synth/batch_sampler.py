@@ -42,7 +42,7 @@ class _Level:
         self.end = lvl.ctx_end
         self.backoff = lvl.discount * lvl.ctx_types / lvl.ctx_total if len(lvl.ctx_keys) else np.zeros(0)
         self.cum = np.cumsum(np.maximum(lvl.counts - lvl.discount, 0.0))
-        self.words = (lvl.keys % base).astype(np.int64)
+        self.words = (lvl.keys % base).astype(np.int32 if base < 2**31 else np.int64)  # word ids, exactly
         self.mult = base ** np.arange(self.k - 2, -1, -1, dtype=np.int64)  # context ids -> key
         self.rows = KeyIndex(self.ctx_keys)
         self.guide = Guide(self.cum, self.start, self.end)
@@ -266,7 +266,7 @@ class KeyIndex:
         self.bits = max(int(2 * len(keys)).bit_length(), 4)
         self.mask = (1 << self.bits) - 1
         self.keys = np.full(1 << self.bits, -1, np.int64)  # keys are >= 0: -1 marks an empty slot
-        self.rows = np.full(1 << self.bits, -1, np.int64)
+        self.rows = np.full(1 << self.bits, -1, np.int32 if len(keys) < 2**31 else np.int64)
         todo = np.arange(len(keys), dtype=np.int64)
         pos = self._home(keys)
         while len(todo):  # place in rounds: one key per free slot a round, the rest probe on
@@ -303,15 +303,27 @@ class Guide:
     segment's mass begins, r = its number of entries. A draw then searches three slices instead of the whole
     segment; the search itself is exact, so the guide only saves steps, it never changes an answer."""
 
+    CHUNK = 1 << 20  # table entries built at once: the temporaries of a whole 1M-document model's table
+    #                  (seven arrays of ~6M entries) were the shard's peak
+
     def __init__(self, cum: np.ndarray, start: np.ndarray, end: np.ndarray):
         r = (end - start).astype(np.int64)
         self.offset = start.astype(np.int64) + np.arange(len(start), dtype=np.int64)  # r + 1 entries each
-        seg = np.repeat(np.arange(len(start)), r + 1)
-        j = np.arange(len(seg), dtype=np.int64) - np.repeat(self.offset, r + 1)
+        size = int(r.sum()) + len(r)
         lo = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0) if len(cum) else np.zeros(len(start))
         hi = cum[np.maximum(end - 1, 0)] if len(cum) else np.zeros(len(start))
-        t = lo[seg] + (hi[seg] - lo[seg]) * j / np.maximum(r[seg], 1)
-        self.table = np.clip(np.searchsorted(cum, t, side="right"), start[seg], end[seg]).astype(np.int64)
+        # entries are positions in cum: int32 holds them exactly below 2**31 (half the memory of int64)
+        self.table = np.empty(size, np.int32 if len(cum) < 2**31 else np.int64)
+        first = 0
+        while first < len(r):  # whole segments, about CHUNK entries at a time: the same values as all at once
+            stop = max(int(np.searchsorted(self.offset, self.offset[first] + self.CHUNK, side="right")), first + 1)
+            part = np.arange(first, stop)
+            seg = np.repeat(part, r[part] + 1)
+            base = int(self.offset[first])
+            j = np.arange(base, base + len(seg), dtype=np.int64) - np.repeat(self.offset[part], r[part] + 1)
+            t = lo[seg] + (hi[seg] - lo[seg]) * j / np.maximum(r[seg], 1)
+            self.table[base:base + len(seg)] = np.clip(np.searchsorted(cum, t, side="right"), start[seg], end[seg])
+            first = stop
 
     def bounds(self, seg: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, start: np.ndarray,
                end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -47,7 +47,8 @@ class NgramCounter:
         self.counts = np.zeros(0, np.int64)
         self._pending: list[np.ndarray] = []
         self._pending_n = 0
-        self._lengths: list[int] = []
+        self._lengths: list[np.ndarray] = []  # one int64 array a batch (a list of ints took 36 bytes a document)
+        self._n_docs = 0
         self._known: pa.Array | None = None
 
     def add(self, docs: Iterable[list[str]]) -> None:
@@ -94,7 +95,8 @@ class NgramCounter:
                              "fit int64 keys; lower the order or train on fewer documents")
         if not len(lengths):
             return
-        self._lengths.extend(lengths.tolist())
+        self._lengths.append(np.asarray(lengths, np.int64))
+        self._n_docs += len(lengths)
         pad = self.order - 1
         padded = lengths + pad
         starts = np.concatenate([[0], np.cumsum(padded)[:-1]]).astype(np.int64)
@@ -123,7 +125,7 @@ class NgramCounter:
 
     @property
     def n_docs(self) -> int:
-        return len(self._lengths)
+        return self._n_docs
 
     def finish(self) -> Counts:
         """Sorted vocabulary and keys re-packed in base ``len(vocab) + 1`` (one id spare for unknown words)."""
@@ -142,7 +144,11 @@ class NgramCounter:
         for j in range(order - 1, -1, -1):
             keys = keys * base + remap[(self.keys >> (bits * j)) & mask]
         perm = np.argsort(keys, kind="stable")
-        return Counts(order, vocab, keys[perm], self.counts[perm], np.array(self._lengths, dtype=np.int64))
+        return Counts(order, vocab, keys[perm], self.counts[perm], _concat(self._lengths))
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, np.int64)
 
 
 def merge_sorted_counts(keys: np.ndarray, counts: np.ndarray, new: np.ndarray,

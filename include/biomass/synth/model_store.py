@@ -27,11 +27,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.feather as feather
+import pyarrow.ipc as ipc
 
 from biomass.synth.ngram import NgramModel, _Level
-from biomass.synth.training import TrainingSet
+from biomass.synth.training import StoredStrings, TrainingSet
 
 FORMAT = 1
+PROMPT_BATCH_ROWS = 65_536  # rows per record batch of prompts.arrow (pyarrow's own default, kept explicit)
 _LEVEL_ARRAYS = ("keys", "counts", "ctx_keys", "ctx_start", "ctx_end", "ctx_total", "ctx_types")
 
 
@@ -49,7 +51,7 @@ def save_training(training: TrainingSet, folder: str | os.PathLike[str], extra: 
     feather.write_feather(pa.table({"doc_id": pa.array(training.doc_ids, pa.string()),
                                     "length": pa.array(training.lengths, pa.int64()),
                                     "prompt": pa.array(training.prompts, pa.string())}),
-                          tmp / "prompts.arrow", compression="uncompressed")
+                          tmp / "prompts.arrow", compression="uncompressed", chunksize=PROMPT_BATCH_ROWS)
     if model is not None:
         meta.update({"order": model.order, "n_docs": model.n_docs, "n_tokens": model.n_tokens,
                      "discounts": [lvl.discount for lvl in model.levels]})
@@ -87,9 +89,15 @@ def load_model(folder: str | os.PathLike[str]) -> NgramModel | None:
 
 
 def load_training(folder: str | os.PathLike[str]) -> TrainingSet:
+    """The saved training set: its lengths in memory, its doc_ids and prompts left in ``prompts.arrow`` and read
+    for the rows a shard picks (``StoredStrings``), its sha256 from ``meta.json``."""
     folder = Path(folder)
     meta = load_meta(folder)
-    prompts = feather.read_table(folder / "prompts.arrow")
-    return TrainingSet(prompts.column("doc_id").to_pylist(), prompts.column("length").to_numpy().astype(np.int64),
-                       prompts.column("prompt").to_pylist(), meta["parent_docs"], load_model(folder),
-                       duplicates=meta["duplicates"])
+    path, rows = folder / "prompts.arrow", meta["training_docs"]
+    with pa.memory_map(str(path)) as source:  # the length column only (read_table decoded the whole file)
+        reader = ipc.open_file(source)
+        parts = [reader.get_batch(i).column("length").to_numpy() for i in range(reader.num_record_batches)]
+    lengths = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+    return TrainingSet(StoredStrings(path, "doc_id", rows, PROMPT_BATCH_ROWS), lengths,
+                       StoredStrings(path, "prompt", rows, PROMPT_BATCH_ROWS), meta["parent_docs"], load_model(folder),
+                       duplicates=meta["duplicates"], stored_sha256=meta["training_sha256"])

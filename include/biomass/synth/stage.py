@@ -29,7 +29,7 @@ from biomass.schema import RECORD_SCHEMA, canonical_json, empty_table, make_doc_
 from biomass.storage import ParquetStream, write_parquet
 from biomass.synth.backends import NGRAM_ID, NGRAM_VERSION, Backend, NgramBackend, OpenAIBackend, Request
 from biomass.synth.tokens import join, words
-from biomass.synth.training import TrainingSet, collect
+from biomass.synth.training import TrainingSet, collect, take_strings
 from biomass.text import detect_langs
 
 log = logging.getLogger(__name__)
@@ -147,9 +147,12 @@ def sample_range(training: TrainingSet, *, lo: int, hi: int, n: int, seed: int, 
     lengths = np.maximum(1, np.minimum(training.lengths[picks], config.max_output_words))
     prompt_len = np.minimum(config.prompt_tokens, np.maximum(lengths - 1, 1))
 
+    prompt_texts = take_strings(training.prompts, picks)  # this range's prompts only, not the whole table
+    prompt_ids = take_strings(training.doc_ids, picks)
+
     def requests() -> Iterator[Request]:
-        for i, (pick, length, k) in enumerate(zip(picks.tolist(), lengths.tolist(), prompt_len.tolist()), lo):
-            yield Request(words(training.prompts[pick])[:k], length, (seed, generation, i))
+        for i, (text, length, k) in enumerate(zip(prompt_texts, lengths.tolist(), prompt_len.tolist()), lo):
+            yield Request(words(text)[:k], length, (seed, generation, i))
 
     archive = _archive(provenance)
     with ParquetStream(out_path, RECORD_SCHEMA, batch_rows=RECORD_BATCH) as out:
@@ -166,13 +169,13 @@ def sample_range(training: TrainingSet, *, lo: int, hi: int, n: int, seed: int, 
                 archive.add([r["doc_id"] for r in records], [r["text"] for r in records], generation)
             pending.clear()
 
-        for i, (pick, request, out_words) in enumerate(zip(picks.tolist(), requests(),
-                                                            backend.generate_many(requests())), lo):
+        for i, (prompt_id, request, out_words) in enumerate(zip(prompt_ids, requests(),
+                                                                 backend.generate_many(requests())), lo):
             text = join(out_words)
             if len(text) < config.min_chars:
                 counts.quarantined["too_short"] += 1
                 continue
-            pending.append((i, request, training.doc_ids[pick], text))
+            pending.append((i, request, prompt_id, text))
             if len(pending) >= ARCHIVE_BATCH:
                 flush()
         flush()

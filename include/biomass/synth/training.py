@@ -16,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import heapq
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.ipc as ipc
 
 from biomass.schema import sha256_text
 from biomass.synth.counting import NgramCounter
@@ -29,14 +31,62 @@ from biomass.synth.tokens import TokenBatch, join
 BATCH_ROWS = 2_048
 
 
+class StoredStrings(Sequence[str]):
+    """A string column of an Arrow IPC file, read only where asked: a sampling shard needs the prompts of its
+    own picks (tens of thousands), not the whole table as Python strings (a 1M-document parent's doc_ids and
+    prompts as lists took ~200 MB in every shard). ``take`` reads the file one record batch at a time, not
+    memory-mapped, so no more than one batch of it is resident at once."""
+
+    def __init__(self, path: str | Path, column: str, rows: int, batch_rows: int):
+        self.path, self.column = Path(path), column
+        self.batch_rows = batch_rows  # every record batch of the file holds this many rows, the last one fewer
+        self._rows = np.array([*range(0, rows, batch_rows), rows], np.int64)
+
+    def __len__(self) -> int:
+        return int(self._rows[-1])
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return self.take(np.arange(len(self))[i])
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        return self.take(np.array([i % len(self)]))[0]
+
+    def take(self, rows: np.ndarray) -> list[str]:
+        """The values at ``rows`` (any order, repeats allowed), in that order."""
+        rows = np.asarray(rows, np.int64)
+        out: list[str | None] = [None] * len(rows)
+        batch_of = np.searchsorted(self._rows, rows, side="right") - 1
+        with pa.OSFile(str(self.path)) as f:
+            reader = ipc.open_file(f)
+            if len(rows) and reader.num_record_batches != len(self._rows) - 1:
+                raise ValueError(f"{self.path}: {reader.num_record_batches} record batches, expected "
+                                 f"{len(self._rows) - 1} of {self.batch_rows} rows")
+            for b in np.unique(batch_of).tolist():
+                where = np.flatnonzero(batch_of == b)
+                col = reader.get_batch(b).column(self.column)
+                values = col.take(pa.array(rows[where] - self._rows[b])).to_pylist()
+                for j, v in zip(where.tolist(), values):
+                    out[j] = v
+        return out  # type: ignore[return-value]
+
+
+def take_strings(values: Sequence[str], rows: np.ndarray) -> list[str]:
+    """``[values[i] for i in rows]``, read in one pass where ``values`` is stored."""
+    if isinstance(values, StoredStrings):
+        return values.take(rows)
+    return [values[i] for i in np.asarray(rows).tolist()]
+
+
 @dataclass
 class TrainingSet:
-    doc_ids: list[str]      # sorted
+    doc_ids: Sequence[str]  # sorted (a list, or ``StoredStrings`` when loaded from a model folder)
     lengths: np.ndarray     # words per document (int64), aligned with doc_ids
-    prompts: list[str]      # the first prompt_tokens words of each document, joined
+    prompts: Sequence[str]  # the first prompt_tokens words of each document, joined
     parent_docs: int        # distinct non-empty documents offered (the sample's population)
     model: NgramModel | None
     duplicates: int = 0     # rows skipped because an earlier row had their doc_id
+    stored_sha256: str | None = None  # the saved ``sha256`` of a loaded set (its doc_ids are not read whole)
 
     def __len__(self) -> int:
         return len(self.doc_ids)
@@ -44,6 +94,8 @@ class TrainingSet:
     @property
     def sha256(self) -> str:
         """Names the training set in every manifest: the sorted doc_ids."""
+        if self.stored_sha256 is not None:
+            return self.stored_sha256
         return hashlib.sha256("\n".join(self.doc_ids).encode()).hexdigest()
 
 
@@ -68,7 +120,7 @@ def collect(batches: Iterable[pa.Table | pa.RecordBatch], *, order: int, prompt_
     counter = NgramCounter(order) if count else None
     seen: set[str] = set()
     ids: list[str] = []
-    lengths: list[int] = []
+    lengths: list[np.ndarray] = []  # one int64 array a batch
     prompts: list[str] = []
     sample: list[tuple[int, str, str]] = []  # max-heap by key (negated) of the bottom-k sample
     pending_ids: list[str] = []
@@ -84,7 +136,7 @@ def collect(batches: Iterable[pa.Table | pa.RecordBatch], *, order: int, prompt_
         batch = TokenBatch.encode(pending_texts)
         vocab, tok, off = batch.vocab, batch.ids, batch.offsets
         ids.extend(pending_ids)
-        lengths.extend(batch.lengths.tolist())
+        lengths.append(batch.lengths.astype(np.int64))
         heads = np.minimum(off[:-1] + prompt_tokens, off[1:])
         prompts.extend(join([vocab[j] for j in tok[a:b].tolist()]) for a, b in zip(off[:-1].tolist(), heads.tolist()))
         if counter is not None:
@@ -119,5 +171,5 @@ def collect(batches: Iterable[pa.Table | pa.RecordBatch], *, order: int, prompt_
     flush()
     order_ = sorted(range(len(ids)), key=ids.__getitem__)
     model = NgramModel.from_counts(counter.finish()) if counter is not None and ids else None
-    return TrainingSet([ids[i] for i in order_], np.array(lengths, np.int64)[order_] if ids else np.zeros(0, np.int64),
+    return TrainingSet([ids[i] for i in order_], np.concatenate(lengths)[order_] if ids else np.zeros(0, np.int64),
                        [prompts[i] for i in order_], parent_docs, model, duplicates)
