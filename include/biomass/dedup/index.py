@@ -63,6 +63,14 @@ class IndexMatches:
     similarity: np.ndarray      # exact Jaccard if earlier texts were given, else the signature estimate
 
 
+def _string_ids(doc_ids: Sequence[str] | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous ``string`` array (the file's doc_id column is string, not large), nulls read as "".
+    String chunks from Parquet are joined once, not widened to large_string and narrowed again (two copies)."""
+    if isinstance(doc_ids, pa.ChunkedArray) and pa.types.is_string(doc_ids.type) and not doc_ids.null_count:
+        return doc_ids.combine_chunks() if doc_ids.num_chunks else pa.array([], type=pa.string())
+    return as_string_array(doc_ids).cast(pa.string())
+
+
 class _Generation:
     def __init__(self, path: Path, params: IndexParams):
         self.path = path
@@ -261,7 +269,7 @@ class SignatureIndex:
 
         ``pending``: write it under ``pending_path`` instead, for ``GenerationStore.publish`` to commit with the
         generation's manifest."""
-        ids = as_string_array(doc_ids).cast(pa.string())   # the file's doc_id column is string, not large
+        ids = _string_ids(doc_ids)
         if signatures.ndim != 2 or signatures.shape != (len(ids), self.params.num_perm):
             raise ValueError(f"need {len(ids)} signatures of {self.params.num_perm} values, got {signatures.shape}")
         bands, rows = choose_bands(self.params.threshold, self.params.num_perm)
