@@ -107,16 +107,18 @@ def _scatter_signatures(fd: int, signatures: np.ndarray, order: np.ndarray, at: 
         del block
 
 
-def write_generation_file(path: Path, ids: pa.Array, signatures: np.ndarray, bands: int, rows: int,
+def write_generation_file(path: Path, ids: pa.Array | pa.ChunkedArray, signatures: np.ndarray, bands: int, rows: int,
                           metadata: dict[bytes, str], chunk_rows: int | None = None) -> None:
     """The generation file at ``path``: rows in doc_id order (stable: equal ids keep their order), the
     signature of each, and per band its keys sorted (stable) with the rows they came from.
 
-    ``ids``: a ``string`` array without nulls; ``signatures``: ``(len(ids), num_perm)`` uint32, may be a
+    ``ids``: ``string`` ids without nulls (an array, or the chunks read from Parquet); ``signatures``: ``(len(ids), num_perm)`` uint32, may be a
     read-only memory map (read a chunk at a time, its pages dropped as it goes)."""
     chunk_rows = chunk_rows or CHUNK_ROWS
     n, num_perm = len(ids), signatures.shape[1]
     id_bytes = int(pc.sum(pc.binary_length(ids)).as_py() or 0) if n else 0
+    if id_bytes >= 2 ** 31:
+        raise ValueError(f"{id_bytes} bytes of doc ids: more than a string column holds (2 GiB)")
     table = pa.table(_placeholder(n, id_bytes, num_perm, bands)).replace_schema_metadata(metadata)
     with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
@@ -132,6 +134,8 @@ def write_generation_file(path: Path, ids: pa.Array, signatures: np.ndarray, ban
         for lo in range(0, n, chunk_rows):
             take = order[lo:lo + chunk_rows]
             part = ids.take(pa.array(take))
+            if isinstance(part, pa.ChunkedArray):
+                part = part.combine_chunks()
             offsets = np.frombuffer(part.buffers()[1], dtype=np.int32, count=len(part) + 1, offset=part.offset * 4)
             _pwrite(fd, (offsets[:-1] - offsets[0] + written).astype(np.int32), where["doc_id.offsets"] + lo * 4)
             size = int(offsets[-1] - offsets[0])

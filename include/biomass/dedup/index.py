@@ -63,11 +63,11 @@ class IndexMatches:
     similarity: np.ndarray      # exact Jaccard if earlier texts were given, else the signature estimate
 
 
-def _string_ids(doc_ids: Sequence[str] | pa.Array | pa.ChunkedArray) -> pa.Array:
-    """One contiguous ``string`` array (the file's doc_id column is string, not large), nulls read as "".
-    String chunks from Parquet are joined once, not widened to large_string and narrowed again (two copies)."""
+def _string_ids(doc_ids: Sequence[str] | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``string`` ids (the file's doc_id column is string, not large), nulls read as "". String chunks (as
+    read from Parquet) are kept as they are: joining them would hold the ids twice (~100 MB at 1M)."""
     if isinstance(doc_ids, pa.ChunkedArray) and pa.types.is_string(doc_ids.type) and not doc_ids.null_count:
-        return doc_ids.combine_chunks() if doc_ids.num_chunks else pa.array([], type=pa.string())
+        return doc_ids
     return as_string_array(doc_ids).cast(pa.string())
 
 
