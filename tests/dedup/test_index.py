@@ -267,7 +267,7 @@ def test_the_chunked_generation_file_is_the_whole_table_file_byte_for_byte(tmp_p
     assert written.read_bytes() == _file_bytes_as_before(chunked, sigs, index.params, 2021)
     import pyarrow.compute as pc
     no_nulls = pc.fill_null(chunked, "")   # kept as chunks, not joined
-    assert isinstance(no_nulls, pa.ChunkedArray) and no_nulls.num_chunks == (2 if n else 0)
+    assert isinstance(no_nulls, pa.ChunkedArray) and (n < 2 or no_nulls.num_chunks == 2)
     assert index.add_generation(2021, no_nulls, mapped, pending=True).read_bytes() == written.read_bytes()
     # and the index reads it back: every row's id and signature, every band's keys
     if n:
