@@ -28,8 +28,9 @@ import pyarrow.ipc as ipc
 
 from biomass.dedup.lsh import band_keys
 
-# Rows of ids and signatures handled at a time (32,768 signatures of 128 values: 16 MB).
-CHUNK_ROWS = 32_768
+# Rows of ids and signatures handled at a time (8,192 signatures of 128 values: 4 MB). Small, because
+# freed blocks of a few MB stay with the allocator: 32,768 (16 MB a window) left ~70 MB more resident at 1M.
+CHUNK_ROWS = 8_192
 
 
 def _zeros(nbytes: int) -> pa.Buffer:
@@ -92,8 +93,9 @@ def _scatter_signatures(fd: int, signatures: np.ndarray, order: np.ndarray, at: 
     resident at once."""
     n, num_perm = signatures.shape
     row_bytes = num_perm * 4
-    destination = np.empty(n, dtype=np.int64)
-    destination[order] = np.arange(n, dtype=np.int64)
+    index_type = np.uint32 if n < 2 ** 32 else np.int64
+    destination = np.empty(n, dtype=index_type)
+    destination[order] = np.arange(n, dtype=index_type)
     filled = np.zeros((n + window - 1) // window, dtype=np.int64)
     for lo in range(0, n, window):
         block = np.ascontiguousarray(signatures[lo:lo + window], dtype=np.uint32)
