@@ -199,9 +199,9 @@ def _generation_file_as_before(sigs: np.ndarray, ids: list[str], params) -> pa.T
 def test_a_generation_file_from_a_memory_map_in_chunks_holds_what_the_list_build_held(tmp_path, docs, monkeypatch):
     import pyarrow.ipc as ipc
 
-    import biomass.dedup.index as index_module
+    import biomass.dedup.generation_file as generation_file
 
-    monkeypatch.setattr(index_module, "SORT_CHUNK_ROWS", 7)       # many chunks, a ragged last one
+    monkeypatch.setattr(generation_file, "CHUNK_ROWS", 7)       # many chunks, a ragged last one
     rng = np.random.default_rng(3)
     sigs = signatures(docs, num_perm=128, seed=1)
     ids = [f"{rng.integers(0, 40):04x}" for _ in range(len(sigs))]  # duplicate ids: the sort must be stable
@@ -255,3 +255,75 @@ def test_signature_rows_of_a_file_of_many_record_batches(tmp_path, docs):
     rows = np.array([49, 0, 6, 7, 13, 14, 7, 30])
     assert np.array_equal(gen.signature_rows(rows), sigs[rows])
     assert gen.signature_rows(np.zeros(0, np.int64)).shape == (0, sigs.shape[1])
+
+
+def _file_bytes_as_before(ids, sigs: np.ndarray, params, year: int) -> bytes:
+    """The generation file as add_generation wrote it from the whole table in memory (pyarrow's IPC writer):
+    the reference for the chunked writer, byte for byte."""
+    import json as json_
+    import pyarrow.compute as pc
+    import pyarrow.ipc as ipc
+
+    from biomass.dedup.lsh import band_keys, choose_bands
+    from biomass.dedup.minhash import as_string_array
+
+    ids = as_string_array(ids).cast(pa.string())
+    order = pc.sort_indices(ids).to_numpy().astype(np.int64)
+    ids, sigs = ids.take(pa.array(order)), np.ascontiguousarray(sigs[order], dtype=np.uint32)
+    bands, rows = choose_bands(params.threshold, params.num_perm)
+    columns = {"doc_id": ids,
+               "signature": pa.FixedSizeListArray.from_arrays(pa.array(sigs.ravel(), type=pa.uint32()),
+                                                              params.num_perm)}
+    for b in range(bands):
+        keys = band_keys(sigs, bands, rows, first=b, count=1)[0]
+        sorted_order = np.argsort(keys, kind="stable").astype(np.uint32)
+        columns[f"key_{b:03d}"] = pa.array(keys[sorted_order], type=pa.uint64())
+        columns[f"row_{b:03d}"] = pa.array(sorted_order, type=pa.uint32())
+    meta = {**params.as_dict(), "year": year, "docs": len(ids), "bands": bands, "rows": rows}
+    table = pa.table(columns).replace_schema_metadata({b"biomass.minhash_index": json_.dumps(meta, sort_keys=True)})
+    sink = pa.BufferOutputStream()
+    with ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 7, 64, 10_000])
+@pytest.mark.parametrize("n", [0, 1, 2, 9, 120])
+def test_the_chunked_generation_file_is_the_whole_table_file_byte_for_byte(tmp_path, docs, monkeypatch,
+                                                                            chunk_rows, n):
+    import biomass.dedup.generation_file as generation_file
+
+    monkeypatch.setattr(generation_file, "CHUNK_ROWS", chunk_rows)
+    rng = np.random.default_rng(n)
+    sigs = signatures(docs[:n], num_perm=128, seed=1) if n else np.zeros((0, 128), dtype=np.uint32)
+    # duplicate ids (the sort must be stable), ids of different lengths, an empty one, a null (read as ""),
+    # and non-ASCII ones: offsets and data are written a chunk at a time
+    pool = ["", "a", "ä-ß", "doc-0001", "x" * 40, "0", "zz", "日本語"]
+    ids = pa.array([None if i == 4 else pool[int(rng.integers(0, len(pool)))] + f"{rng.integers(0, 5)}"
+                    for i in range(n)], type=pa.string())
+    chunked = pa.chunked_array([ids[:n // 2], ids[n // 2:]], type=pa.string())   # as read from Parquet
+    np.save(tmp_path / "sigs.npy", sigs)
+    mapped = np.load(tmp_path / "sigs.npy", mmap_mode="r")
+    index = SignatureIndex(tmp_path / "index")
+    written = index.add_generation(2021, chunked, mapped, pending=True)
+    assert written.read_bytes() == _file_bytes_as_before(chunked, sigs, index.params, 2021)
+    import pyarrow.compute as pc
+    no_nulls = pc.fill_null(chunked, "")   # kept as chunks, not joined
+    assert isinstance(no_nulls, pa.ChunkedArray) and (n < 2 or no_nulls.num_chunks == 2)
+    assert index.add_generation(2021, no_nulls, mapped, pending=True).read_bytes() == written.read_bytes()
+    # and the index reads it back: every row's id and signature, every band's keys
+    if n:
+        index.add_generation(2021, chunked, mapped)
+        gen = index.generation(2021)
+        assert gen.n == n and gen.signature_rows(np.arange(n)).shape == (n, 128)
+
+
+def test_a_generation_file_for_another_threshold_is_the_whole_table_file_too(tmp_path, docs, monkeypatch):
+    import biomass.dedup.generation_file as generation_file
+
+    monkeypatch.setattr(generation_file, "CHUNK_ROWS", 5)
+    sigs = signatures(docs[:40], num_perm=64, seed=3)
+    ids = [f"d{i % 13}" for i in range(40)]
+    index = SignatureIndex(tmp_path, num_perm=64, seed=3, threshold=0.5)
+    written = index.add_generation(2020, ids, sigs)
+    assert written.read_bytes() == _file_bytes_as_before(ids, sigs, index.params, 2020)

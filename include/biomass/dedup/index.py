@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import mmap
 import os
 import re
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
+from biomass.dedup.generation_file import write_generation_file
 from biomass.dedup.lsh import band_keys, choose_bands
 from biomass.dedup.minhash import as_string_array, jaccard_pairs, shingle_sets
 from biomass.storage import _atomic_write, _atomic_write_bytes
@@ -63,20 +63,12 @@ class IndexMatches:
     similarity: np.ndarray      # exact Jaccard if earlier texts were given, else the signature estimate
 
 
-SORT_CHUNK_ROWS = 8_192
-
-
-def sorted_rows(signatures: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """``signatures[order]`` as uint32, gathered a chunk at a time. ``signatures`` may be a read-only memory map
-    (``np.load(..., mmap_mode="r")``): the pages each chunk touched are then dropped from this process's memory
-    (they stay in the page cache), so the file's pages and the sorted copy are not both resident."""
-    out = np.empty((len(order), signatures.shape[1]), dtype=np.uint32)
-    source = getattr(signatures, "_mmap", None)
-    for lo in range(0, len(order), SORT_CHUNK_ROWS):
-        out[lo:lo + SORT_CHUNK_ROWS] = signatures[order[lo:lo + SORT_CHUNK_ROWS]]
-        if source is not None and hasattr(source, "madvise"):
-            source.madvise(mmap.MADV_DONTNEED)
-    return out
+def _string_ids(doc_ids: Sequence[str] | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``string`` ids (the file's doc_id column is string, not large), nulls read as "". String chunks (as
+    read from Parquet) are kept as they are: joining them would hold the ids twice (~100 MB at 1M)."""
+    if isinstance(doc_ids, pa.ChunkedArray) and pa.types.is_string(doc_ids.type) and not doc_ids.null_count:
+        return doc_ids
+    return as_string_array(doc_ids).cast(pa.string())
 
 
 class _Generation:
@@ -301,32 +293,20 @@ class SignatureIndex:
 
         ``pending``: write it under ``pending_path`` instead, for ``GenerationStore.publish`` to commit with the
         generation's manifest."""
-        ids = as_string_array(doc_ids).cast(pa.string())   # the file's doc_id column is string, not large
+        ids = _string_ids(doc_ids)
         if signatures.ndim != 2 or signatures.shape != (len(ids), self.params.num_perm):
             raise ValueError(f"need {len(ids)} signatures of {self.params.num_perm} values, got {signatures.shape}")
-        # Same content -> same bytes: rows by doc_id (a stable sort: equal ids keep their order).
-        order = pc.sort_indices(ids).to_numpy().astype(np.int64)
-        ids = ids.take(pa.array(order))
-        sigs = sorted_rows(signatures, order)
         bands, rows = choose_bands(self.params.threshold, self.params.num_perm)
-        columns = {"doc_id": ids,
-                   "signature": pa.FixedSizeListArray.from_arrays(pa.array(sigs.ravel(), type=pa.uint32()),
-                                                                  self.params.num_perm)}
-        for b in range(bands):
-            keys = band_keys(sigs, bands, rows, first=b, count=1)[0]
-            sorted_order = np.argsort(keys, kind="stable").astype(np.uint32)
-            columns[f"key_{b:03d}"] = pa.array(keys[sorted_order], type=pa.uint64())
-            columns[f"row_{b:03d}"] = pa.array(sorted_order, type=pa.uint32())
         meta = {**self.params.as_dict(), "year": int(year), "docs": len(ids), "bands": bands, "rows": rows}
-        table = pa.table(columns).replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True)})
         self.root.mkdir(parents=True, exist_ok=True)
         if not (self.root / _META).exists():
             _atomic_write_bytes(self.root / _META, (json.dumps(self.params.as_dict(), sort_keys=True) + "\n").encode())
         target = pending_path(self.root, year) if pending else self.path_for(year)
 
         def write(tmp: Path) -> None:
-            with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
-                writer.write_table(table)
+            # Same content -> same bytes: rows by doc_id (a stable sort: equal ids keep their order); written a
+            # chunk at a time (the whole table of a 1M-document year is over 1 GB)
+            write_generation_file(tmp, ids, signatures, bands, rows, {_META_KEY: json.dumps(meta, sort_keys=True)})
 
         _atomic_write(target, write)
         self._cache.pop(int(year), None)
