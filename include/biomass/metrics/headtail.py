@@ -131,16 +131,18 @@ class _StreamedPerplexity:
 
 
 def streamed_head_tail_perplexity(model: Callable[[], Any], reference_texts: Callable[[], Iterable[str]],
-                                  config: MetricsConfig, reference: ReferenceProfile) -> dict[str, Any]:
+                                  config: MetricsConfig, reference: ReferenceProfile,
+                                  chunk: int = 1_024) -> dict[str, Any]:
     """``head_tail_perplexity`` (without perplexity_all) for held-out texts too many to hold: ``reference_texts()``
     gives a fresh iterator over the same texts each call (walked twice), ``model()`` the model (a
     ``token_logprobs`` scorer such as ``NgramModel``), asked for only when both ends have sentences. Only one
-    chunk of sentences per end is held; the figures are those of ``head_tail_perplexity``."""
+    chunk of sentences per end is held; the figures are those of ``head_tail_perplexity`` (the model scores
+    each text alone, so the chunking does not change them)."""
     split = HeadTailSplit.score(reference_texts(), config, reference.count_of)
     ppl_head = ppl_tail = None
     if split.figures["head_sentences"]:
         scorer = model()
-        head, tail = _StreamedPerplexity(scorer), _StreamedPerplexity(scorer)
+        head, tail = _StreamedPerplexity(scorer, chunk), _StreamedPerplexity(scorer, chunk)
         for is_head, sentence in split.selected(reference_texts()):
             (head if is_head else tail).add(sentence)
         ppl_head, ppl_tail = _finite(head.value()), _finite(tail.value())
