@@ -131,3 +131,25 @@ def test_damaged_saved_statistics_are_refused(two_years, tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match="sha256"):
         finish_measure(copy)
+
+
+def test_metrics_json_is_replaced_not_rewritten_in_place(two_years, tmp_path):
+    """finish_measure writes metrics.json by temp file + rename: a staging copied with hard links (or a reader
+    holding the old file) keeps the old bytes, and a step killed mid-write never leaves half a file."""
+    import dataclasses
+    import os
+    import shutil
+
+    from biomass.pipeline import finish_measure
+
+    plan, _ = two_years
+    root = tmp_path / "data"
+    shutil.copytree(plan.data_root, root)
+    copy = dataclasses.replace(plan, data_root=str(root))
+    target = copy.staging / "metrics.json"
+    expected = target.read_bytes()
+    target.write_bytes(b"old\n")
+    os.link(target, tmp_path / "linked.json")
+    finish_measure(copy)
+    assert (tmp_path / "linked.json").read_bytes() == b"old\n"
+    assert target.read_bytes() == expected

@@ -3,6 +3,7 @@
 import math
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from biomass.metrics import MetricsConfig, ReferenceProfile, head_tail_perplexity
@@ -146,3 +147,74 @@ def test_the_streamed_split_is_the_split_that_held_every_sentence(human_docs, wi
     texts = list(human_docs[:80]) + ["", "Short. One two three four five six seven eight nine ten eleven."]
     counts = ReferenceProfile.build(human_docs[80:160], config).count_of if with_reference else None
     assert split_head_tail(texts, config, counts) == _split_as_before(texts, config, counts)
+
+
+def _real_held_out(repo):
+    import gzip
+    import json
+
+    from biomass.metrics import is_held_out
+
+    with gzip.open(repo / "tests" / "fixtures" / "human_text.jsonl.gz", "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    held = [r["text"] for r in rows if is_held_out(f"{r['path']}#{r['part']}", 0.2)]
+    train = [r["text"] for r in rows if not is_held_out(f"{r['path']}#{r['part']}", 0.2)]
+    return held, train
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1_024])
+def test_streamed_head_tail_perplexity_is_head_tail_perplexity(repo, chunk):
+    """Parity: two walks of a stream, sentences scored ``chunk`` at a time (small chunks force many flushes),
+    give exactly the figures of the at-once version on REAL text with the synth stage's model."""
+    ngram = pytest.importorskip("biomass.synth.ngram")
+    from biomass.metrics.headtail import streamed_head_tail_perplexity
+
+    held, train = _real_held_out(repo)
+    config = MetricsConfig()
+    reference = ReferenceProfile.build(train, config)
+    model = ngram.NgramModel.train(train, order=3)
+    at_once = head_tail_perplexity(model, held, config, reference=reference)
+    at_once.pop("perplexity_all")
+    streamed = streamed_head_tail_perplexity(lambda: model, lambda: iter(held), config, reference, chunk=chunk)
+    assert at_once["perplexity_head"] is not None
+    assert streamed == at_once
+
+
+def test_streamed_head_tail_perplexity_holds_a_chunk_not_the_stream(human_docs):
+    """The held-out texts are read as a stream: sentences are scored while most of the second walk is still
+    unread, and the texts are never asked for as a list."""
+    from biomass.metrics.headtail import streamed_head_tail_perplexity
+
+    texts = list(human_docs[:60])
+    read = {"texts": 0}
+
+    def stream():
+        for t in texts:
+            read["texts"] += 1
+            yield t
+
+    class RecordingModel:
+        def __init__(self):
+            self.read_at_first_call = None
+
+        def token_logprobs(self, batch):
+            if self.read_at_first_call is None:
+                self.read_at_first_call = read["texts"]
+            return [-(1.0 + np.arange(len(words(t)), dtype=np.float64) % 3) for t in batch]
+
+    config = MetricsConfig()
+    model = RecordingModel()
+    out = streamed_head_tail_perplexity(lambda: model, stream, config,
+                                        ReferenceProfile.build(human_docs[60:120], config), chunk=4)
+    assert out["perplexity_head"] is not None and out["head_sentences"] > 8
+    assert read["texts"] == 2 * len(texts)  # two walks
+    assert model.read_at_first_call < len(texts) + len(texts) // 2  # scoring began early in the second walk
+
+
+def test_the_second_walk_must_be_the_first():
+    from biomass.metrics.headtail import HeadTailSplit
+
+    config = MetricsConfig(min_sentence_tokens=3)
+    split = HeadTailSplit.score(HELD_OUT, config, Counter())
+    with pytest.raises(ValueError, match="sentences the second time"):
+        list(split.selected(HELD_OUT[:2]))

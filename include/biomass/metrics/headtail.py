@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from array import array
 from collections import Counter
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -37,32 +38,116 @@ def split_head_tail(reference_texts: Sequence[str], config: MetricsConfig,
     """(head sentences, tail sentences, figures). ``counts`` defaults to the word counts of the texts themselves."""
     if counts is None:
         counts = Counter(w for text in reference_texts for s in sentences(text) for w in words(s))
-    # One sentence's tokens at a time: a 1M-document generation's held-out reference is ~1.5M sentences and
-    # ~30M words, ~3 GB as lists of Python strings. The scores are the same sums in the same order.
-    pieces: list[str] = []
-    eligible: list[int] = []
-    score_list: list[float] = []
-    for text in reference_texts:
-        for sentence in sentences(text):
-            ws = words(sentence)
-            if len(ws) >= config.min_sentence_tokens:
-                eligible.append(len(pieces))
-                score_list.append(sum(math.log1p(counts.get(w, 0)) for w in ws) / len(ws))
-            pieces.append(sentence)
-    scores = np.array(score_list, dtype=np.float64)
-    k = min(max(1, int(config.head_tail_fraction * len(eligible))), len(eligible) // 2)
-    order = np.lexsort((np.arange(len(eligible)), scores))  # ascending score, then position
-    tail_idx, head_idx = order[:k], order[len(order) - k:] if k else order[:0]
-    figures = {
-        "sentences": len(pieces),
-        "sentences_scored": len(eligible),
-        "head_sentences": int(k),
-        "tail_sentences": int(k),
-        "head_mean_log_count": float(scores[head_idx].mean()) if k else None,
-        "tail_mean_log_count": float(scores[tail_idx].mean()) if k else None,
-    }
-    return ([pieces[eligible[i]] for i in sorted(head_idx)], [pieces[eligible[i]] for i in sorted(tail_idx)],
-            figures)
+    split = HeadTailSplit.score(reference_texts, config, counts)
+    head: list[str] = []
+    tail: list[str] = []
+    for is_head, sentence in split.selected(reference_texts):
+        (head if is_head else tail).append(sentence)
+    return head, tail, split.figures
+
+
+class HeadTailSplit:
+    """The head/tail split of a stream of held-out texts, found without holding their sentences.
+
+    ``score`` walks the texts once and keeps one float per scored sentence and one byte per sentence (a 1M-document
+    generation's held-out reference is ~1.5M sentences and ~30M words: ~3 GB as lists of Python strings);
+    ``selected`` walks the same texts again and yields the head and tail sentences in text order. The scores are
+    the same sums in the same order as scoring every sentence at once, so the split is the same.
+    """
+
+    def __init__(self, scored: bytearray, scores: np.ndarray, config: MetricsConfig) -> None:
+        self._scored = scored  # per sentence: 1 if it was scored (long enough)
+        self.scores = scores  # per scored sentence, in text order
+        eligible = scores.size
+        k = min(max(1, int(config.head_tail_fraction * eligible)), eligible // 2)
+        order = np.lexsort((np.arange(eligible), scores))  # ascending score, then position
+        tail_idx, head_idx = order[:k], order[len(order) - k:] if k else order[:0]
+        self._pick = np.zeros(eligible, dtype=np.uint8)  # per scored sentence: 1 head, 2 tail, 0 neither
+        self._pick[head_idx] = 1
+        self._pick[tail_idx] = 2
+        self.figures = {
+            "sentences": len(scored),
+            "sentences_scored": int(eligible),
+            "head_sentences": int(k),
+            "tail_sentences": int(k),
+            "head_mean_log_count": float(scores[head_idx].mean()) if k else None,
+            "tail_mean_log_count": float(scores[tail_idx].mean()) if k else None,
+        }
+
+    @classmethod
+    def score(cls, reference_texts: Iterable[str], config: MetricsConfig,
+              counts: Mapping[str, int]) -> "HeadTailSplit":
+        """Each sentence's mean ``ln(1 + c(w))``, one sentence's tokens at a time."""
+        scored = bytearray()
+        scores = array("d")
+        for text in reference_texts:
+            for sentence in sentences(text):
+                ws = words(sentence)
+                long_enough = len(ws) >= config.min_sentence_tokens
+                if long_enough:
+                    scores.append(sum(math.log1p(counts.get(w, 0)) for w in ws) / len(ws))
+                scored.append(long_enough)
+        return cls(scored, np.frombuffer(scores, dtype=np.float64) if scores else np.zeros(0), config)
+
+    def selected(self, reference_texts: Iterable[str]) -> Iterator[tuple[bool, str]]:
+        """(True for head / False for tail, sentence) for the split's sentences, in text order; ``reference_texts``
+        must be the texts ``score`` walked, in the same order."""
+        position, rank = 0, 0
+        scored, pick = self._scored, self._pick
+        for text in reference_texts:
+            for sentence in sentences(text):
+                if scored[position]:
+                    if pick[rank]:
+                        yield bool(pick[rank] == 1), sentence
+                    rank += 1
+                position += 1
+        if position != len(scored):
+            raise ValueError(f"the reference texts gave {position} sentences the second time, {len(scored)} the first")
+
+
+class _StreamedPerplexity:
+    """exp of the mean negative log-probability per word of texts added one at a time, scored ``chunk`` at a time
+    through ``model.token_logprobs``: the calls, hence the figure, of ``NgramModel.perplexity`` on the list."""
+
+    def __init__(self, model: Any, chunk: int = 1_024) -> None:
+        self.model, self.chunk = model, chunk
+        self._pending: list[str] = []
+        self._total, self._n = 0.0, 0
+
+    def add(self, text: str) -> None:
+        self._pending.append(text)
+        if len(self._pending) >= self.chunk:
+            self._flush()
+
+    def _flush(self) -> None:
+        for x in self.model.token_logprobs(self._pending) if self._pending else ():
+            self._n += len(x)
+            self._total += float(x.sum())
+        self._pending = []
+
+    def value(self) -> float:
+        self._flush()
+        return math.inf if self._n == 0 else float(math.exp(-self._total / self._n))
+
+
+def streamed_head_tail_perplexity(model: Callable[[], Any], reference_texts: Callable[[], Iterable[str]],
+                                  config: MetricsConfig, reference: ReferenceProfile,
+                                  chunk: int = 1_024) -> dict[str, Any]:
+    """``head_tail_perplexity`` (without perplexity_all) for held-out texts too many to hold: ``reference_texts()``
+    gives a fresh iterator over the same texts each call (walked twice), ``model()`` the model (a
+    ``token_logprobs`` scorer such as ``NgramModel``), asked for only when both ends have sentences. Only one
+    chunk of sentences per end is held; the figures are those of ``head_tail_perplexity`` (the model scores
+    each text alone, so the chunking does not change them)."""
+    split = HeadTailSplit.score(reference_texts(), config, reference.count_of)
+    ppl_head = ppl_tail = None
+    if split.figures["head_sentences"]:
+        scorer = model()
+        head, tail = _StreamedPerplexity(scorer, chunk), _StreamedPerplexity(scorer, chunk)
+        for is_head, sentence in split.selected(reference_texts()):
+            (head if is_head else tail).add(sentence)
+        ppl_head, ppl_tail = _finite(head.value()), _finite(tail.value())
+    ratio = ppl_tail / ppl_head if ppl_head and ppl_tail is not None else None
+    return {"perplexity_head": ppl_head, "perplexity_tail": ppl_tail, "tail_head_ratio": ratio, **split.figures}
 
 
 def head_tail_perplexity(model: PerplexityModel, reference_texts: Sequence[str], config: MetricsConfig, *,

@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -184,35 +184,36 @@ def parent_word_counts(plan: RunPlan):
     return counts
 
 
-def held_out_reference_texts(plan: RunPlan) -> list[str]:
-    """The first generation's held-out human documents (never trained on), streamed; only they are kept."""
+def held_out_reference_texts(plan: RunPlan) -> Iterator[str]:
+    """The first generation's held-out human documents (never trained on), streamed a batch at a time: a
+    1M-document generation holds ~100k of them (~370 MB as Python strings), so they are never held at once."""
     from biomass.metrics import is_held_out
 
     first = plan.store.published_years()[0]
-    held_out: list[str] = []
     for batch in plan.store.iter_batches(first, ["doc_id", "text", "origin"]):
-        held_out.extend(t for d, t, o in zip(*(batch.column(c).to_pylist() for c in ("doc_id", "text", "origin")))
-                        if o in HUMAN_ORIGINS and is_held_out(d, HELD_OUT_SHARE))
-    return held_out
+        yield from [t for d, t, o in zip(*(batch.column(c).to_pylist() for c in ("doc_id", "text", "origin")))
+                    if o in HUMAN_ORIGINS and is_held_out(d, HELD_OUT_SHARE)]
 
 
 def parent_model_perplexity(plan: RunPlan, reference) -> dict[str, Any]:
     """The parent-trained generator's perplexity on held-out head and tail reference text (never trained on).
 
     The model is the one the synthesize step trained and saved, when that is the model of ``training_batches``
-    at this order (``saved_parent_model``); else trained here, streamed, on the same batches."""
-    from biomass.metrics import head_tail_perplexity
+    at this order (``saved_parent_model``); else trained here, streamed, on the same batches. The held-out text
+    is read twice (score the sentences, then score the chosen ones), never held whole."""
+    from biomass.metrics.headtail import streamed_head_tail_perplexity
     from biomass.pipeline.synthesis import saved_parent_model
     from biomass.synth import NgramModel
 
-    held_out = held_out_reference_texts(plan)
-    if not held_out:
-        return {"perplexity_head": None, "perplexity_tail": None, "tail_head_ratio": None}
-    model = saved_parent_model(plan)
-    if model is None:   # streamed: the parent's text is never held whole
+    def model():
+        saved = saved_parent_model(plan)
+        if saved is not None:
+            return saved
         texts = (t for batch in training_batches(plan) for t in batch.column("text").to_pylist())
-        model = NgramModel.train(texts, plan.cfg.synthesize.order)
-    figures = head_tail_perplexity(model, held_out, plan.cfg.metrics, reference=reference)
+        return NgramModel.train(texts, plan.cfg.synthesize.order)   # streamed: the parent is never held whole
+
+    figures = streamed_head_tail_perplexity(model, lambda: held_out_reference_texts(plan), plan.cfg.metrics,
+                                            reference)
     return {k: figures[k] for k in ("perplexity_head", "perplexity_tail", "tail_head_ratio")}
 
 
@@ -234,7 +235,7 @@ def finish_measure(plan: RunPlan) -> dict[str, Any]:
         metrics.update(parent_model_perplexity(plan, reference))
     verdict = collapse_verdict(metrics, cfg.metrics)
     out = {"metrics": metrics, "collapse": verdict}
-    (plan.staging / "metrics.json").write_text(canonical_json(out) + "\n")
+    write_bytes_atomic(plan.staging / "metrics.json", (canonical_json(out) + "\n").encode("utf-8"))
     for reason in verdict["reasons"]:
         log.warning("collapse %s: %s", verdict["status"], reason)
     return out
