@@ -216,3 +216,55 @@ def test_a_step_whose_process_is_killed_fails_clearly():
     with Workers(2) as pool:
         with pytest.raises(RuntimeError, match="worker process running publish died"):
             pool.run(None, "publish", _step_dies)
+
+
+_ORPHAN_SCRIPT = '''
+import os, sys, time
+from pathlib import Path
+from biomass.pipeline.workers import Workers
+
+def shard(plan, index):
+    Path(plan, f"{index}.pid").write_text(str(os.getpid()))
+    time.sleep(120)   # a long shard: still running when the run is killed
+
+def main(folder):
+    with Workers(2) as pool:
+        pool.map(folder, "long", shard, 2)
+'''
+
+
+def test_workers_die_with_a_killed_run(tmp_path):
+    """A run killed mid-step (SIGKILL, OOM) must not leave its workers finishing shards into a staging folder
+    that the next run, after taking the stale lock over, writes too."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "orphan_run.py").write_text(_ORPHAN_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    run = subprocess.Popen([sys.executable, "-c", "import sys, orphan_run; orphan_run.main(sys.argv[1])",
+                            str(tmp_path)], env=env, cwd=tmp_path)
+    pid_files = [tmp_path / "0.pid", tmp_path / "1.pid"]
+    deadline = time.monotonic() + 60
+    while not all(p.exists() and p.read_text() for p in pid_files):
+        assert run.poll() is None and time.monotonic() < deadline, "the workers never started"
+        time.sleep(0.1)
+    workers = [int(p.read_text()) for p in pid_files]
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    deadline = time.monotonic() + 20
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [w for w in workers if _alive(w)]
+    assert not alive, f"workers {alive} outlived the killed run"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[1][0] != "Z"   # a zombie has exited
+    except FileNotFoundError:
+        return False

@@ -59,6 +59,26 @@ def _portable(exc: BaseException) -> BaseException:
     return StepError("".join(traceback.format_exception(exc)).rstrip())
 
 
+def _die_with_the_run() -> None:
+    """In a new worker: exit as soon as the run that started it is gone. Without this, a run killed mid-step
+    (SIGKILL, the OOM killer) leaves its workers finishing their shards and writing into a staging folder that
+    the next run, having taken the stale lock over, writes too. (The fork server is no help: every worker holds
+    its liveness pipe open, so it outlives the run as long as they do.) A thread waits on the parent's sentinel,
+    a pipe whose other end only the run holds, so the wait ends exactly when the run's process does."""
+    import multiprocessing.connection
+    import threading
+
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-the-run", daemon=True).start()
+
+
 def _run_shard(plan, fn: Callable[..., T], index: int | None, name: str,
                environ: dict[str, str] | None = None) -> tuple[T, Step]:
     """In a worker: one shard (``fn(plan, index)``), or one step (``fn(plan)``, ``index`` None), profiled in this
@@ -99,7 +119,7 @@ class Workers:
     def _executor(processes: int) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)
-        return ProcessPoolExecutor(processes, mp_context=ctx)
+        return ProcessPoolExecutor(processes, mp_context=ctx, initializer=_die_with_the_run)
 
     def run(self, plan, name: str, fn: Callable[[Any], T], profile: StepProfile | None = None) -> T:
         """``fn(plan)``, recorded as step ``name`` in ``profile``: in a fresh process when ``workers`` > 1 (its
