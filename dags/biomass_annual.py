@@ -299,11 +299,15 @@ def biomass_annual():
 
     @task(retries=0)
     def prepare_review(plan_path: str, run_id=None) -> dict:
-        """Draw the review sample and render its body; record the approval in mode auto (or that none ran)."""
-        from biomass.review.decision import prepare_review
+        """Draw the review sample and render its body; record the approval in mode auto (or that none ran). In
+        mode required, the run lock stays live (no heartbeat) until the review's deadline."""
+        from biomass.review.decision import lock_deadline, prepare_review
 
         with _plan(plan_path, run_id) as run:
-            return prepare_review(run)
+            prepared = prepare_review(run)
+            if prepared["mode"] == "required":   # no task refreshes the lock while a person reads: mark it live
+                run.run_lock(run_id, spans_processes=True).await_review(lock_deadline(run))
+            return prepared
 
     review = ReviewOperator(
         task_id="review", subject="biomass: review before publish", options=["Approve", "Reject"], retries=0,
