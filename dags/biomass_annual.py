@@ -311,9 +311,12 @@ def biomass_annual():
 
     review = ReviewOperator(
         task_id="review", subject="biomass: review before publish", options=["Approve", "Reject"], retries=0,
-        params={"comment": Param("", type="string", description="Why (required to reject); into the manifest"),
-                "exclude": Param([], type="array", description="doc_ids to leave out of the generation "
-                                 "(quarantined as reviewer_excluded) when approving")})
+        # comment may be empty (the UI keeps Approve disabled while a non-null field is empty); a reject without one
+        # fails record_review, asking for it.
+        params={"comment": Param(None, type=["null", "string"], description="Why (required to reject); into the "
+                                 "manifest"),
+                "exclude": Param([], type="array", items={"type": "string"}, description="doc_ids to leave out "
+                                 "of the generation (quarantined as reviewer_excluded) when approving; one a line")})
 
     @task(trigger_rule="none_failed", retries=0)
     def record_review(plan_path: str, ti=None, run_id=None) -> dict:
