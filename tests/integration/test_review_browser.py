@@ -5,7 +5,7 @@ screenshot of the review as the reviewer saw it is saved under the test's tmp di
 artifacts/).
 
 Needs the whole stack (scheduler, workers, api-server): runs with `make test-integration`, on the session's
-stack, a year after the REST review test's."""
+stack (its own year, 2026)."""
 
 from __future__ import annotations
 
