@@ -68,7 +68,8 @@ def test_a_required_review_found_and_approved_through_rest_excluding_one_documen
     published = [pq.read_table(generation / f["path"], columns=["doc_id"]).column("doc_id").to_pylist()
                  for f in manifest["files"]]
     assert sum(map(len, published)) == manifest["rows"] and all(doc not in ids for ids in published)
-    quarantine = pq.read_table(generation / manifest["quarantine"]["path"]).to_pylist()
+    quarantine = [row for f in manifest["quarantine_files"]
+                  for row in pq.read_table(generation / f["path"]).to_pylist()]
     assert [(q["stage"], q["reason"]) for q in quarantine if q["doc_id"] == doc] == [("review", EXCLUDED)]
     assert f"approved by {REVIEWER}" in run.note, run.note
     assert not (stack.data_root / "locks" / f"{APPROVED}.lock").exists()
