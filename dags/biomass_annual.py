@@ -299,17 +299,24 @@ def biomass_annual():
 
     @task(retries=0)
     def prepare_review(plan_path: str, run_id=None) -> dict:
-        """Draw the review sample and render its body; record the approval in mode auto (or that none ran)."""
-        from biomass.review.decision import prepare_review
+        """Draw the review sample and render its body; record the approval in mode auto (or that none ran). In
+        mode required, the run lock stays live (no heartbeat) until the review's deadline."""
+        from biomass.review.decision import lock_deadline, prepare_review
 
         with _plan(plan_path, run_id) as run:
-            return prepare_review(run)
+            prepared = prepare_review(run)
+            if prepared["mode"] == "required":   # no task refreshes the lock while a person reads: mark it live
+                run.run_lock(run_id, spans_processes=True).await_review(lock_deadline(run))
+            return prepared
 
     review = ReviewOperator(
         task_id="review", subject="biomass: review before publish", options=["Approve", "Reject"], retries=0,
-        params={"comment": Param("", type="string", description="Why (required to reject); into the manifest"),
-                "exclude": Param([], type="array", description="doc_ids to leave out of the generation "
-                                 "(quarantined as reviewer_excluded) when approving")})
+        # comment may be empty (the UI keeps Approve disabled while a non-null field is empty); a reject without one
+        # fails record_review, asking for it.
+        params={"comment": Param(None, type=["null", "string"], description="Why (required to reject); into the "
+                                 "manifest"),
+                "exclude": Param([], type="array", items={"type": "string"}, description="doc_ids to leave out "
+                                 "of the generation (quarantined as reviewer_excluded) when approving; one a line")})
 
     @task(trigger_rule="none_failed", retries=0)
     def record_review(plan_path: str, ti=None, run_id=None) -> dict:

@@ -220,9 +220,16 @@ class NativeStack:
     # (1 January of this year) at once, next to the backfill. Backfills and manual runs are unaffected.
     scheduled_runs: bool = False
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    # More SimpleAuthManager users than the admin, name -> role (viewer | user | op | admin), each with a fresh
+    # password (``passwords``): e.g. a reviewer the config names in review.assigned_users.
+    users: dict[str, str] = field(default_factory=dict)
+    # The biomass config every process reads (BIOMASS_CONFIG); None: the bundled one.
+    config: Path | None = None
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.passwords = {ADMIN: self.admin_password,
+                          **{name: secrets.token_urlsafe(16) for name in self.users if name != ADMIN}}
         self.postgres = Postgres(self.root / "postgres")
         self.redis = Redis(self.root / "redis") if self.executor == "CeleryExecutor" else None
         self.home = self.root / "airflow-home"
@@ -245,7 +252,8 @@ class NativeStack:
             "AIRFLOW__CORE__EXECUTOR": self.executor,
             "AIRFLOW__CORE__AUTH_MANAGER":
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                [f"{ADMIN}:admin", *(f"{name}:{role}" for name, role in self.users.items() if name != ADMIN)]),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url,
             "AIRFLOW__CORE__FERNET_KEY": urlsafe_b64encode(secrets.token_bytes(32)).decode(),
@@ -265,6 +273,7 @@ class NativeStack:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self._port("scheduler_health")),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs / "tasks"),
             "BIOMASS_DATA_ROOT": str(self.data_root),
+            **({"BIOMASS_CONFIG": str(self.config)} if self.config else {}),
         })
         if self.redis is not None:
             env.update({
@@ -300,7 +309,7 @@ class NativeStack:
         # What compose's airflow-init does: migrate, then create the admin user (SimpleAuthManager: a passwords
         # file that the api-server reads).
         passwords = self.home / "passwords.json"
-        passwords.write_text(json.dumps({ADMIN: self.admin_password}))
+        passwords.write_text(json.dumps(self.passwords))
         passwords.chmod(0o600)
         migrate = subprocess.run([str(VENV_BIN / "airflow"), "db", "migrate"], env=env, capture_output=True,
                                  text=True)
@@ -349,9 +358,9 @@ class NativeStack:
                          + "\n".join(f"--- {s}\n{_tail(self.logs / (s.replace(' ', '-') + '.log'), 20)}"
                                      for s in self.procs))
 
-    def token(self) -> str:
+    def token(self, user: str = ADMIN) -> str:
         """A JWT from the SimpleAuthManager's token endpoint (POST /auth/token), as any API user would get one."""
-        body = json.dumps({"username": ADMIN, "password": self.admin_password}).encode()
+        body = json.dumps({"username": user, "password": self.passwords[user]}).encode()
         req = urllib.request.Request(f"{self.base_url}/auth/token", data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=30) as resp:

@@ -19,65 +19,16 @@ import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(3600)]
 
-DAG_ID = "biomass_annual"
+from tests.integration.rest import DAG_ID, failure_report, wait_for_dag
+
 YEARS = (2021, 2022, 2023)
 GATES = {"scrape", "license", "synthesize", "generation", "collapse"}
-
-
-def _wait_for_dag(af, api, stack, timeout: float = 300.0):
-    """The dag-processor parses dags/ and serializes the DAG; until then the API answers 404."""
-    dags, errors = af.DAGApi(api), af.ImportErrorApi(api)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stack.check_alive()
-        found = [e for e in errors.get_import_errors().import_errors if "biomass_annual" in (e.filename or "")]
-        if found:
-            pytest.fail(f"{DAG_ID} does not import:\n{found[0].stack_trace}")
-        try:
-            return dags.get_dag(DAG_ID)
-        except af.exceptions.NotFoundException:
-            time.sleep(3)
-    pytest.fail(f"{DAG_ID} was not parsed within {timeout:.0f}s")
-
-
-def _log_lines(content: list) -> list[str]:
-    """Structured task-log records as text: the event, plus the exception when the record carries one."""
-    lines = []
-    for record in content:
-        if not isinstance(record, dict):
-            lines.append(str(record))
-            continue
-        lines.append(str(record.get("event", "")))
-        for error in record.get("error_detail") or []:
-            lines.append(f"{error.get('exc_type')}: {error.get('exc_value')}")
-            for frame in (error.get("frames") or [])[-4:]:
-                lines.append(f"  {frame.get('filename')}:{frame.get('lineno')} in {frame.get('name')}")
-    return lines
-
-
-def _failure_report(af, api, runs) -> str:
-    """The failed tasks of the failed runs with the end of their logs, fetched through the API."""
-    tis, lines = af.TaskInstanceApi(api), []
-    for run in runs:
-        lines.append(f"run {run.dag_run_id}: {run.state}")
-        for ti in tis.get_task_instances(DAG_ID, run.dag_run_id, state=["failed", "upstream_failed"]).task_instances:
-            lines.append(f"  {ti.task_id}[{ti.map_index}] {ti.state} try {ti.try_number}")
-            if ti.state == "failed" and ti.try_number:
-                try:
-                    # Raw JSON: the generated model drops the records' extra fields (the exception among them).
-                    raw = tis.get_log_without_preload_content(DAG_ID, run.dag_run_id, ti.task_id, ti.try_number,
-                                                              full_content=True, map_index=ti.map_index,
-                                                              accept="application/json")
-                    lines.extend("    " + line for line in _log_lines(json.loads(raw.data)["content"])[-25:])
-                except af.exceptions.ApiException as exc:
-                    lines.append(f"    (log unavailable: {exc.status})")
-    return "\n".join(lines)
 
 
 def test_backfill_three_years_through_rest(stack, api):
     import airflow_client.client as af
 
-    dag = _wait_for_dag(af, api, stack)
+    dag = wait_for_dag(af, api, stack)
     # The signing key for synthetic text, as an operator would store it: an Airflow Variable (Fernet-encrypted
     # in the metadata DB). Any 32-byte seed is an Ed25519 key; biomass reads it as base64.
     af.VariableApi(api).post_variable(af.VariableBody(
@@ -103,7 +54,7 @@ def test_backfill_three_years_through_rest(stack, api):
         runs = runs_api.get_dag_runs(DAG_ID, run_type=["backfill"], order_by=["logical_date"]).dag_runs
         failed = [r for r in runs if r.state == "failed"]
         if failed:
-            pytest.fail("backfill run failed:\n" + _failure_report(af, api, failed))
+            pytest.fail("backfill run failed:\n" + failure_report(af, api, failed))
         if len(runs) == len(YEARS) and all(r.state == "success" for r in runs):
             break
         if time.monotonic() > deadline:

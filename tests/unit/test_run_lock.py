@@ -160,6 +160,39 @@ def test_holding_keeps_the_heartbeat_fresh(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["2021.lock"]   # no temp files left behind
 
 
+def later(seconds: float) -> str:
+    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+
+
+def test_a_lock_waiting_for_review_is_live_without_heartbeats_until_the_reviews_deadline(tmp_path, caplog):
+    """A DAG run parked on its review refreshes nothing for days; the lock timeout (an hour) must not free it."""
+    waiting = {"run_id": "reviewed", "host": "elsewhere", "pid": None, "started": ago(9000), "heartbeat": ago(7200)}
+    path = lock_file(tmp_path, {**waiting, "awaiting_review_until": later(3600)})
+    with pytest.raises(RunLocked, match="waiting for review until"):
+        RunLock(path, "mine", timeout=3600).acquire()
+    path = lock_file(tmp_path, {**waiting, "awaiting_review_until": ago(60)})   # the review's deadline passed
+    with caplog.at_level(logging.WARNING, logger="biomass.pipeline.lock"):
+        RunLock(path, "mine", timeout=3600).acquire()
+    assert "no heartbeat for" in caplog.text and json.loads(path.read_text())["run_id"] == "mine"
+
+
+def test_await_review_marks_the_lock_heartbeats_keep_the_mark_and_the_next_step_clears_it(tmp_path):
+    path = tmp_path / "locks" / "2021.lock"
+    lock = RunLock(path, "dag-run-1", timeout=3600, pid=None).acquire()
+    until = datetime.now(timezone.utc) + timedelta(hours=72)
+    lock.await_review(until)
+    marked = json.loads(path.read_text())
+    assert datetime.fromisoformat(marked["awaiting_review_until"]) == until.replace(microsecond=0)
+    lock.refresh()   # the marking step's heartbeat thread may beat once more after the mark
+    assert json.loads(path.read_text())["awaiting_review_until"] == marked["awaiting_review_until"]
+    assert json.loads(path.read_text())["started"] == marked["started"]
+    lock.resume()    # record_review runs: its heartbeat keeps the lock live again
+    assert "awaiting_review_until" not in json.loads(path.read_text())
+    path.write_text(json.dumps({**marked, "run_id": "other"}))
+    with pytest.raises(LockLost, match="other"):
+        lock.await_review(until)
+
+
 # -- biomass run-year ------------------------------------------------------------------------------------------
 
 def test_run_year_is_refused_while_another_run_holds_the_year_and_leaves_its_staging_alone(tmp_path, capsys):

@@ -8,7 +8,9 @@ The lock file is created with O_EXCL (exactly one creator wins) and holds the ow
 ``pid``), ``started`` and ``heartbeat`` (UTC). The holder refreshes the heartbeat while it works
 (``holding``). A lock is stale, and taken over with a warning in the log, when its heartbeat is older than the
 timeout or, on the same host, its pid is gone. A DAG run spans processes, so its lock has no pid
-(``pid=None``): only the heartbeat decides. Breaking a stale lock goes through ``<year>.lock.break`` (also
+(``pid=None``): only the heartbeat decides. A DAG run waiting for a person (the review before publish, which may
+take days while no task runs) marks its lock ``awaiting_review_until`` the review's deadline (``await_review``):
+until then it is live without a heartbeat; the next step that resumes the lock clears the mark. Breaking a stale lock goes through ``<year>.lock.break`` (also
 O_EXCL), so two runs that both find it stale cannot both take it over.
 """
 
@@ -50,10 +52,14 @@ class LockLost(RuntimeError):
     """This run no longer holds its lock (taken over as stale, or removed): it must stop before it writes more."""
 
 
+AWAITING_REVIEW = "awaiting_review_until"
+
+
 def describe(holder: dict[str, Any]) -> str:
     pid = f" pid {holder['pid']}" if holder.get("pid") is not None else ""
+    waiting = f", waiting for review until {holder[AWAITING_REVIEW]}" if holder.get(AWAITING_REVIEW) else ""
     return (f"run {holder.get('run_id')!r} on {holder.get('host')}{pid}, started {holder.get('started')}, "
-            f"last heartbeat {holder.get('heartbeat')}")
+            f"last heartbeat {holder.get('heartbeat')}{waiting}")
 
 
 def process_run_id() -> str:
@@ -105,12 +111,20 @@ class RunLock:
             except FileNotFoundError:
                 return "it is gone"
         age = time.time() - beat
-        if age > self.timeout:
+        if age > self.timeout and not self._awaiting_review(holder):
             return f"no heartbeat for {age:.0f} s (timeout {self.timeout:g} s)"
         pid = holder.get("pid")
         if pid is not None and holder.get("host") == socket.gethostname() and not _pid_alive(int(pid)):
             return f"its process {pid} on {holder['host']} is gone"
         return None
+
+    @staticmethod
+    def _awaiting_review(holder: dict[str, Any]) -> bool:
+        """True while the holder waits for a person and the review's deadline has not passed."""
+        try:
+            return datetime.fromisoformat(holder[AWAITING_REVIEW]) > _now()
+        except (KeyError, TypeError, ValueError):
+            return False
 
     # -- holding --------------------------------------------------------------------------------------
     def acquire(self) -> "RunLock":
@@ -150,14 +164,29 @@ class RunLock:
             now = f"held by {describe(holder)}" if holder else "gone"
             raise LockLost(f"run {self.run_id!r} lost its lock {self.path}: it is {now}. Stop: another run may be "
                            f"building this year (raise run_lock.timeout_seconds if this run was only slow)")
-        _atomic_write_bytes(self.path, self._content(holder.get("started")).encode(), unique_tmp=True)
+        _atomic_write_bytes(self.path, self._content(holder.get("started"), holder.get(AWAITING_REVIEW)).encode(),
+                            unique_tmp=True)
+
+    def await_review(self, until: datetime) -> None:
+        """Mark the lock live until ``until`` without heartbeats: the run now waits for a person (no task runs
+        to refresh it). Heartbeats keep the mark; ``resume`` (the next step) clears it. LockLost if not held."""
+        holder = self.holder()
+        if not holder or holder.get("run_id") != self.run_id:
+            self.refresh()   # raises LockLost with the usual message
+        _atomic_write_bytes(self.path, self._content(holder.get("started"),
+                                                     until.astimezone(timezone.utc).isoformat(timespec="seconds")
+                                                     ).encode(), unique_tmp=True)
+        log.info("run lock %s held by %s while it waits for review, until %s", self.path, self.run_id, until)
 
     def resume(self) -> "RunLock":
         """For a later step of a run that spans processes: refresh the lock if this run holds it, take it again if
         it is free (the run's failure released it and a task is re-run), refuse if another run holds it."""
         holder = self.holder()
         if holder and holder.get("run_id") == self.run_id:
-            self.refresh()
+            if holder.get(AWAITING_REVIEW):   # a step runs again: its heartbeat keeps the lock from now on
+                _atomic_write_bytes(self.path, self._content(holder.get("started")).encode(), unique_tmp=True)
+            else:
+                self.refresh()
             return self
         return self.acquire()
 
@@ -198,10 +227,13 @@ class RunLock:
             raise lost[0]
 
     # -- internals ------------------------------------------------------------------------------------
-    def _content(self, started: str | None) -> str:
+    def _content(self, started: str | None, awaiting_review_until: str | None = None) -> str:
         now = _now().isoformat(timespec="seconds")
-        return json.dumps({"run_id": self.run_id, "host": socket.gethostname(), "pid": self.pid,
-                           "started": started or now, "heartbeat": now}, indent=2) + "\n"
+        content = {"run_id": self.run_id, "host": socket.gethostname(), "pid": self.pid,
+                   "started": started or now, "heartbeat": now}
+        if awaiting_review_until:
+            content[AWAITING_REVIEW] = awaiting_review_until
+        return json.dumps(content, indent=2) + "\n"
 
     def _break(self, holder: dict[str, Any], reason: str) -> None:
         """Remove a stale lock, unless someone else is already doing so or it changed since it was judged."""

@@ -123,6 +123,17 @@ def prepare_review(plan: "RunPlan") -> dict[str, Any]:
     return {"mode": mode, "subject": subject, "body": body}
 
 
+def lock_deadline(plan: "RunPlan"):
+    """Until when a run waiting for its review keeps the run lock without heartbeats: the review's response
+    timeout, plus the lock's own timeout for the wait between two tasks (the review task starts after
+    ``prepare_review`` and its deadline counts from then; after it the scheduler fails the review and the run's
+    teardown releases the lock)."""
+    from datetime import datetime, timedelta, timezone
+
+    return datetime.now(timezone.utc) + timedelta(hours=plan.cfg.review.response_timeout_hours,
+                                                  seconds=plan.cfg.run_lock.timeout_seconds)
+
+
 def review_year(plan: "RunPlan") -> Decision:
     """The review step of ``run_year``: prepare it, then stop (``ReviewPending``) unless it is decided."""
     prepare_review(plan)
