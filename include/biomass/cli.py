@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from biomass import exitcodes
@@ -59,7 +60,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return _parser(known.command)
 
 
+# Arrow's allocator for every biomass command (and the worker processes run-year starts), unless the environment
+# names one: jemalloc returns freed memory to the system, mimalloc (Arrow's Linux default) keeps it mapped, so a
+# step's peak RSS carries what it freed earlier (1M-document assemble: 1.33 GB with mimalloc, 1.16 GB with jemalloc,
+# 1.70 GB with the system allocator). Read by Arrow at its first allocation: set before any command imports it.
+ARROW_POOL = "jemalloc"
+
+
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", ARROW_POOL)
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

@@ -273,6 +273,7 @@ class NativeStack:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self._port("scheduler_health")),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs / "tasks"),
             "BIOMASS_DATA_ROOT": str(self.data_root),
+            "ARROW_DEFAULT_MEMORY_POOL": "jemalloc",   # as docker-compose.yaml sets it
             **({"BIOMASS_CONFIG": str(self.config)} if self.config else {}),
         })
         if self.redis is not None:

@@ -86,3 +86,26 @@ def test_unknown_command_and_missing_command_are_usage_errors(capsys):
             build_parser(argv)
         assert err.value.code == 2
     assert "invalid choice: 'bogus'" in capsys.readouterr().err
+
+
+def test_commands_run_on_arrows_jemalloc_pool_unless_the_environment_names_one(tmp_path):
+    """Arrow reads ARROW_DEFAULT_MEMORY_POOL at its first allocation, so the CLI must set it before any command
+    imports pyarrow; an operator's own choice wins."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys; from biomass import cli; cli.COMMANDS['pool'] = ('pool_probe', 'probe'); "
+             "sys.exit(cli.main(['pool']))")
+    (tmp_path / "pool_probe.py").write_text(
+        "import pyarrow as pa\n"
+        "def register(sub):\n"
+        "    p = sub.add_parser('pool', help='probe')\n"
+        "    p.set_defaults(func=lambda args: print(pa.default_memory_pool().backend_name))\n")
+    base = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    base["PYTHONPATH"] = os.pathsep.join([str(tmp_path), *sys.path])
+    got = subprocess.run([sys.executable, "-c", probe], env=base, capture_output=True, text=True, check=True)
+    assert got.stdout.strip() == "jemalloc"
+    mine = subprocess.run([sys.executable, "-c", probe], env={**base, "ARROW_DEFAULT_MEMORY_POOL": "system"},
+                          capture_output=True, text=True, check=True)
+    assert mine.stdout.strip() == "system"
