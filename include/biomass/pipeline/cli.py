@@ -37,7 +37,9 @@ def register(subparsers) -> None:
                         '\'{"scrape": {"max_quarantine_fraction": 0.7}}\' (one gate); recorded in the manifest')
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="worker processes for the mapped steps (scrape, tagging, ...; default: the CPUs this "
-                        "process may use; 1: all in this process)")
+                        "process may use); above 1, every other step also runs in a fresh process of its own, as "
+                        "an Airflow task does, so no step carries memory left by an earlier one; 1: all in this "
+                        "process")
     p.add_argument("--profile-out", metavar="FILE",
                    help="write each step's wall time, peak RSS and bytes written here (JSON), even if a gate fails")
     p.set_defaults(func=_cmd_run_year)
