@@ -136,3 +136,8 @@ def test_parallel_verdicts_equal_the_serial_ones_row_for_row(synthetic, prov, mo
         ("content_mismatch", "no_manifest", "bad_signature")
     for workers in (2, 3, 7):
         assert verify.row_verdicts(table, prov, workers=workers) == serial
+    # No checking process outlives the call: a step run in a worker process (run-year --workers) joins its live
+    # children at exit, so a pool kept alive hung the whole run there.
+    import multiprocessing
+
+    assert multiprocessing.active_children() == []

@@ -268,3 +268,27 @@ def _alive(pid: int) -> bool:
             return fh.read().split(") ")[1][0] != "Z"   # a zombie has exited
     except FileNotFoundError:
         return False
+
+
+def _leaves_a_pool_running(plan) -> str:
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+    pool.submit(int, "1").result()
+    _HELD.append(pool)   # kept, as a cache would keep it
+    return "done"
+
+
+def test_a_step_that_leaves_child_processes_running_does_not_hang_the_run():
+    """Its process would join them at exit and wait forever (a signature-check pool kept for the process's life
+    hung a 100k-document run at gate_synthesize)."""
+    import threading
+
+    out = []
+    with Workers(2) as pool:
+        runner = threading.Thread(target=lambda: out.append(pool.run(None, "leaky", _leaves_a_pool_running)),
+                                  daemon=True)
+        runner.start()
+        runner.join(120)
+    assert out == ["done"]

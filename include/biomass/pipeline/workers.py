@@ -96,7 +96,22 @@ def _run_shard(plan, fn: Callable[..., T], index: int | None, name: str,
         if environ is None:   # in the caller's own process: nothing to carry across
             raise
         raise _portable(exc) from None
+    finally:
+        if environ is not None:
+            _end_leftover_children(name)
     return result, profile.steps[0]
+
+
+def _end_leftover_children(name: str) -> None:
+    """A worker's process joins its live children when it exits: a step that left a pool running would hang the
+    run there, forever. End them, and say which step left them."""
+    import logging
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        logging.getLogger(__name__).warning("%s left child process %s running; ending it", name, child.pid)
+        child.terminate()
+        child.join(10)
 
 
 class Workers:

@@ -6,7 +6,6 @@ import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import pyarrow as pa
 
@@ -56,7 +55,8 @@ def row_verdicts(table: pa.Table, config: ProvenanceConfig, trusted: dict[bytes,
             step = -(-len(rows) // workers)
             slices = [(manifests[k:k + step], texts[k:k + step], ids[k:k + step], trusted)
                       for k in range(0, len(rows), step)]
-            verdicts = [v for part in _pool(workers).map(_verify_many, slices) for v in part]
+            with _pool(workers) as pool:
+                verdicts = [v for part in pool.map(_verify_many, slices) for v in part]
         else:
             verdicts = _verify_many((manifests, texts, ids, trusted))
         for i, verdict in zip(rows, verdicts):
@@ -69,11 +69,12 @@ def _verify_many(job: tuple[list[str], list[str], list[str | None], dict[bytes, 
     return [verify_provenance(p, t, trusted, d) for p, t, d in zip(manifests, texts, ids)]
 
 
-@lru_cache(maxsize=None)
 def _pool(workers: int) -> ProcessPoolExecutor:
-    """One pool per process and size, kept for the process's life (a gate checks batch after batch). Started from
-    a fork server, not by forking this process: a gate may run inside a threaded process (an Airflow task), and a
-    fork copies locks held by other threads."""
+    """A pool for one batch's checks, shut down after it: a pool kept for the process's life left live child
+    processes behind, and a step run in a worker process (``run-year --workers``) then hung at exit, joining them.
+    Started from a fork server (kept by multiprocessing between batches, so a new pool costs a fork per worker),
+    not by forking this process: a gate may run inside a threaded process (an Airflow task), and a fork copies
+    locks held by other threads."""
     import multiprocessing
 
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
