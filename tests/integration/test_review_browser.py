@@ -19,7 +19,7 @@ import pytest
 from tests.integration.conftest import REVIEWER
 from tests.integration.rest import (DAG_ID, ensure_dag_ready, failure_report, start_reviewed_year, wait_for_review,
                                     wait_for_run_end)
-from tests.plugins.test_observatory_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, _require_browser
+from tests.plugins.test_observatory_browser import ARTIFACTS, headless_chrome
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(3600)]
 
@@ -28,18 +28,7 @@ YEAR = 2026
 
 @pytest.fixture(scope="module")
 def browser():
-    _require_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,1600"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(90)
+    driver = headless_chrome(window="1400,1600", page_load_timeout=90)
     yield driver
     driver.quit()
 

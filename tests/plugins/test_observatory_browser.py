@@ -87,8 +87,8 @@ def server(airflow_db, tmp_path_factory):
         log.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
+def headless_chrome(window: str = "1400,1000", page_load_timeout: float = 60):
+    """Debian's Chromium under chromedriver, headless and offline (the browser tests here and in integration)."""
     _require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -97,10 +97,16 @@ def browser():
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,1000"):
+                 "--disable-dev-shm-usage", f"--window-size={window}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    driver.set_page_load_timeout(page_load_timeout)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = headless_chrome()
     yield driver
     driver.quit()
 

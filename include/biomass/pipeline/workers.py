@@ -24,6 +24,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Sequence, TypeVar
 
+from biomass.cpus import usable_cpus
 from biomass.profiling import Step, StepProfile
 
 T = TypeVar("T")
@@ -33,11 +34,8 @@ PRELOAD = ["biomass.pipeline", "biomass.stages.scrape", "pyarrow.parquet", "pyar
 
 
 def default_workers() -> int:
-    """The CPUs this process may run on (a container's or taskset's limit, not the host's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:   # not Linux
-        return max(1, os.cpu_count() or 1)
+    """Workers for ``run-year`` when none are asked for: every CPU this process may use."""
+    return usable_cpus()
 
 
 class StepError(RuntimeError):

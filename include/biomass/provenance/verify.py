@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from biomass.cpus import usable_cpus
 from biomass.provenance.config import ProvenanceConfig
 from biomass.provenance.keys import trusted_keys
 from biomass.provenance.signing import Verdict, verify_provenance
@@ -88,12 +89,7 @@ def verify_workers() -> int:
     """Processes a gate uses for signature checks: ``$BIOMASS_VERIFY_WORKERS``, else every CPU this process may
     run on (a container's or taskset's limit, not the host's count)."""
     value = os.environ.get("BIOMASS_VERIFY_WORKERS")
-    if value:
-        return max(int(value), 1)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:   # not Linux
-        return os.cpu_count() or 1
+    return max(int(value), 1) if value else usable_cpus()
 
 
 def verify_table(table: pa.Table, config: ProvenanceConfig) -> VerifyReport:
