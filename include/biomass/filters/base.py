@@ -1,0 +1,59 @@
+"""What every document filter is: a name and version, typed parameters, and one batch-wise decision.
+
+A filter sees a whole record batch (or table) at a time so that it can work in bulk (compiled kernels, Arrow
+compute); it returns one entry per row: ``None`` keeps the row, a string drops it and says why (the detail that
+goes to quarantine next to ``reason = name``). Filters are pure: same rows and params, same decisions.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar, Sequence
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+
+class FilterError(ValueError):
+    """A filter chain or a filter's parameters are invalid."""
+
+
+class FilterParams(BaseModel):
+    """Base of every filter's parameters: strict and frozen, like the rest of the config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DocumentFilter(ABC):
+    """One step of the curation chain. Subclasses set ``name``, ``version`` and ``Params`` and implement
+    ``decide``. ``columns`` names the record columns ``decide`` reads (the stage reads only those)."""
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    Params: ClassVar[type[FilterParams]] = FilterParams
+    columns: ClassVar[tuple[str, ...]] = ("text",)
+
+    def __init__(self, params: FilterParams | dict | None = None) -> None:
+        if params is None:
+            params = self.Params()
+        elif isinstance(params, dict):
+            try:
+                params = self.Params.model_validate(params)
+            except ValueError as exc:
+                raise FilterError(f"filter {self.key}: bad parameters: {exc}") from exc
+        elif not isinstance(params, self.Params):
+            raise FilterError(f"filter {self.key}: parameters must be {self.Params.__name__}, "
+                              f"not {type(params).__name__}")
+        self.params = params
+
+    @property
+    def key(self) -> str:
+        """``name/version``, as recorded in manifests: a changed decision rule gets a new version."""
+        return f"{self.name}/{self.version}"
+
+    @abstractmethod
+    def decide(self, batch: pa.RecordBatch | pa.Table) -> Sequence[str | None]:
+        """One entry per row of ``batch``: ``None`` keeps it, a string drops it with that detail."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r})"
