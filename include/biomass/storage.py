@@ -469,6 +469,14 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     return path
 
 
+def write_json_atomic(path: str | os.PathLike[str], value: Any) -> Path:
+    """A step's state file (plan, counts, gate verdict, shard plan) as canonical JSON, written atomically: a
+    process killed mid-write must leave the old file or none, never half a JSON that a retry then trusts."""
+    from biomass.schema import canonical_json
+
+    return write_bytes_atomic(path, (canonical_json(value) + "\n").encode("utf-8"))
+
+
 def _plain_name(name: Any) -> bool:
     """A manifest may only name files inside its own folder."""
     return isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")

@@ -267,3 +267,13 @@ def test_parquet_written_in_row_group_parts_has_write_parquets_bytes(tmp_path):
     with pytest.raises(ValueError, match="rows each"):
         write_parquet_parts([table.slice(0, 10), table.slice(10, 10)], tmp_path / "bad.parquet", schema)
     assert not (tmp_path / "bad.parquet").exists() and not (tmp_path / ".bad.parquet.tmp").exists()
+
+
+def test_write_json_atomic_writes_canonical_json_and_leaves_no_temp_file(tmp_path):
+    from biomass.storage import write_json_atomic
+
+    path = write_json_atomic(tmp_path / "state" / "counts.json", {"b": 1, "a": [1, 2]})
+    assert path.read_text() == '{"a":[1,2],"b":1}\n'
+    write_json_atomic(path, {"a": 2})
+    assert path.read_text() == '{"a":2}\n'
+    assert [p.name for p in path.parent.iterdir()] == ["counts.json"]

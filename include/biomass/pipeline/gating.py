@@ -25,8 +25,8 @@ from biomass.gates.runner import GateFailed, GateResult, run_gate
 from biomass.gates.suites import DERIVED_COLUMNS, GATES, build_suite, columns_read
 from biomass.pipeline.plan import RunPlan, load_counts, stage_output
 from biomass.provenance.config import ProvenanceConfig
-from biomass.schema import canonical_json, empty_table
-from biomass.storage import dataset_files
+from biomass.schema import empty_table
+from biomass.storage import dataset_files, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def run_gate_for(plan: RunPlan, gate: str, thresholds: dict[str, Any] | None = N
     verdict = {**result.summary(), "summary": summary}
     if thresholds:  # an audited exception: the manifest keeps which thresholds this run changed
         verdict["overrides"] = thresholds
-    (gates_dir / f"{gate}.json").write_text(canonical_json(verdict) + "\n")
+    write_json_atomic(gates_dir / f"{gate}.json", verdict)
     log.info(result.explain())
     if not result.success:
         raise GateFailed(result)

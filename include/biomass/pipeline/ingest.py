@@ -25,7 +25,7 @@ from biomass.accounting import Quarantine, StageCounts
 from biomass.pipeline.plan import RunPlan, save_counts, stage_output, stage_quarantine
 from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, canonical_json, conform
 from biomass.storage import (SHARD_PREFIX, ParquetStream, concat_parquet, dataset_rows, parquet_batches,
-                             write_parquet)
+                             write_json_atomic, write_parquet)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def run_scrape_shard(plan: RunPlan, index: int) -> StageCounts:
         counts = scrape([plan.scrape_inputs[index]], year=plan.year, config=plan.cfg.scrape,
                         out_path=str(shard.out), quarantine_path=str(shard.quarantine))
         counts.check()
-        shard.counts.write_text(canonical_json(counts.as_dict()) + "\n")
+        write_json_atomic(shard.counts, counts.as_dict())
     except BaseException:
         shard.remove()
         raise

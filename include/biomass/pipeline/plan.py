@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 from biomass.accounting import StageCounts
 from biomass.config import BiomassConfig, expand_inputs, load_config
 from biomass.pipeline.lock import RunLock
-from biomass.schema import canonical_json, empty_table
-from biomass.storage import GenerationStore
+from biomass.schema import empty_table
+from biomass.storage import GenerationStore, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class RunPlan:
         path = self.staging / "plan.json"
         state = asdict(self)
         state.pop("secrets")
-        path.write_text(canonical_json(state) + "\n")
+        write_json_atomic(path, state)
         return path
 
     def run_lock(self, run_id: str, *, spans_processes: bool = False) -> RunLock:
@@ -131,7 +131,7 @@ def _counts_path(plan: RunPlan, stage: str) -> Path:
 
 def save_counts(plan: RunPlan, counts: StageCounts) -> StageCounts:
     counts.check()
-    _counts_path(plan, counts.stage).write_text(canonical_json(counts.as_dict()) + "\n")
+    write_json_atomic(_counts_path(plan, counts.stage), counts.as_dict())
     log.info("%s: in=%d out=%d quarantined=%s", counts.stage, counts.rows_in, counts.rows_out,
              dict(counts.quarantined))
     return counts

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from biomass.accounting import StageCounts
 from biomass.pipeline.plan import RunPlan, load_counts, save_counts, stage_output
-from biomass.schema import canonical_json
+from biomass.storage import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def train_synthesizer(plan: RunPlan) -> list[int]:
     if plan.parent is None:
         notes["chain_start"] = "no earlier generation under this data root: nothing to train on"
     shard_plan = {"n": n, "shards": shards, "seed": seed, "quarantined": dict(counts.quarantined), "notes": notes}
-    (folder / SHARD_PLAN).write_text(canonical_json(shard_plan) + "\n")
+    write_json_atomic(folder / SHARD_PLAN, shard_plan)
     log.info("synthesize: %d docs in %d shards, trained on %d of %d parent docs", n, shards, len(training),
              training.parent_docs)
     return list(range(shards))
@@ -112,7 +112,7 @@ def synthesize_shard(plan: RunPlan, index: int) -> dict[str, Any]:
     counts = sample_range(training, lo=lo, hi=hi, n=n, seed=seed, year=plan.year, parent=plan.parent,
                           config=cfg.synthesize, provenance=cfg.provenance, out_path=str(_part(plan, index, ".parquet")))
     counts.notes.update({"shard": index, "first": lo, "stop": hi})
-    _part(plan, index, ".counts.json").write_text(canonical_json(counts.as_dict()) + "\n")
+    write_json_atomic(_part(plan, index, ".counts.json"), counts.as_dict())
     return counts.as_dict()
 
 

@@ -24,7 +24,7 @@ from biomass.config import LicenseConfig
 from biomass.schema import RECORD_SCHEMA, canonical_json, make_doc_id, sha256_text
 from biomass.stages.drop_files import Refused, list_drop, normalise, read_document, unsafe_entry
 from biomass.stages.license_manifest import MANIFEST_NAMES, ManifestError, drop_schema, load_manifest
-from biomass.storage import ParquetStream
+from biomass.storage import ParquetStream, write_json_atomic
 from biomass.text import detect_lang, normalize
 
 __all__ = ["MANIFEST_NAMES", "drop_schema", "license_stage", "load_manifest", "licence_problem", "document_terms"]
@@ -79,7 +79,7 @@ def license_stage(drops: list[str], *, year: int, config: LicenseConfig, out_pat
     if quarantine_path:
         quarantine.write(quarantine_path)
     if report_path:
-        Path(report_path).write_text(canonical_json(_finish_report(report, year)) + "\n")
+        write_json_atomic(report_path, _finish_report(report, year))
     counts.notes["publishers"] = sorted(report)
     return counts.check()
 
