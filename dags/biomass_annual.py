@@ -330,8 +330,8 @@ def biomass_annual():
                 if answer:   # review mode required: a person answered in Airflow
                     user, given = answer.get("responded_by_user") or {}, answer.get("params_input") or {}
                     record_decision(run, approve=answer["chosen_options"] == ["Approve"],
-                                    by=user.get("name") or user.get("id") or "unknown", at=str(answer.get(
-                                        "responded_at")), comment=given.get("comment") or "",
+                                    by=user.get("name") or user.get("id") or "unknown", at=answer.get(
+                                        "responded_at"), comment=given.get("comment") or "",
                                     exclude=given.get("exclude") or [])
                 return require_decision(run).as_dict()
             except (ReviewRejected, ReviewPending, ValueError) as exc:

@@ -111,3 +111,83 @@ def test_mode_off_records_that_no_review_ran(pending):
     review = publish(plan)["review"]
     assert review["mode"] == "off" and review["decision"] == "none" and review["sample_ids"] == []
     assert json.loads((plan.staging / "review" / "decision.json").read_text())["decision"] == "none"
+
+
+def _staged_state(plan) -> dict:
+    """Every staged file the exclusion may change, by content."""
+    from biomass.storage import file_sha256
+
+    names = [*sorted((plan.staging / "generation").glob("part-*")), *sorted((plan.staging / "measure").glob("*.stats")),
+             plan.staging / "dedup.signatures.npy", plan.staging / "dedup.signature_ids.parquet"]
+    return {str(p.relative_to(plan.staging)): file_sha256(p) for p in names if p.exists()}
+
+
+def test_a_kill_before_the_exclusion_commits_changes_nothing_and_a_retry_applies_it(pending, monkeypatch):
+    import biomass.review.decision as decision
+    from biomass.pipeline import publish
+
+    doc = _new_synthetic_id(pending)
+    before = _staged_state(pending)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed while building the exclusion")
+
+    monkeypatch.setattr(decision, "_drop_signatures", killed)
+    with pytest.raises(KeyboardInterrupt):
+        record_decision(pending, approve=True, by="alice", exclude=[doc])
+    assert _staged_state(pending) == before and load_decision(pending) is None
+    assert not (pending.staging / "review.quarantine.parquet").exists()
+
+    monkeypatch.undo()
+    record_decision(pending, approve=True, by="alice", exclude=[doc])
+    assert not (pending.staging / decision.PENDING_DIR).exists()
+    manifest = publish(pending)
+    assert manifest["stages"]["review"]["quarantined"] == {EXCLUDED: 1}
+
+
+def test_a_kill_while_applying_a_committed_exclusion_is_rolled_forward_by_the_retry(pending, monkeypatch):
+    import os
+
+    import biomass.review.decision as decision
+    from biomass.pipeline import publish
+
+    doc = _new_synthetic_id(pending)
+    rows_before = sum(pq.ParquetFile(p).metadata.num_rows for p in (pending.staging / "generation").glob("part-*"))
+    real_replace, calls = os.replace, []
+
+    journal = pending.staging / decision.PENDING_DIR / decision.JOURNAL
+
+    def replace_once_then_die(src, dst):     # os.replace is global: only the journal's renames are cut short
+        if journal.exists() and os.path.dirname(src) == str(journal.parent):
+            if calls:
+                raise KeyboardInterrupt("killed between two renames")
+            calls.append(dst)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(decision.os, "replace", replace_once_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        record_decision(pending, approve=True, by="alice", exclude=[doc])
+    monkeypatch.undo()
+    assert calls and journal.exists()
+
+    with pytest.raises(ReviewConflict, match="already excluded"):     # a different decision cannot undo it
+        record_decision(pending, approve=True, by="alice", exclude=[])
+    record_decision(pending, approve=True, by="alice", exclude=[doc])   # the same decision records it
+    manifest = publish(pending)
+    assert manifest["stages"]["review"] == {"stage": "review", "in": rows_before, "out": rows_before - 1,
+                                            "quarantined": {EXCLUDED: 1}}
+    ids = pq.read_table(pending.staging / "dedup.signature_ids.parquet").column("doc_id").to_pylist()
+    assert doc not in ids and len(ids) == len(np.load(pending.staging / "dedup.signatures.npy", mmap_mode="r"))
+    quarantined = pq.read_table(pending.staging / "review.quarantine.parquet").column("doc_id").to_pylist()
+    assert quarantined == [doc]
+
+
+@pytest.mark.parametrize("given", ["2026-12-02 07:48:37.123456+00:00", "2026-12-02T08:48:37+01:00",
+                                   "2026-12-02 07:48:37"])
+def test_the_time_of_a_decision_is_recorded_as_iso_utc(given):
+    from datetime import datetime, timezone
+
+    from biomass.review.decision import _iso
+
+    assert _iso(given) == "2026-12-02T07:48:37+00:00"
+    assert _iso(datetime(2026, 12, 2, 7, 48, 37, tzinfo=timezone.utc)) == "2026-12-02T07:48:37+00:00"

@@ -34,6 +34,8 @@ from biomass.schema import QUARANTINE_SCHEMA, canonical_json
 from biomass.storage import ParquetStream, ShardWriter, file_sha256, parquet_batches, write_bytes_atomic
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from biomass.pipeline.plan import RunPlan
 
 log = logging.getLogger(__name__)
@@ -141,7 +143,7 @@ def review_year(plan: "RunPlan") -> Decision:
 
 
 def record_decision(plan: "RunPlan", *, approve: bool, by: str, comment: str = "", exclude: Iterable[str] = (),
-                    at: str | None = None, automatic: bool = False) -> Decision:
+                    at: "str | datetime | None" = None, automatic: bool = False) -> Decision:
     """Record (and apply) the decision on the sample drawn for this run. A reject needs a comment; exclusions
     come with an approval and must be this year's new documents. A second decision is refused."""
     existing = load_decision(plan)
@@ -156,7 +158,7 @@ def record_decision(plan: "RunPlan", *, approve: bool, by: str, comment: str = "
         raise ValueError("exclusions come with an approval; a reject publishes nothing")
     sample = load_sample(plan)
     decision = Decision(mode=plan.cfg.review.mode, decision="approve" if approve else "reject", by=by,
-                        at=None if automatic else (at or _now()), comment=comment, excluded=excluded, automatic=automatic,
+                        at=None if automatic else _iso(at) if at else _now(), comment=comment, excluded=excluded, automatic=automatic,
                         sample_ids=sorted({d for d in sample.column("doc_id").to_pylist() if d}),
                         sample_sha256=file_sha256(sample_path(plan)),
                         metrics_before_exclusions=bool(excluded))
@@ -166,6 +168,16 @@ def record_decision(plan: "RunPlan", *, approve: bool, by: str, comment: str = "
     log.info("review of %s: %s by %s%s", plan.year, decision.decision, by,
              f", excluding {len(excluded)} documents" if excluded else "")
     return decision
+
+
+def _iso(at: "str | datetime") -> str:
+    """When a person answered, as ISO 8601 UTC (``2026-12-02T07:48:37+00:00``), whether Airflow hands over a
+    datetime or its ``str()``; a naive time is taken to be UTC."""
+    from datetime import datetime, timezone
+
+    when = at if isinstance(at, datetime) else datetime.fromisoformat(str(at).strip())
+    when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    return when.isoformat(timespec="seconds")
 
 
 def _now() -> str:
@@ -206,23 +218,43 @@ def manifest_fields(plan: "RunPlan") -> tuple[dict[str, Any], dict[str, Any] | N
 
 
 # -- exclusions ----------------------------------------------------------------------------------------------
+#
+# Exclusions change several staged files (shards, their statistics, the signatures publish adds to the index, the
+# review quarantine). They are built aside in ``review.pending/`` first; a journal written last commits them, and
+# applying the journal only renames files into place, so a process killed at any point leaves either nothing
+# applied (the pending folder is discarded on retry) or a committed journal that the retry rolls forward.
+
+PENDING_DIR = "review.pending"
+JOURNAL = "journal.json"
+APPLIED = "review.exclusions.json"     # the applied journal: a retry of the same decision finds its work done
+
 
 def exclude_documents(plan: "RunPlan", doc_ids: list[str], detail: str) -> None:
     """Take ``doc_ids`` out of the staged generation (this year's new rows only), quarantined as
     ``reviewer_excluded``; writes ``review.counts.json`` (also with no exclusions, so the stage shows)."""
     from biomass.accounting import StageCounts
-    from biomass.pipeline.measure import measure_shard
     from biomass.pipeline.plan import save_counts, stage_output
     from biomass.review.sample import _new_shards
-    from biomass.storage import dataset_files
+    from biomass.storage import dataset_files, write_json_atomic
+
+    pending = plan.staging / PENDING_DIR
+    journal = _load_journal(pending / JOURNAL)
+    if journal is not None:       # an earlier attempt committed its exclusions and was cut short applying them
+        _apply_journal(plan, journal)
+    _discard(pending)             # else an attempt that died before its journal: nothing of it was applied
+    applied = _load_journal(plan.staging / APPLIED)
+    if applied is not None:       # an earlier attempt applied exclusions but died before recording its decision
+        if applied["doc_ids"] != sorted(set(doc_ids)):
+            raise ReviewConflict(f"an earlier attempt at this review of {plan.year} already excluded "
+                                 f"{applied['doc_ids']}; repeat that decision to record it")
+        return
 
     shards = dataset_files(stage_output(plan, "assemble"))
     total = sum(pq.ParquetFile(s).metadata.num_rows for s in shards)
     wanted = pa.array(doc_ids, pa.string())
-    new = _new_shards(plan)
     hits: dict[Path, int] = {}
     found: set[str] = set()
-    for shard in new if doc_ids else []:
+    for shard in _new_shards(plan) if doc_ids else []:
         ids = pq.read_table(shard, columns=["doc_id"]).column("doc_id")
         mask = pc.is_in(ids, value_set=wanted)
         if (n := pc.sum(mask).as_py() or 0):
@@ -232,24 +264,65 @@ def exclude_documents(plan: "RunPlan", doc_ids: list[str], detail: str) -> None:
         raise ValueError(f"cannot exclude {missing[:5]}{' ...' if len(missing) > 5 else ''}: not among the new "
                          f"documents of {plan.year} (rows carried from the parent are retired with `biomass "
                          f"retire`, not excluded)")
+    if not doc_ids:
+        save_counts(plan, StageCounts("review", rows_in=total, rows_out=total))
+        return
+
+    pending.mkdir(parents=True)
+    renames: list[tuple[str, str]] = []
     excluded = 0
-    with ParquetStream(plan.staging / "review.quarantine.parquet", QUARANTINE_SCHEMA) as quarantine:
-        for shard, n in hits.items():
-            excluded += _rewrite_without(shard, wanted, quarantine, detail)
-            measure_shard(plan, shards.index(shard))
-    if doc_ids:
-        _drop_signatures(plan, wanted)
+    quarantine_tmp = pending / "review.quarantine.parquet"
+    with ParquetStream(quarantine_tmp, QUARANTINE_SCHEMA) as quarantine:
+        for shard in hits:
+            rewritten = pending / f"shard-{shards.index(shard):05d}.parquet"
+            excluded += _rewrite_without(shard, rewritten, wanted, quarantine, detail)
+            renames.append((rewritten.name, str(shard.relative_to(plan.staging))))
+    renames.append((quarantine_tmp.name, "review.quarantine.parquet"))
+    renames += _drop_signatures(plan, wanted, pending)
     counts = StageCounts("review", rows_in=total, rows_out=total - excluded)
-    if excluded:
-        counts.quarantined[EXCLUDED] = excluded
-    save_counts(plan, counts)
+    counts.quarantined[EXCLUDED] = excluded
+    counts.check()
+    journal = {"doc_ids": sorted(set(doc_ids)), "renames": renames, "measure": sorted(shards.index(s) for s in hits),
+               "counts": counts.as_dict()}
+    write_json_atomic(pending / JOURNAL, journal)     # the commit point
+    _apply_journal(plan, journal)
 
 
-def _rewrite_without(shard: Path, wanted: pa.Array, quarantine: ParquetStream, detail: str) -> int:
-    """Rewrite one shard without the wanted rows, in the shard layout (``ShardWriter``), then swap it in."""
+def _load_journal(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _apply_journal(plan: "RunPlan", journal: dict[str, Any]) -> None:
+    """Roll a committed exclusion forward: every rename is done once (a retry skips the done ones), the changed
+    shards are measured again (idempotent), the counts written, and the pending folder removed last."""
+    from biomass.accounting import StageCounts
+    from biomass.pipeline.measure import measure_shard
+    from biomass.pipeline.plan import save_counts
+    from biomass.storage import _fsync_dir, write_json_atomic
+
+    pending = plan.staging / PENDING_DIR
+    for source, target in journal["renames"]:
+        if (pending / source).exists():
+            os.replace(pending / source, plan.staging / target)
+            _fsync_dir((plan.staging / target).parent)
+    for index in journal["measure"]:
+        measure_shard(plan, index)
+    save_counts(plan, StageCounts.from_dict(journal["counts"]))
+    write_json_atomic(plan.staging / APPLIED, journal)
+    _discard(pending)
+
+
+def _discard(pending: Path) -> None:
+    import shutil
+
+    shutil.rmtree(pending, ignore_errors=True)
+
+
+def _rewrite_without(shard: Path, out_path: Path, wanted: pa.Array, quarantine: ParquetStream, detail: str) -> int:
+    """Write ``shard`` without the wanted rows to ``out_path``, in the shard layout (``ShardWriter``)."""
     from biomass.schema import RECORD_SCHEMA
 
-    tmp = shard.with_name(f".{shard.stem}.review")
+    tmp = out_path.with_name(f".{out_path.stem}.parts")
     removed = 0
     with ShardWriter(tmp, RECORD_SCHEMA, shard_rows=1 << 40) as out:
         for batch in parquet_batches(shard):
@@ -261,10 +334,13 @@ def _rewrite_without(shard: Path, wanted: pa.Array, quarantine: ParquetStream, d
                 quarantine.write_table(_quarantine_rows(gone, detail))
             out.write_table(table.filter(pc.invert(drop)))
     files = out.files
-    os.replace(files[0], shard) if files else shard.unlink()
-    for leftover in tmp.iterdir() if tmp.exists() else []:
-        leftover.unlink()
-    tmp.rmdir() if tmp.exists() else None
+    if files:
+        os.replace(files[0], out_path)
+    else:                         # every row excluded: the shard stays, empty, so shard indices do not move
+        from biomass.storage import write_parquet
+
+        write_parquet(RECORD_SCHEMA.empty_table(), out_path)
+    _discard(tmp)
     return removed
 
 
@@ -277,19 +353,19 @@ def _quarantine_rows(rows: pa.Table, detail: str) -> pa.Table:
                     schema=QUARANTINE_SCHEMA)
 
 
-def _drop_signatures(plan: "RunPlan", wanted: pa.Array) -> None:
-    """The excluded rows' signatures leave what publish adds to the dedup index (chunked: the file is mapped)."""
+def _drop_signatures(plan: "RunPlan", wanted: pa.Array, pending: Path) -> list[tuple[str, str]]:
+    """The excluded rows' signatures leave what publish adds to the dedup index (chunked: the file is mapped).
+    Written into ``pending``; returns the renames that put them in place."""
     ids_path = plan.staging / "dedup.signature_ids.parquet"
     sig_path = plan.staging / "dedup.signatures.npy"
     if not ids_path.exists():
-        return
+        return []
     ids = pq.read_table(ids_path).column("doc_id")
     keep = np.asarray(pc.invert(pc.is_in(ids, value_set=wanted)), dtype=bool)
     if keep.all():
-        return
+        return []
     signatures = np.load(sig_path, mmap_mode="r")
-    tmp = sig_path.with_name(".dedup.signatures.review.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=signatures.dtype,
+    out = np.lib.format.open_memmap(pending / sig_path.name, mode="w+", dtype=signatures.dtype,
                                     shape=(int(keep.sum()),) + signatures.shape[1:])
     at, chunk = 0, 65_536
     for start in range(0, len(keep), chunk):
@@ -298,7 +374,7 @@ def _drop_signatures(plan: "RunPlan", wanted: pa.Array) -> None:
         at += len(rows)
     out.flush()
     del out
-    os.replace(tmp, sig_path)
     from biomass.storage import write_parquet
 
-    write_parquet(pa.table({"doc_id": ids.filter(pa.array(keep))}), ids_path)
+    write_parquet(pa.table({"doc_id": ids.filter(pa.array(keep))}), pending / ids_path.name)
+    return [(sig_path.name, sig_path.name), (ids_path.name, ids_path.name)]
