@@ -9,8 +9,8 @@ tests/filters/test_words.py proves equality with spaCy on real documents and fuz
 
 spaCy's special-case matcher (emoticons, abbreviations) also matches token sequences across a space: such a match
 rewrites nothing (no rule contains the space) but shadows overlapping matches inside the chunk (``%f-format): ')``
-keeps ``)`` ``:``). Texts where a match could cross a chunk's end take a slower path that runs the matcher over the
-whole text, as spaCy does.
+keeps ``)`` ``:``). Where a match could cross a chunk's end, the matcher runs over that stretch of the text with
+its spaces, as spaCy does.
 """
 
 from __future__ import annotations
@@ -83,11 +83,12 @@ def _attach(prefixes: list[str], core: str, suffixes: list[str], specials: dict 
     if core:
         if specials is not None and core in specials:
             out.extend(specials[core])
-        elif _url_match(core):
-            out.append(core)
         else:
+            matches = list(_infix_finditer(core))
+            if not matches or _url_match(core):   # spaCy tests the URL first; without infixes both give [core]
+                matches = ()
             start = 0
-            for m in _infix_finditer(core):
+            for m in matches:
                 i0, i1 = m.start(), m.end()
                 if i0 == 0:
                     continue
@@ -215,30 +216,83 @@ def _chunk(chunk: str) -> _Chunk:
     return entry
 
 
-def _doc_tokens(text: str) -> list[str]:
-    """All of spaCy's tokens of ``text``, whitespace tokens included, with the matcher run over the whole text."""
-    tokens: list[str] = []
-    space_after: list[bool] = []
-    for i, part in enumerate(_WS_SPLIT.split(text)):
-        if not part:
+@lru_cache(maxsize=1)
+def _reach() -> int:
+    """How many tokens past a chunk's end a match starting in it can reach (longest pattern - 1)."""
+    return max(len(p) for pats in _matcher_patterns().values() for p in pats) - 1
+
+
+def _tokens(text: str, keep_ws: bool) -> list[str]:
+    """spaCy's tokens of ``text`` (whitespace tokens only with ``keep_ws``). Chunks are taken from the cache;
+    where a match could cross a chunk's end, that chunk and the next ones (up to the longest pattern's reach)
+    form one segment that the matcher runs over with the spaces between its tokens, as spaCy runs it."""
+    parts = _WS_SPLIT.split(text)
+    n = len(parts)
+    reach = _reach()
+    out: list[str] = []
+    k = 0
+    while k < n:
+        part = parts[k]
+        if k % 2:   # a whitespace run: one ' ' after a token is that token's trailing space
+            if keep_ws:
+                if part[0] == " " and k > 1:
+                    part = part[1:]
+                if part:
+                    out += _tokenize_span(part, _SPECIALS)
+            k += 1
             continue
-        if i % 2:
-            if part[0] == " " and tokens:
-                space_after[-1] = True
-                part = part[1:]
-            if not part:
-                continue
-            toks = _tokenize_span(part, _SPECIALS)
-        else:
-            toks = _chunk(part).pre
-        tokens.extend(toks)
-        space_after.extend([False] * len(toks))
-    return _apply_special_cases(tokens, space_after)
+        if not part:
+            k += 1
+            continue
+        entry = _chunk(part)
+        if not entry.open or k == n - 1:
+            out += entry.post
+            k += 1
+            continue
+        seg = list(entry.pre)
+        space = [False] * len(seg)
+        budget = reach
+        m = k + 1
+        while m < n - 1 and budget > 0:
+            gap, nxt = parts[m], parts[m + 1]
+            if gap[0] == " ":
+                space[-1] = True
+                gap = gap[1:]
+            if gap:
+                ws = _tokenize_span(gap, _SPECIALS)
+                seg += ws
+                space += [False] * len(ws)
+                budget -= len(ws)
+            if nxt:
+                e2 = _chunk(nxt)
+                seg += e2.pre
+                space += [False] * len(e2.pre)
+                budget = reach if e2.open else budget - len(e2.pre)
+            m += 2
+        toks = _apply_special_cases(seg, space)
+        out += toks if keep_ws else [t for t in toks if not t.isspace()]
+        k = m
+    return out
+
+
+_MEMO_MAX = 4096
+_memo: dict[str, list[str]] = {}
 
 
 def word_tokenize(text: str) -> list[str]:
     """datatrove's ``load_word_tokenizer("eng").word_tokenize(text)``: spaCy's tokens with whitespace-only
-    tokens dropped (``strip_strings``); other tokens never contain whitespace."""
+    tokens dropped (``strip_strings``); other tokens never contain whitespace. The last few thousand texts' tokens
+    are remembered, so the filters of one chain tokenize a document once. Do not mutate the returned list."""
+    words = _memo.get(text)
+    if words is None:
+        words = _word_tokenize(text)
+        if len(_memo) >= _MEMO_MAX:
+            _memo.clear()
+        _memo[text] = words
+    return words
+
+
+def _word_tokenize(text: str) -> list[str]:
     out: list[str] = []
     get = _cache.get
     chunks = text.split()
@@ -248,7 +302,7 @@ def word_tokenize(text: str) -> list[str]:
         if entry is None:
             entry = _chunk(chunk)
         if entry.open and i != last:
-            return [t for t in _doc_tokens(text) if not t.isspace()]
+            return _tokens(text, keep_ws=False)
         out += entry.post
     return out
 
@@ -272,33 +326,13 @@ def _punct_kind(tok: str) -> int:
     return kind
 
 
-def _all_tokens(text: str) -> list[str]:
-    """Every spaCy token of ``text`` in order, whitespace tokens included (the sentencizer sees them)."""
-    parts = _WS_SPLIT.split(text)
-    entries = {p: _chunk(p) for p in parts[::2] if p}
-    if any(entries[p].open for p in parts[:-1:2] if p):
-        return _doc_tokens(text)
-    out: list[str] = []
-    for i, part in enumerate(parts):
-        if not part:
-            continue
-        if i % 2:
-            if part[0] == " " and out:
-                part = part[1:]
-            if part:
-                out += _tokenize_span(part, _SPECIALS)
-        else:
-            out += entries[part].post
-    return out
-
-
 def count_sentences(text: str) -> int:
     """``len(datatrove.utils.text.split_into_sentences(text))``: spaCy's sentencizer, which starts a sentence at
     the first non-punctuation token after one of its punctuation characters. Empty text counts 1 (datatrove's
     span arithmetic does)."""
     n = 1
     seen_period = False
-    for tok in _all_tokens(text):
+    for tok in _tokens(text, keep_ws=True):
         kind = _punct_kind(tok)
         if seen_period and kind == 0:
             n += 1
