@@ -15,7 +15,6 @@ CRAFTED = [
     "See https://example.org/a/b?c=d, www.debian.org and ftp://x.y/z. Don't, can't, won't, I'm, we'll, y'all.",
     "Mr. Smith met Dr. Jones at 10 a.m. on Jan. 5th; e.g. U.S.A. and i.e. etc. are abbreviations.",
     "(%d-date %n-seqnum %f-format): ')\nEnter rename style",
-    "IS_ALPHA is a spaCy attribute name.",
     "Price: $5.00, 10km, 3.5GB, 50%, 1,000,000 and 2-3 items... end…",
     "\n".join([_SENT] * 12),
     "\n\n".join([_SENT, "Another paragraph that is different from the first.", _SENT, _SENT]),

@@ -9,7 +9,11 @@ tests/filters/test_words.py proves equality with spaCy on real documents and fuz
 
 spaCy's special-case matcher (emoticons, abbreviations) also matches token sequences across a space: such a match
 rewrites nothing (no rule contains the space) but shadows overlapping matches inside the chunk (``%f-format): ')``
-keeps ``)`` ``:``). Where a match could cross a chunk's end, the matcher runs over that stretch of the text with
+keeps ``)`` ``:``).
+
+Known difference: spaCy sometimes raises on a text containing the literal ``IS_ALPHA`` (depending on what it
+tokenized before), and datatrove then tokenizes that text with ``IS_ALPHA`` deleted. The port is pure and always
+tokenizes the text as given. Where a match could cross a chunk's end, the matcher runs over that stretch of the text with
 its spaces, as spaCy does.
 """
 
