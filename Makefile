@@ -10,12 +10,12 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export BIOMASS_DATA_ROOT ?= $(CURDIR)/data
 
-.PHONY: venv demo test test-fast bench bench-metrics bench-dedup bench-extract bench-tagging bench-gates bench-generation bench-airflow bench-startup bench-synth samples clean lock env test-integration
+.PHONY: venv demo test test-fast bench bench-metrics bench-dedup bench-extract bench-tagging bench-gates bench-generation bench-airflow bench-startup bench-synth bench-filters samples clean lock env test-integration
 
 venv: $(BIN)/.installed
 
 # The venv is rebuilt whenever the lock or the project metadata changes.
-$(BIN)/.installed: requirements.lock pyproject.toml setup.py include/biomass/dedup/_minhash.c
+$(BIN)/.installed: requirements.lock pyproject.toml setup.py include/biomass/dedup/_minhash.c include/biomass/filters/_textstats.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
@@ -98,6 +98,11 @@ bench-startup: venv
 
 bench-synth: venv
 	$(BIN)/python benchmarks/bench_synth.py
+
+# The four quality filters as a chain vs datatrove's, whole processes on one core, same real documents (issue 15;
+# needs python3.11-doc / debian-reference-en for the full set). FILTER_DOCS=N caps the documents.
+bench-filters: venv
+	$(BIN)/python benchmarks/bench_filters.py $(if $(FILTER_DOCS),--docs $(FILTER_DOCS))
 
 clean:
 	rm -rf $(VENV) .airflow data .pytest_cache

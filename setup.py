@@ -1,4 +1,5 @@
-"""Builds the compiled MinHash kernel; all other metadata lives in pyproject.toml."""
+"""Builds the compiled kernels (MinHash; the quality filters' text counts); all other metadata lives in
+pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -8,6 +9,11 @@ setup(
             "biomass.dedup._minhash",
             sources=["include/biomass/dedup/_minhash.c"],
             extra_compile_args=["-O3", "-std=c11", "-fno-strict-aliasing"],
-        )
+        ),
+        Extension(
+            "biomass.filters._textstats",
+            sources=["include/biomass/filters/_textstats.c"],
+            extra_compile_args=["-O3", "-std=c11", "-fno-strict-aliasing"],
+        ),
     ]
 )

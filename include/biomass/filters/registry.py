@@ -14,6 +14,10 @@ from biomass.filters.base import DocumentFilter, FilterError
 
 # name -> "module:Class". Keep sorted; one line per filter.
 _BUILTIN: dict[str, str] = {
+    "c4_quality": "biomass.filters.c4:C4QualityFilter",
+    "fineweb_quality": "biomass.filters.fineweb:FineWebQualityFilter",
+    "gopher_quality": "biomass.filters.gopher:GopherQualityFilter",
+    "gopher_repetition": "biomass.filters.gopher:GopherRepetitionFilter",
 }
 
 _REGISTERED: dict[str, type[DocumentFilter]] = {}

@@ -1,0 +1,189 @@
+"""Quality-filter benchmark (issue 15): biomass's four quality filters as a chain vs datatrove 0.10.1's, as WHOLE
+PROCESSES on one core (start-up, imports, Parquet read, filtering, writing the decisions), on the same real text.
+
+Text: the Debian python3.11-doc and debian-reference-en pages (benchmarks/realtext.py), cut at paragraph breaks
+into ~3 KB documents; without those packages, the committed fixture tests/fixtures/human_text.jsonl.gz. The chain
+is gopher_quality -> gopher_repetition -> fineweb_quality -> c4_quality with datatrove's default parameters on
+both sides; C4 goes last because datatrove's C4 filter rewrites the text it keeps (biomass's only decides), so
+placed last it cannot change what the other filters see. Each process writes, per document, the first filter
+that dropped it and the rule, and this script compares them.
+
+Prints: agreement per filter (over the documents that reached it in both chains) and overall, wall and CPU
+seconds and peak RSS of each process, docs/s and the speed ratio (target >= 30x).
+    python benchmarks/bench_filters.py [--docs N] [--runs K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE = REPO / "tests" / "fixtures" / "human_text.jsonl.gz"
+CHAIN = ["gopher_quality", "gopher_repetition", "fineweb_quality", "c4_quality"]
+
+
+# -- corpus ------------------------------------------------------------------------------------------------
+def pieces(texts: list[str], size: int = 3000) -> list[str]:
+    """Cut each text at paragraph breaks into pieces of just over ``size`` characters."""
+    out = []
+    for text in texts:
+        cur = ""
+        for para in text.split("\n\n"):
+            cur += para + "\n\n"
+            if len(cur) > size:
+                out.append(cur.strip())
+                cur = ""
+        if cur.strip():
+            out.append(cur.strip())
+    return out
+
+
+def build_input(path: Path, max_docs: int | None) -> str:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from realtext import load_real_docs
+
+    real = load_real_docs()
+    if real:
+        texts, source = [d["text"] for d in real], f"Debian python3.11-doc + debian-reference ({len(real)} pages)"
+    else:
+        with gzip.open(FIXTURE, "rt") as fh:
+            texts = [json.loads(line)["text"] for line in fh]
+        source = f"{FIXTURE.relative_to(REPO)} ({len(texts)} texts; Debian doc packages not installed)"
+    docs = pieces(texts)[:max_docs]
+    table = pa.table({"doc_id": [f"real-{i:05d}" for i in range(len(docs))], "text": docs})
+    pq.write_table(table, path, use_dictionary=False, write_statistics=False)
+    return f"{source} -> {len(docs)} documents, {sum(map(len, docs)) / len(docs):.0f} chars on average"
+
+
+# -- the two workers (each run as its own process) -----------------------------------------------------------
+def run_ours(inp: str, out: str) -> None:
+    import pyarrow.parquet as pq
+
+    from biomass.filters import build_chain
+
+    table = pq.read_table(inp, columns=["doc_id", "text"])
+    alive = list(range(table.num_rows))
+    result: list[list | None] = [None] * table.num_rows
+    for f in build_chain(CHAIN):
+        decisions = f.decide(table.take(alive))
+        survivors = []
+        for row, d in zip(alive, decisions):
+            if d is None:
+                survivors.append(row)
+            else:
+                result[row] = [f.name, d.split(":")[0]]
+        alive = survivors
+    Path(out).write_text(json.dumps(result))
+
+
+def run_datatrove(inp: str, out: str) -> None:
+    import pyarrow.parquet as pq
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
+                                            GopherRepetitionFilter)
+
+    chain = [("gopher_quality", GopherQualityFilter()), ("gopher_repetition", GopherRepetitionFilter()),
+             ("fineweb_quality", FineWebQualityFilter()), ("c4_quality", C4QualityFilter())]
+    table = pq.read_table(inp, columns=["doc_id", "text"])
+    result: list[list | None] = []
+    for doc_id, text in zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist()):
+        doc = Document(text=text, id=doc_id)
+        verdict = None
+        for name, f in chain:
+            res = f.filter(doc)
+            if res is not True:
+                verdict = [name, res[1] if isinstance(res, tuple) else "dropped"]
+                break
+        result.append(verdict)
+    Path(out).write_text(json.dumps(result))
+
+
+# -- whole-process timing -------------------------------------------------------------------------------------
+def timed(cmd: list[str], env: dict) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and peak RSS (bytes) of one process, pinned to one core."""
+    pin = ["taskset", "-c", str(min(os.sched_getaffinity(0)))] if shutil.which("taskset") else []
+    with tempfile.NamedTemporaryFile(suffix=".time") as tf:
+        t0 = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-v", "-o", tf.name, *pin, *cmd], env=env, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+        stats = dict(line.strip().split(": ", 1) for line in Path(tf.name).read_text().splitlines()
+                     if ": " in line)
+    cpu = float(stats["User time (seconds)"]) + float(stats["System time (seconds)"])
+    return wall, cpu, int(stats["Maximum resident set size (kbytes)"]) * 1024
+
+
+def agreement(ours: list, theirs: list) -> None:
+    n = len(ours)
+    print(f"\nagreement on {n} documents (same keep/drop; same first filter and rule when dropped)")
+    for name in CHAIN:
+        reached = [i for i in range(n)
+                   if all(v is None or CHAIN.index(v[0]) >= CHAIN.index(name) for v in (ours[i], theirs[i]))]
+        same = sum((ours[i] is not None and ours[i][0] == name) == (theirs[i] is not None and theirs[i][0] == name)
+                   for i in reached)
+        same_rule = sum(ours[i] == theirs[i] for i in reached
+                        if theirs[i] is not None and theirs[i][0] == name)
+        drops = sum(1 for i in reached if theirs[i] is not None and theirs[i][0] == name)
+        print(f"  {name:18s} reached {len(reached):5d}  decisions agree {same / max(len(reached), 1):8.4%}  "
+              f"datatrove drops {drops:5d}, same rule {same_rule}")
+    keep_same = sum((a is None) == (b is None) for a, b in zip(ours, theirs))
+    exact = sum(a == b for a, b in zip(ours, theirs))
+    print(f"  chain keep/drop agree {keep_same / n:.4%}; identical verdicts {exact / n:.4%}; "
+          f"kept {sum(a is None for a in ours)} (biomass) / {sum(b is None for b in theirs)} (datatrove)")
+    bad = [i for i in range(n) if ours[i] != theirs[i]]
+    for i in bad[:10]:
+        print(f"    disagreement doc {i}: biomass {ours[i]}, datatrove {theirs[i]}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=None, help="at most this many documents (default: all)")
+    parser.add_argument("--runs", type=int, default=1, help="timed runs of biomass's chain (median)")
+    parser.add_argument("--worker", choices=["ours", "datatrove"], help=argparse.SUPPRESS)
+    parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        (run_ours if args.worker == "ours" else run_datatrove)(*args.paths)
+        return 0
+
+    work = REPO / ".bench"
+    work.mkdir(exist_ok=True)
+    inp = work / "filters-input.parquet"
+    print(build_input(inp, args.docs))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "include"), os.environ.get("PYTHONPATH", "")]))
+    me = [sys.executable, str(Path(__file__).resolve())]
+    out_ours, out_dt = work / "filters-ours.json", work / "filters-datatrove.json"
+    runs = [timed([*me, "--worker", "ours", str(inp), str(out_ours)], env) for _ in range(max(args.runs, 1))]
+    wall, cpu, rss = sorted(runs)[len(runs) // 2]
+    dt_wall, dt_cpu, dt_rss = timed([*me, "--worker", "datatrove", str(inp), str(out_dt)], env)
+    ours, theirs = json.loads(out_ours.read_text()), json.loads(out_dt.read_text())
+    n = len(ours)
+    agreement(ours, theirs)
+    print("\nwhole process on one core (start-up, imports, Parquet read, four filters as a chain, write)")
+    print(f"  biomass    wall {wall:8.2f} s  cpu {cpu:8.2f} s  peak {rss / 2**20:6.0f} MB  {n / wall:8.0f} docs/s"
+          + (f"  (median of {len(runs)})" if len(runs) > 1 else ""))
+    print(f"  datatrove  wall {dt_wall:8.2f} s  cpu {dt_cpu:8.2f} s  peak {dt_rss / 2**20:6.0f} MB  "
+          f"{n / dt_wall:8.0f} docs/s")
+    ratio, cpu_ratio = dt_wall / wall, dt_cpu / cpu
+    print(f"  speed ratio {ratio:.1f}x wall, {cpu_ratio:.1f}x cpu (target >= 30x): "
+          f"{'met' if min(ratio, cpu_ratio) >= 30 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
