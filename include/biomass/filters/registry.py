@@ -14,6 +14,8 @@ from biomass.filters.base import DocumentFilter, FilterError
 
 # name -> "module:Class". Keep sorted; one line per filter.
 _BUILTIN: dict[str, str] = {
+    "language": "biomass.filters.language:LanguageFilter",
+    "url_blocklist": "biomass.filters.url_blocklist:URLBlocklistFilter",
 }
 
 _REGISTERED: dict[str, type[DocumentFilter]] = {}
