@@ -53,7 +53,6 @@ def test_list_files_and_the_bundled_list(tmp_path):
     assert f.why("https://x.org/a#frag") == "url"
     assert f.why("https://blog.org/tag/python") == "pattern */tag/*"
     assert f.why("http://plain.org/") == "regex ^http://"
-    assert f.why("https://intranet.localhost/page") == "domain localhost"
     assert f.why("https://shop.org/wp-login.php?redirect=1") == "pattern */wp-login.php*"
     assert f.why("https://shop.org/cart?item=2") is not None
     assert f.why("https://docs.python.org/3.11/library/asyncio.html") is None
