@@ -3,7 +3,8 @@
 
 `plan -> scrape (one task per input file) -> prepare_tagging -> tag (one task per shard) -> finish_scrape
 -> gate -> license -> gate -> train_synthesizer -> synthesize (one task per shard) -> finish_synthesize -> gate
--> filter (one task per file of new rows) -> finish_filter -> gate -> sign (one task per filtered file) -> assemble -> gate -> prepare_measure -> measure (one task per shard)
+-> filter (one task per file of new rows) -> finish_filter -> gate -> sign (one task per filtered file)
+-> assemble -> gate -> prepare_measure -> measure (one task per shard)
 -> finish_measure -> collapse gate -> prepare_review -> review -> record_review -> publish -> release_lock`. Every step is a call into `biomass.pipeline`
 (plain Python under `include/`); this file is wiring. The scrape's tagging is mapped over the shards between two
 small reductions: `prepare_tagging` decides which URLs an earlier shard already kept and fixes the detector
@@ -11,8 +12,8 @@ reference; `finish_scrape` sums the counts. Synthesis is mapped the same way: `t
 saves the generator, each `synthesize` task samples one shard from it, `finish_synthesize` sums the counts. The
 curation chain (`filters.chain`: language, URL blocklist, ...) runs over each new-row file, scraped, licensed and
 synthetic (`filter`), `finish_filter` sums the per-filter counts and the filter gate bounds each filter's drop
-share. Dedup signatures are mapped over the filtered files (`sign`) before `assemble`, the LSH clustering and mix, reduces
-them; collapse statistics over the generation's shards (`measure`) before `finish_measure` merges them.
+share. Dedup signatures are mapped over the filtered files (`sign`) before `assemble`, the LSH clustering and mix,
+reduces them; collapse statistics over the generation's shards (`measure`) before `finish_measure` merges them.
 
 **One run per year and data root.** `plan` takes `<data_root>/locks/<year>.lock` for this DAG run (a second
 run of the same year fails its `plan` task, naming the holder); every later task checks the run still holds it

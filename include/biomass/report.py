@@ -6,8 +6,8 @@ from typing import Any
 
 from biomass.storage import GenerationStore
 
-_HEADER = ("year", "rows", "scrape", "license", "synth", "filt", "dups", "quar", "synth%", "tail_cov", "js_ref", "collapse",
-           "gates", "parent")
+_HEADER = ("year", "rows", "scrape", "license", "synth", "filt", "dups", "quar", "synth%", "tail_cov", "js_ref",
+           "collapse", "gates", "parent")
 
 
 def filtered_by(manifest: dict[str, Any]) -> dict[str, int]:

@@ -32,8 +32,8 @@ FAILING = {
     # accumulate keeps the reference itself in 2022, so tail coverage is 1.0; any divergence at all fails here
     "collapse": {"collapse_bounds": [{"metric": "js_divergence", "direction": "max", "warn": 0.0, "fail": 0.0}]},
 }
-WHAT_FAILS = {"scrape": "lang", "license": "lang", "synthesize": "text_chars", "filter": "kept_rows", "generation": "lang",
-              "collapse": "js_divergence"}
+WHAT_FAILS = {"scrape": "lang", "license": "lang", "synthesize": "text_chars", "filter": "kept_rows",
+              "generation": "lang", "collapse": "js_divergence"}
 
 
 @pytest.fixture(scope="module")

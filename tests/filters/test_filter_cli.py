@@ -18,8 +18,8 @@ from tests.filters.conftest import fake_records
 @pytest.fixture
 def records_file(tmp_path, human_docs):
     table = fake_records(human_docs[:6], langs=["en", "de", "en", "en", "en", "fr"],
-                         urls=["https://a.org/1", "https://a.org/2", "https://a.org/wp-login.php?next=3", "https://a.org/4", None,
-                               "https://a.org/6"])
+                         urls=["https://a.org/1", "https://a.org/2", "https://a.org/wp-login.php?next=3",
+                               "https://a.org/4", None, "https://a.org/6"])
     path = tmp_path / "in.parquet"
     write_parquet(table, path)
     return path

@@ -5,7 +5,8 @@ run plan written by ``make_plan``; nothing depends on ``now()``. Steps:
 
     plan -> scrape[file] -> prepare_tagging -> tag[shard] -> finish_scrape -> gate -> license -> gate
          -> train_synthesizer -> synthesize[shard] -> finish_synthesize -> gate -> filter[new-row file]
-         -> finish_filter -> gate -> sign[filtered file] -> assemble -> gate -> prepare_measure -> measure[shard] -> finish_measure -> gate -> review -> publish
+         -> finish_filter -> gate -> sign[filtered file] -> assemble -> gate -> prepare_measure -> measure[shard]
+         -> finish_measure -> gate -> review -> publish
 
 A gate that fails raises ``GateFailed`` and leaves staging in place as evidence; only ``publish`` makes a
 generation visible, and it writes the manifest last.
@@ -38,7 +39,8 @@ __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarant
            "prepare_tagging", "tag_scrape_shard", "finish_scrape", "merge_scrape", "run_license", "run_synthesize",
            "train_synthesizer", "synthesize_shard", "finish_synthesize", "assemble_inputs", "sign_shard",
            "run_assemble", "synthetic_cap", "run_measure", "prepare_measure", "measure_shard", "finish_measure",
-           "new_row_files", "filter_shard", "finish_filter", "run_filter", "run_gate_for", "gate_summary", "gate_thresholds", "check_gate_overrides", "GATE_INPUT", "publish",
+           "new_row_files", "filter_shard", "finish_filter", "run_filter", "run_gate_for", "gate_summary",
+           "gate_thresholds", "check_gate_overrides", "GATE_INPUT", "publish",
            "asset_extra", "run_year", "RunLock", "RunLocked", "LockLost"]
 
 
