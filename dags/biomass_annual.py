@@ -3,14 +3,17 @@
 
 `plan -> scrape (one task per input file) -> prepare_tagging -> tag (one task per shard) -> finish_scrape
 -> gate -> license -> gate -> train_synthesizer -> synthesize (one task per shard) -> finish_synthesize -> gate
--> sign (one task per file of new rows) -> assemble -> gate -> prepare_measure -> measure (one task per shard)
+-> filter (one task per file of new rows) -> finish_filter -> gate -> sign (one task per filtered file)
+-> assemble -> gate -> prepare_measure -> measure (one task per shard)
 -> finish_measure -> collapse gate -> prepare_review -> review -> record_review -> publish -> release_lock`. Every step is a call into `biomass.pipeline`
 (plain Python under `include/`); this file is wiring. The scrape's tagging is mapped over the shards between two
 small reductions: `prepare_tagging` decides which URLs an earlier shard already kept and fixes the detector
 reference; `finish_scrape` sums the counts. Synthesis is mapped the same way: `train_synthesizer` trains once and
-saves the generator, each `synthesize` task samples one shard from it, `finish_synthesize` sums the counts. Dedup
-signatures are mapped over the year's new-row files (`sign`) before `assemble`, the LSH clustering and mix, reduces
-them; collapse statistics over the generation's shards (`measure`) before `finish_measure` merges them.
+saves the generator, each `synthesize` task samples one shard from it, `finish_synthesize` sums the counts. The
+curation chain (`filters.chain`: language, URL blocklist, ...) runs over each new-row file, scraped, licensed and
+synthetic (`filter`), `finish_filter` sums the per-filter counts and the filter gate bounds each filter's drop
+share. Dedup signatures are mapped over the filtered files (`sign`) before `assemble`, the LSH clustering and mix,
+reduces them; collapse statistics over the generation's shards (`measure`) before `finish_measure` merges them.
 
 **One run per year and data root.** `plan` takes `<data_root>/locks/<year>.lock` for this DAG run (a second
 run of the same year fails its `plan` task, naming the holder); every later task checks the run still holds it
@@ -233,8 +236,32 @@ def biomass_annual():
             return finish_synthesize(run).as_dict()
 
     @task
+    def filter_shards(plan_path: str, run_id=None) -> list[int]:
+        """The year's new-row files to filter (known once synthesize has run): one filter task each."""
+        from biomass.pipeline import new_row_files
+
+        with _plan(plan_path, run_id) as run:
+            return list(range(len(new_row_files(run))))
+
+    @task(task_id="filter", map_index_template="{{ task.op_kwargs['index'] }}")
+    def filter_(plan_path: str, index: int, run_id=None) -> dict:
+        """Run the filter chain over one file of new rows; mapped so filtering spreads across workers."""
+        from biomass.pipeline import filter_shard
+
+        with _plan(plan_path, run_id) as run:
+            return filter_shard(run, index)
+
+    @task(trigger_rule=AFTER_MAP)
+    def finish_filter(plan_path: str, parts: list[dict], run_id=None) -> dict:
+        """Sum the files' per-filter counts (rows in = out + quarantined) and write the stage's quarantine."""
+        from biomass.pipeline import finish_filter
+
+        with _plan(plan_path, run_id) as run:
+            return finish_filter(run).as_dict()
+
+    @task
     def sign_shards(plan_path: str, run_id=None) -> list[int]:
-        """The year's new-row files to sign (known once synthesize has run): one sign task each."""
+        """The year's filtered new-row files to sign (known once the filter stage has run): one sign task each."""
         from biomass.pipeline import assemble_inputs
 
         with _plan(plan_path, run_id) as run:
@@ -363,6 +390,9 @@ def biomass_annual():
     trained = train_synthesizer(path)
     synthetic = finish_synthesize(path, synthesize.partial(plan_path=path).expand(index=trained))
     g_synth = gate("synthesize")(path)
+    to_filter = filter_shards(path)
+    filtered = finish_filter(path, filter_.partial(plan_path=path).expand(index=to_filter))
+    g_filter = gate("filter")(path)
     to_sign = sign_shards(path)
     signed = sign.partial(plan_path=path).expand(index=to_sign)
     assembled = assemble(path)
@@ -375,7 +405,8 @@ def biomass_annual():
     published = publish(path)
     published >> release_lock()
     (scraped >> g_scrape >> licensed >> g_license >> trained)
-    synthetic >> g_synth >> to_sign >> signed >> assembled >> g_generation >> to_measure
+    synthetic >> g_synth >> to_filter
+    filtered >> g_filter >> to_sign >> signed >> assembled >> g_generation >> to_measure
     measured >> g_collapse >> prepared >> review >> recorded >> published
 
 

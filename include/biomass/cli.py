@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scrape": ("biomass.stages.scrape", "stage 1: web text (WARC, HTML dirs, JSONL, Parquet) to records"),
     "license": ("biomass.stages.license", "stage 2: publisher drops to licensed records (fail-closed)"),
     "synthesize": ("biomass.synth.cli", "train a generator on --train inputs, write N synthetic records"),
+    "filter": ("biomass.filters.cli", "run the curation filter chain over a record file: kept rows out, dropped "
+               "rows to quarantine"),
     "dedup": ("biomass.dedup.cli", "remove near-duplicate documents (MinHash LSH, exact verification)"),
     "tag": ("biomass.provenance.cli", "add origin, synthetic_score and tag_evidence to every row"),
     "verify": ("biomass.provenance.cli",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from biomass.metrics.config import MetricsConfig
 from biomass.provenance.config import ProvenanceConfig
@@ -128,6 +128,85 @@ class GateConfig(_Strict):
     max_length_drift: float = Field(0.2, description="JS divergence (bits) of text-length histograms vs the parent")
     max_lang_drift: float = Field(0.2, description="total variation of language shares vs the parent")
     collapse_bounds: list[dict[str, Any]] = Field(default_factory=list, description="filled from metrics.bounds")
+    filter_bounds: dict[str, float] = Field(default_factory=dict, description="max share of the rows reaching each "
+                                            "filter that it may drop, by filter name; filled from filters.chain")
+
+
+# --- filters (issue 15: the curation chain) ---------------------------------------------------------------------
+class FilterSpec(_Strict):
+    """One step of the chain: a registered filter (``name`` or ``name/version``), its parameters, and the gate's
+    bound on the share of the rows reaching it that it may drop (None: ``filters.max_drop_share``)."""
+
+    name: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    max_drop_share: Optional[float] = Field(None, ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+class FiltersConfig(_Strict):
+    """The curation chain run on every new row (scraped, licensed, synthetic) before dedup. Filters decide the
+    output, so the chain is part of the config hash. Validated here, through the registry: an unknown name, a
+    version the code does not implement, a name used twice or a bad parameter fails at config load."""
+
+    chain: list[FilterSpec] = Field(default_factory=list, description="in order; a row is counted against the "
+                                    "first filter that drops it; empty: the stage passes rows through untouched")
+    max_drop_share: float = Field(0.5, ge=0.0, le=1.0, description="the filter gate's default bound on the share "
+                                  "of the rows reaching a filter that it drops")
+
+    @field_validator("chain")
+    @classmethod
+    def _known_filters(cls, chain: list[FilterSpec]) -> list[FilterSpec]:
+        from biomass.filters.base import FilterError
+        from biomass.filters.registry import filter_class
+
+        seen: set[str] = set()
+        for spec in chain:
+            filt = filter_class(spec.name)   # UnknownFilter (a ValueError) lists the known filters
+            if filt.name in seen:
+                raise ValueError(f"filter {filt.name!r} appears twice in the chain")
+            seen.add(filt.name)
+            try:
+                filt.Params.model_validate(spec.params)
+            except ValueError as exc:
+                raise FilterError(f"filter {filt.name}/{filt.version}: bad parameters: {exc}") from exc
+        return chain
+
+    def bounds(self) -> dict[str, float]:
+        """The gate's bound per filter, by the filter's name (its quarantine reason), in chain order."""
+        from biomass.filters.registry import filter_class
+
+        return {filter_class(s.name).name: (self.max_drop_share if s.max_drop_share is None else s.max_drop_share)
+                for s in self.chain}
+
+    def specs(self) -> list[dict[str, Any]]:
+        """The chain as ``biomass.filters.build_chain`` takes it."""
+        return [{"name": s.name, "params": dict(s.params)} for s in self.chain]
+
+
+def _resolve_filter_paths(raw: dict[str, Any], base: Path) -> None:
+    """Relative paths in a filter's parameters (those its Params lists in ``paths``) are relative to the config
+    file, like every other path. An unknown filter is left for validation to report."""
+    from biomass.filters.base import FilterError
+    from biomass.filters.registry import filter_class
+
+    for spec in (raw.get("filters") or {}).get("chain") or []:
+        if not isinstance(spec, dict) or not isinstance(spec.get("params"), dict) or "name" not in spec:
+            continue
+        try:
+            fields = filter_class(str(spec["name"])).Params.paths
+        except FilterError:
+            continue
+        for key in fields:
+            value = spec["params"].get(key)
+            if isinstance(value, str):
+                spec["params"][key] = _resolve(value, base)
+            elif isinstance(value, list):
+                spec["params"][key] = [_resolve(v, base) if isinstance(v, str) else v for v in value]
+# --- end filters -----------------------------------------------------------------------------------------------
 
 
 class BiomassConfig(_Strict):
@@ -144,6 +223,7 @@ class BiomassConfig(_Strict):
     metrics: MetricsConfig = MetricsConfig()
     run_lock: RunLockConfig = RunLockConfig()
     review: ReviewConfig = ReviewConfig()
+    filters: FiltersConfig = FiltersConfig()
     reference: str | None = Field(None, description="Parquet of human reference text for the collapse metrics; "
                                                     "empty: the human rows of the chain's first generation")
 
@@ -211,6 +291,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> BiomassConfig:
             raw[section]["inputs"] = [_resolve(p, base) for p in raw[section]["inputs"]]
     if raw.get("reference"):
         raw["reference"] = _resolve(raw["reference"], base)
+    _resolve_filter_paths(raw, base)
     prov = raw.get("provenance") or {}
     for key in ("signing_key_file", "fingerprint_archive"):
         if prov.get(key):

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from biomass.storage import GenerationStore
 
-_HEADER = ("year", "rows", "scrape", "license", "synth", "dups", "quar", "synth%", "tail_cov", "js_ref", "collapse",
-           "gates", "parent")
+_HEADER = ("year", "rows", "scrape", "license", "synth", "filt", "dups", "quar", "synth%", "tail_cov", "js_ref",
+           "collapse", "gates", "parent")
+
+
+def filtered_by(manifest: dict[str, Any]) -> dict[str, int]:
+    """Rows each filter dropped, by filter name in chain order ({} before the filter stage existed, or with no
+    chain): from the filter stage's counts in the manifest."""
+    stage = manifest.get("stages", {}).get("filter") or {}
+    quarantined = stage.get("quarantined", {})
+    names = [key.split("/")[0] for key in stage.get("notes", {}).get("chain", [])]
+    return {name: int(quarantined.get(name, 0)) for name in names}
 
 
 def _fmt(value) -> str:
@@ -22,7 +33,8 @@ def generations_table(store: GenerationStore) -> str:
         quarantined = sum(sum(c["quarantined"].values()) for name, c in stages.items() if name != "dedup")
         gates = "".join("P" if v["success"] else "F" for v in m["gates"].values())
         rows.append((str(year), str(m["rows"]), str(sources.get("scrape", 0)), str(sources.get("license", 0)),
-                     str(sources.get("synthetic", 0)), str(stages["dedup"]["in"] - stages["dedup"]["out"]),
+                     str(sources.get("synthetic", 0)), str(sum(filtered_by(m).values())),
+                     str(stages["dedup"]["in"] - stages["dedup"]["out"]),
                      str(quarantined), f"{100 * sources.get('synthetic', 0) / total:.1f}",
                      _fmt(m.get("metrics", {}).get("tail_coverage")), _fmt(m.get("metrics", {}).get("js_divergence")),
                      m.get("collapse", {}).get("status", "-"),
@@ -35,6 +47,10 @@ def generations_table(store: GenerationStore) -> str:
     else:
         lines.append("")
         lines.append(f"files: {store.generations_dir}/<year>/manifest.json (+ part-*.parquet, quarantine-*.parquet)")
-        lines.append("gates: P = passed, in order scrape, license, synthesize, generation, collapse; dups = near "
-                     "duplicates removed (within the year and against earlier years); quar = rows quarantined")
+        lines.append("gates: P = passed, in order scrape, license, synthesize, filter, generation, collapse; filt = "
+                     "rows the filter chain dropped; dups = near duplicates removed (within the year and against "
+                     "earlier years); quar = rows quarantined")
+        for year, m in store.iter_published():
+            if any(filtered_by(m).values()):
+                lines.append(f"filtered in {year}: " + ", ".join(f"{k} {v}" for k, v in filtered_by(m).items()))
     return "\n".join(lines)

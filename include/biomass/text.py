@@ -37,16 +37,43 @@ def detect_langs(texts: list[str], sample_chars: int = 2000, batch: int = 512) -
     scores them (same features, same order, same float32 products: its float16 table widened once, exactly),
     so every answer is the one ``detect_lang`` gives (a parity test holds this).
     """
+    out: list[str] = ["und"] * len(texts)
+    for i, ident, scores, _ in _raw_scores(texts, sample_chars, batch):
+        out[i] = _langid_label(ident, scores)
+    return out
+
+
+def lang_confidences(texts: list[str], langs: list[str], sample_chars: int = 2000,
+                     batch: int = 512) -> list[float]:
+    """For each text, the probability py3langid's normalised model (``norm_probs=True``) gives language
+    ``langs[i]`` on the sample ``detect_lang`` reads: the softmax of the raw scores at temperature sqrt(bytes),
+    aliases summed, as py3langid 0.4 computes it (a parity test holds this). Why: records carry the detected
+    ``lang`` but not how sure the detector was; the language filter's threshold needs that, for the label the
+    record already has. A text with no letters (``und``) or a label the model does not know gets 0.0."""
     import numpy as np
 
-    out: list[str] = ["und"] * len(texts)
+    out = [0.0] * len(texts)
+    for i, ident, scores, nbytes in _raw_scores(texts, sample_chars, batch):
+        labels = ident.nb_classes
+        scaled = scores * np.float32(1.0 / np.sqrt(nbytes or 1))
+        probs = np.exp(scaled - scaled.max())
+        probs /= probs.sum()
+        out[i] = float(sum(probs[j] for j, label in enumerate(labels) if label == langs[i]))
+    return out
+
+
+def _raw_scores(texts: list[str], sample_chars: int, batch: int):
+    """``(i, identifier, raw scores, encoded sample bytes)`` for each text with a letter in its sample, the raw
+    scores py3langid's ``_raw_score`` gives that sample, computed a batch of texts at a time."""
+    import numpy as np
+
     todo = []
     for i, text in enumerate(texts):
         sample = text[:sample_chars]
         if any(ch.isalpha() for ch in sample):
             todo.append((i, sample))
     if not todo:
-        return out
+        return
     ident, nextmove, rowbase, output, table = _langid_tables()
     for lo in range(0, len(todo), batch):
         part = todo[lo:lo + batch]
@@ -72,8 +99,7 @@ def detect_langs(texts: list[str], sample_chars: int = 2000, batch: int = 512) -
                 scores = ident._raw_score(b"")  # py3langid's answer for a text without features
             else:  # py3langid's _sparse_score: the same float32 products (its float16 table, widened exactly)
                 scores = weights[a:b] @ table[feat[a:b]] + ident.nb_pc
-            out[i] = _langid_label(ident, scores)
-    return out
+            yield i, ident, scores, len(encoded[r])
 
 
 def _visits(feats):

@@ -34,7 +34,8 @@ def test_every_dag_has_tags_and_explicit_catchup(dagbag):
 def test_annual_stage_order(dagbag):
     dag = dagbag.dags["biomass_annual"]
     chain = ["prepare_tagging", "tag", "finish_scrape", "gate_scrape", "license", "gate_license", "train_synthesizer",
-             "synthesize", "finish_synthesize", "gate_synthesize", "sign_shards", "sign",
+             "synthesize", "finish_synthesize", "gate_synthesize", "filter_shards", "filter", "finish_filter",
+             "gate_filter", "sign_shards", "sign",
              "assemble", "gate_generation", "prepare_measure", "measure", "finish_measure", "gate_collapse", "prepare_review",
                  "review", "record_review", "publish"]
     for upstream, downstream in zip(chain, chain[1:]):
@@ -47,6 +48,9 @@ def test_annual_stage_order(dagbag):
     assert dag.get_task("measure").map_index_template, "each mapped measure task is named by its shard"
     assert dag.get_task("synthesize").map_index_template, "each mapped synthesize task is named by its shard"
     assert dag.get_task("sign").map_index_template, "each mapped sign task is named by its file"
+    assert dag.get_task("filter").upstream_task_ids >= {"plan", "filter_shards"}
+    assert dag.get_task("filter").map_index_template, "each mapped filter task is named by its file"
+    assert dag.get_task("finish_filter").trigger_rule == "none_failed", "a year with no new rows still finishes"
 
 
 def test_gates_never_retry_and_publish_declares_the_generations_alias(dagbag):

@@ -19,19 +19,21 @@ from biomass.storage import GenerationStore
 pytestmark = pytest.mark.airflow
 
 ORDER = ["plan", "scrape_shards", "scrape", "prepare_tagging", "tag", "finish_scrape", "gate_scrape", "license",
-         "gate_license", "train_synthesizer", "synthesize", "finish_synthesize", "gate_synthesize", "sign_shards",
-         "sign", "assemble", "gate_generation", "prepare_measure", "measure", "finish_measure", "gate_collapse",
+         "gate_license", "train_synthesizer", "synthesize", "finish_synthesize", "gate_synthesize", "filter_shards",
+         "filter", "finish_filter", "gate_filter", "sign_shards", "sign", "assemble", "gate_generation", "prepare_measure", "measure", "finish_measure", "gate_collapse",
          "publish"]
 FAILING = {
     "scrape": {"langs": ["xx"]},
     "license": {"langs": ["xx"]},
     "synthesize": {"max_chars": 10},
+    # the bundled chain drops none of the samples: more kept rows than there are fail the gate's floor
+    "filter": {"min_rows": 10_000},
     "generation": {"langs": ["xx"]},
     # accumulate keeps the reference itself in 2022, so tail coverage is 1.0; any divergence at all fails here
     "collapse": {"collapse_bounds": [{"metric": "js_divergence", "direction": "max", "warn": 0.0, "fail": 0.0}]},
 }
-WHAT_FAILS = {"scrape": "lang", "license": "lang", "synthesize": "text_chars", "generation": "lang",
-              "collapse": "js_divergence"}
+WHAT_FAILS = {"scrape": "lang", "license": "lang", "synthesize": "text_chars", "filter": "kept_rows",
+              "generation": "lang", "collapse": "js_divergence"}
 
 
 @pytest.fixture(scope="module")

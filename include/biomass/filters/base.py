@@ -23,6 +23,10 @@ class FilterParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Parameters holding file paths (a str or a list of str): ``load_config`` resolves relative ones against the
+    # config file's folder, as it does every other path, so a chain means the same thing from any working dir.
+    paths: ClassVar[tuple[str, ...]] = ()
+
 
 class DocumentFilter(ABC):
     """One step of the curation chain. Subclasses set ``name``, ``version`` and ``Params`` and implement

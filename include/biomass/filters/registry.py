@@ -18,6 +18,8 @@ _BUILTIN: dict[str, str] = {
     "fineweb_quality": "biomass.filters.fineweb:FineWebQualityFilter",
     "gopher_quality": "biomass.filters.gopher:GopherQualityFilter",
     "gopher_repetition": "biomass.filters.gopher:GopherRepetitionFilter",
+    "language": "biomass.filters.language:LanguageFilter",
+    "url_blocklist": "biomass.filters.url_blocklist:URLBlocklistFilter",
 }
 
 _REGISTERED: dict[str, type[DocumentFilter]] = {}

@@ -20,7 +20,7 @@ from biomass.schema import COLUMNS, ORIGINS, SOURCES
 
 # 2: text checks read the derived text_chars (not text); the schema check has a batch of its own.
 SUITE_VERSION = 2
-GATES = ("scrape", "license", "synthesize", "generation", "collapse")
+GATES = ("scrape", "license", "synthesize", "filter", "generation", "collapse")
 # Columns a gate computes from the rows before validating them (never written to the corpus), besides the
 # text_chars every gate derives.
 DERIVED_COLUMNS: dict[str, tuple[str, ...]] = {"synthesize": ("signature_valid",)}
@@ -72,6 +72,11 @@ def _min_rows(g: GateConfig) -> Check:
     return Check("ExpectTableRowCountToBeBetween", {"min_value": g.min_rows}, why="the stage produced data")
 
 
+def drop_share_column(name: str) -> str:
+    """The filter gate's summary column for filter ``name``: the share of the rows reaching it that it dropped."""
+    return f"{name}_drop_share"
+
+
 def expected_bounds(failure: dict[str, Any]) -> dict[str, Any]:
     """The limits a failed check held the data to, for explaining the failure (log line, run note)."""
     return {k: v for k, v in failure.get("kwargs", {}).items() if k in ("min_value", "max_value", "mostly")}
@@ -92,6 +97,15 @@ def build_suite(gate: str, g: GateConfig) -> list[Check]:
                 Check("ExpectColumnValuesToBeInSet", {"column": "signature_valid", "value_set": [True]},
                       why="valid signatures: 100% of synthetic rows"),
                 _quarantine_check(g)]
+    if gate == "filter":
+        # Figures of the whole stage (filter.counts.json): the records themselves are checked by the generation gate.
+        return [_quarantine_check(g),
+                Check("ExpectColumnValuesToBeBetween", {"column": "kept_rows", "min_value": g.min_rows},
+                      batch="summary", why="the filters left rows to assemble"),
+                *[Check("ExpectColumnValuesToBeBetween", {"column": drop_share_column(name), "min_value": 0.0,
+                                                          "max_value": bound},
+                        batch="summary", why=f"filter {name} drops at most {bound:.0%} of the rows reaching it")
+                  for name, bound in g.filter_bounds.items()]]
     if gate == "generation":
         return [_min_rows(g), *_record_checks(g, None), _lang_check(g),
                 Check("ExpectColumnValuesToBeBetween",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from biomass.report import filtered_by
 from biomass.storage import GenerationStore
 
 # Metric curves drawn on the page, in order; any other numeric metric is still served as JSON.
@@ -22,6 +23,7 @@ def generation_summary(year: int, manifest: dict[str, Any]) -> dict[str, Any]:
         "sources": manifest.get("mix", {}).get("source", {}),
         "origins": manifest.get("mix", {}).get("origin", {}),
         "duplicates_removed": dedup["in"] - dedup["out"],
+        "filtered": filtered_by(manifest),
         "quarantined": {name: sum(c.get("quarantined", {}).values()) for name, c in stages.items()
                         if name != "dedup"},
         "gates": {name: bool(v.get("success")) for name, v in manifest.get("gates", {}).items()},

@@ -70,13 +70,23 @@ def published_note(manifest: dict[str, Any], *, manifest_path: str, docs: str | 
     collapse = manifest.get("collapse", {}).get("status", "-")
     parent = manifest["parent"] or "none"
     lines = [f"**biomass {manifest['year']}: published {manifest['rows']} rows** (parent: {parent})", "",
-             f"- sources: {shares}", f"- near-duplicates removed: {dedup['in'] - dedup['out']}",
+             f"- sources: {shares}", *_filter_line(manifest),
+             f"- near-duplicates removed: {dedup['in'] - dedup['out']}",
              f"- collapse status: `{collapse}`", f"- gates passed: {', '.join(manifest['gates'])}",
              *_review_line(manifest.get("review")), "",
              f"Manifest: `{manifest_path}`"]
     if docs:
         lines.append(f"[Data Docs]({docs})")
     return _fit(lines)
+
+
+def _filter_line(manifest: dict[str, Any]) -> list[str]:
+    from biomass.report import filtered_by
+
+    dropped = filtered_by(manifest)
+    if not dropped:
+        return []
+    return ["- filtered: " + ", ".join(f"{name} {n}" for name, n in dropped.items())]
 
 
 def review_rejected_note(year: int, reason: str) -> str:

@@ -4,14 +4,15 @@ Every step reads and writes one explicit partition, ``staging/<year>/``, and tak
 run plan written by ``make_plan``; nothing depends on ``now()``. Steps:
 
     plan -> scrape[file] -> prepare_tagging -> tag[shard] -> finish_scrape -> gate -> license -> gate
-         -> train_synthesizer -> synthesize[shard] -> finish_synthesize -> gate -> sign[input file] -> assemble
-         -> gate -> prepare_measure -> measure[shard] -> finish_measure -> gate -> review -> publish
+         -> train_synthesizer -> synthesize[shard] -> finish_synthesize -> gate -> filter[new-row file]
+         -> finish_filter -> gate -> sign[filtered file] -> assemble -> gate -> prepare_measure -> measure[shard]
+         -> finish_measure -> gate -> review -> publish
 
 A gate that fails raises ``GateFailed`` and leaves staging in place as evidence; only ``publish`` makes a
 generation visible, and it writes the manifest last.
 
 Modules, in loop order: ``plan`` (the run plan, staging bookkeeping), ``ingest`` (scrape, license, tagging),
-``synthesis``, ``assemble`` (dedup, synthetic cap, mix), ``gating``, ``measure`` (collapse metrics),
+``synthesis``, ``filtering`` (the curation chain), ``assemble`` (dedup, synthetic cap, mix), ``gating``, ``measure`` (collapse metrics),
 ``publishing``, ``lock`` (one run per data root and year), ``workers`` (mapped steps on worker processes for
 ``run_year``), ``cli``, ``verify`` (``biomass verify-generation``).
 """
@@ -22,6 +23,7 @@ from functools import partial
 from typing import Any
 
 from biomass.pipeline.assemble import assemble_inputs, run_assemble, sign_shard, synthetic_cap
+from biomass.pipeline.filtering import filter_shard, finish_filter, new_row_files, run_filter
 from biomass.pipeline.gating import GATE_INPUT, check_gate_overrides, gate_summary, gate_thresholds, run_gate_for
 from biomass.pipeline.ingest import (finish_scrape, merge_scrape, prepare_tagging, run_license, run_scrape_shard,
                                      tag_scrape_shard)
@@ -37,7 +39,8 @@ __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarant
            "prepare_tagging", "tag_scrape_shard", "finish_scrape", "merge_scrape", "run_license", "run_synthesize",
            "train_synthesizer", "synthesize_shard", "finish_synthesize", "assemble_inputs", "sign_shard",
            "run_assemble", "synthetic_cap", "run_measure", "prepare_measure", "measure_shard", "finish_measure",
-           "run_gate_for", "gate_summary", "gate_thresholds", "check_gate_overrides", "GATE_INPUT", "publish",
+           "new_row_files", "filter_shard", "finish_filter", "run_filter", "run_gate_for", "gate_summary",
+           "gate_thresholds", "check_gate_overrides", "GATE_INPUT", "publish",
            "asset_extra", "run_year", "RunLock", "RunLocked", "LockLost"]
 
 
@@ -91,6 +94,9 @@ def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: Ste
     mapped("synthesize", synthesize_shard, shards)
     step("finish_synthesize", finish_synthesize)
     gate("synthesize")
+    mapped("filter", filter_shard, len(new_row_files(plan)))
+    step("finish_filter", finish_filter)
+    gate("filter")
     mapped("sign", sign_shard, len(assemble_inputs(plan)))
     step("assemble", run_assemble)
     gate("generation")

@@ -15,22 +15,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from biomass.accounting import StageCounts
+from biomass.pipeline.filtering import NEW_SOURCES, filtered_files  # noqa: F401 - NEW_SOURCES: re-exported
 from biomass.pipeline.plan import RunPlan, save_counts, stage_output, stage_quarantine
 from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
 from biomass.dedup.engine import CLUSTERS_SCHEMA, cluster_parts
-from biomass.storage import SHARD_ROWS, ShardWriter, dataset_files, write_parquet, write_parquet_parts
+from biomass.storage import SHARD_ROWS, ShardWriter, write_parquet, write_parquet_parts
 
 log = logging.getLogger(__name__)
 
-NEW_SOURCES = ("scrape", "license", "synthesize")
 QUARANTINE_TEXT_CHARS = 2_000
 SIGNED = "dedup/signed"     # under staging/<year>/: the signed shards (biomass.dedup.shards)
 
 
 def assemble_inputs(plan: RunPlan) -> list[Path]:
-    """The files of the year's new rows, in the order dedup numbers them: scrape's tagged parts, the licence
-    file, the synthesize output. ``sign_shard`` signs one of them; known once synthesize has run."""
-    return [f for s in NEW_SOURCES for f in dataset_files(stage_output(plan, s))]
+    """The files of the year's new rows after the filter stage, in the order dedup numbers them: one per
+    scrape tagged part, the licence file, each synthesize part (``biomass.pipeline.filtering.filtered_files``;
+    the stage inputs themselves when no filter is configured). ``sign_shard`` signs one of them."""
+    return filtered_files(plan)
 
 
 def signed_folder(plan: RunPlan) -> Path:

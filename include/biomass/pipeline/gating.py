@@ -22,8 +22,8 @@ from biomass.config import BiomassConfig, GateConfig
 from biomass.gates.drift import distribution_drift, length_lang_profile
 from biomass.gates.rows import Derive, GateRows, project_parquet, project_table
 from biomass.gates.runner import GateFailed, GateResult, run_gate
-from biomass.gates.suites import DERIVED_COLUMNS, GATES, build_suite, columns_read
-from biomass.pipeline.plan import RunPlan, load_counts, stage_output
+from biomass.gates.suites import DERIVED_COLUMNS, GATES, build_suite, columns_read, drop_share_column
+from biomass.pipeline.plan import RunPlan, load_counts, stage_output, stage_quarantine
 from biomass.provenance.config import ProvenanceConfig
 from biomass.schema import empty_table
 from biomass.storage import dataset_files, write_json_atomic
@@ -31,8 +31,8 @@ from biomass.storage import dataset_files, write_json_atomic
 log = logging.getLogger(__name__)
 
 
-GATE_INPUT = {"scrape": "scrape", "license": "license", "synthesize": "synthesize", "generation": "assemble",
-              "collapse": "assemble"}
+GATE_INPUT = {"scrape": "scrape", "license": "license", "synthesize": "synthesize", "filter": "filter",
+              "generation": "assemble", "collapse": "assemble"}
 # Projected columns gate_summary reads, besides those the suite checks.
 SUMMARY_COLUMNS: dict[str, tuple[str, ...]] = {"generation": ("origin", "generation", "lang", "text_chars")}
 
@@ -64,7 +64,13 @@ def gate_summary(plan: RunPlan, gate: str, rows: pa.Table) -> dict[str, Any]:
             "row_change": (rows.num_rows / parent_rows) if parent_rows else None,
         }
     counts = load_counts(plan, stage)
-    return {"quarantined_fraction": counts.rows_quarantined / counts.rows_in if counts.rows_in else 0.0}
+    summary = {"quarantined_fraction": counts.rows_quarantined / counts.rows_in if counts.rows_in else 0.0}
+    if gate == "filter":
+        from biomass.pipeline.filtering import drop_shares
+
+        summary["kept_rows"] = counts.rows_out
+        summary.update({drop_share_column(name): share for name, share in drop_shares(counts).items()})
+    return summary
 
 
 def _value_counts(values: pa.ChunkedArray) -> Counter:
@@ -90,7 +96,8 @@ def _derive(gate: str, plan: RunPlan) -> dict[str, Derive]:
 def gate_input(plan: RunPlan, gate: str, g: GateConfig) -> GateRows:
     """The gate's projection of its stage's output: what the suite checks plus what the summary needs."""
     keep = [*columns_read(build_suite(gate, g)), *SUMMARY_COLUMNS.get(gate, ())]
-    path = stage_output(plan, GATE_INPUT[gate])
+    # the filter gate judges figures only; its evidence rows are what the filters dropped
+    path = stage_quarantine(plan, "filter") if gate == "filter" else stage_output(plan, GATE_INPUT[gate])
     if not dataset_files(path):  # no file, or a shard-set folder without shards: e.g. a year without licensed data
         return project_table(empty_table(), keep, _derive(gate, plan))
     return project_parquet(path, keep, _derive(gate, plan))
@@ -112,11 +119,18 @@ def gate_thresholds(cfg: BiomassConfig, gate: str, overrides: dict[str, Any] | N
     values = cfg.gates.model_dump()
     if gate == "collapse":
         values["collapse_bounds"] = [b.model_dump() for b in cfg.metrics.bounds]
+    if gate == "filter":
+        values["filter_bounds"] = cfg.filters.bounds()
     try:
-        return GateConfig.model_validate({**values, **overrides, **per_gate.get(gate, {})})
+        g = GateConfig.model_validate({**values, **overrides, **per_gate.get(gate, {})})
     except ValidationError as exc:
         raise ValueError(f"bad gate_overrides for gate {gate!r} (gates: {', '.join(GATES)}; thresholds: "
                          f"{', '.join(GateConfig.model_fields)}):\n{exc}") from exc
+    unknown = sorted(set(g.filter_bounds) - set(cfg.filters.bounds())) if gate == "filter" else []
+    if unknown:
+        raise ValueError(f"gate_overrides bound filters {unknown} that are not in the chain "
+                         f"({', '.join(cfg.filters.bounds()) or 'empty'})")
+    return g
 
 
 def check_gate_overrides(cfg: BiomassConfig, overrides: dict[str, Any] | None) -> None:

@@ -23,7 +23,7 @@ from biomass.storage import GenerationStore, write_json_atomic
 log = logging.getLogger(__name__)
 
 
-STAGES = ("scrape", "license", "synthesize", "dedup", "assemble")
+STAGES = ("scrape", "license", "synthesize", "filter", "dedup", "assemble")
 
 # What a run may override, by Param name -> config key.
 OVERRIDES = {
@@ -148,6 +148,7 @@ def read_stage(path: Path) -> pa.Table:
 GENERATION_SHARDS = "generation"
 SCRAPE_SHARDS = "scrape/tagged"
 SYNTHESIZE_SHARDS = "synthesize"
+FILTER_SHARDS = "filter"
 
 
 def stage_output(plan: RunPlan, stage: str) -> Path:
@@ -155,13 +156,16 @@ def stage_output(plan: RunPlan, stage: str) -> Path:
     ``storage.dataset_files``): scrape's, one tagged part per input file (``staging/<year>/scrape/tagged/
     part-NNNNN.parquet``), synthesize's, one part per sampling shard (``staging/<year>/synthesize/``, which
     also holds the saved generator), and assemble's, the generation itself (``staging/<year>/generation/``),
-    which publish links into place."""
+    which publish links into place. The filter stage's is a shard set too (``staging/<year>/filter/``, one
+    filtered part per new-row file; empty when the stage passes its inputs through)."""
     if stage == "assemble":
         return plan.staging / GENERATION_SHARDS
     if stage == "scrape":
         return plan.staging / SCRAPE_SHARDS
     if stage == "synthesize":
         return plan.staging / SYNTHESIZE_SHARDS
+    if stage == "filter":
+        return plan.staging / FILTER_SHARDS
     return plan.staging / f"{stage}.parquet"
 
 

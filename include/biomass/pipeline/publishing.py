@@ -18,6 +18,7 @@ from biomass.pipeline.assemble import index_root
 from biomass.pipeline.gating import GATE_INPUT
 from biomass.pipeline.measure import REFERENCE_PROFILE
 from biomass.pipeline.plan import STAGES, RunPlan, load_counts, shard_stats_path, stage_output
+from biomass.report import filtered_by
 from biomass.schema import QUARANTINE_SCHEMA
 from biomass.storage import concat_parquet, dataset_batches, dataset_files
 
@@ -121,6 +122,7 @@ def asset_extra(manifest: dict[str, Any]) -> dict[str, Any]:
         "sources": manifest["mix"]["source"],
         "origins": manifest["mix"]["origin"],
         "duplicates_removed": stages["dedup"]["in"] - stages["dedup"]["out"],
+        "filtered": filtered_by(manifest),
         "quarantined": {s: sum(c["quarantined"].values()) for s, c in stages.items()},
         "gates": {g: v["success"] for g, v in manifest["gates"].items()},
         "config_hash": manifest["config_hash"],
