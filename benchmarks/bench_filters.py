@@ -32,28 +32,12 @@ FIXTURE = REPO / "tests" / "fixtures" / "human_text.jsonl.gz"
 CHAIN = ["gopher_quality", "gopher_repetition", "fineweb_quality", "c4_quality"]
 
 
-# -- corpus ------------------------------------------------------------------------------------------------
-def pieces(texts: list[str], size: int = 3000) -> list[str]:
-    """Cut each text at paragraph breaks into pieces of just over ``size`` characters."""
-    out = []
-    for text in texts:
-        cur = ""
-        for para in text.split("\n\n"):
-            cur += para + "\n\n"
-            if len(cur) > size:
-                out.append(cur.strip())
-                cur = ""
-        if cur.strip():
-            out.append(cur.strip())
-    return out
-
-
 def build_input(path: Path, max_docs: int | None) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from realtext import load_real_docs
+    from realtext import load_real_docs, pieces
 
     real = load_real_docs()
     if real:

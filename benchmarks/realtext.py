@@ -30,3 +30,18 @@ def load_real_docs(min_words: int = 50) -> list[dict]:
             if len(text.split()) >= min_words:
                 out.append({"origin": origin, "path": path, "text": text})
     return out
+
+
+def pieces(texts: list[str], size: int = 3000) -> list[str]:
+    """Cut each text at paragraph breaks into pieces of just over ``size`` characters."""
+    out = []
+    for text in texts:
+        cur = ""
+        for para in text.split("\n\n"):
+            cur += para + "\n\n"
+            if len(cur) > size:
+                out.append(cur.strip())
+                cur = ""
+        if cur.strip():
+            out.append(cur.strip())
+    return out

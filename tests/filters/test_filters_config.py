@@ -59,3 +59,15 @@ def test_the_bundled_chain_builds():
 
     cfg = load_config()
     assert [f.key for f in build_chain(cfg.filters.specs())] == ["language/1", "url_blocklist/1"]
+
+
+def test_the_bundled_config_still_loads_when_copied_elsewhere(tmp_path):
+    """Tests and operators copy biomass.yaml to their own folder: the bundled blocklist must not be a path
+    relative to the config file."""
+    from biomass.config import BUNDLED_CONFIG
+
+    copy = tmp_path / "elsewhere" / "biomass.yaml"
+    copy.parent.mkdir()
+    copy.write_text(BUNDLED_CONFIG.read_text())
+    specs = load_config(copy).filters.specs()
+    assert {"name": "url_blocklist/1", "params": {"bundled": True}} in specs

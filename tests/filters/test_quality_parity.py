@@ -8,26 +8,13 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from benchmarks.realtext import pieces
 from biomass.filters import build_chain
 from tests.filters.crafted import CRAFTED
 from tests.text_fixtures import human_docs  # noqa: F401 (fixture)
 
 pytest.importorskip("datatrove")
 pytest.importorskip("spacy")
-
-
-def _pieces(texts: list[str], size: int = 3000) -> list[str]:
-    out = []
-    for text in texts:
-        cur = ""
-        for para in text.split("\n\n"):
-            cur += para + "\n\n"
-            if len(cur) > size:
-                out.append(cur.strip())
-                cur = ""
-        if cur.strip():
-            out.append(cur.strip())
-    return out
 
 
 def _datatrove(name: str, params: dict):
@@ -62,7 +49,7 @@ NAMES = ["gopher_quality", "gopher_repetition", "c4_quality", "fineweb_quality"]
 
 @pytest.fixture(scope="module")
 def real_texts(human_docs):
-    return human_docs + _pieces(human_docs)
+    return human_docs + pieces(human_docs)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -106,7 +93,7 @@ PARAMS = {
 @pytest.mark.parametrize("name", NAMES)
 def test_same_decisions_as_datatrove_with_other_parameters(name, human_docs):
     params, dt_params = PARAMS[name]
-    texts = _pieces(human_docs[:120], 1500) + [t for t in CRAFTED if t.strip()]
+    texts = pieces(human_docs[:120], 1500) + [t for t in CRAFTED if t.strip()]
     diff, theirs = _compare(name, texts, params, dt_params)
     assert not diff, diff[:5]
     assert len({r for r in theirs}) > 1

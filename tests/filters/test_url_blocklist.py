@@ -72,3 +72,12 @@ def test_a_bad_line_in_a_list_file_names_the_file_and_line(tmp_path):
     listed.write_text("ok.org\nre:(\n")
     with pytest.raises(ValueError, match=r"bad.txt:2: regex"):
         _filter(files=[str(listed)])
+
+
+def test_the_bundled_list_by_flag_is_the_shipped_file():
+    from biomass.filters.url_blocklist import BUNDLED_LIST
+
+    assert BUNDLED_LIST == BUNDLED.resolve()
+    f = _filter(bundled=True)
+    assert f.why("https://shop.org/wp-login.php?redirect=1") == "pattern */wp-login.php*"
+    assert _filter().why("https://shop.org/wp-login.php?redirect=1") is None

@@ -27,6 +27,7 @@ from pydantic import Field, field_validator, model_validator
 from biomass.filters.base import DocumentFilter, FilterParams
 
 PREFIXES = ("url:", "glob:", "re:")
+BUNDLED_LIST = Path(__file__).resolve().parent / "lists" / "url_blocklist.txt"
 
 
 class URLBlocklistParams(FilterParams):
@@ -38,6 +39,8 @@ class URLBlocklistParams(FilterParams):
     regexes: list[str] = Field(default_factory=list, description="regular expressions searched in the URL")
     files: list[str] = Field(default_factory=list, description="list files (see the module docstring); relative "
                              "paths are relative to the config file")
+    bundled: bool = Field(False, description="also the list shipped in the package (lists/url_blocklist.txt), found "
+                          "wherever the config file is")
 
     @field_validator("domains")
     @classmethod
@@ -106,7 +109,7 @@ class URLBlocklistFilter(DocumentFilter):
         p = self.params
         entries = {"domains": list(p.domains), "urls": list(p.urls), "patterns": list(p.patterns),
                    "regexes": list(p.regexes)}
-        for f in p.files:
+        for f in [*p.files, *([BUNDLED_LIST] if p.bundled else [])]:
             for kind, values in read_list(f).items():
                 entries[kind].extend(values)
         self._domains = frozenset(entries["domains"])
