@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from biomass.schema import QUARANTINE_SCHEMA
 from biomass.storage import write_parquet
@@ -54,6 +55,26 @@ class StageCounts:
             quarantined=Counter(data.get("quarantined", {})),
             notes=dict(data.get("notes", {})),
         )
+
+
+QUARANTINE_TEXT_CHARS = 2_000   # a quarantined row keeps this much of its text: enough to judge it, not a copy
+
+
+def quarantine_table(stage: str, rows: pa.Table, reason, detail, *, with_url: bool = True) -> pa.Table:
+    """Quarantine records of whole ``rows`` set aside in bulk: ``reason`` and ``detail`` are one string for all
+    or one value per row; text cut to ``QUARANTINE_TEXT_CHARS``; ``with_url=False`` leaves the url empty."""
+    m = rows.num_rows
+
+    def column(value) -> pa.Array:
+        if value is None or isinstance(value, str):
+            return pa.array([value] * m, pa.string())
+        return value if isinstance(value, (pa.Array, pa.ChunkedArray)) else pa.array(value, pa.string())
+
+    text = pc.utf8_slice_codeunits(pc.fill_null(rows.column("text"), ""), 0, QUARANTINE_TEXT_CHARS)
+    columns = {"stage": column(stage), "reason": column(reason), "detail": column(detail),
+               "doc_id": rows.column("doc_id"), "locator": pa.nulls(m, pa.string()),
+               "url": rows.column("url") if with_url else pa.nulls(m, pa.string()), "text": text}
+    return pa.table({f.name: columns[f.name] for f in QUARANTINE_SCHEMA}).cast(QUARANTINE_SCHEMA)
 
 
 class Quarantine:

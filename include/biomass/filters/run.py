@@ -15,14 +15,12 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from biomass.accounting import StageCounts
+from biomass.accounting import StageCounts, quarantine_table
 from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
 from biomass.storage import ParquetStream, dataset_batches
 
 STAGE = "filter"
-QUARANTINE_TEXT_CHARS = 2_000
 
 # A row transform rewrites kept rows (e.g. their text) and keeps every one of them, in order, in RECORD_SCHEMA.
 RowTransform = Callable[[pa.Table], pa.Table]
@@ -67,16 +65,6 @@ def judge(chain: Sequence, table: pa.Table, seen: dict[str, int] | None = None) 
     return Verdicts(keep, dropped, [by_row[int(i)][0] for i in dropped], [by_row[int(i)][1] for i in dropped])
 
 
-def quarantine_rows(rows: pa.Table, reasons: list[str], details: list[str]) -> pa.Table:
-    """The quarantine records of dropped rows: the filter's name as reason, its detail, text cut short."""
-    m = rows.num_rows
-    text = pc.utf8_slice_codeunits(pc.fill_null(rows.column("text"), ""), 0, QUARANTINE_TEXT_CHARS)
-    columns = {"stage": pa.array([STAGE] * m, pa.string()), "reason": pa.array(reasons, pa.string()),
-               "detail": pa.array(details, pa.string()), "doc_id": rows.column("doc_id"),
-               "locator": pa.nulls(m, pa.string()), "url": rows.column("url"), "text": text}
-    return pa.table({f.name: columns[f.name] for f in QUARANTINE_SCHEMA}).cast(QUARANTINE_SCHEMA)
-
-
 def filter_batches(batches: Iterable[pa.RecordBatch | pa.Table], chain: Sequence,
                    transforms: Sequence[RowTransform] = ()) -> Iterator[tuple[pa.Table, pa.Table, dict[str, int]]]:
     """``(kept rows, quarantine rows, seen per filter)`` for each batch: the chain, then the transforms on what
@@ -92,7 +80,7 @@ def filter_batches(batches: Iterable[pa.RecordBatch | pa.Table], chain: Sequence
             if kept.num_rows != before:
                 raise RuntimeError(f"row transform {transform!r} turned {before} rows into {kept.num_rows}")
         dropped = table.take(pa.array(verdicts.dropped)) if len(verdicts.dropped) else table.slice(0, 0)
-        yield kept, quarantine_rows(dropped, verdicts.reasons, verdicts.details), seen
+        yield kept, quarantine_table(STAGE, dropped, verdicts.reasons, verdicts.details), seen
 
 
 def stage_counts(chain: Sequence, rows_in: int, rows_out: int, dropped: dict[str, int],

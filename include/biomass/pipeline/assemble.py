@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from biomass.accounting import StageCounts
-from biomass.pipeline.filtering import NEW_SOURCES, filtered_files  # noqa: F401 - NEW_SOURCES: re-exported
+from biomass.accounting import StageCounts, quarantine_table
+from biomass.pipeline.filtering import filtered_files
 from biomass.pipeline.plan import RunPlan, save_counts, stage_output, stage_quarantine
 from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
 from biomass.dedup.engine import CLUSTERS_SCHEMA, cluster_parts
@@ -23,7 +23,6 @@ from biomass.storage import SHARD_ROWS, ShardWriter, write_parquet, write_parque
 
 log = logging.getLogger(__name__)
 
-QUARANTINE_TEXT_CHARS = 2_000
 SIGNED = "dedup/signed"     # under staging/<year>/: the signed shards (biomass.dedup.shards)
 
 
@@ -191,26 +190,14 @@ class _QuarantineSinks:
                                 pc.binary_join_element_wise("generation ", year, " doc ", d.column("kept_doc_id"),
                                                             ""))
             detail = pc.binary_join_element_wise("near duplicate of ", winner, "")
-            self.dedup.write_table(_quarantine_table("dedup", d.column("reason"), here, detail))
+            self.dedup.write_table(quarantine_table("dedup", here, d.column("reason"), detail, with_url=False))
             self.dedup_rows += hi - lo
         lo, hi = np.searchsorted(capped_rows, [start, stop])
         if hi > lo:
             here = table.take(pa.array(capped_rows[lo:hi] - start))
-            m = here.num_rows
-            self.capped.write_table(_quarantine_table(
-                "assemble", pa.array(["over_synthetic_share"] * m, pa.string()), here,
-                pa.array([f"synthetic share of new rows capped at {share}"] * m, pa.string())))
-            self.capped_rows += m
-
-
-def _quarantine_table(stage: str, reason, rows: pa.Table, detail) -> pa.Table:
-    m = rows.num_rows
-    text = pc.utf8_slice_codeunits(pc.fill_null(rows.column("text"), ""), 0, QUARANTINE_TEXT_CHARS)
-    nulls = pa.nulls(m, pa.string())
-    columns = {"stage": pa.array([stage] * m, pa.string()), "reason": reason, "detail": detail,
-               "doc_id": rows.column("doc_id"), "locator": nulls, "url": nulls, "text": text}
-    return pa.table({f.name: columns[f.name] if f.name in columns else pa.nulls(m, f.type)
-                     for f in QUARANTINE_SCHEMA}).cast(QUARANTINE_SCHEMA)
+            self.capped.write_table(quarantine_table("assemble", here, "over_synthetic_share",
+                                                     f"synthetic share of new rows capped at {share}", with_url=False))
+            self.capped_rows += here.num_rows
 
 
 def _dedup(plan: RunPlan, inputs):

@@ -29,8 +29,8 @@ import pyarrow.parquet as pq
 from biomass.accounting import StageCounts
 from biomass.filters.run import STAGE, RowTransform, filter_file, stage_counts
 from biomass.pipeline.plan import RunPlan, save_counts, stage_output, stage_quarantine
-from biomass.schema import QUARANTINE_SCHEMA, canonical_json
-from biomass.storage import SHARD_PREFIX, concat_parquet, dataset_files
+from biomass.schema import QUARANTINE_SCHEMA
+from biomass.storage import SHARD_PREFIX, concat_parquet, dataset_files, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,7 @@ def filter_shard(plan: RunPlan, index: int) -> dict[str, Any]:
         else:
             counts = filter_file(source, _chain(plan), shard.out, shard.quarantine, row_transforms(plan))
         counts.notes["input"] = source.relative_to(plan.staging).as_posix()
-        shard.counts.parent.mkdir(parents=True, exist_ok=True)
-        shard.counts.write_text(canonical_json(counts.as_dict()) + "\n")
+        write_json_atomic(shard.counts, counts.as_dict())
     except BaseException:
         shard.remove()
         raise
@@ -119,7 +118,7 @@ def finish_filter(plan: RunPlan) -> StageCounts:
     missing = [i for i, s in enumerate(shards) if not s.counts.exists()]
     if missing:
         raise FileNotFoundError(f"filter shards {missing} have not run (of {len(files)}): run filter_shard first")
-    chain = [] if not plan.cfg.filters.chain else _chain(plan)
+    chain = _chain(plan)
     rows_in = rows_out = 0
     dropped: dict[str, int] = {}
     seen: dict[str, int] = {}

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from biomass.accounting import quarantine_table
 from biomass.exitcodes import CHECK_FAILED, REVIEW_PENDING
 from biomass.review.sample import draw_sample, load_sample, review_dir, sample_path
 from biomass.schema import QUARANTINE_SCHEMA, canonical_json
@@ -44,7 +45,6 @@ DECISION_FILE = "decision.json"
 BODY_FILE = "body.md"
 EXCLUDED = "reviewer_excluded"
 AUTOMATIC_REVIEWER = "biomass (automatic approval: review mode auto, no person read the sample)"
-QUARANTINE_TEXT_CHARS = 2_000
 
 
 class ReviewPending(RuntimeError):
@@ -158,7 +158,8 @@ def record_decision(plan: "RunPlan", *, approve: bool, by: str, comment: str = "
         raise ValueError("exclusions come with an approval; a reject publishes nothing")
     sample = load_sample(plan)
     decision = Decision(mode=plan.cfg.review.mode, decision="approve" if approve else "reject", by=by,
-                        at=None if automatic else _iso(at) if at else _now(), comment=comment, excluded=excluded, automatic=automatic,
+                        at=None if automatic else _iso(at) if at else _now(), comment=comment, excluded=excluded,
+                        automatic=automatic,
                         sample_ids=sorted({d for d in sample.column("doc_id").to_pylist() if d}),
                         sample_sha256=file_sha256(sample_path(plan)),
                         metrics_before_exclusions=bool(excluded))
@@ -331,7 +332,7 @@ def _rewrite_without(shard: Path, out_path: Path, wanted: pa.Array, quarantine: 
             gone = table.filter(drop)
             removed += gone.num_rows
             if gone.num_rows:
-                quarantine.write_table(_quarantine_rows(gone, detail))
+                quarantine.write_table(quarantine_table("review", gone, EXCLUDED, detail))
             out.write_table(table.filter(pc.invert(drop)))
     files = out.files
     if files:
@@ -342,15 +343,6 @@ def _rewrite_without(shard: Path, out_path: Path, wanted: pa.Array, quarantine: 
         write_parquet(RECORD_SCHEMA.empty_table(), out_path)
     _discard(tmp)
     return removed
-
-
-def _quarantine_rows(rows: pa.Table, detail: str) -> pa.Table:
-    m = rows.num_rows
-    text = pc.utf8_slice_codeunits(pc.fill_null(rows.column("text"), ""), 0, QUARANTINE_TEXT_CHARS)
-    return pa.table({"stage": pa.array(["review"] * m, pa.string()), "reason": pa.array([EXCLUDED] * m, pa.string()),
-                     "detail": pa.array([detail] * m, pa.string()), "doc_id": rows.column("doc_id"),
-                     "locator": pa.nulls(m, pa.string()), "url": rows.column("url"), "text": text},
-                    schema=QUARANTINE_SCHEMA)
 
 
 def _drop_signatures(plan: "RunPlan", wanted: pa.Array, pending: Path) -> list[tuple[str, str]]:
