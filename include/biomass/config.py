@@ -16,6 +16,7 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from biomass.filters.pii_params import PIIParams
 from biomass.metrics.config import MetricsConfig
 from biomass.provenance.config import ProvenanceConfig
 from biomass.schema import canonical_json
@@ -147,6 +148,13 @@ class FilterSpec(_Strict):
         return {"name": value} if isinstance(value, str) else value
 
 
+class PIIConfig(_Strict):
+    """PII placeholders (``biomass.filters.pii``) on every row the chain keeps: e-mails, public IPs, phones."""
+
+    enabled: bool = False
+    params: PIIParams = PIIParams()
+
+
 class FiltersConfig(_Strict):
     """The curation chain run on every new row (scraped, licensed, synthetic) before dedup. Filters decide the
     output, so the chain is part of the config hash. Validated here, through the registry: an unknown name, a
@@ -156,6 +164,7 @@ class FiltersConfig(_Strict):
                                     "first filter that drops it; empty: the stage passes rows through untouched")
     max_drop_share: float = Field(0.5, ge=0.0, le=1.0, description="the filter gate's default bound on the share "
                                   "of the rows reaching a filter that it drops")
+    pii: PIIConfig = PIIConfig()
 
     @field_validator("chain")
     @classmethod

@@ -2,12 +2,14 @@
 
 The chain is the config's ``filters.chain`` (``--config``, else $BIOMASS_CONFIG or the bundled biomass.yaml), or
 the filters named by ``--filters`` in that order: a filter the config's chain lists keeps its parameters there,
-any other runs with its defaults. Streamed a batch at a time; prints each filter's counts. Exit codes
+any other runs with its defaults. Kept rows then get PII placeholders (e-mails, public IPs, phone numbers) when
+the config's ``filters.pii.enabled`` says so, or ``--pii`` / ``--no-pii``. Streamed a batch at a time; prints each filter's counts. Exit codes
 (``biomass.exitcodes``): 0 done, 2 bad input (a missing file, an unknown filter, a bad config).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 
 HELP = "run the curation filter chain over a record file: kept rows out, dropped rows to quarantine"
@@ -21,6 +23,8 @@ def register(subparsers) -> None:
                    help="dropped rows: reason = the filter's name, detail = why")
     p.add_argument("--filters", metavar="a,b,c", help="these filters in this order instead of the config's "
                    "chain (name or name/version)")
+    p.add_argument("--pii", action=argparse.BooleanOptionalAction, default=None,
+                   help="replace PII in the kept rows (default: the config's filters.pii.enabled)")
     p.add_argument("--config", help="config file (default: $BIOMASS_CONFIG or the bundled biomass.yaml)")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p.set_defaults(func=_cmd_filter)
@@ -55,7 +59,13 @@ def _cmd_filter(args) -> int:
         raise FileNotFoundError(f"input {args.input} does not exist")
     cfg = load_config(args.config)
     chain = build_chain(chain_specs(cfg.filters.specs(), args.filters))
-    counts = filter_file(args.input, chain, args.out, args.quarantine)
+    pii = cfg.filters.pii
+    transforms = []
+    if pii.enabled if args.pii is None else args.pii:
+        from biomass.filters.pii_records import PIIRowTransform
+
+        transforms.append(PIIRowTransform(pii.params, cfg.provenance))
+    counts = filter_file(args.input, chain, args.out, args.quarantine, transforms)
     if args.json:
         print(json.dumps(counts.as_dict(), sort_keys=True))
         return 0
@@ -68,4 +78,7 @@ def _cmd_filter(args) -> int:
         print(f"  {f.key:<{width}}  seen {figures['seen']:>8}  dropped {figures['dropped']:>8}  ({share:.1%})")
     if not chain:
         print("  (empty chain: every row kept)")
+    for name, figures in counts.notes.get("transforms", {}).items():
+        replaced = ", ".join(f"{k} {v}" for k, v in figures.items() if k not in ("key", "rows"))
+        print(f"  {figures['key']}: {figures['rows']} rows rewritten ({replaced})")
     return 0

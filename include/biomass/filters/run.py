@@ -23,7 +23,19 @@ from biomass.storage import ParquetStream, dataset_batches
 STAGE = "filter"
 
 # A row transform rewrites kept rows (e.g. their text) and keeps every one of them, in order, in RECORD_SCHEMA.
+# One with ``name``, ``key`` and ``totals`` (counts it adds to, e.g. PII replaced per kind) gets them reported in
+# the counts' notes under ``transforms``.
 RowTransform = Callable[[pa.Table], pa.Table]
+
+
+def transform_totals(transforms: Sequence[RowTransform]) -> dict[str, dict]:
+    """The counting transforms' totals so far, by name, with their key."""
+    return {t.name: {"key": t.key, **t.totals} for t in transforms if hasattr(t, "totals")}
+
+
+def _totals_since(before: dict[str, dict], after: dict[str, dict]) -> dict[str, dict]:
+    return {name: {k: (v if k == "key" else v - before[name].get(k, 0)) for k, v in figures.items()}
+            for name, figures in after.items()}
 
 
 @dataclass
@@ -84,13 +96,16 @@ def filter_batches(batches: Iterable[pa.RecordBatch | pa.Table], chain: Sequence
 
 
 def stage_counts(chain: Sequence, rows_in: int, rows_out: int, dropped: dict[str, int],
-                 seen: dict[str, int]) -> StageCounts:
-    """Counts of a filtered file (or the stage): quarantined by filter name; each filter's key, seen, dropped."""
+                 seen: dict[str, int], transforms: dict[str, dict] | None = None) -> StageCounts:
+    """Counts of a filtered file (or the stage): quarantined by filter name; each filter's key, seen, dropped;
+    the counting transforms' figures (``transform_totals``), when there are any."""
     counts = StageCounts(STAGE, rows_in=rows_in, rows_out=rows_out)
     counts.quarantined.update({k: v for k, v in dropped.items() if v})
     counts.notes["chain"] = [f.key for f in chain]   # notes are saved with sorted keys: this keeps the order
     counts.notes["filters"] = {f.name: {"key": f.key, "seen": int(seen.get(f.name, 0)),
                                         "dropped": int(dropped.get(f.name, 0))} for f in chain}
+    if transforms:
+        counts.notes["transforms"] = transforms
     return counts.check()
 
 
@@ -101,6 +116,7 @@ def filter_file(path: str | Path, chain: Sequence, out: str | Path, quarantine: 
     rows_in = 0
     dropped: dict[str, int] = {}
     seen: dict[str, int] = {}
+    before = transform_totals(transforms)
     with ParquetStream(out, RECORD_SCHEMA) as kept_out, ParquetStream(quarantine, QUARANTINE_SCHEMA) as q_out:
         for kept, qrows, batch_seen in filter_batches(dataset_batches(path), chain, transforms):
             rows_in += kept.num_rows + qrows.num_rows
@@ -110,4 +126,5 @@ def filter_file(path: str | Path, chain: Sequence, out: str | Path, quarantine: 
                 seen[name] = seen.get(name, 0) + n
             for reason in qrows.column("reason").to_pylist():
                 dropped[reason] = dropped.get(reason, 0) + 1
-    return stage_counts(chain, rows_in, kept_out.count, dropped, seen)
+    return stage_counts(chain, rows_in, kept_out.count, dropped, seen,
+                        _totals_since(before, transform_totals(transforms)))

@@ -12,7 +12,8 @@ A row is judged by the filters in order and counted against the first that drops
 filter's name, ``detail`` = what it said); later filters see only the rows still kept. Each filter's ``seen`` and
 ``dropped`` go into the stage counts' notes, so the gate can bound the share of what reaches a filter that it
 drops. Kept rows then go through the stage's row transforms (``row_transforms``: text rewrites such as PII
-placeholders, which keep every row), in order. No chain and no transform: the stage passes the files through as
+placeholders, ``filters.pii``, which keep every row), in order; their totals (PII replaced per kind) go into the
+notes under ``transforms``. No chain and no transform: the stage passes the files through as
 they are (``assemble_inputs`` reads the stage inputs themselves), writing nothing but counts.
 """
 
@@ -44,9 +45,14 @@ def new_row_files(plan: RunPlan) -> list[Path]:
 
 
 def row_transforms(plan: RunPlan) -> list[RowTransform]:
-    """The transforms run on the kept rows after the chain, in order. The hook for text rewrites that keep the
-    row (PII placeholders, ``biomass.filters.pii``): build them from ``plan.cfg`` here. None are configured yet."""
-    return []
+    """The transforms run on the kept rows after the chain, in order: PII placeholders (``filters.pii``) when
+    enabled. Fresh objects each call: their totals are one shard's."""
+    pii = plan.cfg.filters.pii
+    if not pii.enabled:
+        return []
+    from biomass.filters.pii_records import PIIRowTransform
+
+    return [PIIRowTransform(pii.params, plan.cfg.provenance)]
 
 
 def passes_through(plan: RunPlan) -> bool:
@@ -122,6 +128,7 @@ def finish_filter(plan: RunPlan) -> StageCounts:
     rows_in = rows_out = 0
     dropped: dict[str, int] = {}
     seen: dict[str, int] = {}
+    transforms: dict[str, dict] = {}
     for shard in shards:
         part = StageCounts.from_dict(json.loads(shard.counts.read_text()))
         rows_in += part.rows_in
@@ -130,11 +137,16 @@ def finish_filter(plan: RunPlan) -> StageCounts:
             dropped[name] = dropped.get(name, 0) + n
         for name, f in part.notes.get("filters", {}).items():
             seen[name] = seen.get(name, 0) + f["seen"]
+        for name, figures in part.notes.get("transforms", {}).items():
+            total = transforms.setdefault(name, {"key": figures["key"]})
+            for k, v in figures.items():
+                if k != "key":
+                    total[k] = total.get(k, 0) + v
     quarantine = stage_quarantine(plan, STAGE)
     quarantine.unlink(missing_ok=True)
     if not passes_through(plan):
         concat_parquet([s.quarantine for s in shards], quarantine, QUARANTINE_SCHEMA)
-    counts = stage_counts(chain, rows_in, rows_out, dropped, seen)
+    counts = stage_counts(chain, rows_in, rows_out, dropped, seen, transforms)
     counts.notes.update({"files": len(files), "passed_through": passes_through(plan)})
     return save_counts(plan, counts)
 
