@@ -150,9 +150,10 @@ def build_replacers(params: PIIParams) -> list[Replacer]:
 class PIIScrubber:
     """Replaces PII in texts, one at a time (``scrub``) or a whole Arrow column at once (``scrub_arrow``)."""
 
-    def __init__(self, params: PIIParams | dict | None = None) -> None:
+    def __init__(self, params: PIIParams | dict | None = None, kinds: tuple[str, ...] | None = None) -> None:
+        """``kinds``: only these of the enabled kinds (e.g. ``("email", "ipv4")``, what datatrove covers)."""
         self.params = params if isinstance(params, PIIParams) else PIIParams.model_validate(params or {})
-        self.replacers = build_replacers(self.params)
+        self.replacers = [r for r in build_replacers(self.params) if kinds is None or r.kind in kinds]
         self.kinds = tuple(r.kind for r in self.replacers)
         self._prefilter = "|".join(f"(?:{PREFILTER[k]})" for k in dict.fromkeys(self.kinds))
 
