@@ -17,6 +17,7 @@ from biomass.filters.pii_params import EMAIL_PLACEHOLDERS, IPV4_PLACEHOLDERS, IP
 from biomass.filters.pii_records import PIIRowTransform
 from biomass.schema import sha256_text
 from tests.filters.conftest import fake_records
+from tests.filters.pii_helpers import signed_synthetic_with_pii
 from tests.text_fixtures import keypair, prov, train_table  # noqa: F401 (fixtures)
 
 datatrove_pii = pytest.importorskip("datatrove.pipeline.formatters.pii")
@@ -230,35 +231,7 @@ def test_rewritten_records_get_a_new_hash_and_their_counts_in_provenance(human_d
 
 @pytest.fixture(scope="module")
 def signed_with_pii(tmp_path_factory, train_table, prov):
-    """The project's own signed synthetic records, with PII written into three of them as a generator that had
-    seen it would (each re-signed at birth, so its manifest verifies before the PII step)."""
-    import pyarrow.parquet as pq
-
-    from biomass.config import SynthesizeConfig
-    from biomass.provenance.keys import require_signing_key
-    from biomass.provenance.signing import sign_manifest
-    from biomass.schema import canonical_json
-    from biomass.synth import synthesize_stage
-
-    path = tmp_path_factory.mktemp("syn") / "syn.parquet"
-    synthesize_stage([train_table], n=6, seed=5, year=2025, parent=2024, config=SynthesizeConfig(),
-                     provenance=prov, out_path=str(path))
-    table = pq.read_table(path)
-    key = require_signing_key(prov)
-    rows = table.to_pylist()
-    for row, pii in zip(rows, ["alice.smith@gmail.com", "+44 20 7946 0958", "2606:4700:4700::1111"]):
-        words = row["text"].split(" ")
-        words.insert(len(words) // 2, pii)
-        row["text"] = " ".join(words)
-        row["content_sha256"] = sha256_text(row["text"])
-        data = json.loads(row["provenance"])
-        manifest = data["c2pa"]["manifest"]
-        for a in manifest["assertions"]:
-            if a["label"] == "c2pa.hash.data":
-                a["data"]["hash"] = row["content_sha256"]
-        data["c2pa"] = sign_manifest(manifest, key)
-        row["provenance"] = canonical_json(data)
-    return pa.Table.from_pylist(rows, schema=table.schema)
+    return signed_synthetic_with_pii(tmp_path_factory.mktemp("syn"), train_table, prov)
 
 
 def test_a_signed_synthetic_record_is_re_signed_and_still_verifies(signed_with_pii, prov):
