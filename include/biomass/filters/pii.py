@@ -155,7 +155,6 @@ class PIIScrubber:
         self.params = params if isinstance(params, PIIParams) else PIIParams.model_validate(params or {})
         self.replacers = [r for r in build_replacers(self.params) if kinds is None or r.kind in kinds]
         self.kinds = tuple(r.kind for r in self.replacers)
-        self._prefilter = "|".join(f"(?:{PREFILTER[k]})" for k in dict.fromkeys(self.kinds))
 
     def scrub(self, text: str) -> tuple[str, dict[str, int]]:
         """``text`` with its PII replaced, and the count of each kind replaced."""
@@ -164,20 +163,35 @@ class PIIScrubber:
             text, counts[r.kind] = r.sub(text)
         return text, counts
 
+    def kind_masks(self, column: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
+        """Per kind, the rows its RE2 prefilter says may hold that kind (a superset of those that do)."""
+        masks = {}
+        for kind in self.kinds:
+            hit = (pc.match_substring(column, "@") if kind == "email"
+                   else pc.match_substring_regex(column, PREFILTER[kind]))
+            masks[kind] = np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
+        return masks
+
     def candidates(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """Positions of the rows the RE2 prefilter says may hold PII (a superset of those that do)."""
+        """Positions of the rows that may hold PII of any kind."""
         if not self.replacers or len(column) == 0:
             return np.zeros(0, np.int64)
-        mask = pc.fill_null(pc.match_substring_regex(column, self._prefilter), False)
-        return np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))
+        return np.flatnonzero(np.logical_or.reduce(list(self.kind_masks(column).values())))
 
     def scrub_arrow(self, column: pa.Array | pa.ChunkedArray
                     ) -> tuple[pa.Array | pa.ChunkedArray, dict[str, np.ndarray]]:
         """The column with PII replaced (rows without any untouched; nulls stay null), and per kind the count
-        replaced in each row (int32 arrays as long as the column)."""
+        replaced in each row (int32 arrays as long as the column).
+
+        Each kind's regex runs only on the rows its prefilter flags, or on a row an earlier kind has already
+        rewritten (a placeholder could, in principle, make a candidate the original text did not have): the same
+        output as ``scrub`` on every row."""
         n = len(column)
         counts = {k: np.zeros(n, np.int32) for k in self.kinds}
-        rows = self.candidates(column)
+        if not self.replacers or n == 0:
+            return column, counts
+        masks = self.kind_masks(column)
+        rows = np.flatnonzero(np.logical_or.reduce(list(masks.values())))
         if not len(rows):
             return column, counts
         texts = column.take(pa.array(rows)).to_pylist()
@@ -186,12 +200,15 @@ class PIIScrubber:
         for row, text in zip(rows, texts):
             if text is None:
                 continue
-            new, per_kind = self.scrub(text)
-            if new != text:
+            new, touched = text, False
+            for r in self.replacers:
+                if touched or masks[r.kind][row]:
+                    new, c = r.sub(new)
+                    counts[r.kind][row] = c
+                    touched = touched or c > 0
+            if touched:
                 changed[row] = True
                 new_texts.append(new)
-                for k, c in per_kind.items():
-                    counts[k][row] = c
         if not new_texts:
             return column, counts
         if isinstance(column, pa.ChunkedArray):
