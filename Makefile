@@ -10,7 +10,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export BIOMASS_DATA_ROOT ?= $(CURDIR)/data
 
-.PHONY: venv demo test test-fast bench bench-metrics bench-dedup bench-extract bench-tagging bench-gates bench-generation bench-airflow bench-startup bench-synth bench-filters samples clean lock env test-integration
+.PHONY: venv demo test test-fast bench bench-metrics bench-dedup bench-extract bench-tagging bench-gates bench-generation bench-airflow bench-startup bench-synth bench-filters bench-pii samples clean lock env test-integration
 
 venv: $(BIN)/.installed
 
@@ -103,6 +103,9 @@ bench-synth: venv
 # needs python3.11-doc / debian-reference-en for the full set). FILTER_DOCS=N caps the documents.
 bench-filters: venv
 	$(BIN)/python benchmarks/bench_filters.py $(if $(FILTER_DOCS),--docs $(FILTER_DOCS))
+
+bench-pii: venv
+	$(BIN)/python benchmarks/bench_pii.py $(if $(PII_DOCS),--docs $(PII_DOCS)) $(if $(RUNS),--runs $(RUNS))
 
 clean:
 	rm -rf $(VENV) .airflow data .pytest_cache

@@ -291,3 +291,49 @@ def test_the_watermark_still_fires_on_scrubbed_synthetic_text(signed_with_pii, p
 def test_counts_arrays_are_int32_per_row():
     new, counts = SCRUB.scrub_arrow(pa.array(["a@b.io c@d.io", "none"]))
     assert counts["email"].dtype == np.int32 and counts["email"].tolist() == [2, 0]
+
+
+# -- configuration and the CLI --------------------------------------------------------------------------------------
+
+def test_filters_pii_is_typed_and_part_of_the_config_hash(tmp_path):
+    from biomass.config import BiomassConfig, load_config
+
+    base = BiomassConfig()
+    assert base.filters.pii.enabled is False and base.filters.pii.params == PIIParams()
+    assert base.with_overrides({"filters.pii": {"enabled": True}}).config_hash() != base.config_hash()
+    config = tmp_path / "c.yaml"
+    config.write_text("filters:\n  pii: {enabled: true, params: {phone: false, email_replacement: ['<EMAIL>']}}\n")
+    cfg = load_config(str(config))
+    assert cfg.filters.pii.params.phone is False and cfg.filters.pii.params.email_replacement == ("<EMAIL>",)
+    assert cfg.config_hash() != load_config(None).config_hash()
+    config.write_text("filters:\n  pii: {enabled: true, params: {phones: false}}\n")
+    with pytest.raises(ValueError, match="phones"):
+        load_config(str(config))
+
+
+def test_biomass_filter_replaces_pii_when_asked_or_configured(tmp_path, human_docs, capsys):
+    import pyarrow.parquet as pq
+
+    from biomass.cli import main
+    from biomass.storage import write_parquet
+
+    texts = [f"{human_docs[0][:400]} mail bob@gmail.com", "ring (415) 555-2671 today", human_docs[1][:400]]
+    path = tmp_path / "in.parquet"
+    write_parquet(fake_records(texts), path)
+    config = tmp_path / "c.yaml"
+    config.write_text("filters:\n  chain: []\n")
+    args = ["filter", str(path), "--out", str(tmp_path / "o.parquet"), "--quarantine", str(tmp_path / "q.parquet"),
+            "--config", str(config)]
+    assert main(args) == 0
+    assert pq.read_table(tmp_path / "o.parquet").column("text").to_pylist() == texts, "off unless asked"
+    capsys.readouterr()
+    assert main([*args, "--pii"]) == 0
+    printed = capsys.readouterr().out
+    out = pq.read_table(tmp_path / "o.parquet").column("text").to_pylist()
+    assert out[0].endswith("mail email@example.com") and out[1] == "ring +1 202-555-0100 today"
+    assert "pii/1: 2 rows rewritten (email 1, ipv4 0, ipv6 0, phone 1" in printed
+    config.write_text("filters:\n  chain: []\n  pii: {enabled: true}\n")
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"]["transforms"]["pii"]["rows"] == 2
+    assert main([*args, "--no-pii"]) == 0
+    assert pq.read_table(tmp_path / "o.parquet").column("text").to_pylist() == texts
