@@ -11,9 +11,13 @@ batch and shard boundaries, and equal to datatrove's output for a fresh formatte
 test checks). A hash of the match would also be deterministic, but maps the same address to the same
 placeholder everywhere, which tells a reader which documents share an address.
 
-Deliberate differences from datatrove, each tested: an IPv4 is not cut out of a longer dotted number
-(``1.2.3.4.5``, ``1.2.3.256``) or a word (``v1.2.3.4``), and is not taken after "version"/"release"; a match
-that already is one of the placeholders is left alone and not counted, so scrubbing twice changes nothing.
+Deliberate differences from datatrove, each tested: a dotted quad that reads as a version or a section number
+is not taken for an IPv4 address: one cut out of a longer dotted number (``1.2.3.4.5``, ``1.2.3.256``) or a word
+(``v1.2.3.4``), followed by ``.word`` (``novas-3.1.1.3.tar.gz``, ``1.0.0.127.in-addr.arpa``), after "version",
+"release", "section", "chapter", "RFC", ``==``/``>=`` or a word and ``-``/``/`` (``novas-3.1.1.3``,
+``Firefox/2.0.0.11``), or opening a line and followed by "." (a heading: ``8.6.4.1. OR Patterns``). A version
+after a bare product name (``zlib 1.2.3.4``) still looks like an address and is replaced, as datatrove does. A
+match that already is one of the placeholders is left alone and not counted, so scrubbing twice changes nothing.
 
 Bulk: ``scrub_arrow`` runs one RE2 prefilter (``pyarrow.compute``) over the whole column; only rows with a
 candidate go through Python ``re``, and only rows that changed are replaced in the column.
@@ -39,8 +43,8 @@ DATATROVE_EMAIL = (
     r"01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?|[A-Za-z0-9-]*[A-Za-z0-9]:)])")
 DATATROVE_IPV4 = r"(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)"
 
-# Ours: the same IPv4, not inside a longer dotted number or a word.
-IPV4 = rf"(?<![\w.]){DATATROVE_IPV4}(?!\.?\d)"
+# Ours: the same IPv4, not inside a longer dotted number or a word, nor followed by ".word" (a file or DNS name).
+IPV4 = rf"(?<![\w.]){DATATROVE_IPV4}(?!\d|\.\w)"
 # Two to seven colons of hex groups, not inside a longer run; ipaddress decides whether it is an address.
 IPV6 = r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:]|\.\d)"
 # E.164-style: "+", a country code, then digit groups with single separators (checked: 8-15 digits).
@@ -57,7 +61,10 @@ PREFILTER = {
     "phone": r"\+\d|\d{3}[ .\-]\d{3}[.\-]\d{4}|\(\d{3}\) ?\d{3}[.\-]\d{4}",
 }
 
-_VERSION_BEFORE = re.compile(r"(?i)\b(?:version|release|ver\.?|v)\s*$")
+# What, just before a dotted quad, says it is a version or a section number.
+VERSION_BEFORE = re.compile(r"(?i)(?:\b(?:version|release|ver\.?|v|section|sect\.?|chapter|rfc)\s*|§\s*"
+                            r"|[=<>~!]=\s*|[A-Za-z][\-/])$")
+_LINE_START = re.compile(r"(?:^|\n)[ \t]*$")
 
 
 def _is_ip(text: str, public_only: bool) -> bool:
@@ -69,8 +76,11 @@ def _is_ip(text: str, public_only: bool) -> bool:
 
 
 def _ipv4_ok(match: re.Match, public_only: bool) -> bool:
-    if _VERSION_BEFORE.search(match.string, max(0, match.start() - 12), match.start()):
+    text, start, end = match.string, match.start(), match.end()
+    if VERSION_BEFORE.search(text, max(0, start - 12), start):
         return False
+    if text.startswith(".", end) and _LINE_START.search(text, max(0, start - 40), start):
+        return False   # "8.6.4.1. OR Patterns": a numbered heading
     return _is_ip(match.group(0), public_only)
 
 
