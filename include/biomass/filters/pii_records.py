@@ -11,7 +11,10 @@ A rewritten row gets, besides its new text:
 Rows without PII are not touched (their bytes, hash and provenance stay as they were).
 
 The keyed watermark scores (previous word, word) pairs, so a placeholder changes at most the pairs around it:
-on the long texts the tagger judges a few replaced tokens lower the z-score by little (tested).
+on the long texts the tagger judges a few replaced tokens lower the z-score by little (tested). Likewise the
+fingerprint archive holds a synthetic text's MinHash as born: a scrubbed re-post differs by a few shingles, so
+its estimated Jaccard drops slightly (well above ``fingerprint_threshold`` unless the text is mostly PII).
+Rows the chain drops are not rewritten: the quarantine keeps (the first 2,000 characters of) what came in.
 """
 
 from __future__ import annotations
