@@ -140,12 +140,12 @@ def meta_optout(tree, config: AiOptOutConfig, html: str | None = None) -> OptOut
     policy: str | None = None
     for meta in document.query_selector_all("meta[name]"):
         name = (meta.getattr("name") or "").strip().lower()
-        content = meta.getattr("content") or ""
+        content = (meta.getattr("content") or "").strip()
         if name == "tdm-reservation":
-            reserved = reserved or (want_tdm and content.strip() == "1")
+            reserved = reserved or (want_tdm and content == "1")
             continue
         if name == "tdm-policy":
-            policy = policy or content.strip()
+            policy = policy or content
             continue
         if name != "robots" and name not in config.user_agents:
             continue
