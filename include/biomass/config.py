@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -49,8 +50,8 @@ class AiOptOutConfig(_Strict):
     @classmethod
     def _lower_agents(cls, agents: list[str]) -> list[str]:
         cleaned = [a.strip().lower() for a in agents]
-        if any(not a or ":" in a or " " in a for a in cleaned):
-            raise ValueError(f"user_agents must be single tokens (a robots user-agent name), got {agents!r}")
+        if not all(re.fullmatch(r"[a-z0-9][a-z0-9._-]*", a) for a in cleaned):
+            raise ValueError(f"user_agents must be robots user-agent names (letters, digits, . _ -), got {agents!r}")
         return cleaned
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable
 
 from biomass.config import AiOptOutConfig
@@ -44,8 +45,6 @@ VALUED_DIRECTIVES = frozenset({"unavailable_after", "max-snippet", "max-image-pr
 _SCOPE = re.compile(r"\s*([A-Za-z0-9_.\-]+)\s*:(.*)", re.S)
 _SEPARATORS = re.compile(r"[,\s]+")
 DETAIL_CHARS = 200
-# Every meta that can fire holds one of these (case-insensitive): pages without any skip the element walk.
-_MAYBE = re.compile(r"noai|noimageai|tdm-reservation", re.I)
 
 
 @dataclass(frozen=True)
@@ -121,16 +120,20 @@ def _tdm_detail(where: str, policy: str | None) -> str:
     return _clip(f"{where}: 1" + (f" (tdm-policy: {policy})" if policy else ""))
 
 
-def meta_optout(tree, config: AiOptOutConfig, html: str | None = None) -> OptOut | None:
-    """The strongest enabled signal the page's ``<meta name=... content=...>`` elements declare, or None (in
-    ``header_optout``'s order).
+@lru_cache(maxsize=64)
+def _meta_selector(user_agents: tuple[str, ...]) -> str:
+    """The metas that can matter, chosen by lexbor's C selector engine (case-insensitive substrings; the exact,
+    whitespace-stripped name is checked in Python): a walk over every ``meta[name]`` in Python costs twice as
+    much (benchmarks/bench_optout.py)."""
+    names = ("robots", "tdm-", *user_agents)
+    return ", ".join(f'meta[name*="{name}" i]' for name in dict.fromkeys(names))
 
-    ``tree`` is a resiliparse ``HTMLTree``; with ``html`` (its source) a page that cannot hold a signal (none of
-    the words in it at all) is answered without walking the tree."""
+
+def meta_optout(tree, config: AiOptOutConfig) -> OptOut | None:
+    """The strongest enabled signal the page's ``<meta name=... content=...>`` elements declare, or None (in
+    ``header_optout``'s order). ``tree`` is a resiliparse ``HTMLTree`` (``biomass.stages.extract.parse_html``)."""
     want_noai, want_image, want_tdm = config.meta_robots_noai, config.meta_robots_noimageai, config.tdm_reservation_meta
     if not (want_noai or want_image or want_tdm):
-        return None
-    if html is not None and not _MAYBE.search(html):
         return None
     document = tree.document
     if document is None:
@@ -138,7 +141,7 @@ def meta_optout(tree, config: AiOptOutConfig, html: str | None = None) -> OptOut
     image_hit: OptOut | None = None
     reserved = False
     policy: str | None = None
-    for meta in document.query_selector_all("meta[name]"):
+    for meta in document.query_selector_all(_meta_selector(tuple(config.user_agents))):
         name = (meta.getattr("name") or "").strip().lower()
         content = (meta.getattr("content") or "").strip()
         if name == "tdm-reservation":

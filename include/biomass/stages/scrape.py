@@ -138,7 +138,7 @@ class _Admission:
             return self.reject(page, "empty", "no content")
         if page.is_html:
             tree = parse_html(body)
-            declared = meta_optout(tree, cfg.ai_optout, body)
+            declared = meta_optout(tree, cfg.ai_optout)
             if declared:
                 return self.reject_opted_out(page, declared)
             text = extract_main_text(tree)
