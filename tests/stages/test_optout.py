@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from biomass.config import AiOptOutConfig, BiomassConfig, ScrapeConfig
+from biomass.report import opted_out_by
 from biomass.stages.extract import extract_main_text, parse_html
 from biomass.stages.optout import header_optout, meta_optout, x_robots_directives
 from biomass.stages.scrape import scrape
@@ -376,4 +377,5 @@ def test_the_pipeline_sums_the_signal_counts_over_its_shards(tmp_path, pages):
     expected = {"x_robots_tag_noai": 1, "meta_robots_noai": 1, "tdm_reservation_header": 1,
                 "tdm_reservation_meta": 1, "optout_domains": 1}
     assert counts.notes["opted_out"] == expected == load_counts(plan, "scrape").notes["opted_out"]
+    assert opted_out_by({"stages": {"scrape": load_counts(plan, "scrape").as_dict()}}) == expected  # the table's line
     assert counts.quarantined["opted_out"] == 5 and counts.rows_in == len(crawl)
