@@ -379,3 +379,23 @@ def test_the_pipeline_sums_the_signal_counts_over_its_shards(tmp_path, pages):
     assert counts.notes["opted_out"] == expected == load_counts(plan, "scrape").notes["opted_out"]
     assert opted_out_by({"stages": {"scrape": load_counts(plan, "scrape").as_dict()}}) == expected  # the table's line
     assert counts.quarantined["opted_out"] == 5 and counts.rows_in == len(crawl)
+
+
+def test_html_folders_are_checked_for_meta_opt_outs(tmp_path, pages):
+    (_, h0), (_, h1) = pages[:2]
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "a.html").write_text(in_head(h0, '<meta name="tdm-reservation" content="1">'), encoding="utf-8")
+    (site / "b.html").write_text(h1, encoding="utf-8")
+    counts = scrape([str(site)], year=2021, config=ScrapeConfig(), out_path=str(tmp_path / "o.parquet"),
+                    quarantine_path=str(tmp_path / "q.parquet"))
+    assert counts.notes["opted_out"] == {"tdm_reservation_meta": 1} and counts.rows_out == 1
+
+
+def test_a_header_opt_out_is_honoured_without_reading_the_page(tmp_path, pages):
+    url, html = pages[0]
+    crawl = [(url, html, [("X-Robots-Tag", "noai")], "x_robots_tag_noai"),
+             (url + "?big", html, [], None)]
+    counts, out, q = run_scrape(tmp_path, crawl, ScrapeConfig(max_record_bytes=len(html) // 2))
+    assert {r["url"]: r["reason"] for r in q.to_pylist()} == {url: "opted_out", url + "?big": "too_large"}
+    assert out.num_rows == 0 and counts.notes["opted_out"] == {"x_robots_tag_noai": 1}
