@@ -78,7 +78,8 @@ from biomass.stages.scrape import scrape
 off = {s: False for s in AiOptOutConfig.model_fields if s != "user_agents"}
 cfg = ScrapeConfig(ai_optout=AiOptOutConfig(**off) if sys.argv[1] == "off" else AiOptOutConfig())
 counts = scrape([sys.argv[2]], year=2021, config=cfg, out_path=sys.argv[3], quarantine_path=sys.argv[3] + ".q")
-print(json.dumps({"seconds": time.perf_counter() - t, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": time.perf_counter() - t, "rss_mb": rss_mb,
                   "in": counts.rows_in, "out": counts.rows_out, "quarantined": dict(counts.quarantined),
                   "opted_out": counts.notes.get("opted_out", {})}))
 """
@@ -158,7 +159,8 @@ def main() -> None:
                   f"added {added:+.0f} µs/page; on: out {on['out']}, opted_out {on['opted_out']}")
         t = checks_alone(clean, args.docs, args.repeat)
         print(f"checks alone per page: headers {t['headers_us']:.1f} µs, meta {t['meta_us']:.1f} µs "
-              f"(reading every meta[name] instead: {t['meta_walk_us']:.1f} µs) vs parse + extraction {t['parse_extract_us']:.0f} µs "
+              f"(reading every meta[name] instead: {t['meta_walk_us']:.1f} µs) "
+              f"vs parse + extraction {t['parse_extract_us']:.0f} µs "
               f"= {100 * (t['headers_us'] + t['meta_us']) / t['parse_extract_us']:.2f}% of it")
 
 
