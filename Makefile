@@ -10,7 +10,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export BIOMASS_DATA_ROOT ?= $(CURDIR)/data
 
-.PHONY: venv demo test test-fast bench bench-metrics bench-dedup bench-extract bench-tagging bench-gates bench-generation bench-airflow bench-startup bench-synth bench-filters bench-pii samples clean lock env test-integration
+.PHONY: venv demo test test-fast bench bench-metrics bench-dedup bench-extract bench-tagging bench-gates bench-generation bench-airflow bench-startup bench-synth bench-filters bench-pii bench-optout samples clean lock env test-integration
 
 venv: $(BIN)/.installed
 
@@ -67,6 +67,10 @@ bench-dedup: venv
 
 bench-extract: venv
 	$(BIN)/python benchmarks/bench_extract.py
+
+# What honouring self-declared AI opt-outs adds per page to scraping a WARC (OPTOUT_DOCS pages).
+bench-optout: venv
+	$(BIN)/python benchmarks/bench_optout.py $(if $(OPTOUT_DOCS),--docs $(OPTOUT_DOCS))
 
 bench-gates: venv
 	$(BIN)/python benchmarks/bench_gates.py

@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -31,6 +32,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class AiOptOutConfig(_Strict):
+    """Which AI opt-outs a page declares for itself are honoured (``biomass.stages.optout``): a page that fires one
+    is quarantined as ``opted_out``. ``noimageai`` is off by default: it reserves a page's images, not its text,
+    and the scrape publishes only text, so honouring it would drop text its owner did not opt out."""
+
+    x_robots_tag_noai: bool = True
+    x_robots_tag_noimageai: bool = False
+    meta_robots_noai: bool = True
+    meta_robots_noimageai: bool = False
+    tdm_reservation_header: bool = True
+    tdm_reservation_meta: bool = True
+    user_agents: list[str] = Field(default_factory=lambda: ["ccbot"], description="crawlers whose copies we read: "
+                                   "a directive scoped to one of them (X-Robots-Tag: ccbot: noai, <meta name=ccbot>) "
+                                   "counts; unscoped ones always count, other agents' never")
+
+    @field_validator("user_agents")
+    @classmethod
+    def _lower_agents(cls, agents: list[str]) -> list[str]:
+        cleaned = [a.strip().lower() for a in agents]
+        if not all(re.fullmatch(r"[a-z0-9][a-z0-9._-]*", a) for a in cleaned):
+            raise ValueError(f"user_agents must be robots user-agent names (letters, digits, . _ -), got {agents!r}")
+        return cleaned
+
+
 class ScrapeConfig(_Strict):
     inputs: list[str] = Field(default_factory=list, description="paths or globs; {year} is the generation year")
     max_record_bytes: int = 5_000_000
@@ -39,6 +64,7 @@ class ScrapeConfig(_Strict):
     optout_domains: list[str] = Field(default_factory=list)
     optout_url_patterns: list[str] = Field(default_factory=list, description="fnmatch patterns over the URL")
     human_era_cutoff: date = date(2023, 1, 1)
+    ai_optout: AiOptOutConfig = AiOptOutConfig()
 
 
 class LicenseConfig(_Strict):

@@ -19,6 +19,12 @@ def filtered_by(manifest: dict[str, Any]) -> dict[str, int]:
     return {name: int(quarantined.get(name, 0)) for name in names}
 
 
+def opted_out_by(manifest: dict[str, Any]) -> dict[str, int]:
+    """Scraped pages quarantined as ``opted_out``, by the signal that fired (``biomass.stages.optout``; the
+    config's domain and URL lists too); {} before the scrape counted them."""
+    return dict((manifest.get("stages", {}).get("scrape") or {}).get("notes", {}).get("opted_out", {}))
+
+
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -53,4 +59,6 @@ def generations_table(store: GenerationStore) -> str:
         for year, m in store.iter_published():
             if any(filtered_by(m).values()):
                 lines.append(f"filtered in {year}: " + ", ".join(f"{k} {v}" for k, v in filtered_by(m).items()))
+            if opted_out_by(m):
+                lines.append(f"opted out in {year}: " + ", ".join(f"{k} {v}" for k, v in opted_out_by(m).items()))
     return "\n".join(lines)

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -189,10 +190,12 @@ def finish_scrape(plan: RunPlan) -> StageCounts:
         raise FileNotFoundError(f"scrape shards {untagged} are not tagged: run tag_scrape_shard for them first")
     total = StageCounts("scrape")
     duplicates = Quarantine("scrape", total)
+    opted_out: Counter = Counter()   # opted_out pages per signal (biomass.stages.optout), summed over the shards
     for shard in shards:
         counts = StageCounts.from_dict(json.loads(shard.counts.read_text()))
         total.rows_in += counts.rows_in
         total.quarantined.update(counts.quarantined)
+        opted_out.update(counts.notes.get("opted_out", {}))
     for row in pq.read_table(decided.duplicates).to_pylist():
         first = row["first_shard"]
         duplicates.add("duplicate_url", detail=f"already kept from shard {first:05d} ({plan.scrape_inputs[first]})",
@@ -203,6 +206,8 @@ def finish_scrape(plan: RunPlan) -> StageCounts:
     if quarantines or len(duplicates):
         concat_parquet(quarantines, stage_quarantine(plan, "scrape"), QUARANTINE_SCHEMA, tail=duplicates.table())
     total.notes["inputs"] = len(plan.scrape_inputs)
+    if opted_out:
+        total.notes["opted_out"] = dict(sorted(opted_out.items()))
     return save_counts(plan, total)
 
 

@@ -44,12 +44,20 @@ def _prune(tree) -> None:
             node.decompose()
 
 
-def extract_main_text(html: str) -> str:
-    """Normalised main text of ``html`` ('' when nothing is left)."""
-    from resiliparse.extract.html2text import extract_plain_text
+def parse_html(html: str):
+    """resiliparse's DOM of ``html``: parse once, read the page's metadata from it (``biomass.stages.optout``), then
+    extract from the same tree."""
     from resiliparse.parse.html import HTMLTree
 
-    tree = HTMLTree.parse(html)
+    return HTMLTree.parse(html)
+
+
+def extract_main_text(html) -> str:
+    """Normalised main text of ``html`` (a string, or the tree ``parse_html`` made of it, which pruning then
+    changes: extract from a tree once); '' when nothing is left."""
+    from resiliparse.extract.html2text import extract_plain_text
+
+    tree = parse_html(html) if isinstance(html, str) else html
     _prune(tree)
     # After pruning, resiliparse's own main-content heuristic costs recall (it dropped a third of the Debian
     # Reference's text) without removing more boilerplate, so the pruned tree is extracted whole.

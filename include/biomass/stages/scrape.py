@@ -14,6 +14,9 @@ Every input record that could be a page is either published or quarantined with 
 document (``NOT_DOCUMENTS``) are counted per file in the notes instead. Output is streamed to Parquet, so memory
 does not grow with the input size. Bytes are decoded by the page's own declaration (``biomass.stages.charset``).
 An input that fails to read midway (an I/O error, not a bad record) fails the run and writes no output file.
+``opted_out`` is a page whose owner reserves it: its domain or URL is in the config's opt-out lists, or the page
+itself says so (``X-Robots-Tag: noai``, ``<meta name="robots" content="noai">``, TDMRep's ``tdm-reservation: 1``;
+``biomass.stages.optout``); the detail names the signal and the notes count pages per signal (``opted_out``).
 ``duplicate_url`` spans every source of one call; the pipeline scrapes each file on its own, and its merge
 (``biomass.pipeline.ingest.merge_scrape``) applies the same rule across files.
 """
@@ -26,7 +29,7 @@ import logging
 import time
 import zlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from datetime import datetime, timezone
 from typing import Any, Iterator
@@ -36,7 +39,8 @@ from biomass.accounting import Quarantine, StageCounts
 from biomass.config import ScrapeConfig
 from biomass.schema import RECORD_SCHEMA, canonical_json, make_doc_id, sha256_text
 from biomass.stages.charset import UndecodableText, decode_page, http_charset
-from biomass.stages.extract import EXTRACTOR, extract_main_text
+from biomass.stages.extract import EXTRACTOR, extract_main_text, parse_html
+from biomass.stages.optout import OptOut, header_optout, meta_optout
 from biomass.storage import ParquetStream
 from biomass.text import detect_langs, normalize
 
@@ -63,6 +67,7 @@ class Page:
     oversize: bool = False
     charset: str | None = None  # the HTTP Content-Type's charset parameter, if any
     not_document: str | None = None  # the WARC-Type of a record that is no document (counted per file, not a row)
+    headers: list[tuple[str, str]] = field(default_factory=list)  # the HTTP response's (WARC input only)
 
 
 LANG_BATCH = 512
@@ -75,13 +80,22 @@ class _Admission:
                  out: ParquetStream):
         self.year, self.config, self.counts, self.quarantine, self.out = year, config, counts, quarantine, out
         self.seen_urls: set[str] = set()
+        self.opted_out: Counter = Counter()  # pages quarantined as opted_out, by the signal that fired
         self._pending: list[dict] = []
         self.cutoff = datetime.combine(config.human_era_cutoff, datetime.min.time(), tzinfo=timezone.utc)
 
-    def _opted_out(self, url: str, host: str) -> bool:
+    def _listed_optout(self, url: str, host: str) -> OptOut | None:
+        """The config's own opt-out lists: a domain (or a subdomain of one), or a URL pattern."""
         if any(host == d or host.endswith("." + d) for d in self.config.optout_domains):
-            return True
-        return any(fnmatch.fnmatch(url, pattern) for pattern in self.config.optout_url_patterns)
+            return OptOut("optout_domains", f"{host} reserves text-and-data mining")
+        for pattern in self.config.optout_url_patterns:
+            if fnmatch.fnmatch(url, pattern):
+                return OptOut("optout_url_patterns", f"{host} reserves text-and-data mining ({pattern})")
+        return None
+
+    def reject_opted_out(self, page: Page, optout: OptOut) -> None:
+        self.opted_out[optout.signal] += 1
+        self.reject(page, "opted_out", optout.detail)
 
     def reject(self, page: Page, reason: str, detail: str | None = None, text: str | None = None) -> None:
         self.quarantine.add(reason, detail=detail or page.detail, locator=page.locator, url=page.url,
@@ -101,8 +115,13 @@ class _Admission:
                 host = (urlsplit(page.url).hostname or "").lower()
             except ValueError as exc:  # e.g. an unbalanced "[" reads as a broken IPv6 host
                 return self.reject(page, "malformed_url", f"{exc}: {page.url[:200]}")
-            if self._opted_out(page.url, host):
-                return self.reject(page, "opted_out", f"{host} reserves text-and-data mining")
+            listed = self._listed_optout(page.url, host)
+            if listed:
+                return self.reject_opted_out(page, listed)
+        if page.headers:
+            declared = header_optout(page.headers, cfg.ai_optout)
+            if declared:
+                return self.reject_opted_out(page, declared)
         if page.url:
             if page.url in self.seen_urls:
                 return self.reject(page, "duplicate_url", page.url)
@@ -117,7 +136,14 @@ class _Admission:
                 return self.reject(page, exc.reason, exc.detail)
         if not body:
             return self.reject(page, "empty", "no content")
-        text = extract_main_text(body) if page.is_html else normalize(body)
+        if page.is_html:
+            tree = parse_html(body)
+            declared = meta_optout(tree, cfg.ai_optout)
+            if declared:
+                return self.reject_opted_out(page, declared)
+            text = extract_main_text(tree)
+        else:
+            text = normalize(body)
         if not text:
             if page.is_html and _visible_text(body):
                 return self.reject(page, "no_main_text", "only boilerplate (navigation, link lists) on the page")
@@ -203,7 +229,7 @@ def read_warc(path: str, max_bytes: int) -> Iterator[Page]:
             prov["warc_record_id"] = record.record_id
             yield Page(locator, record.url, _parse_date(record.date), record.payload, ctype in HTML_TYPES, prov,
                        content_type=ctype or "missing", status=record.status, oversize=record.oversize,
-                       detail=raw.detail, charset=http_charset(record.content_type))
+                       detail=raw.detail, charset=http_charset(record.content_type), headers=record.http_headers)
 
 
 def read_html_dir(path: str) -> Iterator[Page]:
@@ -378,6 +404,8 @@ def scrape(sources: list[str], *, year: int | None, config: ScrapeConfig, out_pa
             if not_documents:
                 per_file[source]["not_documents"] = dict(sorted(not_documents.items()))
         admission.flush()
+        if admission.opted_out:
+            counts.notes["opted_out"] = dict(sorted(admission.opted_out.items()))
     if quarantine_path:
         quarantine.write(quarantine_path)
     truncated = [r for r in quarantine.table().to_pylist() if r["reason"] in ("truncated_gzip", "truncated_record")]

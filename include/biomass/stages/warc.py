@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
@@ -42,6 +42,7 @@ class WarcRecord:
     content_type: str | None
     payload: bytes
     oversize: bool = False
+    http_headers: list[tuple[str, str]] = field(default_factory=list)  # as sent, repeats kept (opt-outs read them)
 
 
 def is_gzip(fh: BinaryIO, name: str = "") -> bool:
@@ -248,7 +249,9 @@ def parse_record(raw: RawRecord) -> WarcRecord:
         record = next(iter(ArchiveIterator(io.BytesIO(raw.data), ensure_http_headers=False)))
         headers = record.rec_headers
         status = content_type = None
+        http_headers: list[tuple[str, str]] = []
         if record.http_headers is not None:
+            http_headers = record.http_headers.headers
             code = (record.http_headers.get_statuscode() or "").strip()
             status = int(code) if code.isdigit() else None
             content_type = record.http_headers.get_header("Content-Type")
@@ -256,7 +259,8 @@ def parse_record(raw: RawRecord) -> WarcRecord:
         return WarcRecord(offset=raw.offset, warc_type=headers.get_header("WARC-Type") or "",
                           url=headers.get_header("WARC-Target-URI"), date=headers.get_header("WARC-Date"),
                           record_id=headers.get_header("WARC-Record-ID"), status=status,
-                          content_type=content_type, payload=payload, oversize=raw.oversize)
+                          content_type=content_type, payload=payload, oversize=raw.oversize,
+                          http_headers=http_headers)
     except StopIteration as exc:
         raise ValueError("malformed_headers: no record in member") from exc
     except Exception as exc:  # warcio raises several unrelated types for bad headers
