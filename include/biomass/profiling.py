@@ -96,4 +96,6 @@ class StepProfile:
         return {"pid": os.getpid(), "steps": [asdict(s) for s in self.steps]}
 
     def write(self, path: str | os.PathLike[str]) -> None:
-        Path(path).write_text(json.dumps(self.as_dict(), indent=2) + "\n")
+        from biomass.storage import write_bytes_atomic
+
+        write_bytes_atomic(path, (json.dumps(self.as_dict(), indent=2) + "\n").encode())

@@ -20,6 +20,12 @@ it; ``finish_publishes`` rolls a publish cut short between the two forward.
 Readers building on a generation check it against its manifest (``read``, ``iter_batches``, ``shard_paths``
 verify by default): the manifest's format and schema version, every file's size and sha256, row counts, and,
 wherever text is read, every record's ``content_sha256``. A mismatch raises ``IntegrityError``.
+
+One module owns the commit protocol: every atomic write, durable rename and folder swap of the package goes
+through ``write_file_atomic``, ``write_bytes_atomic``/``write_json_atomic``, ``move`` and ``replace_dir``
+(tests/unit/test_storage_writes.py keeps it so). An object-store data root (``s3://``, ``gs://`` through
+fsspec) replaces those with whole-object PUTs that need no rename: a shard is immutable and named by content,
+so it can be PUT at its final name; the manifest is the one object whose PUT commits the year.
 """
 
 from __future__ import annotations
@@ -431,7 +437,8 @@ class ShardWriter(_CommitOnExit):
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make the names in a folder durable (a rename or a new file in it survives a power cut)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -439,10 +446,16 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None], *, unique_tmp: bool = False) -> None:
+def write_file_atomic(path: str | os.PathLike[str], write: Callable[[Path], None], *,
+                      unique_tmp: bool = False) -> Path:
     """Write a file through ``write(tmp)`` into a hidden temp name next to it, fsync, rename into place, fsync
     the folder: readers see the old file or the new one, never part of one. ``unique_tmp``: several processes
-    may write the same path at once (a lock's heartbeat), so each needs its own temp file."""
+    may write the same path at once (a lock's heartbeat), so each needs its own temp file.
+
+    Every atomic write of the package goes through here (or the helpers below), so this and ``replace_dir``
+    and ``move`` are the commit protocol an object-store data root would replace (a conditional PUT of the
+    whole object, no rename), without a change to the stages."""
+    path = Path(path)
     suffix = f".{os.getpid()}-{threading.get_ident()}.tmp" if unique_tmp else ".tmp"
     tmp = path.with_name(f".{path.name}{suffix}")
     try:
@@ -453,20 +466,41 @@ def _atomic_write(path: Path, write: Callable[[Path], None], *, unique_tmp: bool
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
+    return path
 
 
-def _atomic_write_bytes(path: Path, data: bytes, *, unique_tmp: bool = False) -> None:
-    _atomic_write(path, lambda tmp: tmp.write_bytes(data), unique_tmp=unique_tmp)
-
-
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
-    """A small staged file (e.g. a shard's statistics) written atomically, so a step killed mid-write leaves
-    the old file or none; safe when another process writes the same path at the same time."""
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, unique_tmp: bool = True) -> Path:
+    """A small file (a shard's statistics, a state file) written atomically, so a step killed mid-write leaves
+    the old file or none; by default safe when another process writes the same path at the same time."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(path, data, unique_tmp=True)
-    return path
+    return write_file_atomic(path, lambda tmp: tmp.write_bytes(data), unique_tmp=unique_tmp)
+
+
+def replace_dir(built: str | os.PathLike[str], folder: str | os.PathLike[str]) -> Path:
+    """Swap a folder built next to its target (``built``, on the same file system) into place: an older
+    ``folder`` is removed first, so a reader sees the old folder, none, or the whole new one."""
+    built, folder = Path(built), Path(folder)
+    for entry in built.iterdir():
+        if entry.is_file():
+            with open(entry, "rb") as fh:
+                os.fsync(fh.fileno())
+    fsync_dir(built)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(built, folder)
+    fsync_dir(folder.parent)
+    return folder
+
+
+def move(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Rename a finished file (or folder) to its final name, durably (both folders fsynced)."""
+    source, target = Path(source), Path(target)
+    os.replace(source, target)
+    fsync_dir(target.parent)
+    if source.parent != target.parent:
+        fsync_dir(source.parent)
+    return target
 
 
 def write_json_atomic(path: str | os.PathLike[str], value: Any) -> Path:
@@ -730,12 +764,12 @@ class GenerationStore:
                   "children": self.children_of(year),
                   "signatures": signatures.name if signatures.is_file() else None,
                   "retired_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        _atomic_write_bytes(source / RETIRED_RECORD, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+        write_bytes_atomic(source / RETIRED_RECORD, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
         self.retired_dir.mkdir(exist_ok=True)
-        _fsync_dir(self.generations_dir)
+        fsync_dir(self.generations_dir)
         os.rename(source, target)   # the commit point
-        _fsync_dir(self.retired_dir)
-        _fsync_dir(self.generations_dir)
+        fsync_dir(self.retired_dir)
+        fsync_dir(self.generations_dir)
         self._park_signatures(year, target)
         return target
 
@@ -760,11 +794,11 @@ class GenerationStore:
         if parked.is_file():   # before the commit: if we stop here, finish_retirements parks it again
             self.minhash_dir.mkdir(parents=True, exist_ok=True)
             os.replace(parked, self.signature_path(year))
-            _fsync_dir(self.minhash_dir)
-            _fsync_dir(source)
+            fsync_dir(self.minhash_dir)
+            fsync_dir(source)
         os.rename(source, target)   # the commit point
-        _fsync_dir(self.generations_dir)
-        _fsync_dir(self.retired_dir)
+        fsync_dir(self.generations_dir)
+        fsync_dir(self.retired_dir)
         (target / RETIRED_RECORD).unlink(missing_ok=True)
         return target
 
@@ -803,7 +837,7 @@ class GenerationStore:
                 pending.unlink()
                 return False
             os.replace(pending, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
             return True
         if not final.is_file() or final.stat().st_size != entry["bytes"]:
             found = final.stat().st_size if final.is_file() else "no file"
@@ -819,8 +853,8 @@ class GenerationStore:
         if not source.is_file() or target.exists():
             return False
         os.replace(source, target)
-        _fsync_dir(source.parent)
-        _fsync_dir(folder)
+        fsync_dir(source.parent)
+        fsync_dir(folder)
         return True
 
     # -- publishing ---------------------------------------------------------------------------------
@@ -890,8 +924,8 @@ class GenerationStore:
             "quarantine_files": quarantine_files,
             **manifest_fields,
         }
-        _fsync_dir(target)   # the shards' names are durable before the manifest that lists them
-        _atomic_write_bytes(target / MANIFEST, (canonical_json(manifest) + "\n").encode())   # the commit point
+        fsync_dir(target)   # the shards' names are durable before the manifest that lists them
+        write_bytes_atomic(target / MANIFEST, (canonical_json(manifest) + "\n").encode())   # the commit point
         if signatures is not None:
             self._install_signatures(year, manifest["signatures"])
         keep = {f["path"] for f in files + quarantine_files} | {f["stats"]["path"] for f in files if "stats" in f}

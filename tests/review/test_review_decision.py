@@ -164,7 +164,7 @@ def test_a_kill_while_applying_a_committed_exclusion_is_rolled_forward_by_the_re
             calls.append(dst)
         real_replace(src, dst)
 
-    monkeypatch.setattr(decision.os, "replace", replace_once_then_die)
+    monkeypatch.setattr(os, "replace", replace_once_then_die)
     with pytest.raises(KeyboardInterrupt):
         record_decision(pending, approve=True, by="alice", exclude=[doc])
     monkeypatch.undo()

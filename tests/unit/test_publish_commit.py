@@ -12,12 +12,12 @@ from biomass.storage import GenerationStore
 KILLED_AFTER_THE_MANIFEST = textwrap.dedent("""
     import os, signal, sys
     import biomass.storage as s
-    write = s._atomic_write_bytes
+    write = s.write_bytes_atomic
     def write_then_die(path, data, **kw):
         write(path, data, **kw)
-        if path.name == "manifest.json":
+        if os.path.basename(path) == "manifest.json":
             os.kill(os.getpid(), signal.SIGKILL)
-    s._atomic_write_bytes = write_then_die
+    s.write_bytes_atomic = write_then_die
     from biomass.pipeline import make_plan, run_year
     run_year(make_plan(2021, data_root=sys.argv[1]))
 """)

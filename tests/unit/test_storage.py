@@ -103,7 +103,7 @@ def test_interrupted_publish_leaves_nothing_visible(tmp_path, monkeypatch):
     def crash(*a, **k):
         raise KeyboardInterrupt("killed before the manifest")
 
-    monkeypatch.setattr(storage, "_atomic_write_bytes", crash)
+    monkeypatch.setattr(storage, "write_bytes_atomic", crash)
     with pytest.raises(KeyboardInterrupt):
         store.publish(2022, make_table(3), {})
     assert store.published_years() == []
@@ -116,7 +116,7 @@ def test_interrupted_republish_keeps_previous_generation_readable(tmp_path, monk
     store = GenerationStore(tmp_path)
     old = make_table(4)
     store.publish(2021, old, {})
-    monkeypatch.setattr(storage, "_atomic_write_bytes", lambda *a, **k: (_ for _ in ()).throw(OSError("disk")))
+    monkeypatch.setattr(storage, "write_bytes_atomic", lambda *a, **k: (_ for _ in ()).throw(OSError("disk")))
     with pytest.raises(OSError):
         store.publish(2021, make_table(9, salt="new"), {})
     assert store.read(2021, verify=True).equals(old)
@@ -185,12 +185,12 @@ KILL_WITH_SIGNATURES_SCRIPT = textwrap.dedent("""
     store = GenerationStore({root!r})
     table = make_table(1200, salt="kill-index")
     if {after_manifest!r}:   # die exactly between the commit point and moving the signatures into the index
-        write = s._atomic_write_bytes
+        write = s.write_bytes_atomic
         def write_then_die(path, data, **kw):
             write(path, data, **kw)
-            if path.name == "manifest.json":
+            if os.path.basename(path) == "manifest.json":
                 os.kill(os.getpid(), signal.SIGKILL)
-        s._atomic_write_bytes = write_then_die
+        s.write_bytes_atomic = write_then_die
     print("ready", flush=True)
     pending = SignatureIndex(store.minhash_dir).add_generation(2024, table.column("doc_id"),
                                                                signatures(table.column("text")), pending=True)

@@ -31,7 +31,7 @@ from biomass.dedup.index import SignatureIndex
 from biomass.dedup.minhash import (GrowingTable, _csr_concat, as_string_array, default_threads, jaccard_pairs,
                                    shingle_set_parts, signatures)
 from biomass.schema import COLUMNS, RECORD_SCHEMA, conform
-from biomass.storage import _WRITE_OPTS, SHARD_ROWS, batch_rows_for, naming_the_file, parquet_batches
+from biomass.storage import _WRITE_OPTS, SHARD_ROWS, batch_rows_for, move, naming_the_file, parquet_batches
 
 T = TypeVar("T")
 KEY_COLUMNS = ("doc_id", "origin", "collected_at")
@@ -253,7 +253,7 @@ class _BatchSink:
                     self.pending.result()
                 self.writer.close()
             if exc_type is None:
-                os.replace(self.tmp, self.path)
+                move(self.tmp, self.path)
         finally:
             self.pool.shutdown()
             if self.tmp.exists():

@@ -29,7 +29,7 @@ import pyarrow.ipc as ipc
 from biomass.dedup.generation_file import write_generation_file
 from biomass.dedup.lsh import band_keys, choose_bands
 from biomass.dedup.minhash import as_string_array, jaccard_pairs, shingle_sets
-from biomass.storage import _atomic_write, _atomic_write_bytes
+from biomass.storage import write_bytes_atomic, write_file_atomic
 from biomass.storage import index_generation_path as generation_path
 from biomass.storage import index_pending_path as pending_path
 
@@ -300,7 +300,7 @@ class SignatureIndex:
         meta = {**self.params.as_dict(), "year": int(year), "docs": len(ids), "bands": bands, "rows": rows}
         self.root.mkdir(parents=True, exist_ok=True)
         if not (self.root / _META).exists():
-            _atomic_write_bytes(self.root / _META, (json.dumps(self.params.as_dict(), sort_keys=True) + "\n").encode())
+            write_bytes_atomic(self.root / _META, (json.dumps(self.params.as_dict(), sort_keys=True) + "\n").encode())
         target = pending_path(self.root, year) if pending else self.path_for(year)
 
         def write(tmp: Path) -> None:
@@ -308,7 +308,7 @@ class SignatureIndex:
             # chunk at a time (the whole table of a 1M-document year is over 1 GB)
             write_generation_file(tmp, ids, signatures, bands, rows, {_META_KEY: json.dumps(meta, sort_keys=True)})
 
-        _atomic_write(target, write)
+        write_file_atomic(target, write)
         self._cache.pop(int(year), None)
         return target
 

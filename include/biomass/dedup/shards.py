@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from biomass.dedup.lsh import WINDOW, band_keys, choose_bands, pairs_from_band
 from biomass.dedup.minhash import GrowingTable, as_string_array, codepoint_table, signatures
-from biomass.storage import _atomic_write, batch_rows_for, parquet_batches
+from biomass.storage import batch_rows_for, write_bytes_atomic, write_file_atomic, parquet_batches
 
 BATCH_BYTES = 16 << 20        # text bytes per batch signed
 WINDOW_ROWS = 65_536          # rows of a shard's signatures mapped at a time when gathering
@@ -49,7 +49,7 @@ def _save(path: Path, array: np.ndarray) -> None:
         with open(tmp, "wb") as f:     # a handle: np.save would add ".npy" to the temp name
             np.save(f, array, allow_pickle=False)
 
-    _atomic_write(path, write)
+    write_file_atomic(path, write)
 
 
 def sign_file(source: str | os.PathLike[str], folder: str | os.PathLike[str], index: int, *, num_perm: int,
@@ -87,13 +87,13 @@ def sign_file(source: str | os.PathLike[str], folder: str | os.PathLike[str], in
             if start != n:
                 raise RuntimeError(f"{source}: read {start} rows, its metadata says {n}")
 
-    _atomic_write(paths["sigs.npy"], write_sigs)
+    write_file_atomic(paths["sigs.npy"], write_sigs)
     _save(paths["keys.npy"], keys)
     _save(paths["lengths.npy"], lengths)
     _save(paths["cps.npy"], table.cps.astype(np.uint32))
     record = {"source": source.name, "source_bytes": source.stat().st_size, "rows": n, "num_perm": num_perm,
               "seed": seed, "threshold": threshold, "bands": bands, "rows_per_band": rows}
-    _atomic_write(paths["json"], lambda tmp: tmp.write_text(json.dumps(record, sort_keys=True) + "\n"))
+    write_bytes_atomic(paths["json"], (json.dumps(record, sort_keys=True) + "\n").encode(), unique_tmp=False)
     return record
 
 
@@ -110,7 +110,7 @@ def write_npy_rows(chunks: Iterator[np.ndarray], n: int, width: int, path: Path)
             if written != n:
                 raise RuntimeError(f"{path}: {written} rows written, {n} expected")
 
-    _atomic_write(path, write)
+    write_file_atomic(path, write)
 
 
 class SignedShards:

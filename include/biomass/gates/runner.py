@@ -25,7 +25,7 @@ from biomass.config import GateConfig
 from biomass.exitcodes import CHECK_FAILED
 from biomass.gates.rows import Derive, GateRows, project_parquet, project_table
 from biomass.gates.suites import expected_bounds, SUITE_VERSION, Check, build_suite, columns_read
-from biomass.storage import write_parquet
+from biomass.storage import write_bytes_atomic, write_parquet
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -376,8 +376,8 @@ def run_gate(gate: str, rows: GateRows | pa.Table | str | os.PathLike[str], summ
     if v.failed:
         out = Path(evidence_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"{gate}.result.json").write_text(json.dumps({"failed": v.failed, "gx": v.raw}, indent=2,
-                                                            default=str))
+        write_bytes_atomic(out / f"{gate}.result.json",
+                           json.dumps({"failed": v.failed, "gx": v.raw}, indent=2, default=str).encode())
         _write_failing_rows(rows, v.failing_rows, out / f"{gate}.failing_rows.parquet")
         result.evidence_dir = str(out)
     return result

@@ -25,6 +25,7 @@ from biomass.metrics.config import MetricsConfig
 from biomass.metrics.counting import KeyCounts, TokenStats
 from biomass.metrics.rare import rare_mask
 from biomass.schema import canonical_json
+from biomass.storage import write_bytes_atomic
 
 PROFILE_FORMAT = 1
 PROFILE_KEY = b"biomass.reference_profile"
@@ -114,10 +115,7 @@ class ReferenceProfile:
             body = {**self._header(), "words": list(self.words), "counts": self.counts.tolist(),
                     "rare_ngrams": [str(h) for h in self.rare_ngrams.tolist()],
                     "rare_ngram_counts": self.rare_ngram_counts.tolist()}
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_bytes((canonical_json(body) + "\n").encode("utf-8"))
-            os.replace(tmp, path)
+            write_bytes_atomic(path, (canonical_json(body) + "\n").encode("utf-8"), unique_tmp=False)
         elif path.suffix == ".parquet":
             from biomass.storage import write_parquet
 

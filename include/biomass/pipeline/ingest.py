@@ -10,7 +10,6 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import pyarrow.parquet as pq
 
 from biomass.accounting import Quarantine, StageCounts
 from biomass.pipeline.plan import RunPlan, save_counts, stage_output, stage_quarantine
-from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, canonical_json, conform
+from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
 from biomass.storage import (SHARD_PREFIX, ParquetStream, concat_parquet, dataset_rows, parquet_batches,
                              write_json_atomic, write_parquet)
 
@@ -144,9 +143,7 @@ def prepare_tagging(plan: RunPlan) -> TaggingPlan:
             start += batch.num_rows
     write_parquet(pa.Table.from_pylist(rows, schema=DUPLICATES_SCHEMA), decided.duplicates)
     reference = detector_reference(plan, [s.out for s in shards])
-    tmp = decided.reference.with_name(f".{decided.reference.name}.tmp")
-    tmp.write_text(canonical_json({"texts": reference}) + "\n")
-    os.replace(tmp, decided.reference)
+    write_json_atomic(decided.reference, {"texts": reference})
     return decided
 
 

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from biomass.storage import _atomic_write_bytes, _fsync_dir
+from biomass.storage import fsync_dir, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class RunLock:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
             log.info("run lock %s taken by %s", self.path, self.run_id)
             return self
         raise RunLocked(self.path, self.holder(), self.timeout)
@@ -164,7 +164,7 @@ class RunLock:
             now = f"held by {describe(holder)}" if holder else "gone"
             raise LockLost(f"run {self.run_id!r} lost its lock {self.path}: it is {now}. Stop: another run may be "
                            f"building this year (raise run_lock.timeout_seconds if this run was only slow)")
-        _atomic_write_bytes(self.path, self._content(holder.get("started"), holder.get(AWAITING_REVIEW)).encode(),
+        write_bytes_atomic(self.path, self._content(holder.get("started"), holder.get(AWAITING_REVIEW)).encode(),
                             unique_tmp=True)
 
     def await_review(self, until: datetime) -> None:
@@ -173,7 +173,7 @@ class RunLock:
         holder = self.holder()
         if not holder or holder.get("run_id") != self.run_id:
             self.refresh()   # raises LockLost with the usual message
-        _atomic_write_bytes(self.path, self._content(holder.get("started"),
+        write_bytes_atomic(self.path, self._content(holder.get("started"),
                                                      until.astimezone(timezone.utc).isoformat(timespec="seconds")
                                                      ).encode(), unique_tmp=True)
         log.info("run lock %s held by %s while it waits for review, until %s", self.path, self.run_id, until)
@@ -184,7 +184,7 @@ class RunLock:
         holder = self.holder()
         if holder and holder.get("run_id") == self.run_id:
             if holder.get(AWAITING_REVIEW):   # a step runs again: its heartbeat keeps the lock from now on
-                _atomic_write_bytes(self.path, self._content(holder.get("started")).encode(), unique_tmp=True)
+                write_bytes_atomic(self.path, self._content(holder.get("started")).encode(), unique_tmp=True)
             else:
                 self.refresh()
             return self

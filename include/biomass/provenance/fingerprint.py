@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from biomass.storage import write_file_atomic
 from biomass.synth.tokens import sorted_unique
 
 SHINGLE_WORDS = 5
@@ -120,9 +121,7 @@ class FingerprintArchive:
         digest = hashlib.sha256(self.scheme.encode() + "\n".join(ids).encode() + sigs.tobytes()).hexdigest()
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / f"fp-{generation}-{digest[:12]}.parquet"
-        tmp = path.with_name(f".{path.name}.tmp")
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
+        write_file_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
         self._cache = None
         self._bands_index = None
         return path

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -32,7 +31,7 @@ from biomass.accounting import quarantine_table
 from biomass.exitcodes import CHECK_FAILED, REVIEW_PENDING
 from biomass.review.sample import draw_sample, load_sample, review_dir, sample_path
 from biomass.schema import QUARANTINE_SCHEMA, canonical_json
-from biomass.storage import ParquetStream, ShardWriter, file_sha256, parquet_batches, write_bytes_atomic
+from biomass.storage import ParquetStream, ShardWriter, file_sha256, move, parquet_batches, write_bytes_atomic
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -299,13 +298,12 @@ def _apply_journal(plan: "RunPlan", journal: dict[str, Any]) -> None:
     from biomass.accounting import StageCounts
     from biomass.pipeline.measure import measure_shard
     from biomass.pipeline.plan import save_counts
-    from biomass.storage import _fsync_dir, write_json_atomic
+    from biomass.storage import move, write_json_atomic
 
     pending = plan.staging / PENDING_DIR
     for source, target in journal["renames"]:
         if (pending / source).exists():
-            os.replace(pending / source, plan.staging / target)
-            _fsync_dir((plan.staging / target).parent)
+            move(pending / source, plan.staging / target)
     for index in journal["measure"]:
         measure_shard(plan, index)
     save_counts(plan, StageCounts.from_dict(journal["counts"]))
@@ -336,7 +334,7 @@ def _rewrite_without(shard: Path, out_path: Path, wanted: pa.Array, quarantine: 
             out.write_table(table.filter(pc.invert(drop)))
     files = out.files
     if files:
-        os.replace(files[0], out_path)
+        move(files[0], out_path)
     else:                         # every row excluded: the shard stays, empty, so shard indices do not move
         from biomass.storage import write_parquet
 

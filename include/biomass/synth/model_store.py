@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.ipc as ipc
 
+from biomass.storage import replace_dir
 from biomass.synth.ngram import NgramModel, _Level
 from biomass.synth.training import StoredStrings, TrainingSet
 
@@ -60,9 +61,7 @@ def save_training(training: TrainingSet, folder: str | os.PathLike[str], extra: 
         feather.write_feather(pa.table({"token": pa.array(model.vocab, pa.string())}), tmp / "vocab.arrow",
                               compression="uncompressed")
     (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True) + "\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
-    return folder
+    return replace_dir(tmp, folder)
 
 
 def load_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
