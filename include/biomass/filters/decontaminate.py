@@ -1,0 +1,347 @@
+"""``decontaminate/1``: quarantine documents that share an n-gram (13 words by default) with a benchmark's
+evaluation texts, so a model trained on the year is not trained on its own test sets.
+
+Decisions are datatrove's ``NGramsDecontFilter``'s: both texts are normalised by datatrove's ``simplify_text``
+(default ``TextNormConfig``: lower case, numbers to ``0``, punctuation to spaces, whitespace collapsed, diacritics
+dropped; ``normalize``), split into words by datatrove's English word tokenizer (spaCy's blank English tokenizer,
+ported in ``biomass.filters.words``), and a document is contaminated when one of its n consecutive words, joined
+by a space, is one of an eval text's. Words never contain spaces, so comparing word sequences is comparing those
+strings. Where datatrove names the set a shared n-gram was loaded last from, this names the first set listed.
+
+Index (``EvalIndex``): each word is hashed (blake2b, 8 bytes), an n-gram is a polynomial of its words' hashes
+mod 2**64, computed for a whole batch at once with numpy; per eval set a sorted array of distinct n-gram hashes
+and, parallel to it, the example (line or row) each first came from: 12 bytes an n-gram. A document's n-grams are
+looked up with ``searchsorted`` after a bitmap of the hashes' top bits rejects almost all of them. The index is
+built once per process per set of files (keyed by path, size and mtime, and the parameters), so a mapped task
+judging many batches or files builds it once. Two different n-grams share a hash with probability 2**-64.
+
+Eval sets are JSONL (one JSON object a line, the text under ``field``; blank lines skipped) or Parquet (the text
+in column ``field``); a set is named by its file name. Missing, empty, malformed files, a missing or non-string
+field, or a set with no text of ``n`` words are errors naming the file (and line or row).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, field_validator, model_validator
+
+from biomass.filters import _spacy_en_rules as R
+from biomass.filters.base import DocumentFilter, FilterError, FilterParams
+from biomass.filters.textual import texts
+from biomass.filters.words import word_tokenize
+
+# --- datatrove's simplify_text with its default TextNormConfig (datatrove/utils/text.py) -----------------------
+# ``re``'s \d on str is Unicode category Nd, as datatrove's ``regex`` \p{Nd}.
+_NUMBERS = re.compile(r"\d+([.,،٫⎖⎗⎘]{1}\d+)?")
+_WHITESPACE = re.compile(r"\s+")
+_PUNCTUATION = str.maketrans(R.DATATROVE_PUNCTUATION, " " * len(R.DATATROVE_PUNCTUATION))
+
+
+def normalize(text: str) -> str:
+    """datatrove's ``simplify_text(text)`` (default config), step for step and in its order."""
+    text = _NUMBERS.sub("0", text.lower())
+    text = _WHITESPACE.sub(" ", text.translate(_PUNCTUATION).strip())
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+    return text.strip()
+
+
+def words(text: str) -> list[str]:
+    """The words datatrove's decontamination n-grams: ``word_tokenize(simplify_text(text))``."""
+    return word_tokenize(normalize(text))
+
+
+# --- hashing ----------------------------------------------------------------------------------------------------
+_MULT = np.uint64(0x9E3779B97F4A7C15)   # odd: the n-gram polynomial's base
+_WORD_CACHE_MAX = 1_000_000
+_word_hashes: dict[str, int] = {}
+
+
+def _word_hash(word: str) -> int:
+    h = int.from_bytes(hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+    if len(_word_hashes) >= _WORD_CACHE_MAX:
+        _word_hashes.clear()
+    _word_hashes[word] = h
+    return h
+
+
+def word_hashes(tokens: Sequence[str]) -> np.ndarray:
+    """Each word's stable 64-bit hash (blake2b-8 of its UTF-8, little-endian), remembered for frequent words."""
+    get = _word_hashes.get
+    return np.fromiter((get(t) or _word_hash(t) for t in tokens), dtype=np.uint64, count=len(tokens))
+
+
+def ngram_hashes(docs: Sequence[Sequence[str]], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(hashes, doc, start)`` of every n-gram of every document (its words), in document then word order.
+
+    One pass for the whole batch: the words' hashes concatenated, each window's polynomial
+    ``sum h[start + j] * M**(n-1-j)`` (mod 2**64) computed with n vector operations, windows that cross from one
+    document into the next dropped."""
+    lens = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+    flat = word_hashes([t for d in docs for t in d])
+    windows = len(flat) - n + 1
+    if windows <= 0:
+        empty = np.zeros(0, np.int64)
+        return np.zeros(0, np.uint64), empty, empty
+    acc = flat[:windows].copy()
+    for j in range(1, n):
+        acc *= _MULT
+        acc += flat[j:j + windows]
+    ends = np.cumsum(lens)
+    doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), lens)[:windows]
+    starts = np.arange(windows, dtype=np.int64)
+    valid = starts + n <= ends[doc_of]
+    return acc[valid], doc_of[valid], (starts - (ends - lens)[doc_of])[valid]
+
+
+# --- eval sets --------------------------------------------------------------------------------------------------
+SUFFIXES = (".jsonl", ".parquet")
+
+
+class EvalSetError(FilterError):
+    """An eval set file is missing, empty or malformed; the message names the file (and line or row)."""
+
+
+def read_eval_texts(path: str | Path, field: str) -> Iterator[tuple[int, str]]:
+    """``(line or row number, text)`` of an eval set file: JSONL lines are numbered from 1, Parquet rows from 0."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvalSetError(f"eval set {path} does not exist")
+    if path.suffix == ".jsonl":
+        yield from _jsonl_texts(path, field)
+    elif path.suffix == ".parquet":
+        yield from _parquet_texts(path, field)
+    else:
+        raise EvalSetError(f"eval set {path}: a JSONL (.jsonl) or Parquet (.parquet) file, not {path.suffix!r}")
+
+
+def _jsonl_texts(path: Path, field: str) -> Iterator[tuple[int, str]]:
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise EvalSetError(f"eval set {path}:{number}: not JSON: {exc}") from None
+            if not isinstance(obj, dict) or field not in obj:
+                raise EvalSetError(f"eval set {path}:{number}: no field {field!r} (a JSON object per line)")
+            if not isinstance(obj[field], str):
+                raise EvalSetError(f"eval set {path}:{number}: {field!r} is a {type(obj[field]).__name__}, "
+                                   f"not a string")
+            yield number, obj[field]
+
+
+def _parquet_texts(path: Path, field: str) -> Iterator[tuple[int, str]]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise EvalSetError(f"eval set {path}: not a Parquet file: {exc}") from None
+    if field not in pf.schema_arrow.names:
+        raise EvalSetError(f"eval set {path}: no column {field!r} (columns: {', '.join(pf.schema_arrow.names)})")
+    if not pa.types.is_string(pf.schema_arrow.field(field).type) and \
+            not pa.types.is_large_string(pf.schema_arrow.field(field).type):
+        raise EvalSetError(f"eval set {path}: column {field!r} is {pf.schema_arrow.field(field).type}, not string")
+    row = 0
+    for batch in pf.iter_batches(columns=[field], batch_size=4096):
+        for text in batch.column(0).to_pylist():
+            if text is None:
+                raise EvalSetError(f"eval set {path}: row {row}: {field!r} is null")
+            yield row, text
+            row += 1
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """One set's distinct n-gram hashes, sorted, and for each the example (line or row) it first came from."""
+
+    name: str
+    hashes: np.ndarray     # uint64, sorted, distinct
+    examples: np.ndarray   # uint32, parallel to hashes
+
+    def find(self, queries: np.ndarray) -> np.ndarray:
+        """For each query hash, its position in ``hashes`` or -1."""
+        if not len(self.hashes):
+            return np.full(len(queries), -1, np.int64)
+        pos = np.searchsorted(self.hashes, queries)
+        pos[pos == len(self.hashes)] = 0
+        return np.where(self.hashes[pos] == queries, pos, -1)
+
+
+def build_eval_set(path: str | Path, field: str, n: int, chunk: int = 2048) -> EvalSet:
+    """Hash every n-gram of every text of one file, a chunk of texts at a time; keep each distinct hash once, with
+    the first example it occurred in. Peak memory: about 32 bytes per n-gram (the arrays and the sort's order)."""
+    path = Path(path)
+    parts: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    examples = 0
+
+    def flush(batch: list[tuple[int, list[str]]]) -> None:
+        hashes, doc, _ = ngram_hashes([t for _, t in batch], n)
+        numbers = np.fromiter((k for k, _ in batch), dtype=np.uint32, count=len(batch))
+        parts.append(hashes)
+        owners.append(numbers[doc])
+
+    pending: list[tuple[int, list[str]]] = []
+    for number, text in read_eval_texts(path, field):
+        examples += 1
+        pending.append((number, words(text)))
+        if len(pending) >= chunk:
+            flush(pending)
+            pending = []
+    if pending:
+        flush(pending)
+    if not examples:
+        raise EvalSetError(f"eval set {path} has no examples")
+    hashes = np.concatenate(parts)
+    example_of = np.concatenate(owners)
+    del parts, owners
+    if not len(hashes):
+        raise EvalSetError(f"eval set {path}: none of its {examples} texts has {n} words; nothing to match")
+    order = np.argsort(hashes, kind="stable")   # stable: equal hashes stay in file order, the first one is kept
+    hashes, example_of = hashes[order], example_of[order]
+    del order
+    first = np.ones(len(hashes), dtype=bool)
+    first[1:] = hashes[1:] != hashes[:-1]
+    return EvalSet(path.name, hashes[first], example_of[first])
+
+
+_BITMAP_BITS = 26   # 8 MiB of flags over the hashes' top bits: ~5% set at 3M n-grams, rejecting the rest unsorted
+
+
+class EvalIndex:
+    """Every eval set's n-grams, for looking up a batch of documents' n-grams at once."""
+
+    def __init__(self, sets: Sequence[EvalSet], n: int) -> None:
+        self.sets = list(sets)
+        self.n = n
+        self._bitmap = np.zeros(1 << _BITMAP_BITS, dtype=bool)
+        for s in self.sets:
+            self._bitmap[s.hashes >> np.uint64(64 - _BITMAP_BITS)] = True
+
+    @property
+    def nbytes(self) -> int:
+        return self._bitmap.nbytes + sum(s.hashes.nbytes + s.examples.nbytes for s in self.sets)
+
+    def first_hits(self, docs: Sequence[Sequence[str]]) -> list[tuple[int, int, int] | None]:
+        """For each document (its words): ``(set index, example, start word)`` of its first n-gram found in a set
+        (document order; the first set listed when several hold it), or None."""
+        hashes, doc, start = ngram_hashes(docs, self.n)
+        maybe = np.flatnonzero(self._bitmap[hashes >> np.uint64(64 - _BITMAP_BITS)])
+        out: list[tuple[int, int, int] | None] = [None] * len(docs)
+        if not len(maybe):
+            return out
+        hashes, doc, start = hashes[maybe], doc[maybe], start[maybe]
+        found_set = np.full(len(hashes), -1, np.int64)
+        found_at = np.full(len(hashes), -1, np.int64)
+        for k in range(len(self.sets) - 1, -1, -1):   # backwards: the first set listed wins
+            pos = self.sets[k].find(hashes)
+            hit = pos >= 0
+            found_set[hit], found_at[hit] = k, pos[hit]
+        hit = np.flatnonzero(found_set >= 0)
+        # hits are in document then word order: a document's first is where its doc number first appears
+        docs_hit, first = np.unique(doc[hit], return_index=True)
+        for d, i in zip(docs_hit.tolist(), hit[first].tolist()):
+            k = int(found_set[i])
+            out[d] = (k, int(self.sets[k].examples[found_at[i]]), int(start[i]))
+        return out
+
+
+# one index per distinct (files as they are on disk, field, n) in this process; a mapped task builds it once
+_INDEXES: dict[tuple, EvalIndex] = {}
+_LOCK = threading.Lock()
+_INDEXES_MAX = 4
+
+
+def _file_key(path: str) -> tuple:
+    st = Path(path).stat()
+    return (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+def load_index(paths: Sequence[str], field: str, n: int) -> EvalIndex:
+    """The index of these eval set files, built on first use and then reused while the files are unchanged."""
+    for p in paths:
+        if not Path(p).is_file():
+            raise EvalSetError(f"eval set {p} does not exist")
+    key = (tuple(_file_key(p) for p in paths), field, n)
+    with _LOCK:
+        index = _INDEXES.get(key)
+        if index is None:
+            index = EvalIndex([build_eval_set(p, field, n) for p in paths], n)
+            if len(_INDEXES) >= _INDEXES_MAX:
+                _INDEXES.clear()
+            _INDEXES[key] = index
+    return index
+
+
+# --- the filter -------------------------------------------------------------------------------------------------
+class DecontaminateParams(FilterParams):
+    paths: ClassVar[tuple[str, ...]] = ("sets",)
+
+    sets: list[str] = Field(min_length=1, description="eval set files (.jsonl or .parquet), each named by its file "
+                            "name in the detail; relative paths are relative to the config file")
+    field: str = Field("text", min_length=1, description="the JSONL key or Parquet column holding each text")
+    n: int = Field(13, ge=1, le=64, description="words in an n-gram (datatrove's NGramsDecontConfig.n_grams)")
+
+    @field_validator("sets")
+    @classmethod
+    def _sets(cls, value: list[str]) -> list[str]:
+        for p in value:
+            if not p.endswith(SUFFIXES):
+                raise ValueError(f"eval set {p}: a JSONL (.jsonl) or Parquet (.parquet) file")
+        names = [Path(p).name for p in value]
+        twice = sorted({x for x in names if names.count(x) > 1})
+        if twice:
+            raise ValueError(f"eval sets are named by file name and {', '.join(twice)} is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> "DecontaminateParams":
+        for p in self.sets:
+            if not Path(p).is_file():
+                raise ValueError(f"eval set {p} does not exist")
+        return self
+
+
+class DecontaminateFilter(DocumentFilter):
+    name = "decontaminate"
+    version = 1
+    reason = "contaminated"
+    Params = DecontaminateParams
+
+    def __init__(self, params: DecontaminateParams | dict | None = None) -> None:
+        super().__init__(params)
+        self._index: EvalIndex | None = None
+
+    @property
+    def index(self) -> EvalIndex:
+        """Built on first use (config validation and chain building read no eval set)."""
+        if self._index is None:
+            self._index = load_index(self.params.sets, self.params.field, self.params.n)
+        return self._index
+
+    def decide(self, batch: pa.RecordBatch | pa.Table) -> Sequence[str | None]:
+        index = self.index
+        docs = [words(t) for t in texts(batch)]
+        out: list[str | None] = []
+        for tokens, hit in zip(docs, index.first_hits(docs)):
+            if hit is None:
+                out.append(None)
+            else:
+                k, example, start = hit
+                s = index.sets[k]
+                where = f"line {example}" if s.name.endswith(".jsonl") else f"row {example}"
+                out.append(f"eval set {s.name} ({where}): {' '.join(tokens[start:start + index.n])}")
+        return out
+
