@@ -46,7 +46,8 @@ def _passage(text: str, start: int, count: int) -> str:
 # --- normalisation and n-grams: datatrove's ----------------------------------------------------------------------
 CRAFTED = ["Hello, World!\n\tThe 3,5 quick-brown foxes", "Ünïcödé naïve café — résumé", "١٢٣ digits ٤.٥ and 1.000,5",
            "It's a dog's life: (really) [maybe] {x} <y>", "MONDAY in January", "a\u00a0b\u2003c\u200bd", "İstanbul ﬁne",
-           "tab\x0bvertical\x0cfeed\x1f", "«quoted» „low“ ‘single’", "e-mail: x@y.org, https://x.org/a?b=c#d", ""]
+           "tab\x0bvertical\x0cfeed\x1f", "«quoted» „low“ ‘single’", "e-mail: x@y.org, https://x.org/a?b=c#d", "",
+           "it ‘s a ‘ s match across a space", "  ", "° □ ° (╯°□°）╯︵ ┻━┻"]
 
 
 def test_normalisation_is_datatroves_simplify_text(human_docs):
@@ -63,6 +64,16 @@ def test_words_are_datatroves_tokens_of_the_simplified_text(human_docs):
     tokenizer = load_word_tokenizer("eng")
     for text in CRAFTED + human_docs[:25]:
         assert words(text) == tokenizer.word_tokenize(simplify_text(text)), text[:80]
+
+
+def test_batch_word_hashes_are_each_texts_words_hashed(human_docs):
+    from biomass.filters.decontaminate import batch_word_hashes, word_hashes
+
+    batch = CRAFTED + human_docs[:40]
+    flat, lens = batch_word_hashes(batch)
+    assert lens.tolist() == [len(words(t)) for t in batch]
+    assert flat.tolist() == [h for t in batch for h in word_hashes(words(t)).tolist()]
+    assert "‘ s" in normalize(CRAFTED[-3]), "a special case that crosses a space (the exact, slow path) is covered"
 
 
 def _reference_hash(tokens) -> int:

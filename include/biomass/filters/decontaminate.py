@@ -10,8 +10,8 @@ strings. Where datatrove names the set a shared n-gram was loaded last from, thi
 
 Index (``EvalIndex``): each word is hashed (blake2b, 8 bytes), an n-gram is a polynomial of its words' hashes
 mod 2**64, computed for a whole batch at once with numpy; per eval set a sorted array of distinct n-gram hashes
-and, parallel to it, the example (line or row) each first came from: 12 bytes an n-gram. A document's n-grams are
-looked up with ``searchsorted`` after a bitmap of the hashes' top bits rejects almost all of them. The index is
+and, parallel to it, the example (line or row) each first came from: 12 bytes an n-gram, plus 2 for a bitmap of
+the hashes' top bits that rejects most document n-grams before the ``searchsorted`` lookup. The index is
 built once per process per set of files (keyed by path, size and mtime, and the parameters), so a mapped task
 judging many batches or files builds it once. Two different n-grams share a hash with probability 2**-64.
 
@@ -25,9 +25,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import threading
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar, Iterator, Sequence
 
@@ -38,26 +40,83 @@ from pydantic import Field, field_validator, model_validator
 from biomass.filters import _spacy_en_rules as R
 from biomass.filters.base import DocumentFilter, FilterError, FilterParams
 from biomass.filters.textual import texts
-from biomass.filters.words import word_tokenize
+from biomass.filters.words import _chunk as _words_chunk
+from biomass.filters.words import _matcher_patterns, word_tokenize
 
 # --- datatrove's simplify_text with its default TextNormConfig (datatrove/utils/text.py) -----------------------
 # ``re``'s \d on str is Unicode category Nd, as datatrove's ``regex`` \p{Nd}.
 _NUMBERS = re.compile(r"\d+([.,،٫⎖⎗⎘]{1}\d+)?")
 _WHITESPACE = re.compile(r"\s+")
-_PUNCTUATION = str.maketrans(R.DATATROVE_PUNCTUATION, " " * len(R.DATATROVE_PUNCTUATION))
+# each punctuation character becomes a space, like datatrove's str.translate table (a regex class is 2x faster)
+_PUNCTUATION = re.compile("[" + "".join(re.escape(c) for c in R.DATATROVE_PUNCTUATION) + "]")
+
+
+_ABOVE_MARKS = re.compile("[^\x00-\u02ff]")   # every nonspacing mark (category Mn) is at U+0300 or above
+
+
+@lru_cache(maxsize=1)
+def _nonspacing_marks() -> dict[int, None]:
+    """``str.translate`` table deleting every code point of category Mn (built once, when first needed)."""
+    return {cp: None for cp in range(0x300, sys.maxunicode + 1) if unicodedata.category(chr(cp)) == "Mn"}
 
 
 def normalize(text: str) -> str:
-    """datatrove's ``simplify_text(text)`` (default config), step for step and in its order."""
+    """datatrove's ``simplify_text(text)`` (default config), step for step and in its order. Marks are looked for
+    only in a text with a character at U+0300 or above (most have none once punctuation is gone)."""
     text = _NUMBERS.sub("0", text.lower())
-    text = _WHITESPACE.sub(" ", text.translate(_PUNCTUATION).strip())
-    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+    text = _WHITESPACE.sub(" ", _PUNCTUATION.sub(" ", text).strip())
+    if not text.isascii():
+        text = unicodedata.normalize("NFD", text)
+        if _ABOVE_MARKS.search(text):
+            text = text.translate(_nonspacing_marks())
     return text.strip()
 
 
+_NEEDS_MAX = 200_000
+_needs: dict[str, frozenset[str]] = {}
+
+
+def _needs_next(chunk: str) -> frozenset[str]:
+    """The tokens that, first in the next chunk, would let a special-case pattern started in this chunk cross
+    into it (``biomass.filters.words``: spaCy's matcher runs across spaces)."""
+    needs = _needs.get(chunk)
+    if needs is None:
+        pre = _words_chunk(chunk).pre
+        patterns = _matcher_patterns()
+        n = len(pre)
+        needs = frozenset(pat[n - i] for i, tok in enumerate(pre) for pat in patterns.get(tok, ())
+                          if len(pat) > n - i and pat[:n - i] == pre[i:])
+        if len(_needs) >= _NEEDS_MAX:
+            _needs.clear()
+        _needs[chunk] = needs
+    return needs
+
+
+@lru_cache(maxsize=1)
+def _continuation_tokens() -> frozenset[str]:
+    """Every token a special-case pattern has after its first: what a crossing match needs a chunk to start with."""
+    return frozenset(tok for pats in _matcher_patterns().values() for pat in pats for tok in pat[1:])
+
+
 def words(text: str) -> list[str]:
-    """The words datatrove's decontamination n-grams: ``word_tokenize(simplify_text(text))``."""
-    return word_tokenize(normalize(text))
+    """The words datatrove's decontamination n-grams: ``word_tokenize(simplify_text(text))``.
+
+    A simplified text is single-space separated, so spaCy's tokens are each chunk's own unless a special-case
+    match crosses a space; that needs a pattern left open at a chunk's end to go on with exactly the next chunk's
+    first token (punctuation, which such patterns mostly continue with, is gone). Only then is the whole text
+    tokenized the slow, exact way; otherwise the chunks' cached tokens are joined (same tokens, tested)."""
+    simple = normalize(text)
+    chunks = simple.split(" ") if simple else []
+    out: list[str] = []
+    last = len(chunks) - 1
+    for i, chunk in enumerate(chunks):
+        entry = _words_chunk(chunk)
+        if entry.open and i != last:
+            first = _words_chunk(chunks[i + 1]).pre[:1]
+            if first and first[0] in _needs_next(chunk):
+                return word_tokenize(simple)
+        out += entry.post
+    return out
 
 
 # --- hashing ----------------------------------------------------------------------------------------------------
@@ -80,14 +139,67 @@ def word_hashes(tokens: Sequence[str]) -> np.ndarray:
     return np.fromiter((get(t) or _word_hash(t) for t in tokens), dtype=np.uint64, count=len(tokens))
 
 
-def ngram_hashes(docs: Sequence[Sequence[str]], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(hashes, doc, start)`` of every n-gram of every document (its words), in document then word order.
+_INFO_MAX = 500_000
+_chunk_info: dict[str, tuple[tuple[int, ...], frozenset[str], str | None]] = {}
 
-    One pass for the whole batch: the words' hashes concatenated, each window's polynomial
-    ``sum h[start + j] * M**(n-1-j)`` (mod 2**64) computed with n vector operations, windows that cross from one
-    document into the next dropped."""
-    lens = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-    flat = word_hashes([t for d in docs for t in d])
+
+def _info(chunk: str) -> tuple[tuple[int, ...], frozenset[str], str | None]:
+    """A simplified text's chunk (between spaces): its words' hashes, the first tokens of a next chunk that a
+    special-case match could cross into (``_needs_next``), its own first token before the matcher."""
+    info = _chunk_info.get(chunk)
+    if info is None:
+        entry = _words_chunk(chunk)
+        hashes = tuple(word_hashes(entry.post).tolist())
+        info = (hashes, _needs_next(chunk) if entry.open else frozenset(), entry.pre[0] if entry.pre else None)
+        if len(_chunk_info) >= _INFO_MAX:
+            _chunk_info.clear()
+        _chunk_info[chunk] = info
+    return info
+
+
+def batch_word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(hashes, lens)``: the hashes of ``words(t)`` of every text, concatenated, and each text's word count.
+
+    The simplified texts are split at spaces and their distinct chunks dictionary-encoded by Arrow; Python sees
+    each distinct chunk once (a Zipf vocabulary: few per batch), numpy gathers the words' hashes per position.
+    A text where a special-case match could cross a space (``words``) is tokenized the exact, slow way."""
+    import pyarrow.compute as pc
+
+    simples = [normalize(t) for t in texts]
+    lists = pc.split_pattern(pa.array(simples, pa.large_string()), " ")
+    per_doc = np.diff(lists.offsets.to_numpy()).astype(np.int64)
+    encoded = pc.dictionary_encode(lists.flatten())
+    idx = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    info = [_info(u) for u in encoded.dictionary.to_pylist()]
+    counts = np.fromiter((len(h) for h, _, _ in info), dtype=np.int64, count=len(info))
+    vocab = np.fromiter((x for h, _, _ in info for x in h), dtype=np.uint64, count=int(counts.sum()))
+    per_pos = counts[idx]
+    total = int(per_pos.sum())
+    gather = np.repeat((np.cumsum(counts) - counts)[idx] - (np.cumsum(per_pos) - per_pos), per_pos)
+    hashes = vocab[gather + np.arange(total, dtype=np.int64)]
+    doc_of = np.repeat(np.arange(len(texts), dtype=np.int64), per_doc)
+    lens = np.bincount(doc_of, weights=per_pos, minlength=len(texts)).astype(np.int64)
+    # a match can cross only from an open chunk into a next one (same text) starting with a token some pattern needs
+    conts = _continuation_tokens()
+    opens = np.fromiter((bool(nd) for _, nd, _ in info), dtype=bool, count=len(info))
+    needed = np.fromiter((f is not None and f in conts for _, _, f in info), dtype=bool, count=len(info))
+    suspects = np.flatnonzero(opens[idx[:-1]] & needed[idx[1:]] & (doc_of[:-1] == doc_of[1:]))
+    redo = sorted({int(doc_of[p]) for p in suspects.tolist() if info[idx[p + 1]][2] in info[idx[p]][1]})
+    if redo:
+        parts = np.split(hashes, np.cumsum(lens)[:-1])
+        for d in redo:
+            parts[d] = word_hashes(word_tokenize(simples[d]))
+            lens[d] = len(parts[d])
+        hashes = np.concatenate(parts) if parts else hashes
+    return hashes, lens
+
+
+def window_hashes(flat: np.ndarray, lens: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(hashes, doc, start)`` of every n-gram of every document, given the documents' word hashes concatenated
+    (``flat``) and their word counts, in document then word order.
+
+    Each window's polynomial ``sum h[start + j] * M**(n-1-j)`` (mod 2**64) is computed for the whole batch with
+    n vector operations; windows that cross from one document into the next are dropped."""
     windows = len(flat) - n + 1
     if windows <= 0:
         empty = np.zeros(0, np.int64)
@@ -97,10 +209,16 @@ def ngram_hashes(docs: Sequence[Sequence[str]], n: int) -> tuple[np.ndarray, np.
         acc *= _MULT
         acc += flat[j:j + windows]
     ends = np.cumsum(lens)
-    doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), lens)[:windows]
+    doc_of = np.repeat(np.arange(len(lens), dtype=np.int64), lens)[:windows]
     starts = np.arange(windows, dtype=np.int64)
     valid = starts + n <= ends[doc_of]
     return acc[valid], doc_of[valid], (starts - (ends - lens)[doc_of])[valid]
+
+
+def ngram_hashes(docs: Sequence[Sequence[str]], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``window_hashes`` of documents given as their words."""
+    lens = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+    return window_hashes(word_hashes([t for d in docs for t in d]), lens, n)
 
 
 # --- eval sets --------------------------------------------------------------------------------------------------
@@ -187,16 +305,16 @@ def build_eval_set(path: str | Path, field: str, n: int, chunk: int = 2048) -> E
     owners: list[np.ndarray] = []
     examples = 0
 
-    def flush(batch: list[tuple[int, list[str]]]) -> None:
-        hashes, doc, _ = ngram_hashes([t for _, t in batch], n)
+    def flush(batch: list[tuple[int, str]]) -> None:
+        hashes, doc, _ = window_hashes(*batch_word_hashes([t for _, t in batch]), n)
         numbers = np.fromiter((k for k, _ in batch), dtype=np.uint32, count=len(batch))
         parts.append(hashes)
         owners.append(numbers[doc])
 
-    pending: list[tuple[int, list[str]]] = []
+    pending: list[tuple[int, str]] = []
     for number, text in read_eval_texts(path, field):
         examples += 1
-        pending.append((number, words(text)))
+        pending.append((number, text))
         if len(pending) >= chunk:
             flush(pending)
             pending = []
@@ -217,29 +335,37 @@ def build_eval_set(path: str | Path, field: str, n: int, chunk: int = 2048) -> E
     return EvalSet(path.name, hashes[first], example_of[first])
 
 
-_BITMAP_BITS = 26   # 8 MiB of flags over the hashes' top bits: ~5% set at 3M n-grams, rejecting the rest unsorted
-
-
 class EvalIndex:
-    """Every eval set's n-grams, for looking up a batch of documents' n-grams at once."""
+    """Every eval set's n-grams, for looking up a batch of documents' n-grams at once. In front of the sorted
+    arrays, one bit per value of the hashes' top bits (16 bits per indexed n-gram, rounded up to a power of two):
+    a document n-gram whose bit is clear is in no set, which is most of them, and costs no binary search."""
 
     def __init__(self, sets: Sequence[EvalSet], n: int) -> None:
         self.sets = list(sets)
         self.n = n
-        self._bitmap = np.zeros(1 << _BITMAP_BITS, dtype=bool)
+        total = sum(len(s.hashes) for s in self.sets)
+        self._bits = min(max(int(total * 16 - 1).bit_length(), 16), 34)
+        self._shift = np.uint64(64 - self._bits)
+        self._bitmap = np.zeros(1 << (self._bits - 3), dtype=np.uint8)
         for s in self.sets:
-            self._bitmap[s.hashes >> np.uint64(64 - _BITMAP_BITS)] = True
+            top = s.hashes >> self._shift
+            np.bitwise_or.at(self._bitmap, top >> np.uint64(3), np.left_shift(1, top & np.uint64(7)).astype(np.uint8))
+
+    def _maybe(self, hashes: np.ndarray) -> np.ndarray:
+        top = hashes >> self._shift
+        return (self._bitmap[top >> np.uint64(3)] >> (top & np.uint64(7)).astype(np.uint8)) & 1 == 1
 
     @property
     def nbytes(self) -> int:
         return self._bitmap.nbytes + sum(s.hashes.nbytes + s.examples.nbytes for s in self.sets)
 
-    def first_hits(self, docs: Sequence[Sequence[str]]) -> list[tuple[int, int, int] | None]:
-        """For each document (its words): ``(set index, example, start word)`` of its first n-gram found in a set
-        (document order; the first set listed when several hold it), or None."""
-        hashes, doc, start = ngram_hashes(docs, self.n)
-        maybe = np.flatnonzero(self._bitmap[hashes >> np.uint64(64 - _BITMAP_BITS)])
-        out: list[tuple[int, int, int] | None] = [None] * len(docs)
+    def first_hits(self, flat: np.ndarray, lens: np.ndarray) -> list[tuple[int, int, int] | None]:
+        """For each document (its word hashes concatenated in ``flat``, its word count in ``lens``):
+        ``(set index, example, start word)`` of its first n-gram found in a set (document order; the first set
+        listed when several hold it), or None."""
+        hashes, doc, start = window_hashes(flat, lens, self.n)
+        maybe = np.flatnonzero(self._maybe(hashes))
+        out: list[tuple[int, int, int] | None] = [None] * len(lens)
         if not len(maybe):
             return out
         hashes, doc, start = hashes[maybe], doc[maybe], start[maybe]
@@ -333,15 +459,15 @@ class DecontaminateFilter(DocumentFilter):
 
     def decide(self, batch: pa.RecordBatch | pa.Table) -> Sequence[str | None]:
         index = self.index
-        docs = [words(t) for t in texts(batch)]
+        batch_texts = texts(batch)
         out: list[str | None] = []
-        for tokens, hit in zip(docs, index.first_hits(docs)):
+        for text, hit in zip(batch_texts, index.first_hits(*batch_word_hashes(batch_texts))):
             if hit is None:
                 out.append(None)
             else:
                 k, example, start = hit
                 s = index.sets[k]
                 where = f"line {example}" if s.name.endswith(".jsonl") else f"row {example}"
-                out.append(f"eval set {s.name} ({where}): {' '.join(tokens[start:start + index.n])}")
+                gram = " ".join(words(text)[start:start + index.n])
+                out.append(f"eval set {s.name} ({where}): {gram}")
         return out
-
