@@ -74,6 +74,8 @@ def test_batch_word_hashes_are_each_texts_words_hashed(human_docs):
     assert lens.tolist() == [len(words(t)) for t in batch]
     assert flat.tolist() == [h for t in batch for h in word_hashes(words(t)).tolist()]
     assert "‘ s" in normalize(CRAFTED[-3]), "a special case that crosses a space (the exact, slow path) is covered"
+    empty, no_words = batch_word_hashes([])
+    assert empty.size == 0 and no_words.size == 0
 
 
 def _reference_hash(tokens) -> int:

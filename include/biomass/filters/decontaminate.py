@@ -121,25 +121,17 @@ def words(text: str) -> list[str]:
 
 # --- hashing ----------------------------------------------------------------------------------------------------
 _MULT = np.uint64(0x9E3779B97F4A7C15)   # odd: the n-gram polynomial's base
-_WORD_CACHE_MAX = 1_000_000
-_word_hashes: dict[str, int] = {}
-
-
 def _word_hash(word: str) -> int:
-    h = int.from_bytes(hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
-    if len(_word_hashes) >= _WORD_CACHE_MAX:
-        _word_hashes.clear()
-    _word_hashes[word] = h
-    return h
+    return int.from_bytes(hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
 
 
 def word_hashes(tokens: Sequence[str]) -> np.ndarray:
-    """Each word's stable 64-bit hash (blake2b-8 of its UTF-8, little-endian), remembered for frequent words."""
-    get = _word_hashes.get
-    return np.fromiter((get(t) or _word_hash(t) for t in tokens), dtype=np.uint64, count=len(tokens))
+    """Each word's stable 64-bit hash: blake2b-8 of its UTF-8, little-endian (remembered per chunk, ``_info``)."""
+    return np.fromiter(map(_word_hash, tokens), dtype=np.uint64, count=len(tokens))
 
 
-_INFO_MAX = 500_000
+# bounded like the tokenizer's chunk cache (``biomass.filters.words``); eviction changes only speed
+_INFO_MAX = 200_000
 _chunk_info: dict[str, tuple[tuple[int, ...], frozenset[str], str | None]] = {}
 
 
