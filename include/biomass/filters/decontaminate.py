@@ -8,12 +8,16 @@ ported in ``biomass.filters.words``), and a document is contaminated when one of
 by a space, is one of an eval text's. Words never contain spaces, so comparing word sequences is comparing those
 strings. Where datatrove names the set a shared n-gram was loaded last from, this names the first set listed.
 
-Index (``EvalIndex``): each word is hashed (blake2b, 8 bytes), an n-gram is a polynomial of its words' hashes
-mod 2**64, computed for a whole batch at once with numpy; per eval set a sorted array of distinct n-gram hashes
-and, parallel to it, the example (line or row) each first came from: 12 bytes an n-gram, plus 2 for a bitmap of
-the hashes' top bits that rejects most document n-grams before the ``searchsorted`` lookup. The index is
-built once per process per set of files (keyed by path, size and mtime, and the parameters), so a mapped task
-judging many batches or files builds it once. Two different n-grams share a hash with probability 2**-64.
+Hashing (``batch_word_hashes``, ``window_hashes``): each word is hashed (blake2b, 8 bytes) once per distinct
+chunk of text between spaces (a bounded cache), and an n-gram is a polynomial of its words' hashes mod 2**64,
+computed for a whole batch at once with numpy. Two different n-grams share a hash with probability 2**-64 (over
+a 1M-document year against 5M eval n-grams, about 1e-4 that any document is dropped wrongly).
+
+Index (``EvalIndex``): per eval set a sorted array of distinct n-gram hashes and, parallel to it, the example
+(line or row) each first came from: 12 bytes an n-gram, plus 2 for a bitmap of the hashes' top bits that
+rejects most document n-grams before the ``searchsorted`` lookup. Building it sorts, so its peak is about 32
+bytes an n-gram. It is built once per process per set of files (keyed by path, size and mtime, and the
+parameters), on first use, so a mapped task judging many batches or files builds it once.
 
 Eval sets are JSONL (one JSON object a line, the text under ``field``; blank lines skipped) or Parquet (the text
 in column ``field``); a set is named by its file name. Missing, empty, malformed files, a missing or non-string
