@@ -295,7 +295,9 @@ class EvalSet:
 
 def build_eval_set(path: str | Path, field: str, n: int, chunk: int = 2048) -> EvalSet:
     """Hash every n-gram of every text of one file, a chunk of texts at a time; keep each distinct hash once, with
-    the first example it occurred in. Peak memory: about 32 bytes per n-gram (the arrays and the sort's order)."""
+    the first example it occurred in (``np.unique``'s index is the first occurrence, chunks stay in file order and
+    the final sort is stable). Peak memory: about 32 bytes per n-gram distinct within its chunk of texts (the
+    arrays, their sorted copies and the sort's order)."""
     path = Path(path)
     parts: list[np.ndarray] = []
     owners: list[np.ndarray] = []
@@ -304,8 +306,9 @@ def build_eval_set(path: str | Path, field: str, n: int, chunk: int = 2048) -> E
     def flush(batch: list[tuple[int, str]]) -> None:
         hashes, doc, _ = window_hashes(*batch_word_hashes([t for _, t in batch]), n)
         numbers = np.fromiter((k for k, _ in batch), dtype=np.uint32, count=len(batch))
+        hashes, first = np.unique(hashes, return_index=True)   # a chunk's repeats go before they pile up
         parts.append(hashes)
-        owners.append(numbers[doc])
+        owners.append(numbers[doc[first]])
 
     pending: list[tuple[int, str]] = []
     for number, text in read_eval_texts(path, field):
