@@ -10,7 +10,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export BIOMASS_DATA_ROOT ?= $(CURDIR)/data
 
-.PHONY: venv demo test test-fast bench bench-metrics bench-dedup bench-extract bench-tagging bench-gates bench-generation bench-airflow bench-startup bench-synth bench-filters bench-pii bench-optout samples clean lock env test-integration
+.PHONY: venv demo test test-fast bench bench-metrics bench-dedup bench-extract bench-tagging bench-gates bench-generation bench-airflow bench-startup bench-synth bench-filters bench-pii bench-optout bench-decontaminate samples clean lock env test-integration
 
 venv: $(BIN)/.installed
 
@@ -110,6 +110,11 @@ bench-filters: venv
 
 bench-pii: venv
 	$(BIN)/python benchmarks/bench_pii.py $(if $(PII_DOCS),--docs $(PII_DOCS)) $(if $(RUNS),--runs $(RUNS))
+
+# decontaminate/1 vs datatrove's n-gram decontamination, whole processes on one core, real documents with FAKE
+# planted eval passages; then the index's memory for DECONT_PASSAGES (default 100000) real eval passages.
+bench-decontaminate: venv
+	$(BIN)/python benchmarks/bench_decontaminate.py $(if $(FILTER_DOCS),--docs $(FILTER_DOCS)) $(if $(DECONT_PASSAGES),--index-passages $(DECONT_PASSAGES))
 
 clean:
 	rm -rf $(VENV) .airflow data .pytest_cache

@@ -211,7 +211,7 @@ class FiltersConfig(_Strict):
         return chain
 
     def bounds(self) -> dict[str, float]:
-        """The gate's bound per filter, by the filter's name (its quarantine reason), in chain order."""
+        """The gate's bound per filter, by the filter's name, in chain order."""
         from biomass.filters.registry import filter_class
 
         return {filter_class(s.name).name: (self.max_drop_share if s.max_drop_share is None else s.max_drop_share)

@@ -15,6 +15,7 @@ from biomass.filters.base import DocumentFilter, FilterError
 # name -> "module:Class". Keep sorted; one line per filter.
 _BUILTIN: dict[str, str] = {
     "c4_quality": "biomass.filters.c4:C4QualityFilter",
+    "decontaminate": "biomass.filters.decontaminate:DecontaminateFilter",
     "fineweb_quality": "biomass.filters.fineweb:FineWebQualityFilter",
     "gopher_quality": "biomass.filters.gopher:GopherQualityFilter",
     "gopher_repetition": "biomass.filters.gopher:GopherRepetitionFilter",
@@ -90,4 +91,8 @@ def build_chain(specs: Iterable[str | Mapping[str, Any]]) -> list[DocumentFilter
             raise FilterError(f"filter {cls.name!r} appears twice in the chain")
         seen.add(cls.name)
         chain.append(cls(params))
+    reasons = [f.drop_reason for f in chain]
+    twice = sorted({r for r in reasons if reasons.count(r) > 1})
+    if twice:
+        raise FilterError(f"quarantine reason(s) {', '.join(twice)} would be given by two filters of the chain")
     return chain

@@ -2,7 +2,7 @@
 (``biomass.pipeline.filtering``) and ``biomass filter``.
 
 A row is judged by the filters in order and counted against the first that drops it (``reason`` = that filter's
-name, ``detail`` = what it said); later filters see only the rows still kept, and only the columns they read.
+``drop_reason``, its name unless it names another, ``detail`` = what it said); later filters see only the rows still kept, and only the columns they read.
 Kept rows then go through the row transforms, in order (text rewrites that keep every row, e.g. PII
 placeholders). Output is deterministic: the same rows, chain and batches give the same bytes.
 """
@@ -70,7 +70,7 @@ def judge(chain: Sequence, table: pa.Table, seen: dict[str, int] | None = None) 
             detail = decisions[i]
             if not isinstance(detail, str):
                 raise TypeError(f"filter {f.key} must return None or a str per row, not {type(detail).__name__}")
-            by_row[int(alive[i])] = (f.name, detail)
+            by_row[int(alive[i])] = (f.drop_reason, detail)
         keep[alive[gone]] = False
         alive = alive[~gone]
     dropped = np.flatnonzero(~keep)
@@ -97,10 +97,11 @@ def filter_batches(batches: Iterable[pa.RecordBatch | pa.Table], chain: Sequence
 
 def stage_counts(chain: Sequence, rows_in: int, rows_out: int, dropped: dict[str, int],
                  seen: dict[str, int], transforms: dict[str, dict] | None = None) -> StageCounts:
-    """Counts of a filtered file (or the stage): quarantined by filter name; each filter's key, seen, dropped;
-    the counting transforms' figures (``transform_totals``), when there are any."""
+    """Counts of a filtered file (or the stage) from what each filter (by name) saw and dropped: quarantined by
+    reason, as the quarantine rows say; each filter's key, seen, dropped in the notes; the counting transforms'
+    figures (``transform_totals``), when there are any."""
     counts = StageCounts(STAGE, rows_in=rows_in, rows_out=rows_out)
-    counts.quarantined.update({k: v for k, v in dropped.items() if v})
+    counts.quarantined.update({f.drop_reason: int(dropped[f.name]) for f in chain if dropped.get(f.name)})
     counts.notes["chain"] = [f.key for f in chain]   # notes are saved with sorted keys: this keeps the order
     counts.notes["filters"] = {f.name: {"key": f.key, "seen": int(seen.get(f.name, 0)),
                                         "dropped": int(dropped.get(f.name, 0))} for f in chain}
@@ -117,6 +118,7 @@ def filter_file(path: str | Path, chain: Sequence, out: str | Path, quarantine: 
     dropped: dict[str, int] = {}
     seen: dict[str, int] = {}
     before = transform_totals(transforms)
+    by_reason = {f.drop_reason: f.name for f in chain}
     with ParquetStream(out, RECORD_SCHEMA) as kept_out, ParquetStream(quarantine, QUARANTINE_SCHEMA) as q_out:
         for kept, qrows, batch_seen in filter_batches(dataset_batches(path), chain, transforms):
             rows_in += kept.num_rows + qrows.num_rows
@@ -125,6 +127,6 @@ def filter_file(path: str | Path, chain: Sequence, out: str | Path, quarantine: 
             for name, n in batch_seen.items():
                 seen[name] = seen.get(name, 0) + n
             for reason in qrows.column("reason").to_pylist():
-                dropped[reason] = dropped.get(reason, 0) + 1
+                dropped[by_reason[reason]] = dropped.get(by_reason[reason], 0) + 1
     return stage_counts(chain, rows_in, kept_out.count, dropped, seen,
                         _totals_since(before, transform_totals(transforms)))

@@ -9,7 +9,7 @@ marks the shard done); ``finish_filter`` sums them into ``filter.counts.json`` a
 ``assemble_inputs`` (dedup's input) is then the filtered parts.
 
 A row is judged by the filters in order and counted against the first that drops it (``reason`` = that
-filter's name, ``detail`` = what it said); later filters see only the rows still kept. Each filter's ``seen`` and
+filter's name, or the reason it names, e.g. ``contaminated``; ``detail`` = what it said); later filters see only the rows still kept. Each filter's ``seen`` and
 ``dropped`` go into the stage counts' notes, so the gate can bound the share of what reaches a filter that it
 drops. Kept rows then go through the stage's row transforms (``row_transforms``: text rewrites such as PII
 placeholders, ``filters.pii``, which keep every row), in order; their totals (PII replaced per kind) go into the
@@ -133,10 +133,9 @@ def finish_filter(plan: RunPlan) -> StageCounts:
         part = StageCounts.from_dict(json.loads(shard.counts.read_text()))
         rows_in += part.rows_in
         rows_out += part.rows_out
-        for name, n in part.quarantined.items():
-            dropped[name] = dropped.get(name, 0) + n
         for name, f in part.notes.get("filters", {}).items():
             seen[name] = seen.get(name, 0) + f["seen"]
+            dropped[name] = dropped.get(name, 0) + f["dropped"]
         for name, figures in part.notes.get("transforms", {}).items():
             total = transforms.setdefault(name, {"key": figures["key"]})
             for k, v in figures.items():
