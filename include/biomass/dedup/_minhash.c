@@ -102,15 +102,11 @@ static sha1_fn sha1_blocks = sha1_blocks_portable;
         }                                                                                                      \
     } while (0)
 
-__attribute__((target("sha,sse4.1,ssse3")))
-static void sha1_x4_shani(const uint8_t *const blocks[4], uint64_t out[4]) {
-    const __m128i MASK = _mm_set_epi64x(0x0001020304050607ULL, 0x08090a0b0c0d0e0fULL);
+/* The 80 rounds of four one-block messages whose schedules W[s][0..3] are loaded (big-endian words). */
+__attribute__((target("sha,sse4.1,ssse3"), always_inline))
+static inline void sha1_x4_rounds(__m128i W[4][20], uint64_t out[4]) {
     const __m128i IV = _mm_set_epi32((int)0x67452301u, (int)0xEFCDAB89u, (int)0x98BADCFEu, (int)0x10325476u);
-    __m128i ABCD[4], E0[4], E1[4], W[4][20];
-    for (int s = 0; s < 4; s++) {
-        for (int i = 0; i < 4; i++)
-            W[s][i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blocks[s] + 16 * i)), MASK);
-    }
+    __m128i ABCD[4], E0[4], E1[4];
     for (int g = 4; g < 20; g++)
         for (int s = 0; s < 4; s++)
             W[s][g] = _mm_sha1msg2_epu32(_mm_xor_si128(_mm_sha1msg1_epu32(W[s][g - 4], W[s][g - 3]), W[s][g - 2]),
@@ -129,6 +125,38 @@ static void sha1_x4_shani(const uint8_t *const blocks[4], uint64_t out[4]) {
         uint32_t a = (uint32_t)_mm_extract_epi32(abcd, 3), b = (uint32_t)_mm_extract_epi32(abcd, 2);
         out[s] = (uint64_t)__builtin_bswap32(a) | ((uint64_t)__builtin_bswap32(b) << 32);
     }
+}
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static void sha1_x4_shani(const uint8_t *const blocks[4], uint64_t out[4]) {
+    const __m128i MASK = _mm_set_epi64x(0x0001020304050607ULL, 0x08090a0b0c0d0e0fULL);
+    __m128i W[4][20];
+    for (int s = 0; s < 4; s++)
+        for (int i = 0; i < 4; i++)
+            W[s][i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blocks[s] + 16 * i)), MASK);
+    sha1_x4_rounds(W, out);
+}
+
+/* Four messages of at most 55 bytes, padded in registers: no block is written to memory and read back (byte
+ * stores followed by 16-byte loads of the same bytes stall on store forwarding). 64 bytes must be readable at
+ * each msg[s]; the bytes past len[s] may hold anything. */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void sha1_x4_short_shani(const uint8_t *const msg[4], const uint32_t len[4], uint64_t out[4]) {
+    const __m128i MASK = _mm_set_epi64x(0x0001020304050607ULL, 0x08090a0b0c0d0e0fULL);
+    const __m128i IDX = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m128i B80 = _mm_set1_epi8((char)0x80);
+    __m128i W[4][20];
+    for (int s = 0; s < 4; s++) {
+        const __m128i n = _mm_set1_epi8((char)len[s]);
+        for (int i = 0; i < 4; i++) {
+            __m128i pos = _mm_add_epi8(IDX, _mm_set1_epi8((char)(16 * i)));
+            __m128i v = _mm_loadu_si128((const __m128i *)(msg[s] + 16 * i));
+            v = _mm_or_si128(_mm_and_si128(v, _mm_cmpgt_epi8(n, pos)), _mm_and_si128(_mm_cmpeq_epi8(n, pos), B80));
+            W[s][i] = _mm_shuffle_epi8(v, MASK);
+        }
+        W[s][3] = _mm_or_si128(W[s][3], _mm_cvtsi32_si128((int)(len[s] * 8)));   /* lane 0 = word 15 */
+    }
+    sha1_x4_rounds(W, out);
 }
 #endif
 
@@ -395,11 +423,32 @@ static Py_ssize_t doc_hashes(scratch_t *s, const uint8_t *text, size_t len, cons
     int pending = 0;
     const int batch = use_x16 ? 16 : 4;
     Py_ssize_t pend_idx[16];
+#ifdef HAVE_X86
+    const int short4 = !use_x16 && sha1_x4 == sha1_x4_shani;
+    const uint8_t *pend_msg[4];
+    uint32_t pend_len[4];
+#else
+    const int short4 = 0;
+#endif
     for (Py_ssize_t k = 0; k < nsh; k++) {
         /* tokens k .. k+width-1 are contiguous in the stream, separated by single spaces */
         size_t a = width ? s->tok[2 * k] : 0;
         size_t n = width ? s->tok[2 * (k + width - 1) + 1] - a : 0;
         if (n <= 55) {
+#ifdef HAVE_X86
+            if (short4) {            /* tokenize leaves 72 defined bytes past the text: 64 readable here */
+                pend_msg[pending] = s->low + a;
+                pend_len[pending] = (uint32_t)n;
+                pend_idx[pending++] = k;
+                if (pending == 4) {
+                    uint64_t out[4];
+                    sha1_x4_short_shani(pend_msg, pend_len, out);
+                    for (int j = 0; j < 4; j++) s->hv[pend_idx[j]] = out[j];
+                    pending = 0;
+                }
+                continue;
+            }
+#endif
             memcpy(s->blk[pending], s->low + a, 64);
             pad_block(s->blk[pending], n);
             pend_idx[pending++] = k;
@@ -422,6 +471,13 @@ static Py_ssize_t doc_hashes(scratch_t *s, const uint8_t *text, size_t len, cons
             s->hv[k] = sha1_prefix64(s->sh, n);
         }
     }
+#ifdef HAVE_X86
+    for (int j = 0; short4 && j < pending; j++) {     /* the last few: into blocks for the loops below */
+        memcpy(s->blk[j], pend_msg[j], 64);
+        pad_block(s->blk[j], pend_len[j]);
+    }
+#endif
+    (void)short4;
     int j = 0;
     for (; j + 4 <= pending; j += 4) {
         const uint8_t *const b[4] = {s->blk[j], s->blk[j + 1], s->blk[j + 2], s->blk[j + 3]};
