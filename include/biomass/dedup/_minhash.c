@@ -881,6 +881,8 @@ done:
  * band number seeds its key, so a range gives exactly its bands' share of the whole and callers may run
  * ranges side by side). Per band: keys sorted with their rows (LSD radix, stable, so ties stay in row order),
  * then each row of a run is paired with the next `window` rows of that run, as lsh._band_pairs does. */
+#define CP_GROUP 8
+
 static int cmp_u64(const void *x, const void *y) {
     uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
     return (a > b) - (a < b);
@@ -901,23 +903,39 @@ static PyObject *py_candidate_pairs(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "candidate_pairs: bad shapes");
         goto done;
     }
-    key = malloc(sizeof(uint64_t) * (n + 1)); key2 = malloc(sizeof(uint64_t) * (n + 1));
+    /* keys of CP_GROUP bands are computed in one sweep over the signatures: a sweep per band was bound by
+     * memory (each row's signature is a cache line or more apart from the next one's) */
+    const Py_ssize_t group = count < CP_GROUP ? (count > 0 ? count : 1) : CP_GROUP;
+    key = malloc(sizeof(uint64_t) * (n + 1) * group); key2 = malloc(sizeof(uint64_t) * (n + 1));
     row = malloc(sizeof(uint32_t) * (n + 1)); row2 = malloc(sizeof(uint32_t) * (n + 1));
     if (!key || !key2 || !row || !row2) { PyErr_NoMemory(); goto done; }
     int oom = 0;
     Py_BEGIN_ALLOW_THREADS
     const uint32_t *s = (const uint32_t *)sig.buf;
     for (Py_ssize_t band = first; band < first + count && !oom; band++) {
-        for (Py_ssize_t i = 0; i < n; i++) {
-            const uint32_t *r = s + (size_t)i * P;
-            uint64_t h = 0x9E3779B97F4A7C15ULL * (uint64_t)(band + 1);
-            for (Py_ssize_t q = 0; q < nr; q++) h = fmix64(h ^ (uint64_t)r[band * nr + q]) + 0x9E3779B97F4A7C15ULL;
-            key[i] = fmix64(h);
-            row[i] = (uint32_t)i;
+        Py_ssize_t slot = (band - first) % group;
+        if (slot == 0) {
+            Py_ssize_t in_group = first + count - band < group ? first + count - band : group;
+            for (Py_ssize_t i = 0; i < n; i++) {
+                const uint32_t *r = s + (size_t)i * P;
+                for (Py_ssize_t g = 0; g < in_group; g++) {
+                    Py_ssize_t bd = band + g;
+                    uint64_t h = 0x9E3779B97F4A7C15ULL * (uint64_t)(bd + 1);
+                    for (Py_ssize_t q = 0; q < nr; q++) h = fmix64(h ^ (uint64_t)r[bd * nr + q]) + 0x9E3779B97F4A7C15ULL;
+                    key[(size_t)g * (n + 1) + i] = fmix64(h);
+                }
+            }
         }
-        uint64_t *ks = key, *kd = key2;
+        for (Py_ssize_t i = 0; i < n; i++) row[i] = (uint32_t)i;
+        uint64_t *ks = key + (size_t)slot * (n + 1), *kd = key2;
         uint32_t *rs = row, *rd = row2;
-        for (int pass = 0; pass < 8; pass++) {
+        /* the keys are uniform hashes: a stable LSD radix sort on the top bytes only (enough of them that equal
+         * top bytes with unequal keys are rare), then a stable insertion pass on the whole key, orders them as a
+         * stable sort on all 8 bytes would, with 3-4 passes over the keys instead of 8 */
+        int passes = 2;
+        while (passes < 8 && ((Py_ssize_t)1 << (8 * passes - 4)) < n) passes++;
+        if (passes & 1) passes++;                         /* even: keys end up back in key/row */
+        for (int pass = 8 - passes; pass < 8; pass++) {
             size_t count[257] = {0};
             int shift = 8 * pass;
             for (Py_ssize_t i = 0; i < n; i++) count[((ks[i] >> shift) & 0xFF) + 1]++;
@@ -929,6 +947,14 @@ static PyObject *py_candidate_pairs(PyObject *self, PyObject *args) {
             }
             uint64_t *kt = ks; ks = kd; kd = kt;
             uint32_t *rt = rs; rs = rd; rd = rt;
+        }
+        for (Py_ssize_t i = 1; i < n; i++) {            /* strict >: equal keys keep their row order */
+            uint64_t x = ks[i];
+            uint32_t xr = rs[i];
+            Py_ssize_t j = i;
+            while (j > 0 && ks[j - 1] > x) { ks[j] = ks[j - 1]; rs[j] = rs[j - 1]; j--; }
+            ks[j] = x;
+            rs[j] = xr;
         }
         for (Py_ssize_t i = 0; i < n; ) {
             Py_ssize_t e = i + 1;
