@@ -8,7 +8,8 @@ Same clusters and kept rows as ``deduplicate`` on the concatenated inputs, in pa
    sets as the batches come (never gathering their text), whole candidate components at a time and about
    ``VERIFY_TEXT_BYTES`` of their text per round (a bigger input takes more rounds, not more memory; one
    component bigger than that is held whole).
-3. Every column batch by batch: dropped rows filtered out, the rest written as they come.
+3. With an output for the kept rows: every column batch by batch, dropped rows filtered out, the rest written
+   as they come (without one, only the text column is ever read).
 
 Resident: the signatures (``num_perm`` x 4 bytes a row), a few small arrays per row, one round of candidate
 shingle hashes (8 bytes a word) and a few batches in flight, whatever the size of the input.
@@ -221,9 +222,8 @@ def text_rounds(comp: np.ndarray, lengths: np.ndarray, budget: int) -> np.ndarra
 
 class _BatchSink:
     """Write batches with the project's fixed options (zstd at ``KEPT_COMPRESSION_LEVEL``) into a temp file
-    renamed into place on success. Kept rows
-    are buffered to about ``ROW_GROUP_BYTES`` (so row groups are not tiny) and each buffer is encoded and
-    compressed by a thread while the next one is read."""
+    renamed into place on success. Kept rows are buffered to about ``ROW_GROUP_BYTES`` (so row groups are not
+    tiny) and each buffer is encoded and compressed by a thread while the next one is read."""
 
     def __init__(self, path: str | os.PathLike[str], schema: pa.Schema):
         self.path = Path(path)
