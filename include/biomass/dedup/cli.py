@@ -22,6 +22,8 @@ def register(subparsers) -> None:
     p.add_argument("--index", help="cross-generation SignatureIndex folder to check against (read only)")
     p.add_argument("--year", type=int, help="with --index: only generations before this year are consulted")
     p.add_argument("--verify", choices=["exact", "estimate"], default="exact")
+    p.add_argument("--threads", type=int, default=None,
+                   help="kernel threads (default: one per core this process may run on)")
     p.set_defaults(func=run)
 
 
@@ -90,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     index = SignatureIndex(args.index) if args.index else None
     result = deduplicate_files(args.inputs, args.out, threshold=args.threshold, num_perm=args.num_perm,
                                seed=args.seed, index=index, year=args.year, verify=args.verify,
-                               clusters_out=args.clusters, dropped_out=args.dropped)
+                               threads=args.threads, clusters_out=args.clusters, dropped_out=args.dropped)
     print(json.dumps(result.counts.as_dict(), sort_keys=True))
     return 0
 
