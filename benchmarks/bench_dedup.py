@@ -285,7 +285,8 @@ def process_main(args) -> int:
 
     def ours(tag: str) -> list[str]:
         return [biomass, "dedup", str(src), "--out", str(PROCESS_DIR / f"kept-{tag}.parquet"),
-                "--clusters", str(PROCESS_DIR / f"clusters-{tag}.parquet"), "--threshold", str(THRESHOLD)]
+                "--clusters", str(PROCESS_DIR / f"clusters-{tag}.parquet"), "--threshold", str(THRESHOLD),
+                *(["--threads", str(args.threads)] if args.threads else [])]
 
     commands = {"biomass dedup": (ours("biomass"), env)}
     if args.before:     # the same command on another checkout's include/ (e.g. `git archive HEAD~3 include`)
@@ -306,7 +307,8 @@ def process_main(args) -> int:
             pq.read_table(PROCESS_DIR / f"{kind}-before.parquet")) for kind in ("kept", "clusters"))
         print(f"kept rows and clusters identical to the --before checkout's: {same}")
 
-    print(f"\nwhole process (start-up, Parquet read, dedup, Parquet write), median of {args.runs} alternating runs")
+    print(f"\nwhole process (start-up, Parquet read, dedup, Parquet write), median of {args.runs} alternating runs; "
+          f"biomass dedup threads: {args.threads or 'CLI default (one per core)'}, datasketch: 1")
     print(f"{'command':<20}{'wall s':>9}{'docs/s':>10}{'cpu s':>9}{'peak RSS MB':>13}{'kept':>9}")
     for name, rs in runs.items():
         wall = statistics.median(r[0] for r in rs)
@@ -341,6 +343,9 @@ def main() -> int:
     parser.add_argument("--real-docs", type=int, default=70_000, help="--process: real documents before dups")
     parser.add_argument("--runs", type=int, default=3, help="--process: timed runs of each command")
     parser.add_argument("--rebuild", action="store_true", help="--process: rebuild the cached input file")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="--process: `biomass dedup --threads N` (default: the CLI's own, one per core; the "
+                             "datasketch script is single-threaded)")
     parser.add_argument("--before", metavar="INCLUDE_DIR",
                         help="--process: also time `biomass dedup` with this include/ first on PYTHONPATH (an older "
                              "checkout), paired with the others, and check its output is identical")

@@ -58,3 +58,32 @@ def test_small_pages_switches_numpy_and_arrow_off_huge_pages():
     finally:
         pa.set_memory_pool(pool)
         set_hugepage(hugepage)
+
+
+def test_cli_without_out_writes_only_the_decisions(tmp_path, near_dup_corpus, capsys):
+    pq.write_table(near_dup_corpus, tmp_path / "in.parquet")
+    with_out = [str(tmp_path / "in.parquet"), "--out", str(tmp_path / "o.parquet"), "--clusters", str(tmp_path / "c1.parquet")]
+    assert biomass_dedup(with_out) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert biomass_dedup([str(tmp_path / "in.parquet"), "--clusters", str(tmp_path / "c2.parquet"),
+                          "--dropped", str(tmp_path / "d.parquet")]) == 0
+    assert json.loads(capsys.readouterr().out) == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c1.parquet", "c2.parquet", "d.parquet", "in.parquet",
+                                                          "o.parquet"]
+    assert (tmp_path / "c1.parquet").read_bytes() == (tmp_path / "c2.parquet").read_bytes()
+    assert pq.read_table(tmp_path / "d.parquet").num_rows == first["in"] - first["out"] > 0
+
+
+def test_cli_run_never_imports_pandas(tmp_path, near_dup_corpus):
+    """pyarrow would import pandas (~0.4 s) on its first numpy conversion; the command tells it not to, and
+    pandas stays importable by anyone who wants it."""
+    import subprocess
+    import sys
+
+    pq.write_table(near_dup_corpus, tmp_path / "in.parquet")
+    script = ("import sys; from biomass.dedup import cli; cli.main([sys.argv[1], '--out', sys.argv[2]]); "
+              "print('pandas' in sys.modules); import numpy, pyarrow; pyarrow.array(numpy.arange(3)); "
+              "print('pandas' in sys.modules); import pandas; print(pandas.Series([1]).sum())")
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "in.parquet"), str(tmp_path / "o.parquet")],
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[1:] == ["False", "False", "1"]

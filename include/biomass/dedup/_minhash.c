@@ -102,15 +102,11 @@ static sha1_fn sha1_blocks = sha1_blocks_portable;
         }                                                                                                      \
     } while (0)
 
-__attribute__((target("sha,sse4.1,ssse3")))
-static void sha1_x4_shani(const uint8_t *const blocks[4], uint64_t out[4]) {
-    const __m128i MASK = _mm_set_epi64x(0x0001020304050607ULL, 0x08090a0b0c0d0e0fULL);
+/* The 80 rounds of four one-block messages whose schedules W[s][0..3] are loaded (big-endian words). */
+__attribute__((target("sha,sse4.1,ssse3"), always_inline))
+static inline void sha1_x4_rounds(__m128i W[4][20], uint64_t out[4]) {
     const __m128i IV = _mm_set_epi32((int)0x67452301u, (int)0xEFCDAB89u, (int)0x98BADCFEu, (int)0x10325476u);
-    __m128i ABCD[4], E0[4], E1[4], W[4][20];
-    for (int s = 0; s < 4; s++) {
-        for (int i = 0; i < 4; i++)
-            W[s][i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blocks[s] + 16 * i)), MASK);
-    }
+    __m128i ABCD[4], E0[4], E1[4];
     for (int g = 4; g < 20; g++)
         for (int s = 0; s < 4; s++)
             W[s][g] = _mm_sha1msg2_epu32(_mm_xor_si128(_mm_sha1msg1_epu32(W[s][g - 4], W[s][g - 3]), W[s][g - 2]),
@@ -129,6 +125,38 @@ static void sha1_x4_shani(const uint8_t *const blocks[4], uint64_t out[4]) {
         uint32_t a = (uint32_t)_mm_extract_epi32(abcd, 3), b = (uint32_t)_mm_extract_epi32(abcd, 2);
         out[s] = (uint64_t)__builtin_bswap32(a) | ((uint64_t)__builtin_bswap32(b) << 32);
     }
+}
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static void sha1_x4_shani(const uint8_t *const blocks[4], uint64_t out[4]) {
+    const __m128i MASK = _mm_set_epi64x(0x0001020304050607ULL, 0x08090a0b0c0d0e0fULL);
+    __m128i W[4][20];
+    for (int s = 0; s < 4; s++)
+        for (int i = 0; i < 4; i++)
+            W[s][i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blocks[s] + 16 * i)), MASK);
+    sha1_x4_rounds(W, out);
+}
+
+/* Four messages of at most 55 bytes, padded in registers: no block is written to memory and read back (byte
+ * stores followed by 16-byte loads of the same bytes stall on store forwarding). 64 bytes must be readable at
+ * each msg[s]; the bytes past len[s] may hold anything. */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void sha1_x4_short_shani(const uint8_t *const msg[4], const uint32_t len[4], uint64_t out[4]) {
+    const __m128i MASK = _mm_set_epi64x(0x0001020304050607ULL, 0x08090a0b0c0d0e0fULL);
+    const __m128i IDX = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m128i B80 = _mm_set1_epi8((char)0x80);
+    __m128i W[4][20];
+    for (int s = 0; s < 4; s++) {
+        const __m128i n = _mm_set1_epi8((char)len[s]);
+        for (int i = 0; i < 4; i++) {
+            __m128i pos = _mm_add_epi8(IDX, _mm_set1_epi8((char)(16 * i)));
+            __m128i v = _mm_loadu_si128((const __m128i *)(msg[s] + 16 * i));
+            v = _mm_or_si128(_mm_and_si128(v, _mm_cmpgt_epi8(n, pos)), _mm_and_si128(_mm_cmpeq_epi8(n, pos), B80));
+            W[s][i] = _mm_shuffle_epi8(v, MASK);
+        }
+        W[s][3] = _mm_or_si128(W[s][3], _mm_cvtsi32_si128((int)(len[s] * 8)));   /* lane 0 = word 15 */
+    }
+    sha1_x4_rounds(W, out);
 }
 #endif
 
@@ -395,11 +423,32 @@ static Py_ssize_t doc_hashes(scratch_t *s, const uint8_t *text, size_t len, cons
     int pending = 0;
     const int batch = use_x16 ? 16 : 4;
     Py_ssize_t pend_idx[16];
+#ifdef HAVE_X86
+    const int short4 = !use_x16 && sha1_x4 == sha1_x4_shani;
+    const uint8_t *pend_msg[4];
+    uint32_t pend_len[4];
+#else
+    const int short4 = 0;
+#endif
     for (Py_ssize_t k = 0; k < nsh; k++) {
         /* tokens k .. k+width-1 are contiguous in the stream, separated by single spaces */
         size_t a = width ? s->tok[2 * k] : 0;
         size_t n = width ? s->tok[2 * (k + width - 1) + 1] - a : 0;
         if (n <= 55) {
+#ifdef HAVE_X86
+            if (short4) {            /* tokenize leaves 72 defined bytes past the text: 64 readable here */
+                pend_msg[pending] = s->low + a;
+                pend_len[pending] = (uint32_t)n;
+                pend_idx[pending++] = k;
+                if (pending == 4) {
+                    uint64_t out[4];
+                    sha1_x4_short_shani(pend_msg, pend_len, out);
+                    for (int j = 0; j < 4; j++) s->hv[pend_idx[j]] = out[j];
+                    pending = 0;
+                }
+                continue;
+            }
+#endif
             memcpy(s->blk[pending], s->low + a, 64);
             pad_block(s->blk[pending], n);
             pend_idx[pending++] = k;
@@ -422,6 +471,13 @@ static Py_ssize_t doc_hashes(scratch_t *s, const uint8_t *text, size_t len, cons
             s->hv[k] = sha1_prefix64(s->sh, n);
         }
     }
+#ifdef HAVE_X86
+    for (int j = 0; short4 && j < pending; j++) {     /* the last few: into blocks for the loops below */
+        memcpy(s->blk[j], pend_msg[j], 64);
+        pad_block(s->blk[j], pend_len[j]);
+    }
+#endif
+    (void)short4;
     int j = 0;
     for (; j + 4 <= pending; j += 4) {
         const uint8_t *const b[4] = {s->blk[j], s->blk[j + 1], s->blk[j + 2], s->blk[j + 3]};
@@ -825,6 +881,8 @@ done:
  * band number seeds its key, so a range gives exactly its bands' share of the whole and callers may run
  * ranges side by side). Per band: keys sorted with their rows (LSD radix, stable, so ties stay in row order),
  * then each row of a run is paired with the next `window` rows of that run, as lsh._band_pairs does. */
+#define CP_GROUP 8
+
 static int cmp_u64(const void *x, const void *y) {
     uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
     return (a > b) - (a < b);
@@ -845,23 +903,39 @@ static PyObject *py_candidate_pairs(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "candidate_pairs: bad shapes");
         goto done;
     }
-    key = malloc(sizeof(uint64_t) * (n + 1)); key2 = malloc(sizeof(uint64_t) * (n + 1));
+    /* keys of CP_GROUP bands are computed in one sweep over the signatures: a sweep per band was bound by
+     * memory (each row's signature is a cache line or more apart from the next one's) */
+    const Py_ssize_t group = count < CP_GROUP ? (count > 0 ? count : 1) : CP_GROUP;
+    key = malloc(sizeof(uint64_t) * (n + 1) * group); key2 = malloc(sizeof(uint64_t) * (n + 1));
     row = malloc(sizeof(uint32_t) * (n + 1)); row2 = malloc(sizeof(uint32_t) * (n + 1));
     if (!key || !key2 || !row || !row2) { PyErr_NoMemory(); goto done; }
     int oom = 0;
     Py_BEGIN_ALLOW_THREADS
     const uint32_t *s = (const uint32_t *)sig.buf;
     for (Py_ssize_t band = first; band < first + count && !oom; band++) {
-        for (Py_ssize_t i = 0; i < n; i++) {
-            const uint32_t *r = s + (size_t)i * P;
-            uint64_t h = 0x9E3779B97F4A7C15ULL * (uint64_t)(band + 1);
-            for (Py_ssize_t q = 0; q < nr; q++) h = fmix64(h ^ (uint64_t)r[band * nr + q]) + 0x9E3779B97F4A7C15ULL;
-            key[i] = fmix64(h);
-            row[i] = (uint32_t)i;
+        Py_ssize_t slot = (band - first) % group;
+        if (slot == 0) {
+            Py_ssize_t in_group = first + count - band < group ? first + count - band : group;
+            for (Py_ssize_t i = 0; i < n; i++) {
+                const uint32_t *r = s + (size_t)i * P;
+                for (Py_ssize_t g = 0; g < in_group; g++) {
+                    Py_ssize_t bd = band + g;
+                    uint64_t h = 0x9E3779B97F4A7C15ULL * (uint64_t)(bd + 1);
+                    for (Py_ssize_t q = 0; q < nr; q++) h = fmix64(h ^ (uint64_t)r[bd * nr + q]) + 0x9E3779B97F4A7C15ULL;
+                    key[(size_t)g * (n + 1) + i] = fmix64(h);
+                }
+            }
         }
-        uint64_t *ks = key, *kd = key2;
+        for (Py_ssize_t i = 0; i < n; i++) row[i] = (uint32_t)i;
+        uint64_t *ks = key + (size_t)slot * (n + 1), *kd = key2;
         uint32_t *rs = row, *rd = row2;
-        for (int pass = 0; pass < 8; pass++) {
+        /* the keys are uniform hashes: a stable LSD radix sort on the top bytes only (enough of them that equal
+         * top bytes with unequal keys are rare), then a stable insertion pass on the whole key, orders them as a
+         * stable sort on all 8 bytes would, with 3-4 passes over the keys instead of 8 */
+        int passes = 2;
+        while (passes < 8 && ((Py_ssize_t)1 << (8 * passes - 4)) < n) passes++;
+        if (passes & 1) passes++;                         /* even: keys end up back in key/row */
+        for (int pass = 8 - passes; pass < 8; pass++) {
             size_t count[257] = {0};
             int shift = 8 * pass;
             for (Py_ssize_t i = 0; i < n; i++) count[((ks[i] >> shift) & 0xFF) + 1]++;
@@ -873,6 +947,14 @@ static PyObject *py_candidate_pairs(PyObject *self, PyObject *args) {
             }
             uint64_t *kt = ks; ks = kd; kd = kt;
             uint32_t *rt = rs; rs = rd; rd = rt;
+        }
+        for (Py_ssize_t i = 1; i < n; i++) {            /* strict >: equal keys keep their row order */
+            uint64_t x = ks[i];
+            uint32_t xr = rs[i];
+            Py_ssize_t j = i;
+            while (j > 0 && ks[j - 1] > x) { ks[j] = ks[j - 1]; rs[j] = rs[j - 1]; j--; }
+            ks[j] = x;
+            rs[j] = xr;
         }
         for (Py_ssize_t i = 0; i < n; ) {
             Py_ssize_t e = i + 1;

@@ -1,8 +1,9 @@
-"""``biomass dedup IN.parquet... --out OUT.parquet [--clusters CL.parquet] [--threshold 0.8]``."""
+"""``biomass dedup IN.parquet... [--out OUT.parquet] [--clusters CL.parquet] [--threshold 0.8]``."""
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 
@@ -11,7 +12,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("dedup", help="remove near-duplicate documents (MinHash LSH, exact verification)",
                               description=__doc__)
     p.add_argument("inputs", nargs="+", metavar="IN.parquet", help="Parquet files with doc_id and text columns")
-    p.add_argument("--out", required=True, help="where to write the kept rows (Parquet)")
+    p.add_argument("--out", help="where to write the kept rows (Parquet); without it only the decisions "
+                                 "(--clusters, --dropped, the counts) are written")
     p.add_argument("--clusters", help="where to write doc_id, cluster_id for every input row")
     p.add_argument("--dropped", help="where to write doc_id, reason, kept_doc_id, ... for every dropped row")
     p.add_argument("--threshold", type=float, default=0.8, help="Jaccard threshold (default 0.8)")
@@ -20,6 +22,8 @@ def register(subparsers) -> None:
     p.add_argument("--index", help="cross-generation SignatureIndex folder to check against (read only)")
     p.add_argument("--year", type=int, help="with --index: only generations before this year are consulted")
     p.add_argument("--verify", choices=["exact", "estimate"], default="exact")
+    p.add_argument("--threads", type=int, default=None,
+                   help="kernel threads (default: one per core this process may run on)")
     p.set_defaults(func=run)
 
 
@@ -39,20 +43,56 @@ def small_pages() -> None:
     pa.set_memory_pool(pa.system_memory_pool())
 
 
+class _RefusePandas:
+    """An import finder that makes ``import pandas`` fail (see ``arrow_without_pandas``)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("pandas is not used by biomass dedup")
+        return None
+
+
+def arrow_without_pandas() -> None:
+    """Tell pyarrow, for the rest of this process, that pandas is absent, so it never imports it.
+
+    pyarrow imports pandas the first time it converts any Python or numpy value (``pa.array``, ``pa.scalar``,
+    ``to_numpy``...), only to ask whether the value is a pandas object: ~0.4 s of a ``biomass dedup`` run, for a
+    command that hands it no pandas object. Its first attempt is made here with pandas refused; pyarrow remembers
+    the answer. pandas itself stays importable (the finder is removed at once)."""
+    import pyarrow as pa
+
+    if "pandas" in sys.modules:
+        return
+    finder = _RefusePandas()
+    sys.meta_path.insert(0, finder)
+    try:
+        pa.scalar(0)
+    finally:
+        sys.meta_path.remove(finder)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Streams the inputs (see ``biomass.dedup.files``): memory stays bounded whatever the size of the text."""
+    """Streams the inputs (see ``biomass.dedup.files``): memory stays bounded whatever the size of the text.
+
+    The cyclic garbage collector is off for the command: the pipeline makes no reference cycles, and the collector
+    would otherwise rescan every live object each time the batches allocate a few hundred more."""
     small_pages()
+    arrow_without_pandas()
+    gc.disable()
+    try:
+        return _run(args)
+    finally:
+        gc.enable()
+
+
+def _run(args: argparse.Namespace) -> int:
     from biomass.dedup.files import deduplicate_files
     from biomass.dedup.index import SignatureIndex
-    from biomass.storage import write_parquet
 
     index = SignatureIndex(args.index) if args.index else None
     result = deduplicate_files(args.inputs, args.out, threshold=args.threshold, num_perm=args.num_perm,
-                               seed=args.seed, index=index, year=args.year, verify=args.verify)
-    if args.clusters:
-        write_parquet(result.clusters, args.clusters)
-    if args.dropped:
-        write_parquet(result.dropped, args.dropped)
+                               seed=args.seed, index=index, year=args.year, verify=args.verify,
+                               threads=args.threads, clusters_out=args.clusters, dropped_out=args.dropped)
     print(json.dumps(result.counts.as_dict(), sort_keys=True))
     return 0
 

@@ -8,7 +8,8 @@ Same clusters and kept rows as ``deduplicate`` on the concatenated inputs, in pa
    sets as the batches come (never gathering their text), whole candidate components at a time and about
    ``VERIFY_TEXT_BYTES`` of their text per round (a bigger input takes more rounds, not more memory; one
    component bigger than that is held whole).
-3. Every column batch by batch: dropped rows filtered out, the rest written as they come.
+3. With an output for the kept rows: every column batch by batch, dropped rows filtered out, the rest written
+   as they come (without one, only the text column is ever read).
 
 Resident: the signatures (``num_perm`` x 4 bytes a row), a few small arrays per row, one round of candidate
 shingle hashes (8 bytes a word) and a few batches in flight, whatever the size of the input.
@@ -31,7 +32,8 @@ from biomass.dedup.index import SignatureIndex
 from biomass.dedup.minhash import (GrowingTable, _csr_concat, as_string_array, default_threads, jaccard_pairs,
                                    shingle_set_parts, signatures)
 from biomass.schema import COLUMNS, RECORD_SCHEMA, conform
-from biomass.storage import _WRITE_OPTS, SHARD_ROWS, batch_rows_for, move, naming_the_file, parquet_batches
+from biomass.storage import (_WRITE_OPTS, SHARD_ROWS, batch_rows_for, move, naming_the_file, parquet_batches,
+                             write_parquet)
 
 T = TypeVar("T")
 KEY_COLUMNS = ("doc_id", "origin", "collected_at")
@@ -39,6 +41,10 @@ BATCH_BYTES = 16 << 20            # uncompressed bytes per batch read
 HOLD_INPUT_BYTES = 512 << 20      # ``biomass dedup``: inputs up to this size (uncompressed) are decoded only once
 VERIFY_TEXT_BYTES = 128 << 20     # candidate text held per verification round
 ROW_GROUP_BYTES = 32 << 20        # kept rows buffered before a row group is written (one more being written)
+# The kept rows are nearly all of the input's text, so compressing them is the biggest single cost of a run: zstd
+# level 3 (the project's default) took 3.3 s of CPU for 73k documents (224 MB), level 1 1.2 s for a file 15%
+# bigger (79 MB vs 69 MB; ``make bench-dedup``). Same codec, same bytes for the same input.
+KEPT_COMPRESSION_LEVEL = 1
 _END = object()
 
 
@@ -60,7 +66,8 @@ class Inputs:
     column and keeps the batches, and later passes (verification, writing) reuse them instead of decoding the
     files again; bigger inputs are streamed on every pass, so memory stays bounded by the larger of the two."""
 
-    def __init__(self, paths: Sequence[str | os.PathLike[str]], hold_bytes: int = 0):
+    def __init__(self, paths: Sequence[str | os.PathLike[str]], hold_bytes: int = 0,
+                 columns: Sequence[str] | None = None):
         if not paths:
             raise ValueError("dedup needs at least one input file")
         self.paths = [Path(p) for p in paths]
@@ -73,7 +80,13 @@ class Inputs:
         self.schema = schemas[0] if len(schemas) == 1 else pa.unify_schemas(schemas, promote_options="permissive")
         self.starts = np.concatenate([[0], np.cumsum([m.num_rows for m in metas])]).astype(np.int64)
         self.num_rows = int(self.starts[-1])
-        self.holding = sum(m.row_group(g).total_byte_size for m in metas for g in range(m.num_row_groups)) <= hold_bytes
+        # ``columns``: the only columns any pass will read (None: all), so the held pass decodes no others
+        self.columns = None if columns is None else list(columns)
+        groups = [m.row_group(g) for m in metas for g in range(m.num_row_groups)]
+        size = (sum(rg.total_byte_size for rg in groups) if self.columns is None else
+                sum(rg.column(c).total_uncompressed_size for rg in groups for c in range(rg.num_columns)
+                    if rg.column(c).path_in_schema in self.columns))
+        self.holding = size <= hold_bytes
         self._held: list[tuple[int, pa.RecordBatch]] | None = None
 
     def keys(self) -> pa.Table:
@@ -87,10 +100,12 @@ class Inputs:
 
     def batches(self, columns: list[str] | None = None) -> Iterator[tuple[int, pa.RecordBatch]]:
         """``(first row, batch)`` over all files in order; with ``columns=None`` batches have ``self.schema``."""
+        if self.columns is not None and (columns is None or not set(columns) <= set(self.columns)):
+            raise ValueError(f"these inputs read only the columns {self.columns}, not {columns or 'all'}")
         if self.holding:
             if self._held is None:
                 held = []
-                for row, batch in self._read(None):
+                for row, batch in self._read(self.columns):
                     held.append((row, batch))
                     yield row, (batch if columns is None else batch.select(columns))
                 self._held = held
@@ -207,9 +222,9 @@ def text_rounds(comp: np.ndarray, lengths: np.ndarray, budget: int) -> np.ndarra
 
 
 class _BatchSink:
-    """Write batches with the project's fixed options into a temp file renamed into place on success. Kept rows
-    are buffered to about ``ROW_GROUP_BYTES`` (so row groups are not tiny) and each buffer is encoded and
-    compressed by a thread while the next one is read."""
+    """Write batches with the project's fixed options (zstd at ``KEPT_COMPRESSION_LEVEL``) into a temp file
+    renamed into place on success. Kept rows are buffered to about ``ROW_GROUP_BYTES`` (so row groups are not
+    tiny) and each buffer is encoded and compressed by a thread while the next one is read."""
 
     def __init__(self, path: str | os.PathLike[str], schema: pa.Schema):
         self.path = Path(path)
@@ -217,6 +232,7 @@ class _BatchSink:
         self.tmp = self.path.with_name(f".{self.path.name}.tmp")
         self.schema = schema
         opts = {k: v for k, v in _WRITE_OPTS.items() if k != "row_group_size"}
+        opts["compression_level"] = KEPT_COMPRESSION_LEVEL
         with naming_the_file(self.tmp):
             self.writer = pq.ParquetWriter(self.tmp, schema, **opts)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="biomass-write")
@@ -324,19 +340,29 @@ def deduplicate_signed(inputs: Inputs, shards, *, threshold: float = 0.8, num_pe
         texts=texts, earlier_texts=earlier_texts, build_clusters=False)
 
 
-def deduplicate_files(paths: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
+def deduplicate_files(paths: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None, *,
                       threshold: float = 0.8, num_perm: int = 128, seed: int = 1,
                       index: SignatureIndex | None = None, year: int | None = None,
                       verify: str = "exact", threads: int | None = None,
                       origin_priority: Sequence[str] = ORIGIN_PRIORITY,
-                      hold_bytes: int = HOLD_INPUT_BYTES) -> DedupResult:
-    """Dedup the concatenated ``paths`` and write the kept rows to ``out``; the result's ``kept`` holds only
-    the key columns (doc_id, origin, collected_at) of the kept rows. Inputs up to ``hold_bytes`` (uncompressed)
-    are decoded once and held for the later passes (see ``Inputs``)."""
-    inputs = Inputs(paths, hold_bytes=hold_bytes)
+                      hold_bytes: int = HOLD_INPUT_BYTES, clusters_out: str | os.PathLike[str] | None = None,
+                      dropped_out: str | os.PathLike[str] | None = None) -> DedupResult:
+    """Dedup the concatenated ``paths`` and write the kept rows to ``out`` (None: no kept rows are written, and
+    only the text column is ever read); the result's ``kept`` holds only the key columns (doc_id, origin,
+    collected_at) of the kept rows. Inputs up to ``hold_bytes`` (uncompressed) are decoded once and held for the
+    later passes (see ``Inputs``). ``clusters_out`` / ``dropped_out``: where to write the clusters and dropped
+    tables (``write_parquet``), by a thread while the kept rows are streamed."""
+    inputs = Inputs(paths, hold_bytes=hold_bytes, columns=None if out is not None else ["text"])
     result = deduplicate_inputs(inputs, threshold=threshold, num_perm=num_perm, seed=seed, index=index, year=year,
                                 verify=verify, threads=threads, origin_priority=origin_priority)
-    written = write_kept(inputs, result.kept_rows, out)
-    if written != result.kept.num_rows:
-        raise RuntimeError(f"wrote {written} kept rows, dedup kept {result.kept.num_rows}")
+    decisions = [(table, path) for table, path in ((result.clusters, clusters_out), (result.dropped, dropped_out))
+                 if path is not None]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="biomass-decisions") as pool:
+        pending = [pool.submit(write_parquet, table, path) for table, path in decisions]
+        if out is not None:
+            written = write_kept(inputs, result.kept_rows, out)
+            if written != result.kept.num_rows:
+                raise RuntimeError(f"wrote {written} kept rows, dedup kept {result.kept.num_rows}")
+        for done in pending:
+            done.result()
     return result
