@@ -48,7 +48,7 @@ def test_real_documents_exercise_matches_across_chunks(human_docs):
         return orig(pre, space)
 
     W._wordsplit.configure({}, frozenset(W._SPECIALS) | frozenset(W._matcher_patterns()), W._kernel_entry, spy,
-                           W._CACHE_MAX)
+                           W._kernel_tails(), W._CACHE_MAX)
     try:
         for t in human_docs:
             assert _wordsplit.words(t) == W.reference_word_tokenize(t)
@@ -89,6 +89,25 @@ def test_fast_path_chunks_are_one_token_by_the_rules():
             if s not in blocked:
                 assert W._tokenize_span(s, W._SPECIALS) == [s], s
                 assert W._rests((s,)) == () and W._apply_special_cases((s,)) == [s]
+                for c in W._KERNEL_TAILS:   # ... and so is such a core with one tail character
+                    if c == "." and not (s[-1].islower() or s[-1].isdigit()):
+                        continue
+                    if s + c not in blocked:
+                        assert W._tokenize_span(s + c, W._SPECIALS) == [s, c], s + c
+
+
+def test_entries_the_kernel_builds_itself_equal_the_reference_entries(human_docs):
+    """Every cache entry (post, pre, rests, kinds), including those of the fast paths, is what words.py computes."""
+    for t in human_docs:
+        _wordsplit.words(t)
+    rng = random.Random(11)
+    for _ in range(3000):
+        core = "".join(rng.choice(rng.choice([string.ascii_lowercase, string.ascii_letters, string.digits]))
+                       for _ in range(rng.randint(1, 8)))
+        _wordsplit.words(core + rng.choice(W._KERNEL_TAILS + "'\"(%$"))
+    assert len(W._kernel_cache) > 1000
+    bad = [c for c, e in list(W._kernel_cache.items()) if e != W._kernel_entry(c)]
+    assert not bad, bad[:5]
 
 
 def test_affix_searches_equal_the_regex_searches(human_docs):

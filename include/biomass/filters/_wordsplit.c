@@ -10,7 +10,9 @@
  *   - a chunk of only ASCII letters or only ASCII digits that is neither a special case nor the first token of a
  *     matcher pattern is its own one token (no prefix, suffix or infix rule can match such a string: every rule
  *     consumes a character outside [A-Za-z0-9], and the digit-then-unit suffix needs both kinds); any other chunk
- *     not in the cache is analysed by words.py (`miss(chunk)`);
+ *     so is such a core followed by one of a few suffix characters (`tails`: ',', ';', ':', ')', '!', '?', and
+ *     '.' after a lowercase letter or a digit), which the suffix rules take alone: its tokens are the core and
+ *     that character's own tokens; any other chunk not in the cache is analysed by words.py (`miss(chunk)`);
  *   - a cache entry is (post, pre, rests, kinds): the chunk's tokens after / before the special-case matcher
  *     confined to the chunk, the remainders of the patterns that start inside it and run past its end, and each
  *     post token's sentencizer class (0 other, 1 punctuation, 2 sentence punctuation);
@@ -24,15 +26,17 @@
  * words(text) -> list[str]: word_tokenize (whitespace tokens dropped).
  * sentences(text) -> int: count_sentences (a whitespace token is a non-punctuation token; one or several in a
  *   row act the same, so a gap only needs to be known to produce one).
- * configure(cache, blocked, miss, group, cache_max) sets the shared state.
+ * configure(cache, blocked, miss, group, tails, cache_max) sets the shared state.
  * tests/filters/test_wordsplit.py proves equality with the pure-Python reference in words.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <string.h>
 
 static PyObject *cache = NULL;          /* dict: chunk -> entry */
 static PyObject *blocked = NULL;        /* set of chunks the plain fast path must leave to miss() */
 static PyObject *miss_fn = NULL, *group_fn = NULL;
+static PyObject *tails = NULL;         /* dict: one-char suffix -> (post, rests, kinds) of that token alone */
 static Py_ssize_t cache_max = 200000;
 static PyObject *zero_kind = NULL;      /* b"\0" */
 static PyObject *empty_tuple = NULL;
@@ -44,11 +48,12 @@ typedef struct {
 } chunk_t;
 
 static PyObject *configure(PyObject *self, PyObject *args) {
-    PyObject *c, *b, *m, *g;
+    PyObject *c, *b, *m, *g, *t;
     Py_ssize_t cm;
-    if (!PyArg_ParseTuple(args, "O!OOOn", &PyDict_Type, &c, &b, &m, &g, &cm)) return NULL;
-    Py_INCREF(c); Py_INCREF(b); Py_INCREF(m); Py_INCREF(g);
+    if (!PyArg_ParseTuple(args, "O!OOOO!n", &PyDict_Type, &c, &b, &m, &g, &PyDict_Type, &t, &cm)) return NULL;
+    Py_INCREF(c); Py_INCREF(b); Py_INCREF(m); Py_INCREF(g); Py_INCREF(t);
     Py_XSETREF(cache, c); Py_XSETREF(blocked, b); Py_XSETREF(miss_fn, m); Py_XSETREF(group_fn, g);
+    Py_XSETREF(tails, t);
     cache_max = cm;
     Py_RETURN_NONE;
 }
@@ -86,6 +91,54 @@ static PyObject *get_entry(PyObject *text, int kind, const void *data, Py_ssize_
             if (!toks) { Py_DECREF(chunk); return NULL; }
             e = PyTuple_Pack(4, toks, toks, empty_tuple, zero_kind);
             Py_DECREF(toks);
+        }
+    }
+    if (!e && !letters && !digits && end - start >= 2) {
+        /* a letters-only or digits-only core and one suffix character from `tails` (for '.', after a lowercase
+           letter or a digit): the suffix rule takes exactly that character and nothing else applies */
+        Py_UCS4 last = PyUnicode_READ(kind, data, end - 1), before = PyUnicode_READ(kind, data, end - 2);
+        int cl = 1, cd = 1;
+        for (Py_ssize_t i = start; i < end - 1 && (cl || cd); i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            cl &= (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+            cd &= c >= '0' && c <= '9';
+        }
+        int dot_ok = last != '.' || (before >= 'a' && before <= 'z') || (before >= '0' && before <= '9');
+        if ((cl || cd) && dot_ok && last < 128) {
+            PyObject *key = PyUnicode_Substring(text, end - 1, end);
+            PyObject *tail = key ? PyDict_GetItemWithError(tails, key) : NULL;
+            Py_XDECREF(key);
+            if (!tail && PyErr_Occurred()) { Py_DECREF(chunk); return NULL; }
+            if (tail) {
+                PyObject *core = PyUnicode_Substring(text, start, end - 1);
+                if (!core) { Py_DECREF(chunk); return NULL; }
+                int b1 = PySet_Contains(blocked, chunk), b2 = b1 ? b1 : PySet_Contains(blocked, core);
+                if (b1 < 0 || b2 < 0) { Py_DECREF(core); Py_DECREF(chunk); return NULL; }
+                if (!b2) {
+                    PyObject *tpost = PyTuple_GET_ITEM(tail, 0), *trests = PyTuple_GET_ITEM(tail, 1);
+                    PyObject *tkinds = PyTuple_GET_ITEM(tail, 2);
+                    Py_ssize_t nt = PyTuple_GET_SIZE(tpost);
+                    PyObject *post = PyTuple_New(nt + 1), *pre = PyTuple_New(2);
+                    PyObject *kinds = PyBytes_FromStringAndSize(NULL, nt + 1);
+                    PyObject *ctok = PyUnicode_Substring(text, end - 1, end);
+                    if (post && pre && kinds && ctok) {
+                        Py_INCREF(core); PyTuple_SET_ITEM(post, 0, core);
+                        for (Py_ssize_t q = 0; q < nt; q++) {
+                            Py_INCREF(PyTuple_GET_ITEM(tpost, q));
+                            PyTuple_SET_ITEM(post, q + 1, PyTuple_GET_ITEM(tpost, q));
+                        }
+                        Py_INCREF(core); PyTuple_SET_ITEM(pre, 0, core);
+                        PyTuple_SET_ITEM(pre, 1, ctok); ctok = NULL;
+                        char *kp = PyBytes_AS_STRING(kinds);
+                        kp[0] = 0;
+                        memcpy(kp + 1, PyBytes_AS_STRING(tkinds), nt);
+                        e = PyTuple_Pack(4, post, pre, trests, kinds);
+                    }
+                    Py_XDECREF(post); Py_XDECREF(pre); Py_XDECREF(kinds); Py_XDECREF(ctok);
+                    if (!e) { Py_DECREF(core); Py_DECREF(chunk); return NULL; }
+                }
+                Py_DECREF(core);
+            }
         }
     }
     if (!e) {
@@ -286,7 +339,7 @@ static PyObject *sentences(PyObject *self, PyObject *text) {
 }
 
 static PyMethodDef methods[] = {
-    {"configure", configure, METH_VARARGS, "(cache, blocked, miss, group, cache_max)"},
+    {"configure", configure, METH_VARARGS, "(cache, blocked, miss, group, tails, cache_max)"},
     {"words", words, METH_O, "text -> word tokens (datatrove's word_tokenize)"},
     {"sentences", sentences, METH_O, "text -> number of sentences (datatrove's split_into_sentences)"},
     {NULL, NULL, 0, NULL},

@@ -4,8 +4,12 @@ datatrove's quality filters count, measure and n-gram the tokens of ``spacy.blan
 on the exact token boundaries, so this is a port of the tokenizer's algorithm (``spacy/tokenizer.pyx``: whitespace
 split, prefix/suffix stripping with special cases, URL match, infixes, then the special-case matcher) reading the
 rules generated from spaCy into ``_spacy_en_rules``. It is fast because a whitespace-free chunk's tokens depend
-only on the chunk, so they are computed once per distinct chunk and cached, as spaCy itself does.
-tests/filters/test_words.py proves equality with spaCy on real documents and fuzzed strings.
+only on the chunk, so they are computed once per distinct chunk and cached, as spaCy itself does; the per-text
+loop (split on whitespace, look the chunks up, join their tokens, count sentences) is the ``_wordsplit`` C
+kernel, which asks this module only about chunks it has not seen and about the rare groups of chunks a
+special-case pattern matches across. ``reference_word_tokenize`` / ``reference_count_sentences`` are the same
+algorithm in pure Python. tests/filters/test_words.py proves equality with spaCy on real documents and fuzzed
+strings, tests/filters/test_wordsplit.py equality of the kernel with the pure-Python reference.
 
 spaCy's special-case matcher (emoticons, abbreviations) also matches token sequences across a space: such a match
 rewrites nothing (no rule contains the space) but shadows overlapping matches inside the chunk (``%f-format): ')``
@@ -444,9 +448,25 @@ def _kernel_group(pre: list[str], space_after: list[bool]) -> tuple[tuple[str, .
     return toks, bytes(_punct_kind(t) for t in toks)
 
 
+_kernel_cache: dict[str, tuple] = {}   # the kernel's chunk -> (post, pre, rests, kinds)
+
+# Suffix characters the kernel splits off a letters-only or digits-only core itself (see _wordsplit.c).
+_KERNEL_TAILS = ",;:)!?."
+
+
+def _kernel_tails() -> dict[str, tuple]:
+    """(post, rests, kinds) of each kernel tail character as a token on its own."""
+    out = {}
+    for c in _KERNEL_TAILS:
+        post = tuple(_apply_special_cases((c,)))
+        out[c] = (post, _rests((c,)), bytes(_punct_kind(t) for t in post))
+    return out
+
+
 def _configure_kernel() -> None:
     blocked = frozenset(_SPECIALS) | frozenset(_matcher_patterns())
-    _wordsplit.configure({}, blocked, _kernel_entry, _kernel_group, _CACHE_MAX)
+    _kernel_cache.clear()
+    _wordsplit.configure(_kernel_cache, blocked, _kernel_entry, _kernel_group, _kernel_tails(), _CACHE_MAX)
 
 
 _configure_kernel()
