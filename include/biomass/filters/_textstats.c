@@ -13,6 +13,9 @@
  *           "a"+"bc", as in datatrove), scanned left to right; a repeat adds its length and skips n words.
  * word_stats(words) -> (n_non_symbol, chars_of_non_symbol, n_with_alpha): a non-symbol word has a character
  *   outside the punctuation set given to set_punctuation(); alpha is str.isalpha() per character.
+ * line_stats(text) -> (n_lines, bullet_lines, ellipsis_lines): GopherQualityFilter's line counts over
+ *   text.splitlines() (Py_UNICODE_ISLINEBREAK, "\r\n" one break): lines that after lstrip() start with '•' or '-',
+ *   and lines that after rstrip() end with "..." or '…' (strip: Py_UNICODE_ISSPACE, as str.strip).
  * Lengths are in code points, like len() of a str.
  */
 #define PY_SSIZE_T_CLEAN
@@ -267,7 +270,36 @@ static PyObject *word_stats(PyObject *self, PyObject *list) {
     return Py_BuildValue("nnn", non_symbol, non_symbol_chars, alpha);
 }
 
+static PyObject *line_stats(PyObject *self, PyObject *text) {
+    if (!PyUnicode_Check(text)) { PyErr_SetString(PyExc_TypeError, "text must be a str"); return NULL; }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), i = 0, lines = 0, bullets = 0, ellipses = 0;
+    while (i < len) {
+        Py_ssize_t start = i;
+        while (i < len && !Py_UNICODE_ISLINEBREAK(PyUnicode_READ(kind, data, i))) i++;
+        Py_ssize_t end = i;   /* line is text[start:end] */
+        if (i < len) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            i++;
+            if (c == '\r' && i < len && PyUnicode_READ(kind, data, i) == '\n') i++;
+        }
+        lines++;
+        Py_ssize_t a = start, b = end;
+        while (a < b && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, a))) a++;
+        while (b > a && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, b - 1))) b--;
+        if (a < b) {
+            Py_UCS4 first = PyUnicode_READ(kind, data, a), last = PyUnicode_READ(kind, data, b - 1);
+            if (first == 0x2022 || first == '-') bullets++;
+            if (last == 0x2026 || (b - a >= 3 && last == '.' && PyUnicode_READ(kind, data, b - 2) == '.'
+                                   && PyUnicode_READ(kind, data, b - 3) == '.')) ellipses++;
+        }
+    }
+    return Py_BuildValue("nnn", lines, bullets, ellipses);
+}
+
 static PyMethodDef methods[] = {
+    {"line_stats", line_stats, METH_O, "text -> (n_lines, bullet_lines, ellipsis_lines) of GopherQualityFilter"},
     {"ngram_stats", ngram_stats, METH_VARARGS, "(words, top_ns, dup_ns) -> (top chars per n, dup chars per n)"},
     {"word_stats", word_stats, METH_O, "words -> (n_non_symbol, chars_of_non_symbol, n_with_alpha)"},
     {"set_punctuation", set_punctuation, METH_O, "the characters word_stats counts as punctuation"},

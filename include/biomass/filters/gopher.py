@@ -71,13 +71,13 @@ class GopherQualityFilter(DocumentFilter):
             ratio = (text.count("...") + text.count("…")) / n_words
             if ratio > p.max_symbol_word_ratio:
                 return detail("gopher_too_many_ellipsis", ratio, ">", p.max_symbol_word_ratio)
-        lines = text.splitlines()
+        n_lines, bullet_lines, ellipsis_lines = _textstats.line_stats(text)
         if p.max_bullet_lines_ratio:
-            ratio = sum(s.lstrip().startswith(("•", "-")) for s in lines) / len(lines)
+            ratio = bullet_lines / n_lines
             if ratio > p.max_bullet_lines_ratio:
                 return detail("gopher_too_many_bullets", ratio, ">", p.max_bullet_lines_ratio)
         if p.max_ellipsis_lines_ratio:
-            ratio = sum(s.rstrip().endswith(("...", "…")) for s in lines) / len(lines)
+            ratio = ellipsis_lines / n_lines
             if ratio > p.max_ellipsis_lines_ratio:
                 return detail("gopher_too_many_end_ellipsis", ratio, ">", p.max_ellipsis_lines_ratio)
         if p.max_non_alpha_words_ratio:
@@ -89,6 +89,13 @@ class GopherQualityFilter(DocumentFilter):
             if found < p.min_stop_words:
                 return detail("gopher_enough_stop_words", found, "<", p.min_stop_words)
         return None
+
+
+def line_stats_reference(text: str) -> tuple[int, int, int]:
+    """Pure-Python ``_textstats.line_stats`` (datatrove's expressions): lines, bullet lines, ellipsis-ended lines."""
+    lines = text.splitlines()
+    return (len(lines), sum(s.lstrip().startswith(("•", "-")) for s in lines),
+            sum(s.rstrip().endswith(("...", "…")) for s in lines))
 
 
 class GopherRepetitionParams(FilterParams):

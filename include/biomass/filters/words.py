@@ -4,8 +4,12 @@ datatrove's quality filters count, measure and n-gram the tokens of ``spacy.blan
 on the exact token boundaries, so this is a port of the tokenizer's algorithm (``spacy/tokenizer.pyx``: whitespace
 split, prefix/suffix stripping with special cases, URL match, infixes, then the special-case matcher) reading the
 rules generated from spaCy into ``_spacy_en_rules``. It is fast because a whitespace-free chunk's tokens depend
-only on the chunk, so they are computed once per distinct chunk and cached, as spaCy itself does.
-tests/filters/test_words.py proves equality with spaCy on real documents and fuzzed strings.
+only on the chunk, so they are computed once per distinct chunk and cached, as spaCy itself does; the per-text
+loop (split on whitespace, look the chunks up, join their tokens, count sentences) is the ``_wordsplit`` C
+kernel, which asks this module only about chunks it has not seen and about the rare groups of chunks a
+special-case pattern matches across. ``reference_word_tokenize`` / ``reference_count_sentences`` are the same
+algorithm in pure Python. tests/filters/test_words.py proves equality with spaCy on real documents and fuzzed
+strings, tests/filters/test_wordsplit.py equality of the kernel with the pure-Python reference.
 
 spaCy's special-case matcher (emoticons, abbreviations) also matches token sequences across a space: such a match
 rewrites nothing (no rule contains the space) but shadows overlapping matches inside the chunk (``%f-format): ')``
@@ -24,6 +28,7 @@ import unicodedata
 from functools import lru_cache
 
 from biomass.filters import _spacy_en_rules as R
+from biomass.filters import _wordsplit
 
 _prefix_search = re.compile(R.PREFIX_PATTERN, R.PREFIX_FLAGS).search
 _suffix_search = re.compile(R.SUFFIX_PATTERN, R.SUFFIX_FLAGS).search
@@ -37,13 +42,70 @@ _CACHE_MAX = 200_000
 _cache: dict[str, tuple[str, ...]] = {}
 
 
+# -- the affix rules, searched as spaCy searches them but without scanning every position of the chunk ----------
+# (tests/filters/test_wordsplit.py checks each against the plain regex search)
+def _branches(pattern: str, flags: int) -> list | None:
+    import re._parser as sre_parse   # only at import, to read the rules' structure
+
+    tree = sre_parse.parse(pattern, flags)
+    if len(tree.data) == 1 and tree.data[0][0] is sre_parse.BRANCH:
+        return tree.data[0][1][1]
+    return None
+
+
+def _prefix_matcher():
+    """Every prefix alternative starts with ``^``, so a search is a match at 0 (which does not try every position)."""
+    import re._parser as sre_parse
+
+    tree = sre_parse.parse(R.PREFIX_PATTERN, R.PREFIX_FLAGS)   # the parser factors the common '^' out
+    at_start = (sre_parse.AT, sre_parse.AT_BEGINNING)
+    branches = _branches(R.PREFIX_PATTERN, R.PREFIX_FLAGS)
+    if (tree.data and tree.data[0] == at_start) or (
+            branches and all(b.data and b.data[0] == at_start for b in branches)):
+        return re.compile(R.PREFIX_PATTERN, R.PREFIX_FLAGS).match
+    return _prefix_search
+
+
+def _suffix_window() -> int | None:
+    """Every suffix alternative ends with ``$``, so the leftmost match is the longest suffix that matches. All but
+    ``\\.\\.+$`` match at most this many characters: outside a trailing run of dots the search can start there (a
+    lookbehind still sees the characters before it). None: the rules are not of that shape; search everything."""
+    import re._parser as sre_parse
+
+    branches = _branches(R.SUFFIX_PATTERN, R.SUFFIX_FLAGS)
+    if not branches:
+        return None
+    dots = [(sre_parse.LITERAL, 46), (sre_parse.MAX_REPEAT, (1, sre_parse.MAXREPEAT, [(sre_parse.LITERAL, 46)])),
+            (sre_parse.AT, sre_parse.AT_END)]
+    widest = 0
+    for b in branches:
+        if not b.data or b.data[-1] != (sre_parse.AT, sre_parse.AT_END):
+            return None
+        hi = b.getwidth()[1]
+        if hi >= sre_parse.MAXREPEAT:
+            if [(op, av if op is not sre_parse.MAX_REPEAT else (av[0], av[1], list(av[2])))
+                    for op, av in b.data] != dots:
+                return None
+            continue
+        widest = max(widest, hi)
+    return widest
+
+
+_prefix_at_start = _prefix_matcher()
+_SUFFIX_WINDOW = _suffix_window()
+
+
 def _find_prefix(s: str) -> int:
-    m = _prefix_search(s)
+    m = _prefix_at_start(s)
     return m.end() - m.start() if m is not None else 0
 
 
 def _find_suffix(s: str) -> int:
-    m = _suffix_search(s)
+    n = len(s)
+    if _SUFFIX_WINDOW is not None and n > _SUFFIX_WINDOW and not s.endswith(".."):
+        m = _suffix_search(s, n - _SUFFIX_WINDOW)
+    else:
+        m = _suffix_search(s)
     return m.end() - m.start() if m is not None else 0
 
 
@@ -289,14 +351,15 @@ def word_tokenize(text: str) -> list[str]:
     are remembered, so the filters of one chain tokenize a document once. Do not mutate the returned list."""
     words = _memo.get(text)
     if words is None:
-        words = _word_tokenize(text)
+        words = _wordsplit.words(text)
         if len(_memo) >= _MEMO_MAX:
             _memo.clear()
         _memo[text] = words
     return words
 
 
-def _word_tokenize(text: str) -> list[str]:
+def reference_word_tokenize(text: str) -> list[str]:
+    """The pure-Python ``word_tokenize`` (no memo): what the ``_wordsplit`` kernel is tested against."""
     out: list[str] = []
     get = _cache.get
     chunks = text.split()
@@ -334,6 +397,11 @@ def count_sentences(text: str) -> int:
     """``len(datatrove.utils.text.split_into_sentences(text))``: spaCy's sentencizer, which starts a sentence at
     the first non-punctuation token after one of its punctuation characters. Empty text counts 1 (datatrove's
     span arithmetic does)."""
+    return _wordsplit.sentences(text)
+
+
+def reference_count_sentences(text: str) -> int:
+    """The pure-Python ``count_sentences``: what the ``_wordsplit`` kernel is tested against."""
     n = 1
     seen_period = False
     for tok in _tokens(text, keep_ws=True):
@@ -344,3 +412,61 @@ def count_sentences(text: str) -> int:
         elif kind == 2:
             seen_period = True
     return n
+
+
+def _rests(pre: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """The remainders of the matcher patterns that start inside a chunk (pre tokens) and run past its end."""
+    patterns = _matcher_patterns()
+    n = len(pre)
+    out = []
+    for i, tok in enumerate(pre):
+        rest = pre[i:]
+        for pat in patterns.get(tok, ()):
+            if len(pat) > n - i and pat[:n - i] == rest:
+                out.append(pat[n - i:])
+    return tuple(out)
+
+
+def _kernel_entry(chunk: str) -> tuple:
+    """The ``_wordsplit`` cache entry of a chunk its fast path does not decide: (post, pre, rests, kinds)."""
+    pre = tuple(_tokenize_span(chunk, _SPECIALS))
+    if _matcher_patterns().keys().isdisjoint(pre):   # no pattern starts at any of its tokens
+        post, rests = pre, ()
+    else:
+        post, rests = tuple(_apply_special_cases(pre)), _rests(pre)
+    kind = _punct_cache.get
+    kinds = [kind(t) for t in post]
+    if None in kinds:
+        kinds = [_punct_kind(t) for t in post]
+    return post, pre, rests, bytes(kinds)
+
+
+def _kernel_group(pre: list[str], space_after: list[bool]) -> tuple[tuple[str, ...], bytes]:
+    """The tokens (and their sentencizer kinds) of chunks a special-case pattern matches across, for
+    ``_wordsplit``: their pre tokens through the matcher, with the spaces between the chunks."""
+    toks = tuple(_apply_special_cases(pre, space_after))
+    return toks, bytes(_punct_kind(t) for t in toks)
+
+
+_kernel_cache: dict[str, tuple] = {}   # the kernel's chunk -> (post, pre, rests, kinds)
+
+# Suffix characters the kernel splits off a letters-only or digits-only core itself (see _wordsplit.c).
+_KERNEL_TAILS = ",;:)!?."
+
+
+def _kernel_tails() -> dict[str, tuple]:
+    """(post, rests, kinds) of each kernel tail character as a token on its own."""
+    out = {}
+    for c in _KERNEL_TAILS:
+        post = tuple(_apply_special_cases((c,)))
+        out[c] = (post, _rests((c,)), bytes(_punct_kind(t) for t in post))
+    return out
+
+
+def _configure_kernel() -> None:
+    blocked = frozenset(_SPECIALS) | frozenset(_matcher_patterns())
+    _kernel_cache.clear()
+    _wordsplit.configure(_kernel_cache, blocked, _kernel_entry, _kernel_group, _kernel_tails(), _CACHE_MAX)
+
+
+_configure_kernel()

@@ -18,13 +18,29 @@ A generation too large to hold is measured from mergeable statistics, a batch (o
 Definitions and formulae: docs/metrics.md.
 """
 
-from biomass.metrics.collapse import METRIC_KEYS, GenerationStats, collapse_metrics
-from biomass.metrics.counting import TokenStats
-from biomass.metrics.config import Bound, MetricsConfig
-from biomass.metrics.headtail import head_tail_perplexity, is_held_out
-from biomass.metrics.inputs import iter_texts, read_texts, texts_from_table
-from biomass.metrics.reference import EmptyReference, ReferenceProfile, ReferenceStats
-from biomass.metrics.verdict import collapse_verdict
+# The names below are imported on first use (PEP 562), so that importing one submodule (biomass.config reads
+# biomass.metrics.config) does not load the whole metrics stack: ``biomass filter`` and DAG parsing stay fast.
+_EXPORTS = {
+    "METRIC_KEYS": "collapse", "GenerationStats": "collapse", "collapse_metrics": "collapse",
+    "TokenStats": "counting",
+    "Bound": "config", "MetricsConfig": "config",
+    "head_tail_perplexity": "headtail", "is_held_out": "headtail",
+    "iter_texts": "inputs", "read_texts": "inputs", "texts_from_table": "inputs",
+    "EmptyReference": "reference", "ReferenceProfile": "reference", "ReferenceStats": "reference",
+    "collapse_verdict": "verdict",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'biomass.metrics' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"biomass.metrics.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "METRIC_KEYS",

@@ -1,0 +1,121 @@
+"""The ``_wordsplit`` kernel (the per-text loop of word/sentence splitting, in C) equals the pure-Python reference
+in ``biomass.filters.words`` on real documents and fuzzed strings, and the faster affix searches equal the plain
+regex searches. (test_words.py checks the kernel-backed functions against spaCy itself.)"""
+
+from __future__ import annotations
+
+import random
+import string
+
+from hypothesis import given, settings, strategies as st
+
+from benchmarks.realtext import pieces
+from biomass.filters import _wordsplit, words as W
+from tests.filters.crafted import CRAFTED
+from tests.text_fixtures import human_docs  # noqa: F401 (fixture)
+
+
+def _regex_prefix(s: str) -> int:
+    m = W._prefix_search(s)
+    return m.end() - m.start() if m is not None else 0
+
+
+def _regex_suffix(s: str) -> int:
+    m = W._suffix_search(s)
+    return m.end() - m.start() if m is not None else 0
+
+
+def test_kernel_words_and_sentences_equal_the_reference_on_real_documents(human_docs):
+    texts = human_docs + pieces(human_docs)
+    bad = [i for i, t in enumerate(texts) if _wordsplit.words(t) != W.reference_word_tokenize(t)]
+    assert not bad, f"{len(bad)} of {len(texts)} texts split differently, e.g. #{bad[:5]}"
+    lines = [ln.strip() for t in human_docs for ln in t.splitlines() if ln.strip()]
+    bad = [ln for ln in lines if _wordsplit.sentences(ln) != W.reference_count_sentences(ln)]
+    assert not bad, f"{len(bad)} of {len(lines)} lines: {bad[:3]!r}"
+    # whole texts too (leading/trailing and repeated whitespace, line breaks)
+    bad = [i for i, t in enumerate(texts[:300]) if _wordsplit.sentences(t) != W.reference_count_sentences(t)]
+    assert not bad, bad[:5]
+
+
+def test_real_documents_exercise_matches_across_chunks(human_docs):
+    """The comparison above covers the grouped path: some real texts have a special-case pattern matching across
+    a space (e.g. ``it ’s``, ``= (``), which the kernel hands to the matcher as a group."""
+    calls = []
+    orig = W._kernel_group
+
+    def spy(pre, space):
+        calls.append(pre)
+        return orig(pre, space)
+
+    W._wordsplit.configure({}, frozenset(W._SPECIALS) | frozenset(W._matcher_patterns()), W._kernel_entry, spy,
+                           W._kernel_tails(), W._CACHE_MAX)
+    try:
+        for t in human_docs:
+            assert _wordsplit.words(t) == W.reference_word_tokenize(t)
+    finally:
+        W._configure_kernel()
+    assert calls
+
+
+def test_kernel_equals_the_reference_on_crafted_edges():
+    for text in CRAFTED + ["", " ", "  a", "a  ", "x = (1)", "it ’s", "a. b", "Hi.  There", ":) :)", "\ta\n\nb "]:
+        assert _wordsplit.words(text) == W.reference_word_tokenize(text), text
+        assert _wordsplit.sentences(text) == W.reference_count_sentences(text), text
+
+
+_ALPHABET = list("aAbz09.,;:!?'\"()[]{}<>-_/\\%$&*#@=+^~`|") + [" ", " ", " ", "  ", "\n", "\t", "…", "’", "“", "é",
+                                                              "ツ", "¯", "\xa0", "\u2028"]
+_PIECES = ["Mr.", "a.m.", "e.g.", "don't", "can't", ":)", ":')", "):", "<3", "http://x.org", "www.a.com", "10km",
+           "U.S.", "'s", "n't", "--", "...", "^_^", "it", "’s", "=", "(", "a", "and", "x", "Let", "0", "1", "._.",
+           "(:", "o.O", "km", "ABC", "abc", "123"]
+
+
+@settings(max_examples=600)
+@given(st.lists(st.one_of(st.sampled_from(_ALPHABET), st.sampled_from(_PIECES)), max_size=50))
+def test_kernel_equals_the_reference_on_fuzzed_strings(parts):
+    text = "".join(parts)
+    assert _wordsplit.words(text) == W.reference_word_tokenize(text)
+    assert _wordsplit.sentences(text) == W.reference_count_sentences(text)
+
+
+def test_fast_path_chunks_are_one_token_by_the_rules():
+    """The kernel takes a chunk of only ASCII letters or only ASCII digits that is no special case and starts no
+    matcher pattern as one token without asking the rules: the rules agree."""
+    rng = random.Random(7)
+    blocked = set(W._SPECIALS) | set(W._matcher_patterns())
+    for alphabet in (string.ascii_letters, string.ascii_lowercase, string.ascii_uppercase, string.digits):
+        for _ in range(3000):
+            s = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14)))
+            if s not in blocked:
+                assert W._tokenize_span(s, W._SPECIALS) == [s], s
+                assert W._rests((s,)) == () and W._apply_special_cases((s,)) == [s]
+                for c in W._KERNEL_TAILS:   # ... and so is such a core with one tail character
+                    if c == "." and not (s[-1].islower() or s[-1].isdigit()):
+                        continue
+                    if s + c not in blocked:
+                        assert W._tokenize_span(s + c, W._SPECIALS) == [s, c], s + c
+
+
+def test_entries_the_kernel_builds_itself_equal_the_reference_entries(human_docs):
+    """Every cache entry (post, pre, rests, kinds), including those of the fast paths, is what words.py computes."""
+    for t in human_docs:
+        _wordsplit.words(t)
+    rng = random.Random(11)
+    for _ in range(3000):
+        core = "".join(rng.choice(rng.choice([string.ascii_lowercase, string.ascii_letters, string.digits]))
+                       for _ in range(rng.randint(1, 8)))
+        _wordsplit.words(core + rng.choice(W._KERNEL_TAILS + "'\"(%$"))
+    assert len(W._kernel_cache) > 1000
+    bad = [c for c, e in list(W._kernel_cache.items()) if e != W._kernel_entry(c)]
+    assert not bad, bad[:5]
+
+
+def test_affix_searches_equal_the_regex_searches(human_docs):
+    chunks = {c for t in human_docs for c in t.split()}
+    rng = random.Random(3)
+    pool = "".join(_ALPHABET).replace(" ", "") + "..." + "…" * 3 + "°F" + "km" + "US$"
+    chunks |= {"".join(rng.choice(pool) for _ in range(rng.randint(1, 12))) for _ in range(20000)}
+    chunks |= {"a" + "." * k for k in range(1, 9)} | {"." * k for k in range(1, 9)} | {"10km", "5°F.", "3km/h"}
+    assert W._SUFFIX_WINDOW is not None   # the windowed search is in use with these rules
+    bad = [c for c in chunks if W._find_prefix(c) != _regex_prefix(c) or W._find_suffix(c) != _regex_suffix(c)]
+    assert not bad, bad[:5]
