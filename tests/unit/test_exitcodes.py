@@ -79,7 +79,7 @@ def test_a_permission_error_at_a_plain_write_names_errno_and_path(tmp_path, monk
     assert main(["dedup", str(inp), "--out", str(tmp_path / "kept.parquet")]) == exitcodes.IO_ERROR
     err = capsys.readouterr().err
     assert "I/O error: EACCES (Permission denied)" in err and str(tmp_path / ".kept.parquet.tmp") in err
-    assert "while in deduplicate_files >" in err and "owner and mode" in err
+    assert "while in " in err and "_BatchSink.__init__ (biomass.dedup.files" in err and "owner and mode" in err
 
 
 def test_verbose_adds_the_traceback(tmp_path, monkeypatch, capsys):
