@@ -17,8 +17,8 @@ Pipeline use (one generation ``year``)::
 
 Modules: ``minhash`` (signatures and the compiled kernel), ``lsh`` (bands, candidate pairs), ``engine``
 (verification, clusters, keep rule), ``index`` (SignatureIndex), ``evaluate`` (exact ground truth, pairwise
-P/R/F1), ``spark`` (scale-out backend), ``files`` (Parquet to Parquet in bounded memory), ``cli``
-(``biomass dedup``, on ``files``).
+P/R/F1), ``spark`` (scale-out backend), ``backend`` (local or Spark, from config), ``files`` (Parquet to
+Parquet in bounded memory), ``cli`` (``biomass dedup``, on ``files``).
 """
 
 from biomass.dedup.engine import (
@@ -27,8 +27,8 @@ from biomass.dedup.engine import (
     ORIGIN_PRIORITY,
     DedupResult,
     deduplicate,
-    from_config,
 )
+from biomass.dedup.backend import from_config
 from biomass.dedup.index import SignatureIndex
 from biomass.dedup.lsh import choose_bands
 from biomass.dedup.minhash import shingles, signatures

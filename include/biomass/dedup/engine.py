@@ -371,34 +371,3 @@ def cluster_table(result: DedupResult) -> pa.Table:
     """The clusters table whole (tests and small inputs; the pipeline writes ``cluster_parts``)."""
     parts = list(cluster_parts(result, 1 << 30))
     return parts[0] if len(parts) == 1 else pa.concat_tables(parts) if parts else CLUSTERS_SCHEMA.empty_table()
-
-
-def from_config(table: pa.Table, config, *, index: SignatureIndex | None = None,
-                year: int | None = None, spark=None,
-                earlier_texts: Callable[[int, list[str]], Sequence[str]] | None = None) -> DedupResult:
-    """Run with a ``biomass.config.DedupConfig`` (threshold, num_perm, seed, scope; ``backend`` if it has one).
-
-    ``backend="spark"`` runs the within-table step on Spark (``spark`` session, else local[2]) and then, with
-    ``scope="all"``, checks the kept rows against ``index`` locally; clusters equal the local backend's.
-    """
-    backend = getattr(config, "backend", "local")
-    if backend == "local":
-        return deduplicate(table, threshold=config.threshold, num_perm=config.num_perm, seed=config.seed,
-                           index=index, year=year, scope=config.scope, earlier_texts=earlier_texts)
-    if backend != "spark":
-        raise ValueError(f"unknown dedup backend {backend!r}; use 'local' or 'spark'")
-    from biomass.dedup.spark import deduplicate_spark
-
-    result = deduplicate_spark(table, spark=spark, threshold=config.threshold, num_perm=config.num_perm,
-                               seed=config.seed)
-    if index is None or config.scope != "all" or not index.years():
-        return result
-    later = deduplicate(result.kept, threshold=config.threshold, num_perm=config.num_perm, seed=config.seed,
-                        index=index, year=year, scope="all", earlier_texts=earlier_texts)
-    dropped = pa.concat_tables([result.dropped, later.dropped])
-    counts = StageCounts(stage="dedup", rows_in=table.num_rows, rows_out=later.kept.num_rows,
-                         quarantined=result.counts.quarantined + later.counts.quarantined,
-                         notes={**result.notes, "earlier_generation_matches":
-                                later.notes["earlier_generation_matches"], "index_years": later.notes["index_years"]})
-    return DedupResult(kept=later.kept, clusters=result.clusters, dropped=dropped,
-                       kept_signatures=later.kept_signatures, counts=counts.check(), notes=counts.notes)
