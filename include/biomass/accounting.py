@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -101,3 +101,12 @@ class Quarantine:
     def write(self, path: str) -> None:
         """Via a temp file and a rename: a process killed while writing leaves no half-written quarantine file."""
         write_parquet(self.table(), path)
+
+
+def mix_of(batches: Iterable[pa.RecordBatch | pa.Table]) -> dict[str, dict[str, int]]:
+    """Rows by ``source`` and by ``origin``, counted a batch at a time."""
+    counts = {"source": Counter(), "origin": Counter()}
+    for batch in batches:
+        for col, counter in counts.items():
+            counter.update(batch.column(col).to_pylist())
+    return {col: dict(sorted(counter.items())) for col, counter in counts.items()}

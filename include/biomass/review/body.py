@@ -74,7 +74,7 @@ def render_body(plan: "RunPlan", sample: pa.Table) -> str:
 
 def _size_and_mix(plan: "RunPlan") -> list[str]:
     from biomass.pipeline.plan import load_counts, stage_output
-    from biomass.pipeline.publishing import mix_of
+    from biomass.accounting import mix_of
     from biomass.storage import dataset_batches
 
     assemble = load_counts(plan, "assemble")
