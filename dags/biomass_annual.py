@@ -311,7 +311,7 @@ def biomass_annual():
         def _gate(plan_path: str, params=None, ti=None, run_id=None) -> dict:
             """A failing gate fails here, once, and stops everything after it; its verdict becomes the run note."""
             from biomass.gates.runner import GateFailed
-            from biomass.observatory.run_notes import NOTE_KEY
+            from biomass.run_notes import NOTE_KEY
             from biomass.pipeline import run_gate_for
             from biomass.pipeline.notes import failed_gate_note
 
@@ -348,7 +348,7 @@ def biomass_annual():
     @task(trigger_rule="none_failed", retries=0)
     def record_review(plan_path: str, ti=None, run_id=None) -> dict:
         """Record the reviewer's answer (who, when, comment, exclusions) and apply it; a reject fails here."""
-        from biomass.observatory.run_notes import NOTE_KEY, review_rejected_note
+        from biomass.run_notes import NOTE_KEY, review_rejected_note
         from biomass.review.decision import ReviewPending, ReviewRejected, record_decision, require_decision
 
         answer = ti.xcom_pull(task_ids="review")
@@ -368,7 +368,7 @@ def biomass_annual():
     @task(outlets=[GENERATIONS], retries=0)
     def publish(plan_path: str, outlet_events=None, ti=None, run_id=None) -> dict:
         """Publish atomically and announce the generation as its own Asset, figures in the event's extra."""
-        from biomass.observatory.run_notes import NOTE_KEY
+        from biomass.run_notes import NOTE_KEY
         from biomass.pipeline import asset_extra, publish
         from biomass.pipeline.notes import publish_note
 

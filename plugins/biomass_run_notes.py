@@ -18,7 +18,7 @@ from airflow.utils.session import create_session
 from airflow.utils.state import TaskInstanceState
 from sqlalchemy.orm import object_session
 
-from biomass.observatory.run_notes import NOTE_KEY, combine, task_failure_note
+from biomass.run_notes import NOTE_KEY, combine, task_failure_note
 
 log = logging.getLogger(__name__)
 

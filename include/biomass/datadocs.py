@@ -9,6 +9,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+URL_PREFIX = "/biomass"  # where the Airflow plugin mounts the observatory app; run notes link into it
 DATA_DOCS = Path("gx") / "gx" / "uncommitted" / "data_docs" / "local_site"
 
 

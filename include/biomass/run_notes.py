@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from biomass.observatory.app import URL_PREFIX
-from biomass.observatory.datadocs import data_docs_root
+from biomass.datadocs import URL_PREFIX, data_docs_root
+from biomass.manifest import summarize
 from biomass.gates.suites import expected_bounds
 
 NOTE_KEY = "biomass_run_note"
@@ -63,30 +63,19 @@ def gate_failure_note(year: int, gate: str, failed: list[dict[str, Any]], *, doc
 
 def published_note(manifest: dict[str, Any], *, manifest_path: str, docs: str | None) -> str:
     """What the year became: rows, mix, duplicates removed, collapse status, every gate passed."""
-    mix = manifest["mix"]["source"]
-    total = max(manifest["rows"], 1)
-    shares = ", ".join(f"{k} {100 * v / total:.1f}%" for k, v in sorted(mix.items()))
-    dedup = manifest["stages"]["dedup"]
-    collapse = manifest.get("collapse", {}).get("status", "-")
-    parent = manifest["parent"] or "none"
-    lines = [f"**biomass {manifest['year']}: published {manifest['rows']} rows** (parent: {parent})", "",
-             f"- sources: {shares}", *_filter_line(manifest),
-             f"- near-duplicates removed: {dedup['in'] - dedup['out']}",
-             f"- collapse status: `{collapse}`", f"- gates passed: {', '.join(manifest['gates'])}",
-             *_review_line(manifest.get("review")), "",
+    g = summarize(manifest)
+    total = max(g.rows, 1)
+    shares = ", ".join(f"{k} {100 * v / total:.1f}%" for k, v in sorted(g.sources.items()))
+    filtered = ["- filtered: " + ", ".join(f"{name} {n}" for name, n in g.filtered.items())] if g.filtered else []
+    lines = [f"**biomass {g.year}: published {g.rows} rows** (parent: {g.parent or 'none'})", "",
+             f"- sources: {shares}", *filtered,
+             f"- near-duplicates removed: {g.duplicates_removed}",
+             f"- collapse status: `{g.collapse_status or '-'}`", f"- gates passed: {', '.join(g.gates)}",
+             *_review_line(g.review), "",
              f"Manifest: `{manifest_path}`"]
     if docs:
         lines.append(f"[Data Docs]({docs})")
     return _fit(lines)
-
-
-def _filter_line(manifest: dict[str, Any]) -> list[str]:
-    from biomass.report import filtered_by
-
-    dropped = filtered_by(manifest)
-    if not dropped:
-        return []
-    return ["- filtered: " + ", ".join(f"{name} {n}" for name, n in dropped.items())]
 
 
 def review_rejected_note(year: int, reason: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from biomass.observatory.data import generation_summary
-from biomass.observatory.run_notes import published_note
+from biomass.run_notes import published_note
 from biomass.pipeline.publishing import asset_extra
 from biomass.report import filtered_by
 

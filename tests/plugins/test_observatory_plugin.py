@@ -75,7 +75,7 @@ def test_plugin_registers_an_external_view(client):
 
 
 def _docs_root(tmp_path, name: str):
-    from biomass.observatory.datadocs import DATA_DOCS
+    from biomass.datadocs import DATA_DOCS
 
     root = tmp_path / name
     (root / DATA_DOCS).parent.mkdir(parents=True)

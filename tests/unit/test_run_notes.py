@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from biomass.observatory.app import DATA_DOCS
-from biomass.observatory.run_notes import (NOTE_LIMIT, combine, docs_link, gate_failure_note, published_note,
+from biomass.run_notes import (NOTE_LIMIT, combine, docs_link, gate_failure_note, published_note,
                                            task_failure_note)
 
 FAILED = [{"expectation": "expect_column_values_to_be_between", "column": "quarantined_fraction",

@@ -10,11 +10,10 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from biomass.observatory.data import observatory_payload, pending_reviews
-from biomass.observatory.datadocs import DATA_DOCS, data_docs_root
+from biomass.datadocs import DATA_DOCS, URL_PREFIX, data_docs_root
 from biomass.storage import GenerationStore, NotPublished
 
 __all__ = ["DATA_DOCS", "URL_PREFIX", "create_app"]
-URL_PREFIX = "/biomass"  # where the Airflow plugin mounts this app in the api-server
 
 
 def create_app(data_root: Callable[[], str], *, dependencies: Sequence = (), airflow_url: str = "") -> FastAPI:

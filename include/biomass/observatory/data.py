@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from biomass.report import filtered_by
+from biomass.manifest import summarize
 from biomass.storage import GenerationStore
 
 # Metric curves drawn on the page, in order; any other numeric metric is still served as JSON.
@@ -13,24 +13,11 @@ CHARTED_METRICS = ("tail_coverage", "tail_coverage_ngram", "distinct_2", "unigra
 
 
 def generation_summary(year: int, manifest: dict[str, Any]) -> dict[str, Any]:
-    stages = manifest.get("stages", {})
-    dedup = stages.get("dedup", {"in": 0, "out": 0})
-    return {
-        "year": year,
-        "rows": manifest["rows"],
-        "parent": manifest.get("parent"),
-        "policy": manifest.get("policy"),
-        "sources": manifest.get("mix", {}).get("source", {}),
-        "origins": manifest.get("mix", {}).get("origin", {}),
-        "duplicates_removed": dedup["in"] - dedup["out"],
-        "filtered": filtered_by(manifest),
-        "quarantined": {name: sum(c.get("quarantined", {}).values()) for name, c in stages.items()
-                        if name != "dedup"},
-        "gates": {name: bool(v.get("success")) for name, v in manifest.get("gates", {}).items()},
-        "metrics": manifest.get("metrics", {}),
-        "collapse": manifest.get("collapse", {}),
-        "config_hash": manifest.get("config_hash"),
-    }
+    """The page's view of one year: the one manifest summary (``biomass.manifest``), as JSON."""
+    summary = summarize(manifest, year).as_dict()
+    summary.pop("review")
+    summary.pop("opted_out")
+    return summary
 
 
 def observatory_payload(store: GenerationStore) -> dict[str, Any]:

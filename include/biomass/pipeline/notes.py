@@ -1,5 +1,5 @@
 """The run note for a year, from its plan: a failed gate's verdict or a published manifest (see
-``biomass.observatory.run_notes`` for the format and how the note reaches the Airflow run)."""
+``biomass.run_notes`` for the format and how the note reaches the Airflow run)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 from biomass.config import CONFIG_ERRORS, load_config
 from biomass.gates.runner import GateResult
-from biomass.observatory.datadocs import DATA_DOCS
-from biomass.observatory.run_notes import docs_link, gate_failure_note, published_note
+from biomass.datadocs import DATA_DOCS
+from biomass.run_notes import docs_link, gate_failure_note, published_note
 from biomass.pipeline.plan import RunPlan
 
 log = logging.getLogger(__name__)
