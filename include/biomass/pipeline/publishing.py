@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from biomass.exitcodes import CHECK_FAILED
+from biomass.accounting import mix_of
 from biomass.pipeline.assemble import index_root
 from biomass.pipeline.gating import GATE_INPUT
 from biomass.pipeline.measure import REFERENCE_PROFILE
 from biomass.pipeline.plan import STAGES, RunPlan, load_counts, shard_stats_path, stage_output
-from biomass.report import filtered_by
+from biomass.manifest import summarize
 from biomass.schema import QUARANTINE_SCHEMA
 from biomass.storage import concat_parquet, dataset_batches, dataset_files
 
@@ -94,15 +94,6 @@ def _shard_stats(plan: RunPlan, shards: Path) -> list[Path] | None:
     return paths if all(p.exists() for p in paths) else None
 
 
-def mix_of(batches: Iterable[pa.RecordBatch | pa.Table]) -> dict[str, dict[str, int]]:
-    """Rows by ``source`` and by ``origin``, counted a batch at a time."""
-    counts = {"source": Counter(), "origin": Counter()}
-    for batch in batches:
-        for col, counter in counts.items():
-            counter.update(batch.column(col).to_pylist())
-    return {col: dict(sorted(counter.items())) for col, counter in counts.items()}
-
-
 def _one_quarantine(plan: RunPlan) -> Path | None:
     """Every stage's quarantine rows in one file (stage files in name order), streamed batch by batch."""
     files = sorted(plan.staging.glob("*.quarantine.parquet"))
@@ -112,20 +103,10 @@ def _one_quarantine(plan: RunPlan) -> Path | None:
 
 
 def asset_extra(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The figures an asset event carries: small, flat, and enough to read a year at a glance."""
-    stages = manifest["stages"]
-    return {
-        "year": manifest["year"],
-        "rows": manifest["rows"],
-        "parent": manifest["parent"],
-        "policy": manifest["policy"],
-        "sources": manifest["mix"]["source"],
-        "origins": manifest["mix"]["origin"],
-        "duplicates_removed": stages["dedup"]["in"] - stages["dedup"]["out"],
-        "filtered": filtered_by(manifest),
-        "quarantined": {s: sum(c["quarantined"].values()) for s, c in stages.items()},
-        "gates": {g: v["success"] for g, v in manifest["gates"].items()},
-        "config_hash": manifest["config_hash"],
-        "metrics": {k: v for k, v in manifest.get("metrics", {}).items() if isinstance(v, (int, float))},
-        "collapse": manifest.get("collapse", {}).get("status"),
-    }
+    """The figures an asset event carries: small, flat, and enough to read a year at a glance (the one manifest
+    summary, with the numeric metrics only and the collapse status)."""
+    g = summarize(manifest)
+    return {"year": g.year, "rows": g.rows, "parent": g.parent, "policy": g.policy, "sources": g.sources,
+            "origins": g.origins, "duplicates_removed": g.duplicates_removed, "filtered": g.filtered,
+            "quarantined": g.quarantined, "gates": g.gates, "config_hash": g.config_hash,
+            "metrics": g.numeric_metrics, "collapse": g.collapse_status}
