@@ -45,6 +45,15 @@ test-fast: venv
 test-integration: venv
 	BIOMASS_INTEGRATION=1 $(BIN)/python -m pytest -q -m integration tests/integration -p no:cacheprovider
 
+# The demo's five years through `biomass run-year`, manifests compared byte for byte with tests/golden/manifests
+# (a refactor must not change them); `make golden` rewrites the copies when a change is meant to change output.
+.PHONY: test-golden golden
+test-golden: venv
+	BIOMASS_GOLDEN=1 $(BIN)/python -m pytest -q -m golden tests/golden -p no:cacheprovider
+
+golden: venv
+	BIOMASS_GOLDEN=write $(BIN)/python -m pytest -q -m golden tests/golden -p no:cacheprovider -rs
+
 # A fresh .env for docker compose: new secrets every time, never overwrites an existing one.
 env:
 	@test ! -e .env || { echo ".env exists; remove it first to regenerate its secrets"; exit 1; }
