@@ -846,6 +846,15 @@ done:
 }
 
 
+/* The LSH key of one band of one signature: seeded by the band number (so a range of bands gives exactly its
+ * share of the whole), fmix64 after each of the band's `nr` values, and once more at the end. The one
+ * definition behind band_keys and candidate_pairs, whose keys must agree. */
+static inline uint64_t band_hash(const uint32_t *row, Py_ssize_t band, Py_ssize_t nr) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL * (uint64_t)(band + 1);
+    for (Py_ssize_t q = 0; q < nr; q++) h = fmix64(h ^ (uint64_t)row[band * nr + q]) + 0x9E3779B97F4A7C15ULL;
+    return fmix64(h);
+}
+
 /* band_keys(sigs u32[n, P], P, first_band, n_bands, rows, out u64[n_bands, n]): one 64-bit key per band/doc. */
 static PyObject *py_band_keys(PyObject *self, PyObject *args) {
     Py_buffer sig, out;
@@ -863,10 +872,7 @@ static PyObject *py_band_keys(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < n; i++) {
         const uint32_t *row = s + (size_t)i * P;
         for (Py_ssize_t j = 0; j < nb; j++) {
-            Py_ssize_t band = first + j;
-            uint64_t h = 0x9E3779B97F4A7C15ULL * (uint64_t)(band + 1);
-            for (Py_ssize_t r = 0; r < nr; r++) h = fmix64(h ^ (uint64_t)row[band * nr + r]) + 0x9E3779B97F4A7C15ULL;
-            o[(size_t)j * n + i] = fmix64(h);
+            o[(size_t)j * n + i] = band_hash(row, first + j, nr);
         }
     }
     Py_END_ALLOW_THREADS
@@ -919,10 +925,7 @@ static PyObject *py_candidate_pairs(PyObject *self, PyObject *args) {
             for (Py_ssize_t i = 0; i < n; i++) {
                 const uint32_t *r = s + (size_t)i * P;
                 for (Py_ssize_t g = 0; g < in_group; g++) {
-                    Py_ssize_t bd = band + g;
-                    uint64_t h = 0x9E3779B97F4A7C15ULL * (uint64_t)(bd + 1);
-                    for (Py_ssize_t q = 0; q < nr; q++) h = fmix64(h ^ (uint64_t)r[bd * nr + q]) + 0x9E3779B97F4A7C15ULL;
-                    key[(size_t)g * (n + 1) + i] = fmix64(h);
+                    key[(size_t)g * (n + 1) + i] = band_hash(r, band + g, nr);
                 }
             }
         }
