@@ -506,7 +506,15 @@ static inline uint64_t token_hash(const uint8_t *p, size_t n) {
     }
     if (i < n) {
         uint64_t w = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* the same value as copying the n - i tail bytes into a zeroed word, from one 8-byte load (tokenize leaves
+         * 72 defined bytes past the text, so it stays in the buffer): a variable-length memcpy here was a libc
+         * call and a stalled store-to-load forward per token, ~25% of shingle_sets (perf) */
+        memcpy(&w, p + i, 8);
+        w &= ~0ULL >> (64 - 8 * (n - i));
+#else
         memcpy(&w, p + i, n - i);
+#endif
         h = (h ^ w ^ 0xA0761D6478BD642FULL) * 0x9E3779B97F4A7C15ULL;
     }
     return fmix64(h);
