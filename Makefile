@@ -69,7 +69,8 @@ bench-tagging: venv
 samples: venv
 	$(BIN)/python scripts/make_samples.py
 
-# In-process kernel figures, then whole processes (`biomass dedup` vs a datasketch script, Parquet I/O included).
+# In-process kernel figures, then whole processes (`biomass dedup` vs a datasketch script, Parquet I/O included),
+# for two output contracts both sides share: the kept rows as Parquet, and the decisions only.
 bench-dedup: venv
 	$(BIN)/python benchmarks/bench_dedup.py
 	$(BIN)/python benchmarks/bench_dedup.py --process

@@ -11,8 +11,11 @@ pairwise precision/recall/F1 against the ground truth for both, and whether the 
 
 ``--process`` instead times WHOLE PROCESSES, start-up and Parquet I/O included (see ``process_main``): the
 ``biomass dedup`` command against a straightforward datasketch script, on ~90k real ~3 KB documents written as a
-record-schema Parquet file, alternating runs, median wall clock and peak RSS from ``/usr/bin/time -v``.
-    python benchmarks/bench_dedup.py --process [--real-docs 70000] [--runs 3] [--before OLD/include]
+record-schema Parquet file, alternating runs, median wall clock and peak RSS from ``/usr/bin/time -v``, for two
+output contracts (``CONTRACTS``; both sides always write the same kind of output): the kept rows as Parquet, or
+only the decisions (the dropped rows).
+    python benchmarks/bench_dedup.py --process [--contract kept|decisions|both] [--real-docs 70000] [--runs 3]
+                                     [--before OLD/include]
 """
 
 from __future__ import annotations
@@ -259,8 +262,17 @@ def timed_process(cmd: list[str], env: dict) -> tuple[float, int, str, float]:
     return wall, peak_kb * 1024, proc.stdout, cpu
 
 
+CONTRACTS = {
+    "kept": "kept rows written as Parquet (biomass: --out + --clusters; datasketch: pyarrow's default writer)",
+    "decisions": "only the decisions written (biomass: --dropped, without --out: doc_id, reason, kept_doc_id, ... "
+                 "of each dropped row; datasketch --decisions: the dropped rows' doc_id), only doc_id + text read",
+}
+
+
 def process_main(args) -> int:
-    """``biomass dedup`` vs the datasketch script as whole processes on the same Parquet file, runs alternating."""
+    """``biomass dedup`` vs the datasketch script as whole processes on the same Parquet file, runs alternating,
+    for each output contract in ``args.contract`` (``CONTRACTS``): both sides always write the same kind of output."""
+    import compileall
     import shutil
     import statistics
 
@@ -282,51 +294,73 @@ def process_main(args) -> int:
     bindir = Path(sys.executable).parent
     biomass = str(bindir / "biomass") if (bindir / "biomass").exists() else shutil.which("biomass")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "include"), os.environ.get("PYTHONPATH", "")])}
+    # byte-compiled as `make venv` leaves an install (include/ is editable, so uv does not compile it); where
+    # PYTHONDONTWRITEBYTECODE is set, an uncompiled checkout would be compiled again by every timed run
+    includes = [REPO / "include"] + ([Path(args.before).resolve()] if args.before else [])
+    for folder in includes:
+        compileall.compile_dir(str(folder), quiet=1)
+    print(f"byte-compiled {', '.join(map(str, includes))} (as `make venv` does)")
 
-    def ours(tag: str) -> list[str]:
-        return [biomass, "dedup", str(src), "--out", str(PROCESS_DIR / f"kept-{tag}.parquet"),
-                "--clusters", str(PROCESS_DIR / f"clusters-{tag}.parquet"), "--threshold", str(THRESHOLD),
+    def ours(tag: str, contract: str) -> list[str]:
+        outputs = (["--out", str(PROCESS_DIR / f"kept-{tag}.parquet"),
+                    "--clusters", str(PROCESS_DIR / f"clusters-{tag}.parquet")] if contract == "kept" else
+                   ["--dropped", str(PROCESS_DIR / f"dropped-{tag}.parquet")])
+        return [biomass, "dedup", str(src), *outputs, "--threshold", str(THRESHOLD),
                 *(["--threads", str(args.threads)] if args.threads else [])]
 
-    commands = {"biomass dedup": (ours("biomass"), env)}
-    if args.before:     # the same command on another checkout's include/ (e.g. `git archive HEAD~3 include`)
-        before_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(args.before).resolve()),
-                                                                    os.environ.get("PYTHONPATH", "")])}
-        commands["biomass dedup (before)"] = (ours("before"), before_env)
-    commands["datasketch script"] = ([sys.executable, str(REPO / "benchmarks" / "datasketch_dedup.py"), str(src),
-                                      str(PROCESS_DIR / "kept-datasketch.parquet"), "--threshold", str(THRESHOLD)],
-                                     env)
+    contracts = list(CONTRACTS) if args.contract == "both" else [args.contract]
+    commands: dict[str, tuple[list[str], dict, str]] = {}
+    for contract in contracts:
+        commands[f"biomass dedup [{contract}]"] = (ours("biomass", contract), env, contract)
+        if args.before:     # the same command on another checkout's include/ (e.g. `git archive HEAD~3 include`)
+            before_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(args.before).resolve()),
+                                                                        os.environ.get("PYTHONPATH", "")])}
+            commands[f"before [{contract}]"] = (ours("before", contract), before_env, contract)
+        kind = ["--decisions"] if contract == "decisions" else []
+        commands[f"datasketch [{contract}]"] = (
+            [sys.executable, str(REPO / "benchmarks" / "datasketch_dedup.py"), str(src),
+             str(PROCESS_DIR / f"{'dropped' if contract == 'decisions' else 'kept'}-datasketch.parquet"),
+             "--threshold", str(THRESHOLD), *kind], env, contract)
     runs: dict[str, list[tuple[float, int, str, float]]] = {name: [] for name in commands}
-    for name, (cmd, cmd_env) in commands.items():          # warm-up: page cache, byte-compiled modules
-        timed_process(cmd, cmd_env)
+    for name, (cmd, cmd_env, _) in commands.items():     # warm-up (page cache) of the short commands only
+        if not name.startswith("datasketch"):
+            timed_process(cmd, cmd_env)
     for _ in range(args.runs):
-        for name, (cmd, cmd_env) in commands.items():
+        for name, (cmd, cmd_env, _) in commands.items():
             runs[name].append(timed_process(cmd, cmd_env))
     if args.before:
-        same = all(pq.read_table(PROCESS_DIR / f"{kind}-biomass.parquet").equals(
-            pq.read_table(PROCESS_DIR / f"{kind}-before.parquet")) for kind in ("kept", "clusters"))
-        print(f"kept rows and clusters identical to the --before checkout's: {same}")
+        for contract in contracts:
+            kinds = ("kept", "clusters") if contract == "kept" else ("dropped",)
+            same = all(pq.read_table(PROCESS_DIR / f"{kind}-biomass.parquet").equals(
+                pq.read_table(PROCESS_DIR / f"{kind}-before.parquet")) for kind in kinds)
+            print(f"[{contract}] output identical to the --before checkout's: {same}")
 
     print(f"\nwhole process (start-up, Parquet read, dedup, Parquet write), median of {args.runs} alternating runs; "
           f"biomass dedup threads: {args.threads or 'CLI default (one per core)'}, datasketch: 1")
-    print(f"{'command':<20}{'wall s':>9}{'docs/s':>10}{'cpu s':>9}{'peak RSS MB':>13}{'kept':>9}")
+    for contract in contracts:
+        print(f"  [{contract}]: {CONTRACTS[contract]}")
+    print(f"{'command':<26}{'wall s':>9}{'docs/s':>10}{'cpu s':>9}{'peak RSS MB':>13}{'kept':>9}")
     for name, rs in runs.items():
         wall = statistics.median(r[0] for r in rs)
         peak = statistics.median(r[1] for r in rs)
         cpu = statistics.median(r[3] for r in rs)
         kept = json.loads(rs[-1][2].strip().splitlines()[-1])["out"]
-        print(f"{name:<20}{wall:>9.2f}{n / wall:>10,.0f}{cpu:>9.2f}{peak / 1e6:>13,.0f}{kept:>9,}")
-    for name in [c for c in runs if c.startswith("biomass dedup (")]:
-        pair = [b[0] / a[0] for a, b in zip(runs["biomass dedup"], runs[name])]
-        print(f"{name} / biomass dedup, wall (median of paired runs): {statistics.median(pair):.2f}x; "
-              f"vs datasketch: {statistics.median(d[0] / b[0] for b, d in zip(runs[name], runs['datasketch script'])):.1f}x")
-    ratios = [b[0] / a[0] for a, b in zip(runs["biomass dedup"], runs["datasketch script"])]
-    cpu_ratios = [b[3] / a[3] for a, b in zip(runs["biomass dedup"], runs["datasketch script"])]
-    ratio = statistics.median(ratios)
-    print(f"load average after: {os.getloadavg()[0]:.2f} (a busy machine stretches wall times; the CPU ratio less so)")
-    print(f"speed ratio vs datasketch (median of paired runs): wall {ratio:.1f}x "
-          f"(pairs: {', '.join(f'{r:.1f}' for r in ratios)}), CPU {statistics.median(cpu_ratios):.1f}x; "
-          f"target >= 25x wall: {'MET' if ratio >= 25 else 'NOT MET'}")
+        print(f"{name:<26}{wall:>9.2f}{n / wall:>10,.0f}{cpu:>9.2f}{peak / 1e6:>13,.0f}{kept:>9,}")
+    print(f"load average after: {os.getloadavg()[0]:.2f} (a busy machine stretches wall times, and a two-thread "
+          f"process more than a one-thread one; the CPU ratio less so)")
+    for contract in contracts:
+        ours_runs, base = runs[f"biomass dedup [{contract}]"], runs[f"datasketch [{contract}]"]
+        if args.before:
+            before = runs[f"before [{contract}]"]
+            print(f"[{contract}] before / biomass dedup, wall (median of paired runs): "
+                  f"{statistics.median(b[0] / a[0] for a, b in zip(ours_runs, before)):.2f}x; before vs datasketch: "
+                  f"{statistics.median(d[0] / b[0] for b, d in zip(before, base)):.1f}x")
+        ratios = [b[0] / a[0] for a, b in zip(ours_runs, base)]
+        cpu_ratios = [b[3] / a[3] for a, b in zip(ours_runs, base)]
+        ratio = statistics.median(ratios)
+        print(f"[{contract}] speed ratio vs datasketch (median of paired runs): wall {ratio:.1f}x "
+              f"(pairs: {', '.join(f'{r:.1f}' for r in ratios)}), CPU {statistics.median(cpu_ratios):.1f}x; "
+              f"target >= 25x wall: {'MET' if ratio >= 25 else 'NOT MET'}")
     return 0
 
 
@@ -343,6 +377,8 @@ def main() -> int:
     parser.add_argument("--real-docs", type=int, default=70_000, help="--process: real documents before dups")
     parser.add_argument("--runs", type=int, default=3, help="--process: timed runs of each command")
     parser.add_argument("--rebuild", action="store_true", help="--process: rebuild the cached input file")
+    parser.add_argument("--contract", choices=[*CONTRACTS, "both"], default="both",
+                        help="--process: what both commands write (see CONTRACTS; default: both contracts, in turn)")
     parser.add_argument("--threads", type=int, default=None,
                         help="--process: `biomass dedup --threads N` (default: the CLI's own, one per core; the "
                              "datasketch script is single-threaded)")

@@ -140,6 +140,59 @@ def test_exact_shingle_sets_and_jaccard():
     assert np.allclose(got, want, rtol=0, atol=1e-12)
 
 
+_M64 = (1 << 64) - 1
+
+
+def _fmix64(k: int) -> int:
+    k ^= k >> 33
+    k = (k * 0xFF51AFD7ED558CCD) & _M64
+    k ^= k >> 33
+    k = (k * 0xC4CEB9FE1A85EC53) & _M64
+    return k ^ (k >> 33)
+
+
+def _token_hash(tok: bytes) -> int:
+    h = 0x27D4EB2F165667C5 ^ ((len(tok) * 0x9E3779B97F4A7C15) & _M64)
+    i = 0
+    while i + 8 <= len(tok):
+        h = ((h ^ int.from_bytes(tok[i:i + 8], "little")) * 0x9E3779B97F4A7C15) & _M64
+        h = ((h << 31) | (h >> 33)) & _M64
+        i += 8
+    if i < len(tok):
+        h = ((h ^ int.from_bytes(tok[i:], "little") ^ 0xA0761D6478BD642F) * 0x9E3779B97F4A7C15) & _M64
+    return _fmix64(h)
+
+
+def reference_set_hashes(text: str) -> list[int]:
+    """The kernel's exact-set hashes, written out in Python: a hash per token, one per shingle from its tokens."""
+    import re
+
+    from biomass.dedup.minhash import normalize_for_shingles
+
+    th = [_token_hash(t.encode("utf-8")) for t in re.findall(r"\w+", normalize_for_shingles(text))]
+    width = min(len(th), 5)
+    out = set()
+    for k in range(max(1, len(th) - 4)):
+        h = (0x9E3779B97F4A7C15 * (width + 1)) & _M64
+        for q in range(k, k + width):
+            h = ((h ^ th[q]) * 0xD6E8FEB86659FD93) & _M64
+            h = ((h << 29) | (h >> 35)) & _M64
+        out.add(_fmix64(h))
+    return sorted(out)
+
+
+def test_shingle_set_hashes_equal_their_definition():
+    """Every token length (the kernel reads a token's last 1-7 bytes in one masked load), ASCII and not."""
+    rng = random.Random(13)
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789\u00e9\u00df\u4e2d\u0416"
+    docs = [" ".join("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24)))
+                     for _ in range(rng.randint(0, 40))) for _ in range(60)]
+    docs += real_docs(600)[:10] + UNICODE[:3] + ["", "one", "a b c d", "x" * 8, "y" * 16 + " " + "z" * 7]
+    offsets, hashes = shingle_sets(docs)
+    for i, doc in enumerate(docs):
+        assert hashes[offsets[i]:offsets[i + 1]].tolist() == reference_set_hashes(doc), doc
+
+
 def test_safe_code_point_rule_matches_unicode_data():
     """The per-code-point shortcut relies on: every composition second is a mark, a non-starter or a jamo."""
     import unicodedata
