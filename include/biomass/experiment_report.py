@@ -103,7 +103,7 @@ def _fmt(mean: float, lo: float, hi: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
 
 
-def markdown(summary, fit: dict[str, Any], seeds: int) -> str:
+def markdown(summary, fit: dict[str, Any], seeds: int, vendi_docs: int = 200) -> str:
     """The README's tables: tail coverage per policy and generation, the last generation's other metrics, the
     share sweep, the extinction fit and the filter's slip-through."""
     main = summary[summary["policy"].isin(["replace", "accumulate", "filtered"])
@@ -125,7 +125,7 @@ def markdown(summary, fit: dict[str, Any], seeds: int) -> str:
            "|---|" + "---|" * len(gens)]
     out += [f"| {a} | " + " | ".join(cell(a, g, "tail_coverage") for g in gens) + " |" for a in arms]
     cols = [("tail_coverage_gen0", "tail cov. (gen-0 rare words)", 3), ("tail_coverage_ngram", "rare bigrams", 3),
-            ("vendi_bigram", "Vendi (200 docs)", 1), ("distinct_2", "distinct-2", 3),
+            ("vendi_bigram", f"Vendi ({vendi_docs} docs)", 1), ("distinct_2", "distinct-2", 3),
             ("js_divergence", "JS vs reference", 3), ("perplexity_head", "head ppl", 0),
             ("perplexity_tail", "tail ppl", 0), ("synthetic_in_train", "synthetic share of training", 2)]
     out += ["", f"Generation {last}, other metrics:", "",
@@ -158,9 +158,9 @@ def _floor(summary) -> float:
     return float(shares[0]) if shares else math.nan
 
 
-def _png(fig) -> bytes:
+def _png(fig, dpi: int = 100) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     return buf.getvalue()
 
 
@@ -190,7 +190,7 @@ def plots(summary, fit: dict[str, Any]) -> dict[str, bytes]:
     axes.flat[0].legend(fontsize=8)
     fig.suptitle("policy experiment: the generator's own output (mean and 95% interval over seeds)")
     fig.tight_layout()
-    files["experiment.png"] = _png(fig)
+    files["experiment.png"] = _png(fig, dpi=72)  # nine panels: kept small enough to commit
     plt.close(fig)
 
     last = summary["generation"].max()
@@ -259,6 +259,6 @@ def write_results(rows: list[dict[str, Any]], records: list[dict[str, Any]], out
             "config": {k: v for k, v in vars(cfg).items() if k not in ("synthesize", "metrics")}}
     write_bytes_atomic(out / "experiment.json",
                        (canonical_json({"meta": meta, "rows": rows, "extinction_fits": fits}) + "\n").encode())
-    write_bytes_atomic(out / "experiment.md", markdown(summary, fit, seeds).encode())
+    write_bytes_atomic(out / "experiment.md", markdown(summary, fit, seeds, getattr(cfg, "vendi_docs", 200)).encode())
     for name, data in plots(summary, fit).items():
         write_bytes_atomic(out / name, data)
