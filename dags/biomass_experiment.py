@@ -2,9 +2,10 @@
 ### biomass_experiment: what each data policy does to the tails, generation after generation
 
 Runs N generations of train -> generate -> retrain from one human reference under each policy (`replace`,
-`accumulate`, `human-floor`, `filtered`), one mapped task per policy, then writes `experiment.csv` and
-`experiment.md`, `experiment.png` (mean and 95% interval over `seeds`) to `out_dir`. Trigger it by hand; by default the reference is the human text of the first
-generation published under the data root. See `biomass.experiment` for the definitions.
+`accumulate`, `human-floor`, `filtered`), one mapped task per policy (every seed, and for human-floor the share
+sweep), then writes `experiment.csv`, `experiment.md` and `experiment.png` (mean and 95% interval over `seeds`)
+to `out_dir`. Trigger it by hand; by default the reference pool is the human text of the first generation
+published under the data root. See `biomass.experiment` for the definitions.
 """
 
 from __future__ import annotations
