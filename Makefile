@@ -91,6 +91,7 @@ bench-metrics: venv
 .PHONY: experiment
 EXPERIMENT_OUT ?= data/experiment/run
 EXPERIMENT_ARGS ?= --seed 1 --seed 2 --seed 3 --generations 6 --share 0.1 --share 0.5 --share 0.7 \
+	--policy replace --policy accumulate --policy human-floor --policy filtered --policy filtered-detector \
 	--gen0-fraction 0.12 --reference-fraction 0.28
 experiment: venv
 	test -s data/experiment/pool.parquet || $(BIN)/python benchmarks/experiment_corpus.py data/experiment/pool.parquet

@@ -11,7 +11,8 @@ generation (B = the size of generation 0) and the model's own output, B document
   (Gerstgrasser et al. 2024 accumulate without a budget; at a fixed budget the human share falls as 1/t);
 - ``human-floor``: (1 - s) B documents of the last output plus s B fresh human documents (Dohmatob et al. 2024);
 - ``filtered``: a crawl of the last output (B docs) and B fresh human docs, provenance stripped; the tagger
-  (watermark, fingerprints, detector) drops what it finds synthetic and the model trains on B of the survivors.
+  (watermark, fingerprints) drops what it finds synthetic and the model trains on B of the survivors;
+- ``filtered-detector`` (opt-in): the same with the statistical detector alone, fitted on generation 0.
 
 Generation 1 is the same for every policy (all train on generation 0 with the same sampling seed: common random
 numbers, so differences between policies are not sampling noise of the first step). Also recorded: the tail
@@ -42,6 +43,9 @@ from biomass.schema import make_doc_id, sha256_text
 
 log = logging.getLogger(__name__)
 POLICIES = ("replace", "accumulate", "human-floor", "filtered")
+# Opt-in: `filtered` with the tagger's statistical detector alone (no watermark key, no fingerprint archive),
+# the position of a crawler meeting another generator's text.
+EXTRA_POLICIES = ("filtered-detector",)
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,9 @@ class ExperimentConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def __post_init__(self) -> None:
-        unknown = set(self.policies) - set(POLICIES)
+        unknown = set(self.policies) - set(POLICIES + EXTRA_POLICIES)
         if unknown:
-            raise ValueError(f"unknown policies {sorted(unknown)}; choose from {', '.join(POLICIES)}")
+            raise ValueError(f"unknown policies {sorted(unknown)}; choose from {', '.join(POLICIES + EXTRA_POLICIES)}")
         if self.generations < 1:
             raise ValueError("generations must be >= 1")
         for share in (self.human_floor, *self.share_sweep):
@@ -79,7 +83,7 @@ class ExperimentConfig:
 
     def arms(self) -> list[tuple[str, float]]:
         """(policy, human share) of every run: the policies at ``human_floor``, then the sweep's extra shares."""
-        arms = [(p, self.human_floor if p in ("human-floor", "filtered") else 0.0) for p in self.policies]
+        arms = [(p, self.human_floor if p.startswith(("human-floor", "filtered")) else 0.0) for p in self.policies]
         if "human-floor" in self.policies:
             arms += [("human-floor", s) for s in self.share_sweep if s != self.human_floor]
         return arms
@@ -138,11 +142,18 @@ class _Generator:
         out.unlink()
         return texts
 
-    def filter_synthetic(self, texts: Sequence[str]) -> list[bool]:
-        """Strip provenance (only doc_id and text reach the tagger); True where the tagger keeps the text."""
+    def filter_synthetic(self, texts: Sequence[str], detector_reference: Sequence[str] | None = None) -> list[bool]:
+        """Strip provenance (only doc_id and text reach the tagger); True where the tagger keeps the text.
+
+        ``detector_reference``: tag with the statistical detector alone, fitted on these human texts (no
+        watermark key, no fingerprint archive); else with every signal of the generator's own provenance."""
         from biomass.provenance import tag_table
 
-        tagged = tag_table(_table(texts, "crawl"), config=self.provenance)
+        if detector_reference is not None:
+            tagged = tag_table(_table(texts, "crawl"), config=ProvenanceConfig(), watermarkers=[],
+                               reference=list(detector_reference))
+        else:
+            tagged = tag_table(_table(texts, "crawl"), config=self.provenance)
         return [o != "synthetic" for o in tagged.column("origin").to_pylist()]
 
 
@@ -231,7 +242,8 @@ def run_arm(policy: str, share: float, texts: Sequence[str], cfg: ExperimentConf
             else:
                 crawl = [(text, True) for text in output] + [(text, False) for text in fresh.take(budget)]
                 rng.shuffle(crawl)
-                keep = gen.filter_synthetic([text for text, _ in crawl])
+                keep = gen.filter_synthetic([text for text, _ in crawl],
+                                            gen0 if policy == "filtered-detector" else None)
                 survivors = [(text, synth) for (text, synth), k in zip(crawl, keep) if k]
                 train = [text for text, _ in survivors[:budget]]
                 synthetic_in_train = sum(synth for _, synth in survivors[:budget])
@@ -284,7 +296,7 @@ def register(subparsers) -> None:
     p.add_argument("--reference", action="append", required=True,
                    help="Parquet with a text column (repeatable): the pool split into gen 0, reference, fresh")
     p.add_argument("--generations", type=int, default=5)
-    p.add_argument("--policy", action="append", dest="policies", choices=POLICIES)
+    p.add_argument("--policy", action="append", dest="policies", choices=POLICIES + EXTRA_POLICIES)
     p.add_argument("--seed", type=int, action="append", dest="seeds", help="repeatable; default 7")
     p.add_argument("--human-floor", type=float, default=0.3)
     p.add_argument("--share", type=float, action="append", default=[], help="extra human-floor share (repeatable)")

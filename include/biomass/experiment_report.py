@@ -106,7 +106,7 @@ def _fmt(mean: float, lo: float, hi: float, digits: int = 3) -> str:
 def markdown(summary, fit: dict[str, Any], seeds: int, vendi_docs: int = 200) -> str:
     """The README's tables: tail coverage per policy and generation, the last generation's other metrics, the
     share sweep, the extinction fit and the filter's slip-through."""
-    main = summary[summary["policy"].isin(["replace", "accumulate", "filtered"])
+    main = summary[summary["policy"].isin(["replace", "accumulate", "filtered", "filtered-detector"])
                    | (summary["policy"].str.startswith("human-floor") & (summary["share"] == _floor(summary)))]
     arms = list(dict.fromkeys(main["policy"]))
     gens = sorted(summary["generation"].unique())

@@ -165,3 +165,19 @@ def test_dag_steps_write_per_policy_files_and_one_summary(texts, tmp_path):
     frame = pd.read_csv(tmp_path / "out" / "experiment.csv")
     assert set(frame["policy"]) == {"replace", "filtered"} and set(frame["seed"]) == {5}
     assert Path(png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_detector_alone_lets_the_generators_text_through(texts):
+    """`filtered-detector` tags the crawl without the watermark key or the fingerprint archive: the statistical
+    detector alone does not see our n-gram model's text, so about the crawl's synthetic half trains as human. The
+    accounting must say so: what trains as synthetic is bounded by what the tagger missed."""
+    from biomass.experiment import run_arm
+
+    cfg = ExperimentConfig(generations=2, policies=("filtered-detector",), gen0_fraction=0.25,
+                           reference_fraction=0.35, vendi_docs=20, perplexity_docs=20)
+    rows, _ = run_arm("filtered-detector", 0.3, texts[:300], cfg, seed=1)
+    last = rows[-1]
+    assert last["policy"] == "filtered-detector" and last["train_docs"] == rows[0]["train_docs"]
+    assert last["filter_recall"] < 0.5 and last["synthetic_in_train"] > 0.2
+    missed = (1 - last["filter_recall"]) * last["train_docs"]  # the crawl holds one output of train_docs docs
+    assert last["synthetic_in_train"] * last["train_docs"] <= missed + 1e-9
