@@ -1,29 +1,37 @@
-"""Policy experiments: N generations of train -> generate -> retrain from one human reference, per data policy.
+"""Policy experiments: N generations of train -> generate -> retrain from one pool of human text, per data policy.
 
-The reference texts are split once, deterministically, into generation 0 (what the first model trains on and
-what the collapse metrics compare against) and a held-out pool of fresh human text that some policies draw
-from every year. Each generation trains the embedded generator on the policy's training set and samples D
-documents (D = the size of generation 0). What is measured is the model's own output, the same D documents
-for every policy, so the figures compare like with like:
+The pool is split once per seed, by a seeded random permutation, into three disjoint parts from the same
+distribution: **generation 0** (the human text the first model trains on), the **frozen reference** (never
+trained on: the collapse metrics and the held-out perplexity are measured against it) and the **fresh human
+pool** some policies draw from every generation. Every policy trains on the same budget B of documents per
+generation (B = the size of generation 0) and the model's own output, B documents, is what is measured:
 
-- ``replace``: train only on the last generation's output (Shumailov et al. 2024);
-- ``accumulate``: train on everything so far, generation 0 included (Gerstgrasser et al. 2024);
-- ``human-floor``: the last generation's output plus a fresh human share ``human_floor`` of D;
-- ``filtered``: like human-floor, but the corpus reaches training with its provenance stripped and the
-  tagger (watermark, fingerprints, detector) drops what it finds synthetic before training.
+- ``replace``: train on the last generation's output (Shumailov et al. 2024);
+- ``accumulate``: train on a seeded sample of B documents from everything so far, generation 0 included
+  (Gerstgrasser et al. 2024 accumulate without a budget; at a fixed budget the human share falls as 1/t);
+- ``human-floor``: (1 - s) B documents of the last output plus s B fresh human documents (Dohmatob et al. 2024);
+- ``filtered``: a crawl of the last output (B docs) and B fresh human docs, provenance stripped; the tagger
+  (watermark, fingerprints) drops what it finds synthetic and the model trains on B of the survivors;
+- ``filtered-detector`` (opt-in): the same with the statistical detector alone, fitted on generation 0.
 
-Also measured each generation: the model's perplexity on held-out head and tail reference sentences.
+Generation 1 is the same for every policy (all train on generation 0 with the same sampling seed: common random
+numbers, so differences between policies are not sampling noise of the first step). Also recorded: the tail
+coverage of generation 0's own rare words, each generation-0 word's extinction generation, the Vendi score of a
+seeded sample, and how much synthetic text the filter let through. ``biomass.experiment_report`` turns the rows
+into the table with 95% intervals over seeds and the plots.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import math
+import random
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,10 +39,13 @@ import pyarrow.parquet as pq
 from biomass.config import SynthesizeConfig
 from biomass.metrics import MetricsConfig, ReferenceProfile, collapse_metrics, head_tail_perplexity
 from biomass.provenance.config import ProvenanceConfig
-from biomass.schema import canonical_json, make_doc_id, sha256_text
+from biomass.schema import make_doc_id, sha256_text
 
 log = logging.getLogger(__name__)
 POLICIES = ("replace", "accumulate", "human-floor", "filtered")
+# Opt-in: `filtered` with the tagger's statistical detector alone (no watermark key, no fingerprint archive),
+# the position of a crawler meeting another generator's text.
+EXTRA_POLICIES = ("filtered-detector",)
 
 
 @dataclass(frozen=True)
@@ -42,39 +53,63 @@ class ExperimentConfig:
     generations: int = 5
     policies: tuple[str, ...] = POLICIES
     seed: int = 7
+    seeds: tuple[int, ...] | None = None  # None: (seed,)
     human_floor: float = 0.3
-    pool_fraction: float = 0.4
-    heldout_fraction: float = 0.1
+    share_sweep: tuple[float, ...] = ()  # extra human-floor shares, each run as its own arm
+    gen0_fraction: float = 0.2  # of the pool; B = the size of generation 0
+    reference_fraction: float = 0.3  # of the pool: the frozen reference; the rest is the fresh human pool
+    budget: int | None = None  # documents per generation; None: all of generation 0
+    vendi_docs: int = 200  # documents per generation in the Vendi sample
+    perplexity_docs: int = 300  # reference documents scored for head/tail perplexity
     synthesize: SynthesizeConfig = field(default_factory=SynthesizeConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def __post_init__(self) -> None:
-        unknown = set(self.policies) - set(POLICIES)
+        unknown = set(self.policies) - set(POLICIES + EXTRA_POLICIES)
         if unknown:
-            raise ValueError(f"unknown policies {sorted(unknown)}; choose from {', '.join(POLICIES)}")
+            raise ValueError(f"unknown policies {sorted(unknown)}; choose from {', '.join(POLICIES + EXTRA_POLICIES)}")
         if self.generations < 1:
             raise ValueError("generations must be >= 1")
+        for share in (self.human_floor, *self.share_sweep):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"a human share must be in [0, 1], got {share}")
+        if not (0 < self.gen0_fraction and 0 < self.reference_fraction
+                and self.gen0_fraction + self.reference_fraction < 1):
+            raise ValueError("gen0_fraction and reference_fraction must be > 0 and leave a fresh pool")
+
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        return tuple(self.seeds) if self.seeds else (self.seed,)
+
+    def arms(self) -> list[tuple[str, float]]:
+        """(policy, human share) of every run: the policies at ``human_floor``, then the sweep's extra shares."""
+        arms = [(p, self.human_floor if p.startswith(("human-floor", "filtered")) else 0.0) for p in self.policies]
+        if "human-floor" in self.policies:
+            arms += [("human-floor", s) for s in self.share_sweep if s != self.human_floor]
+        return arms
 
 
-def _bucket(text: str, seed: int) -> float:
-    digest = hashlib.sha256(f"{seed}:{text}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+def arm_label(policy: str, share: float) -> str:
+    return f"human-floor {share:g}" if policy == "human-floor" else policy
 
 
-def split_reference(texts: Sequence[str], cfg: ExperimentConfig) -> tuple[list[str], list[str], list[str]]:
-    """(generation 0, fresh human pool, held-out sentences source), by a seeded hash of each text."""
-    gen0, pool, heldout = [], [], []
-    for text in sorted(set(texts)):
-        u = _bucket(text, cfg.seed)
-        if u < cfg.heldout_fraction:
-            heldout.append(text)
-        elif u < cfg.heldout_fraction + cfg.pool_fraction:
-            pool.append(text)
-        else:
-            gen0.append(text)
-    if len(gen0) < 5 or not heldout:
-        raise ValueError(f"reference too small to split: {len(gen0)} gen-0 docs, {len(heldout)} held out")
-    return gen0, pool, heldout
+class Split(NamedTuple):
+    gen0: list[str]
+    reference: list[str]
+    fresh: list[str]
+
+
+def split_reference(texts: Sequence[str], cfg: ExperimentConfig, seed: int | None = None) -> Split:
+    """Generation 0, frozen reference and fresh pool: a seeded random permutation of the distinct texts, cut
+    by ``gen0_fraction`` and ``reference_fraction``. Input order does not matter (the texts are sorted first)."""
+    pool = sorted(set(texts))
+    random.Random(f"split:{cfg.seed if seed is None else seed}").shuffle(pool)
+    n0 = int(round(cfg.gen0_fraction * len(pool)))
+    nr = int(round(cfg.reference_fraction * len(pool)))
+    split = Split(pool[:n0], pool[n0:n0 + nr], pool[n0 + nr:])
+    if len(split.gen0) < 5 or len(split.reference) < 5 or not split.fresh:
+        raise ValueError(f"pool too small to split: {len(pool)} distinct texts")
+    return split
 
 
 def _table(texts: Sequence[str], tag: str) -> pa.Table:
@@ -85,15 +120,15 @@ def _table(texts: Sequence[str], tag: str) -> pa.Table:
 class _Generator:
     """The embedded generator with throwaway keys (labelled: experiment-only, never used to sign a corpus)."""
 
-    def __init__(self, cfg: ExperimentConfig, workdir: Path):
+    def __init__(self, cfg: ExperimentConfig, seed: int, workdir: Path):
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-        raw = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"experiment-{cfg.seed}".encode()).digest())
+        raw = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"experiment-{seed}".encode()).digest())
         pem = raw.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
         self.provenance = ProvenanceConfig(fingerprint_archive=str(workdir / "fingerprints")).with_secrets(
-            signing_key=pem, watermark_key=f"experiment-watermark-{cfg.seed}")
+            signing_key=pem, watermark_key=f"experiment-watermark-{seed}")
         self.cfg = cfg
         self.workdir = workdir
 
@@ -103,115 +138,146 @@ class _Generator:
         out = self.workdir / f"gen-{generation}-{seed}.parquet"
         synthesize_stage([_table(train, "train")], n=n, seed=seed, year=generation, parent=generation - 1,
                          config=self.cfg.synthesize, provenance=self.provenance, out_path=str(out))
-        return pq.read_table(out, columns=["text"]).column("text").to_pylist()
+        texts = pq.read_table(out, columns=["text"]).column("text").to_pylist()
+        out.unlink()
+        return texts
 
-    def filter_synthetic(self, texts: Sequence[str]) -> list[str]:
-        """Strip provenance, tag, and keep what the tagger does not call synthetic."""
+    def filter_synthetic(self, texts: Sequence[str], detector_reference: Sequence[str] | None = None) -> list[bool]:
+        """Strip provenance (only doc_id and text reach the tagger); True where the tagger keeps the text.
+
+        ``detector_reference``: tag with the statistical detector alone, fitted on these human texts (no
+        watermark key, no fingerprint archive); else with every signal of the generator's own provenance."""
         from biomass.provenance import tag_table
 
-        tagged = tag_table(_table(texts, "corpus"), config=self.provenance)
-        return [t for t, o in zip(tagged.column("text").to_pylist(), tagged.column("origin").to_pylist())
-                if o != "synthetic"]
+        if detector_reference is not None:
+            tagged = tag_table(_table(texts, "crawl"), config=ProvenanceConfig(), watermarkers=[],
+                               reference=list(detector_reference))
+        else:
+            tagged = tag_table(_table(texts, "crawl"), config=self.provenance)
+        return [o != "synthetic" for o in tagged.column("origin").to_pylist()]
 
 
-def run_policy(policy: str, reference_texts: Sequence[str], cfg: ExperimentConfig,
-               workdir: str | Path | None = None) -> list[dict[str, Any]]:
-    """Rows of (policy, generation, metrics...) for generations 0..N of one policy."""
+def _seed(*parts: Any) -> int:
+    return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:4], "big")
+
+
+class _FreshPool:
+    """Fresh human documents in a seeded order, each handed out once; past the end it starts over (counted)."""
+
+    def __init__(self, texts: Sequence[str], seed: int):
+        self.texts = list(texts)
+        random.Random(f"fresh:{seed}").shuffle(self.texts)
+        self.cursor = 0
+        self.reused = 0
+
+    def take(self, n: int) -> list[str]:
+        out = [self.texts[(self.cursor + i) % len(self.texts)] for i in range(n)]
+        self.reused += max(0, min(n, self.cursor + n - len(self.texts)))
+        self.cursor += n
+        return out
+
+
+def _words(texts: Sequence[str]) -> Counter:
+    from biomass.metrics.tokens import words
+
+    return Counter(w for t in texts for w in words(t))
+
+
+def run_arm(policy: str, share: float, texts: Sequence[str], cfg: ExperimentConfig, seed: int,
+            workdir: str | Path | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows of (arm, seed, generation, metrics...) for generations 0..N, and the extinction record
+    {counts: generation-0 count per word, extinct: first generation whose output lacks it (0 = never)}."""
+    from biomass.metrics.vendi import sample_docs, vendi_score
     from biomass.synth import NgramModel
 
-    gen0, pool, heldout = split_reference(reference_texts, cfg)
-    reference = ReferenceProfile.build(gen0, cfg.metrics)
-    d = len(gen0)
-    n_fresh = int(round(cfg.human_floor * d))
+    split = split_reference(texts, cfg, seed)
+    budget = min(cfg.budget or len(split.gen0), len(split.gen0))
+    gen0 = split.gen0[:budget]
+    reference = ReferenceProfile.build(split.reference, cfg.metrics)
+    heldout = sample_docs(split.reference, cfg.perplexity_docs, _seed(seed, "perplexity"))
+    gen0_counts = _words(gen0)
+    gen0_rare = {w for w, c in gen0_counts.items() if c <= (cfg.metrics.rare_max_count or 3)}
+    extinct = dict.fromkeys(gen0_counts, 0)
+    fresh = _FreshPool(split.fresh, seed)
+    label = arm_label(policy, share)
+    base = {"policy": label, "share": share, "seed": seed}
+
+    def measure(t: int, output: list[str], train: Sequence[str], extra: dict[str, Any]) -> dict[str, Any]:
+        model = NgramModel.train(train, cfg.synthesize.order)  # the model that wrote `output`
+        row = {**base, "generation": t, "train_docs": len(train), **extra}
+        row.update({k: v for k, v in collapse_metrics(output, reference, config=cfg.metrics).items()
+                    if isinstance(v, (int, float)) or v is None})
+        seen = _words(output)
+        row["tail_coverage_gen0"] = sum(w in seen for w in gen0_rare) / len(gen0_rare) if gen0_rare else None
+        row["vendi_bigram"] = vendi_score(sample_docs(output, cfg.vendi_docs, _seed(seed, label, t, "vendi")))
+        ppl = head_tail_perplexity(model, heldout, cfg.metrics, reference=reference)
+        row.update({k: ppl[k] for k in ("perplexity_head", "perplexity_tail", "tail_head_ratio")})
+        if t:
+            for w in extinct:
+                if not extinct[w] and w not in seen:
+                    extinct[w] = t
+        return row
+
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        gen = _Generator(cfg, Path(tmp))
-        # Generation 0 is the human data itself: the baseline every policy starts from.
-        rows = [_measure(policy, 0, gen0, None, reference, NgramModel.train(gen0, cfg.synthesize.order),
-                         heldout, cfg, {"train_docs": d})]
-        history: list[str] = list(gen0)
-        corpus: list[str] = list(gen0)
+        gen = _Generator(cfg, seed, Path(tmp))
+        rows = [measure(0, gen0, gen0, {"synthetic_in_train": 0.0, "fresh_reused": 0})]  # the baseline
+        history = list(gen0)
+        output = list(gen0)
+        n_out = int(math.ceil(budget * 1.05)) + 2  # a few outputs are quarantined as too short
         for t in range(1, cfg.generations + 1):
-            if policy == "replace":
-                train = corpus
+            rng = random.Random(_seed(seed, label, t, "train"))
+            synthetic_in_train, extra = 0, {}
+            if t == 1:
+                train = gen0
+            elif policy == "replace":
+                train, synthetic_in_train = output, len(output)
             elif policy == "accumulate":
-                train = history
+                idx = sorted(rng.sample(range(len(history)), min(budget, len(history))))
+                train = [history[i] for i in idx]
+                synthetic_in_train = sum(i >= len(gen0) for i in idx)
             elif policy == "human-floor":
-                train = corpus
+                n_fresh = int(round(share * budget))
+                kept = rng.sample(output, min(budget - n_fresh, len(output)))
+                train, synthetic_in_train = kept + fresh.take(n_fresh), len(kept)
             else:
-                train = gen.filter_synthetic(corpus) if t > 1 else corpus
-            seed = int.from_bytes(hashlib.sha256(f"{cfg.seed}:{policy}:{t}".encode()).digest()[:4], "big")
-            n_synth = d if policy in ("replace", "accumulate") else d - n_fresh
-            output = gen.generate(train, d, seed, t)  # the model's own output, measured for every policy
-            fresh = [pool[(t * n_fresh + i) % len(pool)] for i in range(n_fresh)] if pool and n_fresh else []
-            previous = corpus
-            corpus = output[:n_synth] + (fresh if policy in ("human-floor", "filtered") else [])
-            history = history + output
-            model = NgramModel.train(train, cfg.synthesize.order)  # the model that wrote `output`
-            rows.append(_measure(policy, t, output, previous, reference, model, heldout, cfg,
-                                 {"train_docs": len(train)}))
-    return rows
-
-
-def _measure(policy: str, t: int, texts: Sequence[str], previous: Sequence[str] | None,
-             reference: ReferenceProfile, model: Any, heldout: Sequence[str],
-             cfg: ExperimentConfig, extra: dict[str, Any]) -> dict[str, Any]:
-    metrics = collapse_metrics(list(texts), reference, previous=list(previous) if previous else None,
-                               config=cfg.metrics)
-    perplexity = head_tail_perplexity(model, list(heldout), cfg.metrics, reference=reference)
-    row = {"policy": policy, "generation": t, **extra}
-    row.update({k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None})
-    row.update({k: perplexity[k] for k in ("perplexity_head", "perplexity_tail", "tail_head_ratio")})
-    return row
+                crawl = [(text, True) for text in output] + [(text, False) for text in fresh.take(budget)]
+                rng.shuffle(crawl)
+                keep = gen.filter_synthetic([text for text, _ in crawl],
+                                            gen0 if policy == "filtered-detector" else None)
+                survivors = [(text, synth) for (text, synth), k in zip(crawl, keep) if k]
+                train = [text for text, _ in survivors[:budget]]
+                synthetic_in_train = sum(synth for _, synth in survivors[:budget])
+                caught = sum(synth and not k for (_, synth), k in zip(crawl, keep))
+                dropped_human = sum(not synth and not k for (_, synth), k in zip(crawl, keep))
+                extra = {"filter_recall": caught / len(output) if output else None,
+                         "filter_human_dropped": dropped_human / budget}
+            output = gen.generate(train, n_out, _seed(seed, t, "sample"), t)[:budget]
+            history += output
+            rows.append(measure(t, output, train, {
+                "synthetic_in_train": synthetic_in_train / len(train) if train else None,
+                "fresh_reused": fresh.reused, **extra}))
+    words = sorted(extinct)
+    record = {**base, "generations": cfg.generations, "words": len(words),
+              "counts": [gen0_counts[w] for w in words], "extinct": [extinct[w] for w in words]}
+    return rows, record
 
 
 def run_experiment(reference_texts: Sequence[str], cfg: ExperimentConfig, out_dir: str | Path) -> Path:
-    """Every policy, then the table (CSV + JSON) and the plots; returns the output folder."""
+    """Every arm under every seed, then the results (CSV, JSON, Markdown table, plots); returns the folder."""
+    from biomass.experiment_report import write_results
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
-    for policy in cfg.policies:
-        log.info("experiment: policy %s, %d generations", policy, cfg.generations)
-        rows.extend(run_policy(policy, reference_texts, cfg, workdir=out))
-    write_results(rows, out)
+    records: list[dict[str, Any]] = []
+    for seed in cfg.seed_list:
+        for policy, share in cfg.arms():
+            log.info("experiment: seed %d, %s, %d generations", seed, arm_label(policy, share), cfg.generations)
+            r, rec = run_arm(policy, share, reference_texts, cfg, seed, workdir=out)
+            rows += r
+            records.append(rec)
+    write_results(rows, records, out, cfg)
     return out
-
-
-def write_results(rows: list[dict[str, Any]], out: Path) -> None:
-    import pandas as pd
-
-    frame = pd.DataFrame(rows)
-    frame.to_csv(out / "experiment.csv", index=False, float_format="%.6g")
-    (out / "experiment.json").write_text(canonical_json(rows) + "\n")
-    plot(frame, out / "experiment.png")
-
-
-PLOTTED = ("tail_coverage", "tail_coverage_ngram", "distinct_2", "unigram_entropy", "ttr_corrected",
-           "zipf_exponent", "js_divergence", "js_divergence_prev", "perplexity_head", "perplexity_tail", "tail_head_ratio")
-
-
-def plot(frame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metrics = [m for m in PLOTTED if m in frame.columns and frame[m].notna().any()]
-    cols = 3
-    rows = -(-len(metrics) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
-    for ax, metric in zip(axes.flat, metrics):
-        for policy, group in frame.groupby("policy", sort=False):
-            ax.plot(group["generation"], group[metric], marker="o", label=policy)
-        ax.set_title(metric)
-        ax.set_xlabel("generation")
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(metrics):]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=8)
-    fig.suptitle("biomass policy experiment: the generator's own output, by generation")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
 
 
 def load_reference_texts(paths: Sequence[str]) -> list[str]:
@@ -227,36 +293,71 @@ def load_reference_texts(paths: Sequence[str]) -> list[str]:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("experiment", help="run N generations under each data policy and plot the metrics")
-    p.add_argument("--reference", action="append", required=True, help="Parquet with a text column (repeatable)")
+    p.add_argument("--reference", action="append", required=True,
+                   help="Parquet with a text column (repeatable): the pool split into gen 0, reference, fresh")
     p.add_argument("--generations", type=int, default=5)
-    p.add_argument("--policy", action="append", dest="policies", choices=POLICIES)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--policy", action="append", dest="policies", choices=POLICIES + EXTRA_POLICIES)
+    p.add_argument("--seed", type=int, action="append", dest="seeds", help="repeatable; default 7")
     p.add_argument("--human-floor", type=float, default=0.3)
-    p.add_argument("--out", required=True, help="folder for experiment.csv / .json / .png")
+    p.add_argument("--share", type=float, action="append", default=[], help="extra human-floor share (repeatable)")
+    p.add_argument("--gen0-fraction", type=float, default=0.2, help="share of the pool that is generation 0")
+    p.add_argument("--reference-fraction", type=float, default=0.3, help="share of the pool frozen as reference")
+    p.add_argument("--vendi-docs", type=int, default=200)
+    p.add_argument("--budget", type=int, default=None, help="training documents per generation (default: gen 0)")
+    p.add_argument("--out", required=True, help="folder for experiment.csv / .json / .md / *.png")
     p.set_defaults(func=_cmd)
 
 
 def _cmd(args) -> int:
-    cfg = ExperimentConfig(generations=args.generations, policies=tuple(args.policies or POLICIES), seed=args.seed,
-                           human_floor=args.human_floor)
+    cfg = ExperimentConfig(generations=args.generations, policies=tuple(args.policies or POLICIES),
+                           seeds=tuple(args.seeds or (7,)), human_floor=args.human_floor,
+                           share_sweep=tuple(args.share), gen0_fraction=args.gen0_fraction,
+                           reference_fraction=args.reference_fraction, vendi_docs=args.vendi_docs, budget=args.budget)
     out = run_experiment(load_reference_texts(args.reference), cfg, args.out)
-    print((out / "experiment.csv").read_text())
-    print(f"plots: {out / 'experiment.png'}")
+    print((out / "experiment.md").read_text())
+    print(f"results and plots: {out}")
     return 0
 
 
 # -- steps for the experiment DAG (one mapped task per policy, then one summary) ---------------------------------
 
+def config_from_params(params: dict[str, Any], policies: Sequence[str]) -> ExperimentConfig:
+    """The DAG's Params as a config (``seeds`` empty: the single ``seed``)."""
+    return ExperimentConfig(generations=params["generations"], policies=tuple(policies), seed=params["seed"],
+                            seeds=tuple(params.get("seeds") or ()) or None, human_floor=params["human_floor"],
+                            share_sweep=tuple(params.get("share_sweep") or ()))
+
+
 def run_policy_to_file(policy: str, reference_paths: Sequence[str], cfg: ExperimentConfig, out_dir: str) -> str:
+    """Every seed of one policy (and, for human-floor, of the share sweep) into policy-<name>.json."""
+    from biomass.storage import write_json_atomic
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = run_policy(policy, load_reference_texts(reference_paths), cfg, workdir=out)
+    texts = load_reference_texts(reference_paths)
+    rows, records = [], []
+    for seed in cfg.seed_list:
+        for p, share in cfg.arms():
+            if p == policy:
+                r, rec = run_arm(p, share, texts, cfg, seed, workdir=out)
+                rows += r
+                records.append(rec)
     path = out / f"policy-{policy}.json"
-    path.write_text(canonical_json(rows) + "\n")
+    write_json_atomic(path, {"rows": rows, "extinction": records})
     return str(path)
 
 
-def summarize_files(paths: Sequence[str], out_dir: str) -> str:
-    rows = [row for p in paths for row in json.loads(Path(p).read_text())]
-    write_results(rows, Path(out_dir))
+def summarize_files(paths: Sequence[str], out_dir: str, cfg: ExperimentConfig | None = None) -> str:
+    import json
+
+    from biomass.experiment_report import write_results
+
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    rows = [row for part in parts for row in part["rows"]]
+    records = [rec for part in parts for rec in part["extinction"]]
+    write_results(rows, records, Path(out_dir), cfg or ExperimentConfig())
     return str(Path(out_dir) / "experiment.png")
+
+
+__all__ = ["ExperimentConfig", "POLICIES", "Split", "arm_label", "config_from_params", "load_reference_texts",
+           "run_arm", "run_experiment", "run_policy_to_file", "split_reference", "summarize_files"]

@@ -1,0 +1,264 @@
+"""The policy experiment's results: mean and 95% t-interval over seeds, the extinction fit, tables and plots.
+
+Interval: mean +/- t_{0.975, n-1} * sd / sqrt(n) over the n seeds (sd with n - 1 degrees of freedom); with one
+seed there is no interval (lo = hi = mean). Extinction: for each word of generation 0's training text, the first
+generation whose output lacks it; words still present after the last generation are censored. The fit is the
+least-squares line of extinction generation on ln(original count) over the words that went extinct, pooled over
+seeds, with its R^2, plus the same slope per seed (for an interval). Every file goes through
+``biomass.storage``'s atomic writers.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+TABLE_METRICS = ("tail_coverage", "tail_coverage_gen0", "tail_coverage_ngram", "vendi_bigram", "distinct_2",
+                 "js_divergence", "perplexity_head", "perplexity_tail", "synthetic_in_train")
+PLOTTED = ("tail_coverage", "tail_coverage_gen0", "tail_coverage_ngram", "vendi_bigram", "distinct_2",
+           "unigram_entropy", "js_divergence", "perplexity_head", "perplexity_tail")
+
+
+def t_interval(values: Sequence[float]) -> tuple[float, float, float, int]:
+    """(mean, lo, hi, n) of the finite values: the two-sided 95% Student t-interval for the mean."""
+    from scipy.stats import t as student_t
+
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    if x.size == 0:
+        return (math.nan, math.nan, math.nan, 0)
+    mean = float(x.mean())
+    if x.size == 1:
+        return (mean, mean, mean, 1)
+    half = float(student_t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return (mean, mean - half, mean + half, int(x.size))
+
+
+def summarize(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = PLOTTED + ("synthetic_in_train",)):
+    """One row per (policy, share, generation, metric): mean, lo, hi, n over seeds."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    out = []
+    for (policy, share, gen), group in frame.groupby(["policy", "share", "generation"], sort=False):
+        for metric in metrics:
+            if metric in group.columns:
+                mean, lo, hi, n = t_interval(group[metric].astype(float).tolist())
+                out.append({"policy": policy, "share": share, "generation": gen, "metric": metric,
+                            "mean": mean, "lo": lo, "hi": hi, "seeds": n})
+    return pd.DataFrame(out)
+
+
+def _line(x: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
+    if x.size < 3 or np.ptp(x) == 0:
+        return {"slope": None, "intercept": None, "r2": None}
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + intercept)
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    return {"slope": float(slope), "intercept": float(intercept),
+            "r2": 1.0 - float((resid ** 2).sum()) / ss_tot if ss_tot else None}
+
+
+def extinction_fit(records: Sequence[dict[str, Any]], policy: str = "replace") -> dict[str, Any]:
+    """Extinction generation against ln(generation-0 count) for ``policy``'s runs (see the module docstring)."""
+    runs = [r for r in records if r["policy"] == policy]
+    if not runs:
+        return {"policy": policy, "runs": 0}
+    xs, ys, per_seed, words, extinct = [], [], [], 0, 0
+    for run in runs:
+        counts, gens = np.asarray(run["counts"], dtype=np.float64), np.asarray(run["extinct"], dtype=np.float64)
+        died = gens > 0
+        words += counts.size
+        extinct += int(died.sum())
+        xs.append(np.log(counts[died]))
+        ys.append(gens[died])
+        per_seed.append(_line(np.log(counts[died]), gens[died])["slope"])
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    fit = _line(x, y)
+    mean, lo, hi, n = t_interval([s for s in per_seed if s is not None])
+    # mean extinction generation by original count (extinct words), and the share still alive at the end
+    by_count = []
+    all_counts = np.concatenate([np.asarray(r["counts"]) for r in runs])
+    all_gens = np.concatenate([np.asarray(r["extinct"]) for r in runs])
+    for c in sorted(set(all_counts.tolist())):
+        if c > 64:
+            break
+        sel = all_counts == c
+        died = all_gens[sel] > 0
+        by_count.append({"count": int(c), "words": int(sel.sum()), "extinct": int(died.sum()),
+                         "mean_generation": float(all_gens[sel][died].mean()) if died.any() else None})
+    return {"policy": policy, "runs": len(runs), "generations": runs[0]["generations"], "words": words,
+            "extinct": extinct, **fit, "slope_seed_mean": mean, "slope_lo": lo, "slope_hi": hi,
+            "slope_seeds": n, "by_count": by_count}
+
+
+def _fmt(mean: float, lo: float, hi: float, digits: int = 3) -> str:
+    if math.isnan(mean):
+        return "–"
+    if lo == hi:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
+
+
+def markdown(summary, fit: dict[str, Any], seeds: int, vendi_docs: int = 200) -> str:
+    """The README's tables: tail coverage per policy and generation, the last generation's other metrics, the
+    share sweep, the extinction fit and the filter's slip-through."""
+    main = summary[summary["policy"].isin(["replace", "accumulate", "filtered", "filtered-detector"])
+                   | (summary["policy"].str.startswith("human-floor") & (summary["share"] == _floor(summary)))]
+    arms = list(dict.fromkeys(main["policy"]))
+    gens = sorted(summary["generation"].unique())
+    last = gens[-1]
+
+    def cell(policy, gen, metric, digits=3):
+        sel = summary[(summary["policy"] == policy) & (summary["generation"] == gen) & (summary["metric"] == metric)]
+        if sel.empty:
+            return "–"
+        r = sel.iloc[0]
+        return _fmt(r["mean"], r["lo"], r["hi"], digits)
+
+    out = [f"Tail coverage of the frozen reference's rare words (mean ± 95% t-interval half-width over {seeds} "
+           "seeds), by generation:", "",
+           "| policy | " + " | ".join(f"gen {g}" for g in gens) + " |",
+           "|---|" + "---|" * len(gens)]
+    out += [f"| {a} | " + " | ".join(cell(a, g, "tail_coverage") for g in gens) + " |" for a in arms]
+    cols = [("tail_coverage_gen0", "tail cov. (gen-0 rare words)", 3), ("tail_coverage_ngram", "rare bigrams", 3),
+            ("vendi_bigram", f"Vendi ({vendi_docs} docs)", 1), ("distinct_2", "distinct-2", 3),
+            ("js_divergence", "JS vs reference", 3), ("perplexity_head", "head ppl", 0),
+            ("perplexity_tail", "tail ppl", 0), ("synthetic_in_train", "synthetic share of training", 2)]
+    out += ["", f"Generation {last}, other metrics:", "",
+            "| policy | " + " | ".join(name for _, name, _ in cols) + " |", "|---|" + "---|" * len(cols)]
+    out += [f"| {a} | " + " | ".join(cell(a, last, m, d) for m, _, d in cols) + " |" for a in arms]
+    sweep = summary[summary["policy"].str.startswith("human-floor") & (summary["metric"] == "tail_coverage")
+                    & (summary["generation"] == last)].sort_values("share")
+    if len(sweep) > 1:
+        out += ["", f"Human-floor share sweep, generation {last}:", "", "| fresh human share | tail coverage |",
+                "|---|---|"]
+        out += [f"| {r['share']:g} | {_fmt(r['mean'], r['lo'], r['hi'])} |" for _, r in sweep.iterrows()]
+    if fit.get("runs"):
+        head = (f"Extinction under `{fit['policy']}` ({fit['runs']} runs, {fit['words']} generation-0 words, "
+                f"{fit['extinct']} extinct within {fit['generations']} generations): ")
+        if fit["slope"] is None or fit["r2"] is None:
+            out += ["", head + "too few extinct words, or all at one count, to fit a line."]
+        else:
+            out += ["", head + f"extinction generation = {fit['slope']:.3f} · ln(count) + {fit['intercept']:.3f}, "
+                    f"R² = {fit['r2']:.3f} (per-seed slope "
+                    f"{_fmt(fit['slope_seed_mean'], fit['slope_lo'], fit['slope_hi'])})."]
+    return "\n".join(out) + "\n"
+
+
+def _floor(summary) -> float:
+    """The share of the main human-floor arm: the one `filtered` shares, else the smallest in the sweep."""
+    filt = summary[summary["policy"] == "filtered"]
+    shares = sorted(summary[summary["policy"].str.startswith("human-floor")]["share"].unique())
+    if not filt.empty:
+        return float(filt["share"].iloc[0])
+    return float(shares[0]) if shares else math.nan
+
+
+def _png(fig, dpi: int = 100) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def plots(summary, fit: dict[str, Any]) -> dict[str, bytes]:
+    """{file name: PNG bytes}: the metric curves with 95% bands, the share sweep, the extinction plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    floor = _floor(summary)
+    main = summary[~summary["policy"].str.startswith("human-floor") | (summary["share"] == floor)]
+    metrics = [m for m in PLOTTED if m in set(main["metric"]) and main[main["metric"] == m]["mean"].notna().any()]
+    files = {}
+    cols = 3
+    fig, axes = plt.subplots(-(-len(metrics) // cols), cols, figsize=(4.2 * cols, 3.0 * -(-len(metrics) // cols)),
+                             squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        for policy, group in main[main["metric"] == metric].groupby("policy", sort=False):
+            line, = ax.plot(group["generation"], group["mean"], marker="o", ms=3, label=policy)
+            ax.fill_between(group["generation"], group["lo"], group["hi"], color=line.get_color(), alpha=0.2)
+        ax.set_title(metric, fontsize=10)
+        ax.set_xlabel("generation")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle("policy experiment: the generator's own output (mean and 95% interval over seeds)")
+    fig.tight_layout()
+    files["experiment.png"] = _png(fig, dpi=72)  # nine panels: kept small enough to commit
+    plt.close(fig)
+
+    last = summary["generation"].max()
+    sweep = summary[summary["policy"].str.startswith("human-floor") & (summary["metric"] == "tail_coverage")
+                    & (summary["generation"] == last)].sort_values("share")
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.errorbar(sweep["share"], sweep["mean"], yerr=[sweep["mean"] - sweep["lo"], sweep["hi"] - sweep["mean"]],
+                marker="o", capsize=3, label="human-floor")
+    for policy, style in (("replace", ":"), ("accumulate", "--")):
+        sel = summary[(summary["policy"] == policy) & (summary["metric"] == "tail_coverage")
+                      & (summary["generation"] == last)]
+        if not sel.empty:
+            r = sel.iloc[0]
+            ax.axhline(r["mean"], ls=style, color="gray", label=policy)
+            ax.axhspan(r["lo"], r["hi"], color="gray", alpha=0.15)
+    ax.set_xlabel("fresh human share of each generation's training budget")
+    ax.set_ylabel(f"tail coverage, generation {last}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    files["experiment-share.png"] = _png(fig)
+    plt.close(fig)
+
+    if fit.get("by_count"):
+        pts = [b for b in fit["by_count"] if b["mean_generation"] is not None]
+        fig, ax1 = plt.subplots(figsize=(5.5, 3.6))
+        ax1.plot([b["count"] for b in pts], [b["mean_generation"] for b in pts], "o", ms=4,
+                 label="mean extinction generation (extinct words)")
+        if fit["slope"] is not None and fit["r2"] is not None:
+            xs = np.array([pts[0]["count"], pts[-1]["count"]], dtype=float)
+            ax1.plot(xs, fit["slope"] * np.log(xs) + fit["intercept"], "-",
+                     label=f"fit: {fit['slope']:.2f} ln(count) + {fit['intercept']:.2f}, R² {fit['r2']:.2f}")
+        ax2 = ax1.twinx()
+        ax2.plot([b["count"] for b in fit["by_count"]], [1 - b["extinct"] / b["words"] for b in fit["by_count"]],
+                 "s", ms=3, color="gray", alpha=0.6, label="share still alive at the end")
+        ax2.set_ylabel("share still alive", color="gray")
+        ax1.set_xscale("log")
+        ax1.set_xlabel("count in generation 0's training text")
+        ax1.set_ylabel("generation it disappears")
+        ax1.set_title(f"extinction under {fit['policy']} ({fit['runs']} runs)", fontsize=10)
+        ax1.grid(alpha=0.3)
+        h1, l1 = ax1.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax1.legend(h1 + h2, l1 + l2, fontsize=7, loc="lower right")
+        fig.tight_layout()
+        files["experiment-extinction.png"] = _png(fig)
+        plt.close(fig)
+    return files
+
+
+def write_results(rows: list[dict[str, Any]], records: list[dict[str, Any]], out: Path, cfg: Any) -> None:
+    """experiment.csv (every run), experiment-summary.csv, experiment.json, experiment.md and the PNGs."""
+    import pandas as pd
+
+    from biomass.schema import canonical_json
+    from biomass.storage import write_bytes_atomic
+
+    frame = pd.DataFrame(rows)
+    summary = summarize(rows)
+    fit = extinction_fit(records, "replace")
+    fits = {p: extinction_fit(records, p) for p in dict.fromkeys(r["policy"] for r in records)}
+    seeds = int(frame["seed"].nunique())
+    write_bytes_atomic(out / "experiment.csv", frame.to_csv(index=False, float_format="%.6g").encode())
+    write_bytes_atomic(out / "experiment-summary.csv", summary.to_csv(index=False, float_format="%.6g").encode())
+    meta = {"seeds": sorted(int(s) for s in frame["seed"].unique()), "generations": int(frame["generation"].max()),
+            "config": {k: v for k, v in vars(cfg).items() if k not in ("synthesize", "metrics")}}
+    write_bytes_atomic(out / "experiment.json",
+                       (canonical_json({"meta": meta, "rows": rows, "extinction_fits": fits}) + "\n").encode())
+    write_bytes_atomic(out / "experiment.md", markdown(summary, fit, seeds, getattr(cfg, "vendi_docs", 200)).encode())
+    for name, data in plots(summary, fit).items():
+        write_bytes_atomic(out / name, data)
