@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2] / "include"
 
 LAYERS: list[tuple[str, list[str]]] = [
     ("commands", ["biomass.cli", "biomass.*.cli"]),
-    ("applications", ["biomass.experiment", "biomass.observatory", "biomass.observatory.*"]),
+    ("applications", ["biomass.experiment", "biomass.experiment_report", "biomass.observatory",
+                      "biomass.observatory.*"]),
     ("publish and run", ["biomass.pipeline", "biomass.pipeline.publishing"]),
     ("expert review", ["biomass.review", "biomass.review.*"]),
     ("pipeline steps", ["biomass.pipeline.*"]),
