@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from biomass.filters.pii_params import PIIParams
 from biomass.metrics.config import MetricsConfig
 from biomass.provenance.config import ProvenanceConfig
+from biomass.strict import StrictModel
 from biomass.schema import canonical_json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -28,11 +29,7 @@ BUNDLED_CONFIG = REPO_ROOT / "biomass.yaml"
 Policy = Literal["replace", "accumulate"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AiOptOutConfig(_Strict):
+class AiOptOutConfig(StrictModel):
     """Which AI opt-outs a page declares for itself are honoured (``biomass.stages.optout``): a page that fires one
     is quarantined as ``opted_out``. ``noimageai`` is off by default: it reserves a page's images, not its text,
     and the scrape publishes only text, so honouring it would drop text its owner did not opt out."""
@@ -56,7 +53,7 @@ class AiOptOutConfig(_Strict):
         return cleaned
 
 
-class ScrapeConfig(_Strict):
+class ScrapeConfig(StrictModel):
     inputs: list[str] = Field(default_factory=list, description="paths or globs; {year} is the generation year")
     max_record_bytes: int = 5_000_000
     min_chars: int = 200
@@ -67,7 +64,7 @@ class ScrapeConfig(_Strict):
     ai_optout: AiOptOutConfig = AiOptOutConfig()
 
 
-class LicenseConfig(_Strict):
+class LicenseConfig(StrictModel):
     inputs: list[str] = Field(default_factory=list, description="publisher drop folders or globs of them")
     known_publishers: list[str] = Field(default_factory=list, description="fail-closed: others are quarantined")
     min_chars: int = 200
@@ -76,7 +73,7 @@ class LicenseConfig(_Strict):
     human_era_cutoff: date = date(2023, 1, 1)
 
 
-class SynthesizeConfig(_Strict):
+class SynthesizeConfig(StrictModel):
     backend: Literal["ngram", "openai"] = "ngram"
     order: int = 3
     prompt_tokens: int = 8
@@ -97,7 +94,7 @@ class SynthesizeConfig(_Strict):
     openai_backoff_max_s: float = Field(30.0, ge=0, description="cap on one retry wait")
 
 
-class DedupConfig(_Strict):
+class DedupConfig(StrictModel):
     threshold: float = 0.8
     num_perm: int = 128
     seed: int = 1
@@ -106,7 +103,7 @@ class DedupConfig(_Strict):
                                                                      "cluster (SPARK_REMOTE / spark-submit config)")
 
 
-class RunLockConfig(_Strict):
+class RunLockConfig(StrictModel):
     """The lock one run of a year holds on its data root (``<data_root>/locks/<year>.lock``). Where and when a run
     happens, not what it produces: left out of the config hash."""
 
@@ -115,14 +112,14 @@ class RunLockConfig(_Strict):
     heartbeat_seconds: float = Field(30.0, gt=0, description="how often a running step refreshes the heartbeat")
 
 
-class Reviewer(_Strict):
+class Reviewer(StrictModel):
     """One person who may decide a review: ``id`` is their Airflow user id (the auth manager's), ``name`` shown."""
 
     id: str = Field(min_length=1)
     name: str = ""
 
 
-class ReviewConfig(_Strict):
+class ReviewConfig(StrictModel):
     """Expert review before publish (``biomass.review``). Who decides and how long they may take are run-time
     matters, not the data's: left out of the config hash, like the run lock."""
 
@@ -139,7 +136,7 @@ class ReviewConfig(_Strict):
     text_chars: int = Field(20_000, ge=200, description="a sampled document's text is kept up to this length")
 
 
-class GateConfig(_Strict):
+class GateConfig(StrictModel):
     """Thresholds for the great-expectations suites. Every one can be overridden per run."""
 
     min_rows: int = 1
@@ -160,7 +157,7 @@ class GateConfig(_Strict):
 
 
 # --- filters (issue 15: the curation chain) ---------------------------------------------------------------------
-class FilterSpec(_Strict):
+class FilterSpec(StrictModel):
     """One step of the chain: a registered filter (``name`` or ``name/version``), its parameters, and the gate's
     bound on the share of the rows reaching it that it may drop (None: ``filters.max_drop_share``)."""
 
@@ -174,14 +171,14 @@ class FilterSpec(_Strict):
         return {"name": value} if isinstance(value, str) else value
 
 
-class PIIConfig(_Strict):
+class PIIConfig(StrictModel):
     """PII placeholders (``biomass.filters.pii``) on every row the chain keeps: e-mails, public IPs, phones."""
 
     enabled: bool = False
     params: PIIParams = PIIParams()
 
 
-class FiltersConfig(_Strict):
+class FiltersConfig(StrictModel):
     """The curation chain run on every new row (scraped, licensed, synthetic) before dedup. Filters decide the
     output, so the chain is part of the config hash. Validated here, through the registry: an unknown name, a
     version the code does not implement, a name used twice or a bad parameter fails at config load."""
@@ -244,7 +241,7 @@ def _resolve_filter_paths(raw: dict[str, Any], base: Path) -> None:
 # --- end filters -----------------------------------------------------------------------------------------------
 
 
-class BiomassConfig(_Strict):
+class BiomassConfig(StrictModel):
     data_root: str = "data"
     seed: int = 20260101
     policy: Policy = "replace"

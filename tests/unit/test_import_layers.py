@@ -39,7 +39,8 @@ LAYERS: list[tuple[str, list[str]]] = [
                  "biomass.synth.*", "biomass.filters", "biomass.filters.*", "biomass.provenance.config"]),
     ("accounting", ["biomass.accounting", "biomass.profiling", "biomass.manifest", "biomass.report"]),
     ("storage", ["biomass.storage", "biomass.datadocs"]),
-    ("foundations", ["biomass", "biomass.schema", "biomass.exitcodes", "biomass.cpus", "biomass.text"]),
+    ("foundations", ["biomass", "biomass.schema", "biomass.exitcodes", "biomass.cpus", "biomass.text",
+                     "biomass.strict"]),
 ]
 # LAYERS is written top-down and searched top-down, so a name listed high wins over a lower wildcard
 # ("biomass.pipeline.publishing" before "biomass.pipeline.*"). Two modules sit *below* their package's wildcard:

@@ -12,17 +12,17 @@ from abc import ABC, abstractmethod
 from typing import ClassVar, Sequence
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict
+
+from biomass.strict import StrictModel
 
 
 class FilterError(ValueError):
     """A filter chain or a filter's parameters are invalid."""
 
 
-class FilterParams(BaseModel):
+class FilterParams(StrictModel):
     """Base of every filter's parameters: strict and frozen, like the rest of the config."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Parameters holding file paths (a str or a list of str): ``load_config`` resolves relative ones against the
     # config file's folder, as it does every other path, so a chain means the same thing from any working dir.

@@ -3,7 +3,9 @@ the config does not import the regex and Arrow machinery."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from biomass.strict import StrictModel
 
 VERSION = 1
 KINDS = ("email", "ipv4", "ipv6", "phone")
@@ -17,10 +19,9 @@ IPV6_PLACEHOLDERS = ("2001:db8::1", "2001:db8:85a3::8a2e:370:7334")
 PHONE_PLACEHOLDERS = ("+1 202-555-0100", "+44 20 7946 0000")
 
 
-class PIIParams(BaseModel):
+class PIIParams(StrictModel):
     """What to replace and with what. Placeholders are used in a circle within each document."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     email: bool = True
     ip: bool = Field(True, description="IPv4 and IPv6 addresses")

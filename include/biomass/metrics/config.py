@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from biomass.strict import StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Bound(_Strict):
+class Bound(StrictModel):
     """One collapse-gate bound on one metric: a warning level that is crossed before the failing level.
 
     ``direction="min"``: the metric must stay at or above the levels (e.g. tail coverage).
@@ -45,7 +43,7 @@ def _default_bounds() -> list[Bound]:
     ]
 
 
-class MetricsConfig(_Strict):
+class MetricsConfig(StrictModel):
     """What the collapse metrics measure and where the collapse gate draws its lines.
 
     Tokens: NFKC-normalise, lowercase, then every maximal run of ``\\w`` characters is one token (the same words

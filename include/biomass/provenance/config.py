@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
+
+from biomass.strict import StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class WatermarkConfig(_Strict):
+class WatermarkConfig(StrictModel):
     gamma: float = Field(0.25, gt=0.0, lt=1.0, description="share of green (previous word, word) pairs")
     delta: float = Field(2.0, ge=0.0, description="log-odds boost of green words while sampling")
     z_threshold: float = Field(4.0, description="detector fires at z >= this")
@@ -28,7 +26,7 @@ class WatermarkConfig(_Strict):
     key: Optional[SecretStr] = Field(None, exclude=True, description="passed at run time; never serialised")
 
 
-class DetectorConfig(_Strict):
+class DetectorConfig(StrictModel):
     """Statistical detector for text from generators we do not control, calibrated on human-era text."""
 
     enabled: bool = True
@@ -41,7 +39,7 @@ class DetectorConfig(_Strict):
     seed: int = 1
 
 
-class ProvenanceConfig(_Strict):
+class ProvenanceConfig(StrictModel):
     signing_key_file: Optional[str] = Field(None, description="PEM (PKCS8) or base64 raw Ed25519 private key")
     signing_key_env: str = "BIOMASS_SIGNING_KEY"
     signing_key: Optional[SecretStr] = Field(None, exclude=True, description="passed at run time; never serialised")
