@@ -19,16 +19,12 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
-import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procbench import REPO, Runner, add_worker_args, run_worker  # noqa: E402 (whole processes on one core)
+
 FIXTURE = REPO / "tests" / "fixtures" / "human_text.jsonl.gz"
 CHAIN = ["gopher_quality", "gopher_repetition", "fineweb_quality", "c4_quality"]
 
@@ -96,21 +92,7 @@ def run_datatrove(inp: str, out: str) -> None:
     Path(out).write_text(json.dumps(result))
 
 
-# -- whole-process timing -------------------------------------------------------------------------------------
-def timed(cmd: list[str], env: dict) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds and peak RSS (bytes) of one process, pinned to one core."""
-    pin = ["taskset", "-c", str(min(os.sched_getaffinity(0)))] if shutil.which("taskset") else []
-    with tempfile.NamedTemporaryFile(suffix=".time") as tf:
-        t0 = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-v", "-o", tf.name, *pin, *cmd], env=env, capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-        stats = dict(line.strip().split(": ", 1) for line in Path(tf.name).read_text().splitlines()
-                     if ": " in line)
-    cpu = float(stats["User time (seconds)"]) + float(stats["System time (seconds)"])
-    return wall, cpu, int(stats["Maximum resident set size (kbytes)"]) * 1024
+WORKERS = {"ours": run_ours, "datatrove": run_datatrove}
 
 
 def agreement(ours: list, theirs: list) -> None:
@@ -139,23 +121,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=None, help="at most this many documents (default: all, 3164 with the Debian docs)")
     parser.add_argument("--runs", type=int, default=1, help="timed runs of biomass's chain (median)")
-    parser.add_argument("--worker", choices=["ours", "datatrove"], help=argparse.SUPPRESS)
-    parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
+    add_worker_args(parser, WORKERS)
     args = parser.parse_args()
-    if args.worker:
-        (run_ours if args.worker == "ours" else run_datatrove)(*args.paths)
+    if run_worker(args, WORKERS):
         return 0
 
-    work = REPO / ".bench"
-    work.mkdir(exist_ok=True)
+    runner = Runner(__file__)
+    work = runner.work
     inp = work / "filters-input.parquet"
     print(build_input(inp, args.docs))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "include"), os.environ.get("PYTHONPATH", "")]))
-    me = [sys.executable, str(Path(__file__).resolve())]
     out_ours, out_dt = work / "filters-ours.json", work / "filters-datatrove.json"
-    runs = [timed([*me, "--worker", "ours", str(inp), str(out_ours)], env) for _ in range(max(args.runs, 1))]
+    runs = [runner.time("ours", inp, out_ours) for _ in range(max(args.runs, 1))]
     wall, cpu, rss = sorted(runs)[len(runs) // 2]
-    dt_wall, dt_cpu, dt_rss = timed([*me, "--worker", "datatrove", str(inp), str(out_dt)], env)
+    dt_wall, dt_cpu, dt_rss = runner.time("datatrove", inp, out_dt)
     ours, theirs = json.loads(out_ours.read_text()), json.loads(out_dt.read_text())
     n = len(ours)
     agreement(ours, theirs)
