@@ -55,7 +55,7 @@ def run_ours(inp: str, out: str) -> None:
 
     from biomass.filters import build_chain
 
-    table = pq.read_table(inp, columns=["doc_id", "text"])
+    table = pq.ParquetFile(inp).read(columns=["doc_id", "text"])   # read_table would import pyarrow.dataset
     alive = list(range(table.num_rows))
     result: list[list | None] = [None] * table.num_rows
     for f in build_chain(CHAIN):
@@ -78,7 +78,7 @@ def run_datatrove(inp: str, out: str) -> None:
 
     chain = [("gopher_quality", GopherQualityFilter()), ("gopher_repetition", GopherRepetitionFilter()),
              ("fineweb_quality", FineWebQualityFilter()), ("c4_quality", C4QualityFilter())]
-    table = pq.read_table(inp, columns=["doc_id", "text"])
+    table = pq.ParquetFile(inp).read(columns=["doc_id", "text"])   # read_table would import pyarrow.dataset
     result: list[list | None] = []
     for doc_id, text in zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist()):
         doc = Document(text=text, id=doc_id)

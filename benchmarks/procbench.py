@@ -2,12 +2,15 @@
 
 Each side of a comparison runs as its own process (the benchmark script re-executed with ``--worker NAME
 PATHS...``), pinned to one core and measured by ``/usr/bin/time -v``, so start-up, imports and I/O count as they do
-for a user. Inputs and outputs go to the repository's ``.bench`` folder; workers import biomass from ``include/``.
+for a user. Inputs and outputs go to the repository's ``.bench`` folder; workers import biomass from ``include/``,
+byte-compiled first as an installed package is (this machine sets PYTHONDONTWRITEBYTECODE, so without it every
+worker would compile biomass's sources again, while the libraries it is compared with come compiled).
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import subprocess
@@ -56,6 +59,7 @@ class Runner:
     def __init__(self, script: str) -> None:
         self.work = REPO / ".bench"
         self.work.mkdir(exist_ok=True)
+        compileall.compile_dir(str(REPO / "include" / "biomass"), quiet=1)
         self.cmd = [sys.executable, str(Path(script).resolve())]
         self.env = dict(os.environ,
                         PYTHONPATH=os.pathsep.join([str(REPO / "include"), os.environ.get("PYTHONPATH", "")]))
