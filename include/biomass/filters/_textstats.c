@@ -298,7 +298,79 @@ static PyObject *line_stats(PyObject *self, PyObject *text) {
     return Py_BuildValue("nnn", lines, bullets, ellipses);
 }
 
+/* c4_lines(text, max_word_length, remove_citations, filter_no_terminal_punct, min_words_per_line) -> list[str]:
+ * the lines of C4QualityFilter's loop that survive its rules decided without lower-casing: for each line of
+ * text.splitlines(), stripped: no word (str.split()) longer than max_word_length (-1: off), at least
+ * min_words_per_line words (counted before citations go, as datatrove counts them), citation marks removed
+ * (re.sub of \[\d*]|\[edit]|\[citation needed], \d being any decimal digit), then, with
+ * filter_no_terminal_punct, ending in . ? ! " ' but not "...". c4.py runs the rest (lorem ipsum, javascript,
+ * curly brackets, policy phrases, sentences) over what is returned. */
+static int at(int kind, const void *data, Py_ssize_t i, Py_ssize_t end, const char *lit) {
+    for (Py_ssize_t q = 0; lit[q]; q++)
+        if (i + q >= end || PyUnicode_READ(kind, data, i + q) != (Py_UCS4)(unsigned char)lit[q]) return 0;
+    return 1;
+}
+
+static PyObject *c4_lines(PyObject *self, PyObject *args) {
+    PyObject *text;
+    Py_ssize_t max_word, min_words;
+    int cite, punct;
+    if (!PyArg_ParseTuple(args, "Unppn", &text, &max_word, &cite, &punct, &min_words)) return NULL;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), i = 0;
+    PyObject *out = PyList_New(0);
+    Py_UCS4 *buf = PyMem_Malloc((len + 1) * sizeof(Py_UCS4));
+    if (!out || !buf) { Py_XDECREF(out); PyMem_Free(buf); return PyErr_NoMemory(); }
+    while (i < len) {
+        Py_ssize_t start = i;
+        while (i < len && !Py_UNICODE_ISLINEBREAK(PyUnicode_READ(kind, data, i))) i++;
+        Py_ssize_t a = start, b = i;
+        if (i < len) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            i++;
+            if (c == '\r' && i < len && PyUnicode_READ(kind, data, i) == '\n') i++;
+        }
+        while (a < b && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, a))) a++;
+        while (b > a && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, b - 1))) b--;
+        Py_ssize_t words = 0, longest = 0, j = a;
+        while (j < b) {
+            while (j < b && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, j))) j++;
+            if (j >= b) break;
+            Py_ssize_t w0 = j;
+            while (j < b && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, j))) j++;
+            words++;
+            if (j - w0 > longest) longest = j - w0;
+        }
+        if ((max_word != -1 && longest > max_word) || words < min_words) continue;
+        Py_ssize_t n = 0;
+        for (j = a; j < b;) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, j);
+            if (cite && c == '[') {
+                Py_ssize_t q = j + 1;
+                while (q < b && Py_UNICODE_ISDECIMAL(PyUnicode_READ(kind, data, q))) q++;
+                if (q < b && PyUnicode_READ(kind, data, q) == ']') { j = q + 1; continue; }
+                if (at(kind, data, j, b, "[edit]")) { j += 6; continue; }
+                if (at(kind, data, j, b, "[citation needed]")) { j += 17; continue; }
+            }
+            buf[n++] = c;
+            j++;
+        }
+        if (punct) {
+            Py_UCS4 last = n ? buf[n - 1] : 0;
+            if (!(last == '.' || last == '?' || last == '!' || last == '"' || last == '\'')) continue;
+            if (n >= 3 && buf[n - 1] == '.' && buf[n - 2] == '.' && buf[n - 3] == '.') continue;
+        }
+        PyObject *line = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, n);
+        if (!line || PyList_Append(out, line) < 0) { Py_XDECREF(line); Py_DECREF(out); PyMem_Free(buf); return NULL; }
+        Py_DECREF(line);
+    }
+    PyMem_Free(buf);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"c4_lines", c4_lines, METH_VARARGS, "C4QualityFilter's lines that survive its rules decided without lower()"},
     {"line_stats", line_stats, METH_O, "text -> (n_lines, bullet_lines, ellipsis_lines) of GopherQualityFilter"},
     {"ngram_stats", ngram_stats, METH_VARARGS, "(words, top_ns, dup_ns) -> (top chars per n, dup chars per n)"},
     {"word_stats", word_stats, METH_O, "words -> (n_non_symbol, chars_of_non_symbol, n_with_alpha)"},
