@@ -8,6 +8,7 @@ committed fixture.
 from __future__ import annotations
 
 import glob
+import gzip
 from pathlib import Path
 
 SOURCES = {
@@ -29,6 +30,24 @@ def load_real_docs(min_words: int = 50) -> list[dict]:
             text = normalize(extract_plain_text(html, main_content=True))
             if len(text.split()) >= min_words:
                 out.append({"origin": origin, "path": path, "text": text})
+    return out
+
+
+GIT_NOTES = "/usr/share/doc/git/RelNotes/*.txt*"
+
+
+def load_git_notes(min_words: int = 50) -> list[dict]:
+    """[{origin, path, text}]: git's release notes as Debian ships them with git (plain text written by git's
+    maintainers, lines and lists kept), normalised as load_real_docs normalises; [] without git's docs."""
+    from biomass.text import normalize
+
+    out = []
+    for path in sorted(glob.glob(GIT_NOTES)):
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+            text = normalize(fh.read())
+        if len(text.split()) >= min_words:
+            out.append({"origin": "git-relnotes", "path": path, "text": text})
     return out
 
 
