@@ -423,6 +423,19 @@ static PyObject *analyse(PyObject *self, PyObject *chunk) {
     return analyse_ascii(chunk);
 }
 
+/* The cyclic GC need not watch cache entries: they hold only str and tuples of str, so they can be in no cycle
+ * (CPython itself untracks such tuples, but only once a collection has visited them, while the cache of ~100k
+ * entries made collections a fifth of the chain's time). */
+static void untrack(PyObject *t) {
+    if (PyTuple_CheckExact(t) && PyObject_GC_IsTracked(t)) PyObject_GC_UnTrack(t);
+}
+
+static void untrack_entry(PyObject *e) {
+    PyObject *rests = PyTuple_GET_ITEM(e, 2);
+    for (Py_ssize_t r = 0; r < PyTuple_GET_SIZE(rests); r++) untrack(PyTuple_GET_ITEM(rests, r));
+    untrack(PyTuple_GET_ITEM(e, 0)); untrack(PyTuple_GET_ITEM(e, 1)); untrack(rests); untrack(e);
+}
+
 /* New reference to the entry of text[start:end]. */
 static PyObject *get_entry(PyObject *text, int kind, const void *data, Py_ssize_t start, Py_ssize_t end) {
     PyObject *chunk = PyUnicode_Substring(text, start, end);
@@ -506,6 +519,7 @@ static PyObject *get_entry(PyObject *text, int kind, const void *data, Py_ssize_
         e = PyObject_CallOneArg(miss_fn, chunk);
         if (!e || check_entry(e) < 0) { Py_XDECREF(e); Py_DECREF(chunk); return NULL; }
     }
+    untrack_entry(e);
     if (PyDict_GET_SIZE(cache) >= cache_max) PyDict_Clear(cache);
     if (PyDict_SetItem(cache, chunk, e) < 0) { Py_DECREF(e); Py_DECREF(chunk); return NULL; }
     Py_DECREF(chunk);
