@@ -12,7 +12,9 @@ Prints: agreement per filter (over the documents that reached it in both chains)
 seconds and peak RSS of each process, docs/s and the speed ratio (target >= 30x). By default every real document
 (3842: the 3162 pieces of the Debian pages and 680 of git's release notes; ~40 s of cpu for datatrove's side): with
 fewer, start-up is most of biomass's process.
-    python benchmarks/bench_filters.py [--docs N] [--runs K]
+With ``--recombined K``, K more documents of whole real paragraphs drawn at random (FAKE, ids ``fake-recombined-*``):
+a larger N on both sides, where start-up weighs as little as it does in a year's run.
+    python benchmarks/bench_filters.py [--docs N] [--recombined K] [--runs K]
 """
 
 from __future__ import annotations
@@ -30,12 +32,12 @@ FIXTURE = REPO / "tests" / "fixtures" / "human_text.jsonl.gz"
 CHAIN = ["gopher_quality", "gopher_repetition", "fineweb_quality", "c4_quality"]
 
 
-def build_input(path: Path, max_docs: int | None) -> str:
+def build_input(path: Path, max_docs: int | None, recombined: int = 0) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from realtext import load_git_notes, load_real_docs, pieces
+    from realtext import load_git_notes, load_real_docs, pieces, recombine
 
     real, notes = load_real_docs(), load_git_notes()
     if real:
@@ -47,9 +49,15 @@ def build_input(path: Path, max_docs: int | None) -> str:
             texts = [json.loads(line)["text"] for line in fh]
         source = f"{FIXTURE.relative_to(REPO)} ({len(texts)} texts; Debian doc packages not installed)"
     docs = pieces(texts)[:max_docs]
-    table = pa.table({"doc_id": [f"real-{i:05d}" for i in range(len(docs))], "text": docs})
+    ids = [f"real-{i:05d}" for i in range(len(docs))]
+    extra = recombine(docs, recombined) if recombined else []
+    ids += [f"fake-recombined-{i:05d}" for i in range(len(extra))]
+    table = pa.table({"doc_id": ids, "text": docs + extra})
     pq.write_table(table, path, use_dictionary=False, write_statistics=False)
-    return f"{source} -> {len(docs)} documents, {sum(map(len, docs)) / len(docs):.0f} chars on average"
+    every = docs + extra
+    return (f"{source} -> {len(docs)} documents"
+            + (f" + {len(extra)} FAKE documents recombined from their paragraphs" if extra else "")
+            + f", {sum(map(len, every)) / len(every):.0f} chars on average")
 
 
 # -- the two workers (each run as its own process) -----------------------------------------------------------
@@ -139,6 +147,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=None,
                         help="at most this many documents (default: all, 3842; the first 3162 are the Debian pages)")
+    parser.add_argument("--recombined", type=int, default=0,
+                        help="add this many FAKE documents made of random whole paragraphs of the real ones")
     parser.add_argument("--runs", type=int, default=1, help="timed runs of biomass's chain (median)")
     add_worker_args(parser, WORKERS)
     args = parser.parse_args()
@@ -148,7 +158,7 @@ def main() -> int:
     runner = Runner(__file__)
     work = runner.work
     inp = work / "filters-input.parquet"
-    print(build_input(inp, args.docs))
+    print(build_input(inp, args.docs, args.recombined))
     out_ours, out_dt = work / "filters-ours.json", work / "filters-datatrove.json"
     runs = [runner.time("ours", inp, out_ours) for _ in range(max(args.runs, 1))]
     wall, cpu, rss = sorted(runs)[len(runs) // 2]

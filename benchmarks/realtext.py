@@ -64,3 +64,22 @@ def pieces(texts: list[str], size: int = 3000) -> list[str]:
         if cur.strip():
             out.append(cur.strip())
     return out
+
+
+def recombine(docs: list[str], count: int, seed: int = 0, size: int = 3000) -> list[str]:
+    """FAKE documents, labelled as such by their callers: ``count`` texts of just over ``size`` characters, each
+    made of whole paragraphs of ``docs`` drawn at random (seeded), so lines, lists and code blocks stay as people
+    wrote them while the documents are new. Deterministic for the same docs, count and seed."""
+    import random
+
+    rng = random.Random(seed)
+    paragraphs = [p for d in docs for p in d.split("\n\n") if p.strip()]
+    out = []
+    for _ in range(count):
+        parts, length = [], 0
+        while length <= size:
+            p = paragraphs[rng.randrange(len(paragraphs))]
+            parts.append(p)
+            length += len(p) + 2
+        out.append("\n\n".join(parts))
+    return out
