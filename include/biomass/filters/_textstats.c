@@ -369,7 +369,70 @@ static PyObject *c4_lines(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* dup_stats(text) -> (paragraphs, dup_paragraphs, dup_paragraph_chars, lines, dup_lines, dup_line_chars):
+ * GopherRepetitionFilter's find_duplicates over re.split(r"\n{2,}", text.strip()) and over re.split("\n+", text):
+ * how many pieces, how many repeat an earlier piece and the characters (code points) of those repeats. */
+typedef struct { Py_ssize_t a, b; } span_t;
+
+static Py_ssize_t split_newlines(int kind, const void *data, Py_ssize_t a, Py_ssize_t b, Py_ssize_t k,
+                                 span_t *out) {
+    Py_ssize_t n = 0, start = a, i = a;
+    while (i < b) {
+        if (PyUnicode_READ(kind, data, i) != '\n') { i++; continue; }
+        Py_ssize_t j = i;
+        while (j < b && PyUnicode_READ(kind, data, j) == '\n') j++;
+        if (j - i >= k) { out[n].a = start; out[n].b = i; n++; start = j; }
+        i = j;
+    }
+    out[n].a = start; out[n].b = b; n++;
+    return n;
+}
+
+static int duplicates(int kind, const void *data, const span_t *sp, Py_ssize_t n, Py_ssize_t *dups,
+                      Py_ssize_t *chars) {
+    Py_ssize_t cap = table_cap(n);
+    slot_t *t = PyMem_Malloc(cap * sizeof(slot_t));
+    if (!t) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t k = 0; k < cap; k++) t[k].pos = -1;
+    *dups = *chars = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t len = sp[i].b - sp[i].a;
+        const char *p = (const char *)data + sp[i].a * kind;
+        uint64_t h = fnv(p, len * kind);
+        Py_ssize_t k = (Py_ssize_t)(h & (uint64_t)(cap - 1));
+        for (;;) {
+            if (t[k].pos < 0) { t[k].hash = h; t[k].pos = i; break; }
+            const span_t *o = &sp[t[k].pos];
+            if (t[k].hash == h && o->b - o->a == len
+                && memcmp((const char *)data + o->a * kind, p, len * kind) == 0) {
+                (*dups)++; *chars += len; break;
+            }
+            k = (k + 1) & (cap - 1);
+        }
+    }
+    PyMem_Free(t);
+    return 0;
+}
+
+static PyObject *dup_stats(PyObject *self, PyObject *text) {
+    if (!PyUnicode_Check(text)) { PyErr_SetString(PyExc_TypeError, "text must be a str"); return NULL; }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), a = 0, b = len;
+    span_t *sp = PyMem_Malloc((len + 2) * sizeof(span_t));
+    if (!sp) return PyErr_NoMemory();
+    while (a < b && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, a))) a++;
+    while (b > a && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, b - 1))) b--;
+    Py_ssize_t np = split_newlines(kind, data, a, b, 2, sp), pd, pc, nl, ld, lc;
+    if (duplicates(kind, data, sp, np, &pd, &pc) < 0) { PyMem_Free(sp); return NULL; }
+    nl = split_newlines(kind, data, 0, len, 1, sp);
+    if (duplicates(kind, data, sp, nl, &ld, &lc) < 0) { PyMem_Free(sp); return NULL; }
+    PyMem_Free(sp);
+    return Py_BuildValue("nnnnnn", np, pd, pc, nl, ld, lc);
+}
+
 static PyMethodDef methods[] = {
+    {"dup_stats", dup_stats, METH_O, "text -> GopherRepetitionFilter's paragraph and line duplicate counts"},
     {"c4_lines", c4_lines, METH_VARARGS, "C4QualityFilter's lines that survive its rules decided without lower()"},
     {"line_stats", line_stats, METH_O, "text -> (n_lines, bullet_lines, ellipsis_lines) of GopherQualityFilter"},
     {"ngram_stats", ngram_stats, METH_VARARGS, "(words, top_ns, dup_ns) -> (top chars per n, dup chars per n)"},
