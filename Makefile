@@ -130,7 +130,7 @@ bench-synth: venv
 # The four quality filters as a chain vs datatrove's, whole processes on one core, same real documents (issue 15;
 # needs python3.11-doc / debian-reference-en for the full set). FILTER_DOCS=N caps the documents.
 bench-filters: venv
-	$(BIN)/python benchmarks/bench_filters.py $(if $(FILTER_DOCS),--docs $(FILTER_DOCS))
+	$(BIN)/python benchmarks/bench_filters.py $(if $(FILTER_DOCS),--docs $(FILTER_DOCS)) $(if $(FILTER_RECOMBINED),--recombined $(FILTER_RECOMBINED)) $(if $(RUNS),--runs $(RUNS))
 
 bench-pii: venv
 	$(BIN)/python benchmarks/bench_pii.py $(if $(PII_DOCS),--docs $(PII_DOCS)) $(if $(RUNS),--runs $(RUNS))

@@ -21,16 +21,14 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import random
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_filters import timed  # noqa: E402 (whole-process timing on one core, /usr/bin/time -v)
+from procbench import REPO, Runner, add_worker_args, run_worker  # noqa: E402 (whole processes on one core)
 
-REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "human_text.jsonl.gz"
 N = 13
 
@@ -160,22 +158,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=None, help="at most this many documents (default: all)")
     parser.add_argument("--index-passages", type=int, default=100_000, help="eval passages for the memory figure")
-    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
-    parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
+    add_worker_args(parser, WORKERS)
     args = parser.parse_args()
-    if args.worker:
-        WORKERS[args.worker](*args.paths)
+    if run_worker(args, WORKERS):
         return 0
 
-    work = REPO / ".bench"
-    work.mkdir(exist_ok=True)
+    runner = Runner(__file__)
+    work = runner.work
     print(build_inputs(work, args.docs, args.index_passages))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "include"), os.environ.get("PYTHONPATH", "")]))
-    me = [sys.executable, str(Path(__file__).resolve())]
     docs, evalset = str(work / "decont-docs.parquet"), str(work / "decont-eval.jsonl")
     out_ours, out_dt = work / "decont-ours.json", work / "decont-datatrove.json"
-    wall, cpu, rss = timed([*me, "--worker", "ours", docs, evalset, str(out_ours)], env)
-    dt_wall, dt_cpu, dt_rss = timed([*me, "--worker", "datatrove", docs, evalset, str(out_dt)], env)
+    wall, cpu, rss = runner.time("ours", docs, evalset, out_ours)
+    dt_wall, dt_cpu, dt_rss = runner.time("datatrove", docs, evalset, out_dt)
     ours, theirs = json.loads(out_ours.read_text()), json.loads(out_dt.read_text())
     a, b = ours["verdicts"], theirs["verdicts"]
     import pyarrow.parquet as pq
@@ -206,8 +200,8 @@ def main() -> int:
 
     idx_out = work / "decont-index.json"
     big = str(work / "decont-eval-big.jsonl")
-    _, idx_cpu, idx_rss = timed([*me, "--worker", "index", big, str(idx_out)], env)
-    _, _, base_rss = timed([*me, "--worker", "baseline", big, str(work / "decont-baseline.json")], env)
+    _, idx_cpu, idx_rss = runner.time("index", big, idx_out)
+    _, _, base_rss = runner.time("baseline", big, work / "decont-baseline.json")
     info = json.loads(idx_out.read_text())
     passages = sum(1 for _ in open(big))
     print(f"\nindex of {passages} eval passages: {info['ngrams']} distinct {N}-grams, arrays {info['nbytes'] / 2**20:.1f}"

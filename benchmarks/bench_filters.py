@@ -1,8 +1,8 @@
 """Quality-filter benchmark (issue 15): biomass's four quality filters as a chain vs datatrove 0.10.1's, as WHOLE
 PROCESSES on one core (start-up, imports, Parquet read, filtering, writing the decisions), on the same real text.
 
-Text: the Debian python3.11-doc and debian-reference-en pages (benchmarks/realtext.py), cut at paragraph breaks
-into ~3 KB documents; without those packages, the committed fixture tests/fixtures/human_text.jsonl.gz. The chain
+Text: the Debian python3.11-doc and debian-reference-en pages, then git's release notes as Debian ships them
+(benchmarks/realtext.py; all written by people), cut at paragraph breaks into ~3 KB documents; without the doc packages, the committed fixture tests/fixtures/human_text.jsonl.gz. The chain
 is gopher_quality -> gopher_repetition -> fineweb_quality -> c4_quality with datatrove's default parameters on
 both sides; C4 goes last because datatrove's C4 filter rewrites the text it keeps (biomass's only decides), so
 placed last it cannot change what the other filters see. Each process writes, per document, the first filter
@@ -10,8 +10,11 @@ that dropped it and the rule, and this script compares them.
 
 Prints: agreement per filter (over the documents that reached it in both chains) and overall, wall and CPU
 seconds and peak RSS of each process, docs/s and the speed ratio (target >= 30x). By default every real document
-(3164 from the Debian packages, ~30 s for datatrove's side): with fewer, start-up is most of biomass's process.
-    python benchmarks/bench_filters.py [--docs N] [--runs K]
+(3842: the 3162 pieces of the Debian pages and 680 of git's release notes; ~40 s of cpu for datatrove's side): with
+fewer, start-up is most of biomass's process.
+With ``--recombined K``, K more documents of whole real paragraphs drawn at random (FAKE, ids ``fake-recombined-*``):
+a larger N on both sides, where start-up weighs as little as it does in a year's run.
+    python benchmarks/bench_filters.py [--docs N] [--recombined K] [--runs K]
 """
 
 from __future__ import annotations
@@ -19,51 +22,70 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
-import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procbench import REPO, Runner, add_worker_args, run_worker  # noqa: E402 (whole processes on one core)
+
 FIXTURE = REPO / "tests" / "fixtures" / "human_text.jsonl.gz"
 CHAIN = ["gopher_quality", "gopher_repetition", "fineweb_quality", "c4_quality"]
 
 
-def build_input(path: Path, max_docs: int | None) -> str:
+def build_input(path: Path, max_docs: int | None, recombined: int = 0) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from realtext import load_real_docs, pieces
+    from realtext import load_git_notes, load_real_docs, pieces, recombine
 
-    real = load_real_docs()
+    real, notes = load_real_docs(), load_git_notes()
     if real:
-        texts, source = [d["text"] for d in real], f"Debian python3.11-doc + debian-reference ({len(real)} pages)"
+        texts = [d["text"] for d in real + notes]
+        source = (f"Debian python3.11-doc + debian-reference ({len(real)} pages) + git's release notes "
+                  f"({len(notes)} files)")
     else:
         with gzip.open(FIXTURE, "rt") as fh:
             texts = [json.loads(line)["text"] for line in fh]
         source = f"{FIXTURE.relative_to(REPO)} ({len(texts)} texts; Debian doc packages not installed)"
     docs = pieces(texts)[:max_docs]
-    table = pa.table({"doc_id": [f"real-{i:05d}" for i in range(len(docs))], "text": docs})
+    ids = [f"real-{i:05d}" for i in range(len(docs))]
+    extra = recombine(docs, recombined) if recombined else []
+    ids += [f"fake-recombined-{i:05d}" for i in range(len(extra))]
+    table = pa.table({"doc_id": ids, "text": docs + extra})
     pq.write_table(table, path, use_dictionary=False, write_statistics=False)
-    return f"{source} -> {len(docs)} documents, {sum(map(len, docs)) / len(docs):.0f} chars on average"
+    every = docs + extra
+    return (f"{source} -> {len(docs)} documents"
+            + (f" + {len(extra)} FAKE documents recombined from their paragraphs" if extra else "")
+            + f", {sum(map(len, every)) / len(every):.0f} chars on average")
 
 
 # -- the two workers (each run as its own process) -----------------------------------------------------------
+def _rows(pa, table, rows: list[int]):
+    """The given rows of ``table``, as slices of its runs of consecutive rows: ``Table.take`` or ``pa.array`` of
+    Python values would import pandas on first use (~0.25 s of cpu), work that is no filtering and that
+    datatrove's worker does not do."""
+    runs, start = [], None
+    for k, r in enumerate(rows):
+        if start is None:
+            start = r
+        if k + 1 == len(rows) or rows[k + 1] != r + 1:
+            runs.append(table.slice(start, r - start + 1))
+            start = None
+    return pa.concat_tables(runs) if runs else table.slice(0, 0)
+
+
 def run_ours(inp: str, out: str) -> None:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from biomass.filters import build_chain
 
-    table = pq.read_table(inp, columns=["doc_id", "text"])
+    table = pq.ParquetFile(inp).read(columns=["doc_id", "text"])   # read_table would import pyarrow.dataset
     alive = list(range(table.num_rows))
     result: list[list | None] = [None] * table.num_rows
     for f in build_chain(CHAIN):
-        decisions = f.decide(table.take(alive))
+        decisions = f.decide(_rows(pa, table, alive))
         survivors = []
         for row, d in zip(alive, decisions):
             if d is None:
@@ -82,7 +104,7 @@ def run_datatrove(inp: str, out: str) -> None:
 
     chain = [("gopher_quality", GopherQualityFilter()), ("gopher_repetition", GopherRepetitionFilter()),
              ("fineweb_quality", FineWebQualityFilter()), ("c4_quality", C4QualityFilter())]
-    table = pq.read_table(inp, columns=["doc_id", "text"])
+    table = pq.ParquetFile(inp).read(columns=["doc_id", "text"])   # read_table would import pyarrow.dataset
     result: list[list | None] = []
     for doc_id, text in zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist()):
         doc = Document(text=text, id=doc_id)
@@ -96,21 +118,7 @@ def run_datatrove(inp: str, out: str) -> None:
     Path(out).write_text(json.dumps(result))
 
 
-# -- whole-process timing -------------------------------------------------------------------------------------
-def timed(cmd: list[str], env: dict) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds and peak RSS (bytes) of one process, pinned to one core."""
-    pin = ["taskset", "-c", str(min(os.sched_getaffinity(0)))] if shutil.which("taskset") else []
-    with tempfile.NamedTemporaryFile(suffix=".time") as tf:
-        t0 = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-v", "-o", tf.name, *pin, *cmd], env=env, capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-        stats = dict(line.strip().split(": ", 1) for line in Path(tf.name).read_text().splitlines()
-                     if ": " in line)
-    cpu = float(stats["User time (seconds)"]) + float(stats["System time (seconds)"])
-    return wall, cpu, int(stats["Maximum resident set size (kbytes)"]) * 1024
+WORKERS = {"ours": run_ours, "datatrove": run_datatrove}
 
 
 def agreement(ours: list, theirs: list) -> None:
@@ -137,25 +145,24 @@ def agreement(ours: list, theirs: list) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--docs", type=int, default=None, help="at most this many documents (default: all, 3164 with the Debian docs)")
+    parser.add_argument("--docs", type=int, default=None,
+                        help="at most this many documents (default: all, 3842; the first 3162 are the Debian pages)")
+    parser.add_argument("--recombined", type=int, default=0,
+                        help="add this many FAKE documents made of random whole paragraphs of the real ones")
     parser.add_argument("--runs", type=int, default=1, help="timed runs of biomass's chain (median)")
-    parser.add_argument("--worker", choices=["ours", "datatrove"], help=argparse.SUPPRESS)
-    parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
+    add_worker_args(parser, WORKERS)
     args = parser.parse_args()
-    if args.worker:
-        (run_ours if args.worker == "ours" else run_datatrove)(*args.paths)
+    if run_worker(args, WORKERS):
         return 0
 
-    work = REPO / ".bench"
-    work.mkdir(exist_ok=True)
+    runner = Runner(__file__)
+    work = runner.work
     inp = work / "filters-input.parquet"
-    print(build_input(inp, args.docs))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "include"), os.environ.get("PYTHONPATH", "")]))
-    me = [sys.executable, str(Path(__file__).resolve())]
+    print(build_input(inp, args.docs, args.recombined))
     out_ours, out_dt = work / "filters-ours.json", work / "filters-datatrove.json"
-    runs = [timed([*me, "--worker", "ours", str(inp), str(out_ours)], env) for _ in range(max(args.runs, 1))]
+    runs = [runner.time("ours", inp, out_ours) for _ in range(max(args.runs, 1))]
     wall, cpu, rss = sorted(runs)[len(runs) // 2]
-    dt_wall, dt_cpu, dt_rss = timed([*me, "--worker", "datatrove", str(inp), str(out_dt)], env)
+    dt_wall, dt_cpu, dt_rss = runner.time("datatrove", inp, out_dt)
     ours, theirs = json.loads(out_ours.read_text()), json.loads(out_dt.read_text())
     n = len(ours)
     agreement(ours, theirs)

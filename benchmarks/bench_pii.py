@@ -14,12 +14,12 @@ RSS of each process, and the speed ratios. No target is asserted.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_filters import REPO, build_input, timed  # noqa: E402 (same input and timing as the filter benchmark)
+from bench_filters import build_input  # noqa: E402 (the same input as the filter benchmark)
+from procbench import Runner, add_worker_args, run_worker  # noqa: E402
 
 
 def run_ours(inp: str, out: str, kinds: str) -> None:
@@ -48,36 +48,35 @@ def run_datatrove(inp: str, out: str) -> None:
     pq.write_table(pa.table({"doc_id": table.column("doc_id"), "text": pa.array(texts, pa.string())}), out)
 
 
+WORKERS = {"ours": run_ours, "datatrove": run_datatrove}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=None, help="at most this many documents (default: all)")
     parser.add_argument("--runs", type=int, default=1, help="timed runs of each process (median)")
-    parser.add_argument("--worker", choices=["ours", "datatrove"], help=argparse.SUPPRESS)
-    parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
+    add_worker_args(parser, WORKERS)
     args = parser.parse_args()
-    if args.worker:
-        run_ours(*args.paths) if args.worker == "ours" else run_datatrove(*args.paths)
+    if run_worker(args, WORKERS):
         return 0
 
     import pyarrow.parquet as pq
 
-    work = REPO / ".bench"
-    work.mkdir(exist_ok=True)
+    runner = Runner(__file__)
+    work = runner.work
     inp = work / "pii-input.parquet"
     print(build_input(inp, args.docs))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "include"), os.environ.get("PYTHONPATH", "")]))
-    me = [sys.executable, str(Path(__file__).resolve())]
-    procs = {"datatrove (email+ipv4)": ["--worker", "datatrove", str(inp), str(work / "pii-datatrove.parquet")],
-             "biomass (email+ipv4)": ["--worker", "ours", str(inp), str(work / "pii-ours.parquet"), "email,ipv4"],
-             "biomass (all kinds)": ["--worker", "ours", str(inp), str(work / "pii-ours-all.parquet"), "all"]}
+    procs = {"datatrove (email+ipv4)": ["datatrove", inp, work / "pii-datatrove.parquet"],
+             "biomass (email+ipv4)": ["ours", inp, work / "pii-ours.parquet", "email,ipv4"],
+             "biomass (all kinds)": ["ours", inp, work / "pii-ours-all.parquet", "all"]}
     figures = {}
     for _ in range(max(args.runs, 1)):   # in turn, so a drift of the machine's speed hits them alike
         for name, cmd in procs.items():
-            figures.setdefault(name, []).append(timed([*me, *cmd], env))
+            figures.setdefault(name, []).append(runner.time(*cmd))
     median = {name: sorted(runs)[len(runs) // 2] for name, runs in figures.items()}
 
     source = pq.read_table(inp).column("text").to_pylist()
-    outputs = {name: pq.read_table(cmd[3]).column("text").to_pylist() for name, cmd in procs.items()}
+    outputs = {name: pq.read_table(cmd[2]).column("text").to_pylist() for name, cmd in procs.items()}
     n = len(source)
     print(f"\n{n} documents")
     for name, texts in outputs.items():

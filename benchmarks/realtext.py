@@ -8,6 +8,7 @@ committed fixture.
 from __future__ import annotations
 
 import glob
+import gzip
 from pathlib import Path
 
 SOURCES = {
@@ -32,6 +33,24 @@ def load_real_docs(min_words: int = 50) -> list[dict]:
     return out
 
 
+GIT_NOTES = "/usr/share/doc/git/RelNotes/*.txt*"
+
+
+def load_git_notes(min_words: int = 50) -> list[dict]:
+    """[{origin, path, text}]: git's release notes as Debian ships them with git (plain text written by git's
+    maintainers, lines and lists kept), normalised as load_real_docs normalises; [] without git's docs."""
+    from biomass.text import normalize
+
+    out = []
+    for path in sorted(glob.glob(GIT_NOTES)):
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+            text = normalize(fh.read())
+        if len(text.split()) >= min_words:
+            out.append({"origin": "git-relnotes", "path": path, "text": text})
+    return out
+
+
 def pieces(texts: list[str], size: int = 3000) -> list[str]:
     """Cut each text at paragraph breaks into pieces of just over ``size`` characters."""
     out = []
@@ -44,4 +63,23 @@ def pieces(texts: list[str], size: int = 3000) -> list[str]:
                 cur = ""
         if cur.strip():
             out.append(cur.strip())
+    return out
+
+
+def recombine(docs: list[str], count: int, seed: int = 0, size: int = 3000) -> list[str]:
+    """FAKE documents, labelled as such by their callers: ``count`` texts of just over ``size`` characters, each
+    made of whole paragraphs of ``docs`` drawn at random (seeded), so lines, lists and code blocks stay as people
+    wrote them while the documents are new. Deterministic for the same docs, count and seed."""
+    import random
+
+    rng = random.Random(seed)
+    paragraphs = [p for d in docs for p in d.split("\n\n") if p.strip()]
+    out = []
+    for _ in range(count):
+        parts, length = [], 0
+        while length <= size:
+            p = paragraphs[rng.randrange(len(paragraphs))]
+            parts.append(p)
+            length += len(p) + 2
+        out.append("\n\n".join(parts))
     return out

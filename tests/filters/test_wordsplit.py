@@ -119,3 +119,46 @@ def test_affix_searches_equal_the_regex_searches(human_docs):
     assert W._SUFFIX_WINDOW is not None   # the windowed search is in use with these rules
     bad = [c for c in chunks if W._find_prefix(c) != _regex_prefix(c) or W._find_suffix(c) != _regex_suffix(c)]
     assert not bad, bad[:5]
+
+
+def _ascii_cold_entries_equal_the_rules(chunks) -> int:
+    """The C cold path's entry (``_wordsplit.analyse``) equals words.py's ``_kernel_entry`` for every chunk it
+    analyses; it may leave a chunk to words.py only when a token is not ASCII. Returns how many it analysed."""
+    done = 0
+    for c in chunks:
+        entry = _wordsplit.analyse(c)
+        if entry is None:
+            assert not c.isascii() or not all(t.isascii() for t in W._kernel_entry(c)[0]), c
+            continue
+        assert entry == W._kernel_entry(c), c
+        done += 1
+    return done
+
+
+def test_c_cold_path_equals_the_rules_on_real_chunks(human_docs):
+    """Every distinct whitespace-free chunk of the real documents: the C rules give words.py's tokens, matcher
+    result, rests and sentencizer kinds (test_words.py checks the same texts against spaCy itself)."""
+    chunks = list(dict.fromkeys(c for t in human_docs for c in t.split()))
+    assert _ascii_cold_entries_equal_the_rules(chunks) > 0.9 * len(chunks)
+
+
+_ASCII_ATOMS = (list(string.ascii_letters + string.digits + string.punctuation)
+                + ["..", "...", "'s", "'S", "n't", "--", "---", "km", "km/h", "m/s", "mbar", "hPa", "US$", "C$", "A$",
+                   "e.g.", "U.S.", ":)", "(:", "a.m.", "http://", "https://", "www.", "x.com", ".org", "192.168.",
+                   "1.2.3.4", ":8080", "@", "°"] + [k for k in W._SPECIALS if k.isascii() and " " not in k])
+
+
+@settings(max_examples=3000)
+@given(st.lists(st.one_of(st.sampled_from(_ASCII_ATOMS), st.sampled_from(list("aAz0.-,:()'\"+*^~/=<>"))),
+                min_size=1, max_size=10))
+def test_c_cold_path_equals_the_rules_on_fuzzed_chunks(parts):
+    chunk = "".join(parts)
+    _ascii_cold_entries_equal_the_rules([chunk])
+
+
+def test_c_cold_path_takes_every_unit_and_currency_after_a_digit():
+    units = ["km", "km²", "m", "dm", "cm", "mm", "ha", "nm", "yd", "in", "ft", "kg", "g", "mg", "t", "lb", "oz", "m/s",
+             "km/h", "kmh", "mph", "hPa", "Pa", "mbar", "mb", "MB", "kb", "KB", "gb", "GB", "tb", "TB", "T", "G", "M",
+             "K", "%", "+", "$", "US$", "C$", "A$", "x", "Km", "kph"]
+    chunks = [f"{d}{u}{tail}" for d in ("1", "10", "a", "") for u in units for tail in ("", ".", ",", ")", "..")]
+    assert _ascii_cold_entries_equal_the_rules(chunks) > 0.9 * len(chunks)

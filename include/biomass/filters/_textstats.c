@@ -298,7 +298,142 @@ static PyObject *line_stats(PyObject *self, PyObject *text) {
     return Py_BuildValue("nnn", lines, bullets, ellipses);
 }
 
+/* c4_lines(text, max_word_length, remove_citations, filter_no_terminal_punct, min_words_per_line) -> list[str]:
+ * the lines of C4QualityFilter's loop that survive its rules decided without lower-casing: for each line of
+ * text.splitlines(), stripped: no word (str.split()) longer than max_word_length (-1: off), at least
+ * min_words_per_line words (counted before citations go, as datatrove counts them), citation marks removed
+ * (re.sub of \[\d*]|\[edit]|\[citation needed], \d being any decimal digit), then, with
+ * filter_no_terminal_punct, ending in . ? ! " ' but not "...". c4.py runs the rest (lorem ipsum, javascript,
+ * curly brackets, policy phrases, sentences) over what is returned. */
+static int at(int kind, const void *data, Py_ssize_t i, Py_ssize_t end, const char *lit) {
+    for (Py_ssize_t q = 0; lit[q]; q++)
+        if (i + q >= end || PyUnicode_READ(kind, data, i + q) != (Py_UCS4)(unsigned char)lit[q]) return 0;
+    return 1;
+}
+
+static PyObject *c4_lines(PyObject *self, PyObject *args) {
+    PyObject *text;
+    Py_ssize_t max_word, min_words;
+    int cite, punct;
+    if (!PyArg_ParseTuple(args, "Unppn", &text, &max_word, &cite, &punct, &min_words)) return NULL;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), i = 0;
+    PyObject *out = PyList_New(0);
+    Py_UCS4 *buf = PyMem_Malloc((len + 1) * sizeof(Py_UCS4));
+    if (!out || !buf) { Py_XDECREF(out); PyMem_Free(buf); return PyErr_NoMemory(); }
+    while (i < len) {
+        Py_ssize_t start = i;
+        while (i < len && !Py_UNICODE_ISLINEBREAK(PyUnicode_READ(kind, data, i))) i++;
+        Py_ssize_t a = start, b = i;
+        if (i < len) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            i++;
+            if (c == '\r' && i < len && PyUnicode_READ(kind, data, i) == '\n') i++;
+        }
+        while (a < b && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, a))) a++;
+        while (b > a && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, b - 1))) b--;
+        Py_ssize_t words = 0, longest = 0, j = a;
+        while (j < b) {
+            while (j < b && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, j))) j++;
+            if (j >= b) break;
+            Py_ssize_t w0 = j;
+            while (j < b && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, j))) j++;
+            words++;
+            if (j - w0 > longest) longest = j - w0;
+        }
+        if ((max_word != -1 && longest > max_word) || words < min_words) continue;
+        Py_ssize_t n = 0;
+        for (j = a; j < b;) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, j);
+            if (cite && c == '[') {
+                Py_ssize_t q = j + 1;
+                while (q < b && Py_UNICODE_ISDECIMAL(PyUnicode_READ(kind, data, q))) q++;
+                if (q < b && PyUnicode_READ(kind, data, q) == ']') { j = q + 1; continue; }
+                if (at(kind, data, j, b, "[edit]")) { j += 6; continue; }
+                if (at(kind, data, j, b, "[citation needed]")) { j += 17; continue; }
+            }
+            buf[n++] = c;
+            j++;
+        }
+        if (punct) {
+            Py_UCS4 last = n ? buf[n - 1] : 0;
+            if (!(last == '.' || last == '?' || last == '!' || last == '"' || last == '\'')) continue;
+            if (n >= 3 && buf[n - 1] == '.' && buf[n - 2] == '.' && buf[n - 3] == '.') continue;
+        }
+        PyObject *line = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, n);
+        if (!line || PyList_Append(out, line) < 0) { Py_XDECREF(line); Py_DECREF(out); PyMem_Free(buf); return NULL; }
+        Py_DECREF(line);
+    }
+    PyMem_Free(buf);
+    return out;
+}
+
+/* dup_stats(text) -> (paragraphs, dup_paragraphs, dup_paragraph_chars, lines, dup_lines, dup_line_chars):
+ * GopherRepetitionFilter's find_duplicates over re.split(r"\n{2,}", text.strip()) and over re.split("\n+", text):
+ * how many pieces, how many repeat an earlier piece and the characters (code points) of those repeats. */
+typedef struct { Py_ssize_t a, b; } span_t;
+
+static Py_ssize_t split_newlines(int kind, const void *data, Py_ssize_t a, Py_ssize_t b, Py_ssize_t k,
+                                 span_t *out) {
+    Py_ssize_t n = 0, start = a, i = a;
+    while (i < b) {
+        if (PyUnicode_READ(kind, data, i) != '\n') { i++; continue; }
+        Py_ssize_t j = i;
+        while (j < b && PyUnicode_READ(kind, data, j) == '\n') j++;
+        if (j - i >= k) { out[n].a = start; out[n].b = i; n++; start = j; }
+        i = j;
+    }
+    out[n].a = start; out[n].b = b; n++;
+    return n;
+}
+
+static int duplicates(int kind, const void *data, const span_t *sp, Py_ssize_t n, Py_ssize_t *dups,
+                      Py_ssize_t *chars) {
+    Py_ssize_t cap = table_cap(n);
+    slot_t *t = PyMem_Malloc(cap * sizeof(slot_t));
+    if (!t) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t k = 0; k < cap; k++) t[k].pos = -1;
+    *dups = *chars = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t len = sp[i].b - sp[i].a;
+        const char *p = (const char *)data + sp[i].a * kind;
+        uint64_t h = fnv(p, len * kind);
+        Py_ssize_t k = (Py_ssize_t)(h & (uint64_t)(cap - 1));
+        for (;;) {
+            if (t[k].pos < 0) { t[k].hash = h; t[k].pos = i; break; }
+            const span_t *o = &sp[t[k].pos];
+            if (t[k].hash == h && o->b - o->a == len
+                && memcmp((const char *)data + o->a * kind, p, len * kind) == 0) {
+                (*dups)++; *chars += len; break;
+            }
+            k = (k + 1) & (cap - 1);
+        }
+    }
+    PyMem_Free(t);
+    return 0;
+}
+
+static PyObject *dup_stats(PyObject *self, PyObject *text) {
+    if (!PyUnicode_Check(text)) { PyErr_SetString(PyExc_TypeError, "text must be a str"); return NULL; }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), a = 0, b = len;
+    span_t *sp = PyMem_Malloc((len + 2) * sizeof(span_t));
+    if (!sp) return PyErr_NoMemory();
+    while (a < b && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, a))) a++;
+    while (b > a && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, b - 1))) b--;
+    Py_ssize_t np = split_newlines(kind, data, a, b, 2, sp), pd, pc, nl, ld, lc;
+    if (duplicates(kind, data, sp, np, &pd, &pc) < 0) { PyMem_Free(sp); return NULL; }
+    nl = split_newlines(kind, data, 0, len, 1, sp);
+    if (duplicates(kind, data, sp, nl, &ld, &lc) < 0) { PyMem_Free(sp); return NULL; }
+    PyMem_Free(sp);
+    return Py_BuildValue("nnnnnn", np, pd, pc, nl, ld, lc);
+}
+
 static PyMethodDef methods[] = {
+    {"dup_stats", dup_stats, METH_O, "text -> GopherRepetitionFilter's paragraph and line duplicate counts"},
+    {"c4_lines", c4_lines, METH_VARARGS, "C4QualityFilter's lines that survive its rules decided without lower()"},
     {"line_stats", line_stats, METH_O, "text -> (n_lines, bullet_lines, ellipsis_lines) of GopherQualityFilter"},
     {"ngram_stats", ngram_stats, METH_VARARGS, "(words, top_ns, dup_ns) -> (top chars per n, dup chars per n)"},
     {"word_stats", word_stats, METH_O, "words -> (n_non_symbol, chars_of_non_symbol, n_with_alpha)"},

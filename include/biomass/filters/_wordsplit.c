@@ -12,7 +12,9 @@
  *     consumes a character outside [A-Za-z0-9], and the digit-then-unit suffix needs both kinds); any other chunk
  *     so is such a core followed by one of a few suffix characters (`tails`: ',', ';', ':', ')', '!', '?', and
  *     '.' after a lowercase letter or a digit), which the suffix rules take alone: its tokens are the core and
- *     that character's own tokens; any other chunk not in the cache is analysed by words.py (`miss(chunk)`);
+ *     that character's own tokens; any other ASCII chunk goes through the affix, infix and special-case rules
+ *     ported below (analyse_ascii), and only the rest (a non-ASCII character) is analysed by words.py
+ *     (`miss(chunk)`);
  *   - a cache entry is (post, pre, rests, kinds): the chunk's tokens after / before the special-case matcher
  *     confined to the chunk, the remainders of the patterns that start inside it and run past its end, and each
  *     post token's sentencizer class (0 other, 1 punctuation, 2 sentence punctuation);
@@ -26,7 +28,9 @@
  * words(text) -> list[str]: word_tokenize (whitespace tokens dropped).
  * sentences(text) -> int: count_sentences (a whitespace token is a non-punctuation token; one or several in a
  *   row act the same, so a gap only needs to be known to produce one).
- * configure(cache, blocked, miss, group, tails, cache_max) sets the shared state.
+ * configure(cache, blocked, miss, group, tails, cache_max) sets the shared state; configure_rules(specials,
+ *   patterns, url_match) the cold path's special cases, matcher patterns and URL regex. analyse(chunk) is the cold
+ *   path alone, for tests.
  * tests/filters/test_wordsplit.py proves equality with the pure-Python reference in words.py.
  */
 #define PY_SSIZE_T_CLEAN
@@ -67,6 +71,369 @@ static int check_entry(PyObject *e) {
         return -1;
     }
     return 0;
+}
+
+/* ---- the cold path: spaCy's English affix, infix and special-case rules for an ASCII chunk, in C -------------
+ *
+ * For a chunk of ASCII characters only, the rules in _spacy_en_rules reduce to the small tables below (every
+ * other alternative of the patterns needs a non-ASCII character); analyse_ascii() runs words.py's _split_affixes,
+ * _attach, _apply_special_cases (within the chunk), _rests and _punct_kind over them and builds the same cache
+ * entry as words._kernel_entry. Where infixes were found in a core with a '.', the URL regex (words.py's, called
+ * back) decides whether the core stays whole, as in spaCy. It gives up (returns Py_None) only if a token is not
+ * ASCII (a special case's tokens always are); words.py then analyses the chunk.
+ * tests/filters/test_wordsplit.py proves equality with the Python rules on real text and fuzzed ASCII strings. */
+static PyObject *specials = NULL;        /* dict: special case -> tuple of tokens */
+static PyObject *patterns = NULL;        /* dict: first token -> list of matcher patterns (tuples) */
+static PyObject *url_match = NULL;       /* compiled URL regex's match */
+
+#define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
+#define IS_LOWER(c) ((c) >= 'a' && (c) <= 'z')
+#define IS_UPPER(c) ((c) >= 'A' && (c) <= 'Z')
+#define IS_ALPHA(c) (IS_LOWER(c) || IS_UPPER(c))
+#define IS_ALNUM(c) (IS_ALPHA(c) || IS_DIGIT(c))
+
+static int in(const char *set, unsigned char c) { return c && strchr(set, c) != NULL; }
+
+/* prefix: one of these characters; '+' not before a digit; a run of 2+ dots; US$ C$ A$ */
+static const char PREFIX1[] = "!\"#$%&'()*,:;<=>?[]_`{}";
+/* suffix: one of these characters */
+static const char SUFFIX1[] = "!\"#&'()*,:;<>?[]_`{}";
+/* '.' is a suffix after one of these (or after two capitals) */
+static const char DOT_AFTER[] = "!\"#%&'()*+,-0123456789:;<>?[]_`abcdefghijklmnopqrstuvwxyz{|}";
+/* after a digit: a currency or a unit */
+static const char *const AFTER_DIGIT[] = {"+", "$", "US$", "C$", "A$", "km", "m", "dm", "cm", "mm", "ha", "nm", "yd",
+    "in", "ft", "kg", "g", "mg", "t", "lb", "oz", "m/s", "km/h", "kmh", "mph", "hPa", "Pa", "mbar", "mb", "MB", "kb",
+    "KB", "gb", "GB", "tb", "TB", "T", "G", "M", "K", "%", NULL};
+/* infix '.' between one of DOT_LEFT and one of DOT_RIGHT */
+static const char DOT_LEFT[] = "\"',`abcdefghijklmnopqrstuvwxyz";
+static const char DOT_RIGHT[] = "\"',`ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+/* Unicode category P among ASCII (the sentencizer's 'other punctuation'); '!', '.', '?' are its own */
+static const char PUNCT_P[] = "!\"#%&'()*,-./:;?@[\\]_{}";
+
+static Py_ssize_t prefix_len(const unsigned char *s, Py_ssize_t a, Py_ssize_t b) {
+    if (a >= b) return 0;
+    unsigned char c = s[a];
+    if (in(PREFIX1, c)) return 1;
+    if (c == '+') return (a + 1 < b && IS_DIGIT(s[a + 1])) ? 0 : 1;
+    if (c == '.') {
+        Py_ssize_t j = a;
+        while (j < b && s[j] == '.') j++;
+        return j - a >= 2 ? j - a : 0;
+    }
+    if (b - a >= 3 && c == 'U' && s[a + 1] == 'S' && s[a + 2] == '$') return 3;
+    if (b - a >= 2 && (c == 'C' || c == 'A') && s[a + 1] == '$') return 2;
+    return 0;
+}
+
+/* Does some suffix alternative match s[p:b] exactly (its lookbehind seeing no further back than a)? */
+static int suffix_at(const unsigned char *s, Py_ssize_t a, Py_ssize_t p, Py_ssize_t b) {
+    Py_ssize_t len = b - p;
+    if (len == 1) {
+        unsigned char c = s[p];
+        if (in(SUFFIX1, c)) return 1;
+        if (c == '.' && p > a && (in(DOT_AFTER, s[p - 1]) || (p - 1 > a && IS_UPPER(s[p - 1]) && IS_UPPER(s[p - 2]))))
+            return 1;
+    }
+    if (len == 2 && s[p] == '\'' && (s[p + 1] == 's' || s[p + 1] == 'S')) return 1;
+    if (p > a && IS_DIGIT(s[p - 1])) {
+        for (const char *const *u = AFTER_DIGIT; *u; u++)
+            if ((Py_ssize_t)strlen(*u) == len && memcmp(*u, s + p, len) == 0) return 1;
+    }
+    return 0;
+}
+
+/* The leftmost (so longest) suffix of s[a:b]: a run of 2+ dots, else an alternative of at most 4 characters. */
+static Py_ssize_t suffix_len(const unsigned char *s, Py_ssize_t a, Py_ssize_t b) {
+    Py_ssize_t j = b;
+    while (j > a && s[j - 1] == '.') j--;
+    if (b - j >= 2) return b - j;
+    for (Py_ssize_t p = b - 4 > a ? b - 4 : a; p < b; p++)
+        if (suffix_at(s, a, p, b)) return b - p;
+    return 0;
+}
+
+/* The infix regex's finditer over s[a:b] (lookarounds confined to it): spans into m, their count returned. */
+static Py_ssize_t infixes(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, Py_ssize_t *m) {
+    Py_ssize_t k = 0, i = a;
+    while (i < b) {
+        unsigned char c = s[i], prev = i > a ? s[i - 1] : 0, next = i + 1 < b ? s[i + 1] : 0;
+        Py_ssize_t len = 0;
+        if (c == '.' && next == '.') {
+            Py_ssize_t j = i;
+            while (j < b && s[j] == '.') j++;
+            len = j - i;
+        } else if (IS_DIGIT(prev) && in("+-*^", c) && (IS_DIGIT(next) || next == '-')) {
+            len = 1;
+        } else if (c == '.' && in(DOT_LEFT, prev) && in(DOT_RIGHT, next)) {
+            len = 1;
+        } else if (c == ',' && IS_ALPHA(prev) && IS_ALPHA(next)) {
+            len = 1;
+        } else if (c == '-' && IS_ALNUM(prev)) {
+            for (Py_ssize_t d = 1; d <= 3 && !len; d++) {
+                Py_ssize_t q;
+                for (q = 1; q < d && i + q < b && s[i + q] == '-'; q++) {}
+                if (q == d && i + d < b && IS_ALPHA(s[i + d])) len = d;
+            }
+        } else if (c == '~' && IS_ALNUM(prev) && IS_ALPHA(next)) {
+            len = 1;
+        } else if (in(":<>=/", c) && IS_ALNUM(prev) && IS_ALPHA(next)) {
+            len = 1;
+        }
+        if (len) { m[2 * k] = i; m[2 * k + 1] = i + len; k++; i += len; }
+        else i++;
+    }
+    return k;
+}
+
+/* 1 if chunk[a:b] is a special case (its tokens, borrowed, in *toks), 0 if not, -1 on error. */
+static int special(PyObject *chunk, Py_ssize_t a, Py_ssize_t b, PyObject **toks) {
+    PyObject *sub = PyUnicode_Substring(chunk, a, b);
+    if (!sub) return -1;
+    PyObject *t = PyDict_GetItemWithError(specials, sub);
+    Py_DECREF(sub);
+    if (!t) return PyErr_Occurred() ? -1 : 0;
+    if (toks) *toks = t;
+    return 1;
+}
+
+static int append_span(PyObject *list, PyObject *chunk, Py_ssize_t a, Py_ssize_t b) {
+    PyObject *t = PyUnicode_Substring(chunk, a, b);
+    if (!t) return -1;
+    int r = PyList_Append(list, t);
+    Py_DECREF(t);
+    return r;
+}
+
+static int extend(PyObject *list, PyObject *seq) {
+    for (Py_ssize_t q = 0; q < PyTuple_GET_SIZE(seq); q++)
+        if (PyList_Append(list, PyTuple_GET_ITEM(seq, q)) < 0) return -1;
+    return 0;
+}
+
+/* words._tokenize_span(chunk, SPECIALS) for an ASCII chunk: new list, or Py_None (new ref) to give up. */
+static PyObject *tokenize_ascii(PyObject *chunk) {
+    const unsigned char *s = PyUnicode_1BYTE_DATA(chunk);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(chunk), lo = 0, hi = n, last = -1;
+    Py_ssize_t *pre = PyMem_Malloc(sizeof(Py_ssize_t) * (2 * n + 2));
+    Py_ssize_t *suf = PyMem_Malloc(sizeof(Py_ssize_t) * (2 * n + 2));
+    Py_ssize_t *inf = PyMem_Malloc(sizeof(Py_ssize_t) * (2 * n + 2));
+    Py_ssize_t npre = 0, nsuf = 0;
+    PyObject *out = NULL, *toks = NULL;
+    if (!pre || !suf || !inf) { PyErr_NoMemory(); goto done; }
+    while (hi > lo && hi - lo != last) {
+        int sp = special(chunk, lo, hi, NULL);
+        if (sp < 0) goto done;
+        if (sp) break;
+        last = hi - lo;
+        Py_ssize_t pl = prefix_len(s, lo, hi);
+        if (pl && lo + pl < hi) {
+            sp = special(chunk, lo + pl, hi, NULL);
+            if (sp < 0) goto done;
+            if (sp) { pre[2 * npre] = lo; pre[2 * npre + 1] = lo + pl; npre++; lo += pl; break; }
+        }
+        Py_ssize_t sl = suffix_len(s, lo + pl, hi);
+        if (sl && lo < hi - sl) {
+            sp = special(chunk, lo, hi - sl, NULL);
+            if (sp < 0) goto done;
+            if (sp) { suf[2 * nsuf] = hi - sl; suf[2 * nsuf + 1] = hi; nsuf++; hi -= sl; break; }
+        }
+        if (pl) { pre[2 * npre] = lo; pre[2 * npre + 1] = lo + pl; npre++; lo += pl; }
+        if (sl) { suf[2 * nsuf] = hi - sl; suf[2 * nsuf + 1] = hi; nsuf++; hi -= sl; }
+    }
+    out = PyList_New(0);
+    if (!out) goto done;
+    for (Py_ssize_t k = 0; k < npre; k++)
+        if (append_span(out, chunk, pre[2 * k], pre[2 * k + 1]) < 0) goto fail;
+    if (hi > lo) {
+        int sp = special(chunk, lo, hi, &toks);
+        if (sp < 0) goto fail;
+        if (sp) {
+            if (!PyTuple_Check(toks)) { PyErr_SetString(PyExc_TypeError, "a special case is a tuple"); goto fail; }
+            if (extend(out, toks) < 0) goto fail;
+        } else {
+            Py_ssize_t k = infixes(s, lo, hi, inf);
+            if (k && memchr(s + lo, '.', hi - lo)) {     /* spaCy tests the URL first (it needs a '.') */
+                PyObject *core = PyUnicode_Substring(chunk, lo, hi);
+                PyObject *url = core ? PyObject_CallOneArg(url_match, core) : NULL;
+                Py_XDECREF(core);
+                if (!url) goto fail;
+                if (url != Py_None) k = 0;
+                Py_DECREF(url);
+            }
+            Py_ssize_t start = lo;
+            for (Py_ssize_t q = 0; q < k; q++) {
+                Py_ssize_t i0 = inf[2 * q], i1 = inf[2 * q + 1];
+                if (i0 == lo) continue;
+                if (i0 != start && append_span(out, chunk, start, i0) < 0) goto fail;
+                if (append_span(out, chunk, i0, i1) < 0) goto fail;
+                start = i1;
+            }
+            if (hi > start && append_span(out, chunk, start, hi) < 0) goto fail;
+        }
+    }
+    for (Py_ssize_t k = nsuf - 1; k >= 0; k--)
+        if (append_span(out, chunk, suf[2 * k], suf[2 * k + 1]) < 0) goto fail;
+    goto done;
+fail:
+    Py_CLEAR(out);
+done:
+    PyMem_Free(pre); PyMem_Free(suf); PyMem_Free(inf);
+    return out;
+}
+
+typedef struct { Py_ssize_t start, end; } match_t;
+
+static int match_order(const void *x, const void *y) {   /* longest first, then leftmost */
+    const match_t *a = x, *b = y;
+    Py_ssize_t la = a->end - a->start, lb = b->end - b->start;
+    if (la != lb) return la > lb ? -1 : 1;
+    return (a->start > b->start) - (a->start < b->start);
+}
+
+static int start_order(const void *x, const void *y) {
+    const match_t *a = x, *b = y;
+    return (a->start > b->start) - (a->start < b->start);
+}
+
+/* Is pre[i:i+len(pat)] == pat (1), or, with `partial`, does pat start with all of pre[i:] and run past it (2)? */
+static int pattern_at(PyObject *pre, Py_ssize_t i, PyObject *pat) {
+    Py_ssize_t n = PyTuple_GET_SIZE(pre), m = PyTuple_GET_SIZE(pat), q;
+    Py_ssize_t upto = m < n - i ? m : n - i;
+    for (q = 0; q < upto; q++) {
+        int eq = PyUnicode_Compare(PyTuple_GET_ITEM(pre, i + q), PyTuple_GET_ITEM(pat, q));
+        if (eq == -1 && PyErr_Occurred()) return -1;
+        if (eq != 0) return 0;
+    }
+    return m <= n - i ? 1 : 2;
+}
+
+/* words._apply_special_cases(pre) and words._rests(pre) (pre a tuple): new refs in *post, *rests. */
+static int matcher(PyObject *pre, PyObject **post, PyObject **rests) {
+    Py_ssize_t n = PyTuple_GET_SIZE(pre), nf = 0, cap = 8;
+    match_t *found = PyMem_Malloc(cap * sizeof(match_t));
+    char *seen = PyMem_Calloc(n + 1, 1);
+    PyObject *rl = PyList_New(0), *out = NULL;
+    *post = *rests = NULL;
+    if (!found || !seen) { PyErr_NoMemory(); goto fail; }
+    if (!rl) goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pats = PyDict_GetItemWithError(patterns, PyTuple_GET_ITEM(pre, i));
+        if (!pats) { if (PyErr_Occurred()) goto fail; continue; }
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(pats); k++) {
+            PyObject *pat = PyList_GET_ITEM(pats, k);
+            int r = pattern_at(pre, i, pat);
+            if (r < 0) goto fail;
+            if (r == 1) {
+                if (nf == cap) {
+                    cap *= 2;
+                    match_t *g = PyMem_Realloc(found, cap * sizeof(match_t));
+                    if (!g) { PyErr_NoMemory(); goto fail; }
+                    found = g;
+                }
+                found[nf].start = i; found[nf].end = i + PyTuple_GET_SIZE(pat); nf++;
+            } else if (r == 2) {
+                PyObject *rest = PyTuple_GetSlice(pat, n - i, PyTuple_GET_SIZE(pat));
+                if (!rest || PyList_Append(rl, rest) < 0) { Py_XDECREF(rest); goto fail; }
+                Py_DECREF(rest);
+            }
+        }
+    }
+    *rests = PyList_AsTuple(rl);
+    if (!*rests) goto fail;
+    if (!nf) { Py_INCREF(pre); *post = pre; goto ok; }
+    /* Python's stable sort by (len, -start), then reversed: longest first, then leftmost; equal keys (one
+       span found twice) come out in reverse order of finding, which does not matter for equal spans */
+    qsort(found, nf, sizeof(match_t), match_order);
+    Py_ssize_t nk = 0;
+    for (Py_ssize_t k = 0; k < nf; k++) {
+        if (!seen[found[k].start] && !seen[found[k].end - 1]) found[nk++] = found[k];
+        for (Py_ssize_t q = found[k].start; q < found[k].end; q++) seen[q] = 1;
+    }
+    qsort(found, nk, sizeof(match_t), start_order);
+    out = PyList_New(0);
+    if (!out) goto fail;
+    Py_ssize_t pos = 0;
+    for (Py_ssize_t k = 0; k < nk; k++) {
+        for (; pos < found[k].start; pos++)
+            if (PyList_Append(out, PyTuple_GET_ITEM(pre, pos)) < 0) goto fail;
+        PyObject *slice = PyTuple_GetSlice(pre, found[k].start, found[k].end);
+        PyObject *empty = slice ? PyUnicode_FromStringAndSize("", 0) : NULL;
+        PyObject *text = empty ? PyUnicode_Join(empty, slice) : NULL;
+        Py_XDECREF(empty);
+        PyObject *rule = text ? PyDict_GetItemWithError(specials, text) : NULL;
+        Py_XDECREF(text);
+        if (!slice || (!rule && PyErr_Occurred())) { Py_XDECREF(slice); goto fail; }
+        int r = extend(out, rule ? rule : slice);
+        Py_DECREF(slice);
+        if (r < 0) goto fail;
+        pos = found[k].end;
+    }
+    for (; pos < n; pos++)
+        if (PyList_Append(out, PyTuple_GET_ITEM(pre, pos)) < 0) goto fail;
+    *post = PyList_AsTuple(out);
+    if (!*post) goto fail;
+ok:
+    Py_XDECREF(out); Py_DECREF(rl); PyMem_Free(found); PyMem_Free(seen);
+    return 0;
+fail:
+    Py_XDECREF(out); Py_XDECREF(rl); Py_CLEAR(*rests); Py_CLEAR(*post); PyMem_Free(found); PyMem_Free(seen);
+    return -1;
+}
+
+/* words._kernel_entry(chunk) for an ASCII chunk: a new entry, or Py_None (new ref) to leave it to words.py. */
+static PyObject *analyse_ascii(PyObject *chunk) {
+    PyObject *list = tokenize_ascii(chunk);
+    if (!list || list == Py_None) return list;
+    PyObject *pre = PyList_AsTuple(list), *post = NULL, *rests = NULL, *kinds = NULL, *e = NULL;
+    Py_DECREF(list);
+    if (!pre) return NULL;
+    if (matcher(pre, &post, &rests) < 0) { Py_DECREF(pre); return NULL; }
+    Py_ssize_t m = PyTuple_GET_SIZE(post);
+    kinds = PyBytes_FromStringAndSize(NULL, m);
+    if (!kinds) goto done;
+    char *kp = PyBytes_AS_STRING(kinds);
+    for (Py_ssize_t q = 0; q < m; q++) {
+        PyObject *t = PyTuple_GET_ITEM(post, q);
+        if (!PyUnicode_Check(t) || !PyUnicode_IS_ASCII(t)) { e = Py_None; Py_INCREF(e); goto done; }
+        const unsigned char *ts = PyUnicode_1BYTE_DATA(t);
+        Py_ssize_t tl = PyUnicode_GET_LENGTH(t), c;
+        if (tl == 1 && (ts[0] == '!' || ts[0] == '.' || ts[0] == '?')) { kp[q] = 2; continue; }
+        for (c = 0; c < tl && in(PUNCT_P, ts[c]); c++) {}
+        kp[q] = tl && c == tl ? 1 : 0;
+    }
+    e = PyTuple_Pack(4, post, pre, rests, kinds);
+done:
+    Py_XDECREF(pre); Py_XDECREF(post); Py_XDECREF(rests); Py_XDECREF(kinds);
+    return e;
+}
+
+static PyObject *configure_rules(PyObject *self, PyObject *args) {
+    PyObject *sp, *pt, *um;
+    if (!PyArg_ParseTuple(args, "O!O!O", &PyDict_Type, &sp, &PyDict_Type, &pt, &um)) return NULL;
+    Py_INCREF(sp); Py_INCREF(pt); Py_INCREF(um);
+    Py_XSETREF(specials, sp); Py_XSETREF(patterns, pt); Py_XSETREF(url_match, um);
+    Py_RETURN_NONE;
+}
+
+/* analyse(chunk) -> the entry analyse_ascii builds, or None where it leaves the chunk to words.py (for tests). */
+static PyObject *analyse(PyObject *self, PyObject *chunk) {
+    if (!PyUnicode_Check(chunk)) { PyErr_SetString(PyExc_TypeError, "chunk must be a str"); return NULL; }
+    if (!specials) { PyErr_SetString(PyExc_RuntimeError, "_wordsplit rules are not configured"); return NULL; }
+    if (!PyUnicode_IS_ASCII(chunk) || PyUnicode_GET_LENGTH(chunk) == 0) Py_RETURN_NONE;
+    return analyse_ascii(chunk);
+}
+
+/* The cyclic GC need not watch cache entries: they hold only str and tuples of str, so they can be in no cycle
+ * (CPython itself untracks such tuples, but only once a collection has visited them, while the cache of ~100k
+ * entries made collections a fifth of the chain's time). */
+static void untrack(PyObject *t) {
+    if (PyTuple_CheckExact(t) && PyObject_GC_IsTracked(t)) PyObject_GC_UnTrack(t);
+}
+
+static void untrack_entry(PyObject *e) {
+    PyObject *rests = PyTuple_GET_ITEM(e, 2);
+    for (Py_ssize_t r = 0; r < PyTuple_GET_SIZE(rests); r++) untrack(PyTuple_GET_ITEM(rests, r));
+    untrack(PyTuple_GET_ITEM(e, 0)); untrack(PyTuple_GET_ITEM(e, 1)); untrack(rests); untrack(e);
 }
 
 /* New reference to the entry of text[start:end]. */
@@ -141,11 +508,18 @@ static PyObject *get_entry(PyObject *text, int kind, const void *data, Py_ssize_
             }
         }
     }
+    if (!e && specials && PyUnicode_IS_ASCII(chunk)) {
+        if (PyErr_Occurred()) { Py_DECREF(chunk); return NULL; }
+        e = analyse_ascii(chunk);
+        if (!e) { Py_DECREF(chunk); return NULL; }
+        if (e == Py_None) Py_CLEAR(e);
+    }
     if (!e) {
         if (PyErr_Occurred()) { Py_DECREF(chunk); return NULL; }
         e = PyObject_CallOneArg(miss_fn, chunk);
         if (!e || check_entry(e) < 0) { Py_XDECREF(e); Py_DECREF(chunk); return NULL; }
     }
+    untrack_entry(e);
     if (PyDict_GET_SIZE(cache) >= cache_max) PyDict_Clear(cache);
     if (PyDict_SetItem(cache, chunk, e) < 0) { Py_DECREF(e); Py_DECREF(chunk); return NULL; }
     Py_DECREF(chunk);
@@ -340,6 +714,8 @@ static PyObject *sentences(PyObject *self, PyObject *text) {
 
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS, "(cache, blocked, miss, group, tails, cache_max)"},
+    {"configure_rules", configure_rules, METH_VARARGS, "(specials, patterns, url_match): the cold path's rules"},
+    {"analyse", analyse, METH_O, "chunk -> its cache entry from the C rules, or None where they leave it to Python"},
     {"words", words, METH_O, "text -> word tokens (datatrove's word_tokenize)"},
     {"sentences", sentences, METH_O, "text -> number of sentences (datatrove's split_into_sentences)"},
     {NULL, NULL, 0, NULL},

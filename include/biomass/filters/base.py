@@ -9,9 +9,11 @@ Filters are pure: same rows and params, same decisions.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import ClassVar, Sequence
 
 import pyarrow as pa
+from pydantic import model_validator
 
 from biomass.strict import StrictModel
 
@@ -23,10 +25,19 @@ class FilterError(ValueError):
 class FilterParams(StrictModel):
     """Base of every filter's parameters: strict and frozen, like the rest of the config."""
 
-
     # Parameters holding file paths (a str or a list of str): ``load_config`` resolves relative ones against the
-    # config file's folder, as it does every other path, so a chain means the same thing from any working dir.
+    # config file's folder, as it does every other path, so a chain means the same thing from any working dir;
+    # here each must name an existing file, checked once for every filter.
     paths: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _path_files_exist(self) -> "FilterParams":
+        for field in self.paths:
+            value = getattr(self, field)
+            for p in [value] if isinstance(value, str) else (value or ()):
+                if not Path(p).is_file():
+                    raise ValueError(f"{field}: {p} does not exist (a relative path is relative to the config file)")
+        return self
 
 
 class DocumentFilter(ABC):

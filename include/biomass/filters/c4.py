@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from biomass.filters import _textstats
 from biomass.filters.base import DocumentFilter, FilterParams
 from biomass.filters.textual import detail, texts
 from biomass.filters.words import count_sentences
@@ -51,6 +52,29 @@ class C4QualityFilter(DocumentFilter):
         return [self._one(text) for text in texts(batch)]
 
     def _one(self, text: str) -> str | None:
+        """The rules that need no lower-casing run in the ``_textstats`` kernel (``c4_lines``); the rest here."""
+        p = self.params
+        need = p.min_num_sentences
+        sentences = 0
+        for line in _textstats.c4_lines(text, p.max_word_length, p.remove_citations, p.filter_no_terminal_punct,
+                                        p.min_words_per_line):
+            lower = line.lower()
+            if p.filter_lorem_ipsum and "lorem ipsum" in lower:
+                return "lorem_ipsum: a kept line contains 'lorem ipsum'"
+            if p.filter_javascript and "javascript" in lower:
+                continue
+            if p.filter_curly_bracket and "{" in line:
+                return "curly_bracket: a kept line contains '{'"
+            if p.filter_policy and any(s in lower for s in POLICY_SUBSTRINGS):
+                continue
+            if need != -1 and sentences < need:   # past the threshold the count cannot change the decision
+                sentences += count_sentences(line)
+        if sentences < need:
+            return detail("too_few_sentences", sentences, "<", need)
+        return None
+
+    def reference_one(self, text: str) -> str | None:
+        """The same decision as datatrove's loop in pure Python: what the kernel path is tested against."""
         p = self.params
         need = p.min_num_sentences
         sentences = 0

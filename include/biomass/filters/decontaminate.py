@@ -39,7 +39,7 @@ from typing import ClassVar, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from biomass.filters import _spacy_en_rules as R
 from biomass.filters.base import DocumentFilter, FilterError, FilterParams
@@ -430,13 +430,6 @@ class DecontaminateParams(FilterParams):
         if twice:
             raise ValueError(f"eval sets are named by file name and {', '.join(twice)} is listed twice")
         return value
-
-    @model_validator(mode="after")
-    def _files_exist(self) -> "DecontaminateParams":
-        for p in self.sets:
-            if not Path(p).is_file():
-                raise ValueError(f"eval set {p} does not exist")
-        return self
 
 
 class DecontaminateFilter(DocumentFilter):

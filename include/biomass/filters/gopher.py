@@ -113,6 +113,13 @@ _PARAGRAPHS = re.compile(r"\n{2,}")
 _LINES = re.compile("\n+")
 
 
+def dup_stats_reference(text: str) -> tuple[int, int, int, int, int, int]:
+    """Pure-Python ``_textstats.dup_stats`` (datatrove's expressions): paragraphs, their repeats and repeated
+    characters, then the same for lines."""
+    paragraphs, lines = _PARAGRAPHS.split(text.strip()), _LINES.split(text)
+    return (len(paragraphs), *find_duplicates(paragraphs), len(lines), *find_duplicates(lines))
+
+
 class GopherRepetitionFilter(DocumentFilter):
     """Repeated paragraphs and lines (by count and by characters), the most frequent 2-4-gram, and the characters
     in repeated 5-10-grams."""
@@ -132,16 +139,14 @@ class GopherRepetitionFilter(DocumentFilter):
         if not text:
             return "empty"
         size = len(text)
-        paragraphs = _PARAGRAPHS.split(text.strip())
-        n_dup, dup_chars = find_duplicates(paragraphs)
-        if p.dup_para_frac and n_dup / len(paragraphs) > p.dup_para_frac:
-            return detail("dup_para_frac", n_dup / len(paragraphs), ">", p.dup_para_frac)
+        n_paras, n_dup, dup_chars, n_lines, n_dup_lines, dup_line_chars = _textstats.dup_stats(text)
+        if p.dup_para_frac and n_dup / n_paras > p.dup_para_frac:
+            return detail("dup_para_frac", n_dup / n_paras, ">", p.dup_para_frac)
         if p.dup_para_char_frac and dup_chars / size > p.dup_para_char_frac:
             return detail("dup_para_char_frac", dup_chars / size, ">", p.dup_para_char_frac)
-        lines = _LINES.split(text)
-        n_dup, dup_chars = find_duplicates(lines)
-        if p.dup_line_frac and n_dup / len(lines) > p.dup_line_frac:
-            return detail("dup_line_frac", n_dup / len(lines), ">", p.dup_line_frac)
+        n_dup, dup_chars = n_dup_lines, dup_line_chars
+        if p.dup_line_frac and n_dup / n_lines > p.dup_line_frac:
+            return detail("dup_line_frac", n_dup / n_lines, ">", p.dup_line_frac)
         if p.dup_line_char_frac and dup_chars / size > p.dup_line_char_frac:
             return detail("dup_line_char_frac", dup_chars / size, ">", p.dup_line_char_frac)
         top, dup = _textstats.ngram_stats(word_tokenize(text), top_ns, dup_ns)

@@ -22,7 +22,7 @@ from typing import ClassVar, Sequence
 from urllib.parse import urlsplit
 
 import pyarrow as pa
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from biomass.filters.base import DocumentFilter, FilterParams
 
@@ -56,13 +56,6 @@ class URLBlocklistParams(FilterParams):
             except re.error as exc:
                 raise ValueError(f"regex {r!r} does not compile: {exc}") from None
         return value
-
-    @model_validator(mode="after")
-    def _files_readable(self) -> "URLBlocklistParams":
-        for f in self.files:
-            if not Path(f).is_file():
-                raise ValueError(f"url blocklist file {f} does not exist")
-        return self
 
 
 def _host(domain: str) -> str:
