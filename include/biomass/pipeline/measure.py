@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from biomass.pipeline.plan import MEASURE_DIR, RunPlan, load_counts, shard_stats_path, stage_output
-from biomass.pipeline.synthesis import HELD_OUT_SHARE, training_batches
+from biomass.pipeline.synthesis import HELD_OUT_SHARE
 from biomass.schema import canonical_json
 from biomass.storage import dataset_batches, dataset_files, file_sha256, parquet_batches, write_bytes_atomic
 

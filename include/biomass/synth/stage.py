@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 import numpy as np
-import pyarrow as pa
 
 from biomass import __version__
 from biomass.accounting import StageCounts
