@@ -1,4 +1,4 @@
-"""One streaming pass over the training text: the n-gram counts and the table of prompt documents.
+"""A streaming read of the training text (one pass, or two for a sample): the n-gram counts and the prompt table.
 
 Why a stream: the parent generation can hold a million documents; neither its text nor its token lists are ever
 held whole. Batches (Arrow tables or record batches with ``doc_id`` and ``text``) are read once when every
