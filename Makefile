@@ -116,6 +116,12 @@ N ?= 100000
 bench-generation: venv
 	$(BIN)/python benchmarks/bench_generation.py --docs $(N) $(if $(WARC),--warc)
 
+# Peak RSS of train_synthesizer, one sampling shard and measure's model load on a 100k and a 1M parent, each in a
+# fresh process, with the sample bound (synthesize.max_train_docs) and without: the 1M/100k ratio per step.
+.PHONY: bench-train-memory
+bench-train-memory: venv
+	$(BIN)/python benchmarks/bench_train_memory.py
+
 # The same two years through `airflow dags test biomass_annual` and `biomass run-year` (fresh data roots, a temp
 # AIRFLOW_HOME): both wall times and the ratio (target: within 1.3x at N=100000). CRAWLS=/dir reuses crawl-N-*.jsonl.
 bench-airflow: venv

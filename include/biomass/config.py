@@ -77,8 +77,11 @@ class SynthesizeConfig(StrictModel):
     backend: Literal["ngram", "openai"] = "ngram"
     order: int = 3
     prompt_tokens: int = 8
-    max_train_docs: Optional[int] = Field(None, ge=1, description="None: train on the whole parent (streamed); "
-                                          "N: on a uniform seeded sample of N parent documents")
+    max_train_docs: Optional[int] = Field(
+        100_000, ge=1, description="train on a uniform seeded sample of at most this many parent documents (the "
+        "whole parent when it has no more; the sample's size is in the stage notes and every manifest), so the "
+        "model and its memory stay flat in the parent's size (a 900k-document parent's whole model: 4.75M "
+        "trigrams, 1.03 GB to train, 1.14 GB a sampling shard); None: the whole parent however large (streamed)")
     max_output_words: int = Field(2_000, description="cap on one output's length (lengths follow training docs)")
     min_chars: int = Field(200, description="shorter outputs are quarantined as too_short (the gates' bound)")
     shard_docs: int = Field(25_000, ge=1, description="documents per sampling shard at most: a year's synthesis "

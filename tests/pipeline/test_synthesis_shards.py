@@ -105,14 +105,36 @@ def test_measure_perplexity_is_the_same_from_the_saved_model(chain, monkeypatch)
     assert saved["perplexity_head"] is not None and saved == trained
 
 
-def test_saved_model_is_not_reused_for_a_sample_or_another_order(chain):
+def test_saved_model_is_not_reused_for_another_order(chain):
     from biomass.pipeline import synthesis
 
     _, plan, _ = chain
-    for change in ({"order": 2}, {"max_train_docs": 5}):
-        raw = json.loads(json.dumps(plan.config))
-        raw["synthesize"].update(change)
-        other = type(plan)(**{**plan.__dict__, "config": raw})
-        if "max_train_docs" in change:   # a sample: train it and save it as the step would
-            synthesis.train_synthesizer(other)
-        assert synthesis.saved_parent_model(other) is None, change
+    raw = json.loads(json.dumps(plan.config))
+    raw["synthesize"]["order"] = 2
+    assert synthesis.saved_parent_model(type(plan)(**{**plan.__dict__, "config": raw})) is None
+
+
+def test_measure_scores_with_the_generators_sample(chain, monkeypatch):
+    """With ``max_train_docs`` below the parent's size, measure's perplexity is the sampled generator's: the
+    saved model is used, and training here (no saved model) gives the same sample and the same figures."""
+    from biomass.pipeline import measure, synthesis
+    from biomass.synth.model_store import load_meta
+
+    _, plan, _ = chain
+    raw = json.loads(json.dumps(plan.config))
+    raw["synthesize"]["max_train_docs"] = 5
+    other = type(plan)(**{**plan.__dict__, "config": raw})
+    reference = measure.reference_profile(plan)
+    whole = measure.parent_model_perplexity(plan, reference)
+    try:
+        synthesis.train_synthesizer(other)
+        meta = load_meta(synthesis._folder(other) / synthesis.MODEL_DIR)
+        assert meta["training_docs"] == 5 < meta["parent_docs"]
+        assert synthesis.saved_parent_model(other).n_docs == 5
+        saved = measure.parent_model_perplexity(other, reference)
+        with monkeypatch.context() as m:
+            m.setattr(synthesis, "saved_parent_model", lambda plan: None)
+            trained = measure.parent_model_perplexity(other, reference)
+        assert saved == trained and saved != whole
+    finally:
+        synthesis.train_synthesizer(plan)   # the module's other tests use the whole parent's model

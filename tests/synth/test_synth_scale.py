@@ -162,12 +162,14 @@ def _run(tmp_path, train, prov, name, config=CFG, n=30):
     return counts, path
 
 
-def test_whole_parent_is_the_default_and_a_sample_is_recorded(tmp_path, train_table, prov):
+def test_a_parent_under_the_bound_is_trained_whole_and_a_sample_is_recorded(tmp_path, train_table, prov):
     counts, _ = _run(tmp_path, [train_table], prov, "all.parquet")
     assert (counts.notes["train_docs"], counts.notes["parent_docs"], counts.notes["train_sample"]) == (80, 80, "all")
+    assert counts.notes["train_sample_bound"] == CFG.max_train_docs == 100_000
     small = CFG.model_copy(update={"max_train_docs": 25})
     counts, path = _run(tmp_path, [train_table], prov, "s.parquet", config=small)
     assert (counts.notes["train_docs"], counts.notes["parent_docs"], counts.notes["train_sample"]) == (25, 80, "uniform")
+    assert counts.notes["train_sample_bound"] == 25
     manifest = __import__("json").loads(pq.read_table(path).column("provenance")[0].as_py())["c2pa"]["manifest"]
     ingredients = manifest["assertions"][1]["data"]
     assert (ingredients["training_docs"], ingredients["parent_docs"]) == (25, 80)
@@ -231,3 +233,63 @@ def test_guide_built_in_chunks_equals_the_table_built_at_once(monkeypatch, chunk
     monkeypatch.setattr(Guide, "CHUNK", chunk)
     guide = Guide(cum, start, end)
     assert np.array_equal(guide.table, _guide_table_at_once(cum, start, end))
+
+
+def _same_model(a, b) -> bool:
+    return (a.vocab == b.vocab and a.n_docs == b.n_docs and a.n_tokens == b.n_tokens
+            and all(x.discount == y.discount and all(np.array_equal(getattr(x, f), getattr(y, f)) for f in
+                    ("keys", "counts", "ctx_keys", "ctx_start", "ctx_end", "ctx_total", "ctx_types"))
+                    for x, y in zip(a.levels, b.levels)))
+
+
+def test_a_bound_above_the_parent_is_training_on_all_of_it(train_table):
+    """A sample bound the parent does not exceed changes nothing: the same model (arrays, discounts, document
+    lengths in the same order), prompts, lengths and doc_ids as the one-pass whole-parent path."""
+    from biomass.synth.training import collect
+
+    dup = pa.concat_tables([train_table, train_table.slice(3, 5)])   # 5 repeated doc_ids: first copies count
+    whole = collect([dup], order=3, prompt_tokens=5, max_docs=None, seed=4)
+    bounded = collect(lambda: iter(dup.to_batches(max_chunksize=9)), order=3, prompt_tokens=5, max_docs=80, seed=4)
+    assert (whole.parent_docs, whole.duplicates) == (bounded.parent_docs, bounded.duplicates) == (80, 5)
+    assert whole.doc_ids == bounded.doc_ids and whole.prompts == bounded.prompts
+    assert np.array_equal(whole.lengths, bounded.lengths)
+    assert _same_model(whole.model, bounded.model)
+    assert np.array_equal(whole.model.doc_lengths, bounded.model.doc_lengths)
+
+
+def test_the_two_pass_sample_is_the_bottom_k_of_the_whole_table(train_table):
+    """The streamed sample (hashes only in the first pass, the chosen texts counted as they come in the second)
+    equals the definition computed on the whole table: the k distinct doc_ids of smallest seeded hash, trained
+    on with ``NgramModel.train``; whatever the batching or order of the input."""
+    import hashlib
+
+    from biomass.synth.training import collect
+
+    texts = dict(zip(train_table.column("doc_id").to_pylist(), train_table.column("text").to_pylist()))
+    for seed, k in ((1, 20), (9, 33), (2, 1)):
+        key = {d: hashlib.sha256(f"{seed}\x00{d}".encode()).digest()[:16] for d in texts}
+        picked = sorted(sorted(texts, key=key.__getitem__)[:k])
+        shuffled = train_table.take(np.random.default_rng(seed).permutation(train_table.num_rows))
+        got = collect(lambda: iter(shuffled.to_batches(max_chunksize=7)), order=3, prompt_tokens=4, max_docs=k,
+                      seed=seed)
+        assert got.doc_ids == picked and (len(got), got.parent_docs, got.duplicates) == (k, 80, 0)
+        assert got.lengths.tolist() == [len(words(texts[d])) for d in picked]
+        assert _same_model(got.model, NgramModel.train([texts[d] for d in picked], order=3))
+        again = collect([train_table], order=3, prompt_tokens=4, max_docs=k, seed=seed)   # a list: read twice
+        assert again.doc_ids == picked and again.prompts == got.prompts and _same_model(again.model, got.model)
+
+
+def test_a_one_shot_stream_is_sampled_like_a_function_of_it(train_table):
+    from biomass.synth.training import collect
+
+    one_shot = collect(iter(train_table.to_batches(max_chunksize=11)), order=2, prompt_tokens=4, max_docs=15, seed=3)
+    fresh = collect(lambda: train_table.to_batches(max_chunksize=11), order=2, prompt_tokens=4, max_docs=15, seed=3)
+    assert one_shot.doc_ids == fresh.doc_ids and _same_model(one_shot.model, fresh.model)
+
+
+def test_a_stream_that_changes_between_the_passes_is_an_error(train_table):
+    from biomass.synth.training import collect
+
+    reads = iter([[train_table.slice(0, 40)], [train_table]])
+    with pytest.raises(ValueError, match="changed between its two passes"):
+        collect(lambda: next(reads), order=2, prompt_tokens=4, max_docs=10, seed=3)

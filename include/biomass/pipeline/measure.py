@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from biomass.pipeline.plan import MEASURE_DIR, RunPlan, load_counts, shard_stats_path, stage_output
-from biomass.pipeline.synthesis import HELD_OUT_SHARE, training_batches
+from biomass.pipeline.synthesis import HELD_OUT_SHARE
 from biomass.schema import canonical_json
 from biomass.storage import dataset_batches, dataset_files, file_sha256, parquet_batches, write_bytes_atomic
 
@@ -198,21 +198,13 @@ def held_out_reference_texts(plan: RunPlan) -> Iterator[str]:
 def parent_model_perplexity(plan: RunPlan, reference) -> dict[str, Any]:
     """The parent-trained generator's perplexity on held-out head and tail reference text (never trained on).
 
-    The model is the one the synthesize step trained and saved, when that is the model of ``training_batches``
-    at this order (``saved_parent_model``); else trained here, streamed, on the same batches. The held-out text
-    is read twice (score the sentences, then score the chosen ones), never held whole."""
+    The model is the generator's (``synthesis.parent_model``: the one the synthesize step saved, or the same one
+    trained here on the same documents). The held-out text is read twice (score the sentences, then score the
+    chosen ones), never held whole."""
     from biomass.metrics.headtail import streamed_head_tail_perplexity
-    from biomass.pipeline.synthesis import saved_parent_model
-    from biomass.synth import NgramModel
+    from biomass.pipeline.synthesis import parent_model
 
-    def model():
-        saved = saved_parent_model(plan)
-        if saved is not None:
-            return saved
-        texts = (t for batch in training_batches(plan) for t in batch.column("text").to_pylist())
-        return NgramModel.train(texts, plan.cfg.synthesize.order)   # streamed: the parent is never held whole
-
-    figures = streamed_head_tail_perplexity(model, lambda: held_out_reference_texts(plan), plan.cfg.metrics,
+    figures = streamed_head_tail_perplexity(lambda: parent_model(plan), lambda: held_out_reference_texts(plan), plan.cfg.metrics,
                                             reference)
     return {k: figures[k] for k in ("perplexity_head", "perplexity_tail", "tail_head_ratio")}
 

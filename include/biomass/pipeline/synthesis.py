@@ -73,7 +73,7 @@ def train_synthesizer(plan: RunPlan) -> list[int]:
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("part-*"):   # a re-run of this step must not keep an earlier run's shards
         stale.unlink()
-    training = train(training_batches(plan) if plan.parent is not None else iter(()), n=n, seed=seed,
+    training = train((lambda: training_batches(plan)) if plan.parent is not None else [], n=n, seed=seed,
                      config=cfg.synthesize)
     if n <= 0 or not len(training):
         shards, counts = 0, write_nothing(n, None)
@@ -146,19 +146,32 @@ def run_synthesize(plan: RunPlan) -> StageCounts:
 
 
 def saved_parent_model(plan: RunPlan):
-    """The n-gram model ``train_synthesizer`` saved for this run, when it is the one ``NgramModel.train`` would
-    build from ``training_batches(plan)``: the same order, the whole parent (no sample, no duplicate doc_id
-    skipped). None otherwise (no parent, a remote generator, a sample): the caller trains its own."""
+    """The n-gram model ``train_synthesizer`` saved for this run: the one ``parent_model`` would train (the same
+    order, parent, config, so the same training documents: the whole parent or the same seeded sample of
+    ``synthesize.max_train_docs``). None otherwise (no parent, a remote generator, nothing saved)."""
     from biomass.synth.model_store import load_meta, load_model
 
     folder = _folder(plan) / MODEL_DIR
     if plan.parent is None or not (folder / "meta.json").exists():
         return None
     meta = load_meta(folder)
-    whole = meta["training_docs"] == meta["parent_docs"] and meta["duplicates"] == 0
     same = (meta.get("order") == plan.cfg.synthesize.order and meta.get("parent") == plan.parent
             and meta.get("config_hash") == plan.config_hash)
-    return load_model(folder) if whole and same else None
+    return load_model(folder) if same else None
+
+
+def parent_model(plan: RunPlan):
+    """The generator's n-gram model of the parent (what measure scores held-out text with): the saved one, else
+    trained here, streamed, on exactly the documents ``train_synthesizer`` trains on (``training_batches``, the
+    same sample when ``synthesize.max_train_docs`` bounds it), so its memory follows that bound too."""
+    from biomass.synth.training import collect
+
+    saved = saved_parent_model(plan)
+    if saved is not None:
+        return saved
+    cfg = plan.cfg.synthesize
+    return collect(lambda: training_batches(plan), order=cfg.order, prompt_tokens=cfg.prompt_tokens,
+                   max_docs=cfg.max_train_docs, seed=plan.stage_seed(STAGE)).model
 
 
 HELD_OUT_SHARE = 0.1

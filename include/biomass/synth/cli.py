@@ -29,7 +29,10 @@ def _run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     prov = provenance_from(args.config, key_file=args.key_file, archive=args.archive)
-    batches = (batch for path in args.train for batch in parquet_batches(path, ["doc_id", "text"]))
+
+    def batches():   # a function: a sample (synthesize.max_train_docs) reads the training files twice
+        return (batch for path in args.train for batch in parquet_batches(path, ["doc_id", "text"]))
+
     counts = synthesize_stage(batches, n=args.n, seed=args.seed, year=args.year, parent=args.parent,
                               config=cfg.synthesize, provenance=prov, out_path=args.out)
     print(json.dumps(counts.as_dict(), sort_keys=True))

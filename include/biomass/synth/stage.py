@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
-import pyarrow as pa
 
 from biomass import __version__
 from biomass.accounting import StageCounts
@@ -29,7 +28,7 @@ from biomass.schema import RECORD_SCHEMA, canonical_json, empty_table, make_doc_
 from biomass.storage import ParquetStream, write_parquet
 from biomass.synth.backends import NGRAM_ID, NGRAM_VERSION, Backend, NgramBackend, OpenAIBackend, Request
 from biomass.synth.tokens import join, words
-from biomass.synth.training import TrainingSet, collect, take_strings
+from biomass.synth.training import Batches, TrainingSet, collect, take_strings
 from biomass.text import detect_langs
 
 log = logging.getLogger(__name__)
@@ -68,9 +67,9 @@ def model_info(config: SynthesizeConfig, training: TrainingSet) -> dict:
     return {"order": config.order, "vocab": len(training.model.vocab) - 1, "train_words": training.model.n_tokens}
 
 
-def train(train: Iterable[pa.Table | pa.RecordBatch], *, n: int, seed: int, config: SynthesizeConfig) -> TrainingSet:
-    """Read the training stream once (not at all for ``n`` <= 0): the prompt table and, for the embedded
-    generator, the n-gram model."""
+def train(train: Batches | Callable[[], Batches], *, n: int, seed: int, config: SynthesizeConfig) -> TrainingSet:
+    """Read the training stream (not at all for ``n`` <= 0; twice for a sample, see ``collect``): the prompt
+    table and, for the embedded generator, the n-gram model."""
     return collect(train if n > 0 else [], order=config.order, prompt_tokens=config.prompt_tokens,
                    max_docs=config.max_train_docs, seed=seed, count=config.backend == "ngram")
 
@@ -85,6 +84,7 @@ def stage_notes(training: TrainingSet, config: SynthesizeConfig, provenance: Pro
     return {
         "train_docs": len(training), "parent_docs": training.parent_docs,
         "train_sample": "all" if len(training) == training.parent_docs else "uniform",
+        "train_sample_bound": config.max_train_docs,
         "generator": generator,
         "watermark_settings_id": settings.get("settings_id"), "watermark_settings": settings or None,
         "signing_key_id": key_id(require_signing_key(provenance).public_key()),
@@ -92,7 +92,7 @@ def stage_notes(training: TrainingSet, config: SynthesizeConfig, provenance: Pro
     }
 
 
-def synthesize_stage(train_batches: Iterable[pa.Table | pa.RecordBatch], *, n: int, seed: int, year: int | None,
+def synthesize_stage(train_batches: Batches | Callable[[], Batches], *, n: int, seed: int, year: int | None,
                      parent: int | None, config: SynthesizeConfig, provenance: ProvenanceConfig,
                      out_path: str) -> StageCounts:
     """Write ``n`` synthetic records trained on ``train_batches`` (a stream of batches with doc_id and text) to

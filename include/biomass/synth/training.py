@@ -1,10 +1,14 @@
-"""One streaming pass over the training text: the n-gram counts and the table of prompt documents.
+"""A streaming read of the training text (one pass, or two for a sample): the n-gram counts and the prompt table.
 
 Why a stream: the parent generation can hold a million documents; neither its text nor its token lists are ever
-held whole. Batches (Arrow tables or record batches with ``doc_id`` and ``text``) are read once. Each document
-either feeds the counter at once (the default: the whole parent), or, when ``max_docs`` is set and exceeded,
-competes for a place in a bottom-k sample by a seeded hash of its doc_id: a uniform sample of exactly
-``max_docs`` documents, the same whatever order or batching the input comes in; only the sampled texts are held.
+held whole. Batches (Arrow tables or record batches with ``doc_id`` and ``text``) are read once when every
+document is trained on (``max_docs`` None): each feeds the counter as it comes. With ``max_docs`` set the stream
+is read twice: the first pass keeps only a seeded 128-bit hash of each doc_id (16 bytes a document), from which
+the bottom-k sample is chosen (the ``max_docs`` distinct doc_ids of smallest hash: a uniform sample, the same
+whatever order or batching the input comes in); the second pass counts the chosen documents as they come. So
+neither the sampled texts nor a set of every doc_id are held, and the model, the prompt table and the memory
+they take follow ``max_docs``, not the parent's size. A parent of no more than ``max_docs`` documents gives
+exactly the model, prompts and lengths of training on all of it.
 
 What is kept per training document is small: its doc_id, its word count and its first ``prompt_tokens`` words
 (the prompt a synthetic document starts from), sorted by doc_id at the end so prompt picks do not depend on
@@ -14,10 +18,9 @@ input order.
 from __future__ import annotations
 
 import hashlib
-import heapq
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -114,15 +117,68 @@ def iter_docs(batches: Iterable[pa.Table | pa.RecordBatch]) -> Iterator[tuple[st
                     yield doc_id or sha256_text(text)[:32], text
 
 
-def collect(batches: Iterable[pa.Table | pa.RecordBatch], *, order: int, prompt_tokens: int,
-            max_docs: int | None, seed: int, count: bool = True) -> TrainingSet:
-    """Read the training stream once; ``count=False`` keeps only the prompt table (a remote generator)."""
+Batches = Iterable[pa.Table | pa.RecordBatch]
+
+
+def collect(batches: Batches | Callable[[], Batches], *, order: int, prompt_tokens: int, max_docs: int | None,
+            seed: int, count: bool = True) -> TrainingSet:
+    """Read the training stream (``count=False`` keeps only the prompt table: a remote generator).
+
+    ``batches``: the batches, or a function that returns them afresh; a sample (``max_docs`` set) reads them twice,
+    so give a function for a stream that cannot be iterated twice (a one-shot iterator is held in a list)."""
+    if max_docs is None:
+        return _collect(batches() if callable(batches) else batches, order, prompt_tokens, count, None)
+    if callable(batches):
+        source = batches
+    else:
+        held = batches if isinstance(batches, (list, tuple)) else list(batches)
+        source = lambda: held  # noqa: E731
+    chosen, parent_docs, duplicates = sample_rows(source(), max_docs, seed)
+    training = _collect(source(), order, prompt_tokens, count, chosen)
+    training.parent_docs, training.duplicates = parent_docs, duplicates
+    return training
+
+
+def sample_key(seed: int, doc_id: str) -> bytes:
+    """The 128-bit seeded hash a document competes with for a place in the sample (its first 64 bits are the
+    key of the earlier in-memory bottom-k sample, so the same documents are chosen)."""
+    return hashlib.sha256(f"{seed}\x00{doc_id}".encode()).digest()[:16]
+
+
+def sample_rows(batches: Batches, max_docs: int, seed: int) -> tuple[np.ndarray, int, int]:
+    """First pass of a sample: (chosen, distinct doc_ids, duplicate rows). ``chosen[i]`` says whether the i-th row
+    with text (as ``iter_docs`` yields them) is trained on: the first row of each of the ``max_docs`` distinct
+    doc_ids of smallest ``sample_key`` (all of them if there are no more). Two doc_ids count as one document only
+    if their 128-bit keys are equal (about n^2 / 2^129: never, in practice)."""
+    parts = []
+    pending: list[bytes] = []
+    for doc_id, _ in iter_docs(batches):
+        pending.append(sample_key(seed, doc_id))
+        if len(pending) >= BATCH_ROWS:
+            parts.append(np.frombuffer(b"".join(pending), ">u8").reshape(-1, 2).astype(np.uint64))
+            pending.clear()
+    if pending:
+        parts.append(np.frombuffer(b"".join(pending), ">u8").reshape(-1, 2).astype(np.uint64))
+    keys = np.concatenate(parts) if parts else np.zeros((0, 2), np.uint64)
+    rows = len(keys)
+    by_key = np.lexsort((np.arange(rows), keys[:, 1], keys[:, 0]))   # by key, then row: first copy first
+    ordered = keys[by_key]
+    first = np.ones(rows, bool)
+    first[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    distinct = by_key[first]        # the first row of each distinct doc_id, smallest key first
+    chosen = np.zeros(rows, bool)
+    chosen[distinct[:max_docs]] = True
+    return chosen, len(distinct), rows - len(distinct)
+
+
+def _collect(batches: Batches, order: int, prompt_tokens: int, count: bool,
+             chosen: np.ndarray | None) -> TrainingSet:
+    """One pass: every document (the first copy of each doc_id), or the rows ``chosen`` marks."""
     counter = NgramCounter(order) if count else None
     seen: set[str] = set()
     ids: list[str] = []
     lengths: list[np.ndarray] = []  # one int64 array a batch
     prompts: list[str] = []
-    sample: list[tuple[int, str, str]] = []  # max-heap by key (negated) of the bottom-k sample
     pending_ids: list[str] = []
     pending_texts: list[str] = []
     parent_docs = 0
@@ -144,31 +200,26 @@ def collect(batches: Iterable[pa.Table | pa.RecordBatch], *, order: int, prompt_
         pending_ids.clear()
         pending_texts.clear()
 
-    def keep(doc_id: str, text: str) -> None:
+    for row, (doc_id, text) in enumerate(iter_docs(batches)):
+        if chosen is not None:
+            if row >= len(chosen):
+                raise ValueError("the training stream changed between its two passes (more rows the second time)")
+            if not chosen[row]:
+                continue
+        elif doc_id in seen:
+            duplicates += 1
+            continue  # the first copy of a doc_id is the one used, as a dict of the input would keep it
+        else:
+            seen.add(doc_id)
+        parent_docs += 1
         pending_ids.append(doc_id)
         pending_texts.append(text)
         if len(pending_texts) >= BATCH_ROWS:
             flush()
-
-    for doc_id, text in iter_docs(batches):
-        if doc_id in seen:
-            duplicates += 1
-            continue  # the first copy of a doc_id is the one used, as a dict of the input would keep it
-        seen.add(doc_id)
-        parent_docs += 1
-        if max_docs is None:
-            keep(doc_id, text)
-            continue
-        key = -int.from_bytes(hashlib.sha256(f"{seed}\x00{doc_id}".encode()).digest()[:8], "big")
-        if len(sample) < max_docs:
-            heapq.heappush(sample, (key, doc_id, text))
-        elif key > sample[0][0]:
-            heapq.heapreplace(sample, (key, doc_id, text))
     del seen
-    for _, doc_id, text in sorted(sample, key=lambda s: s[1]):
-        keep(doc_id, text)
-    sample.clear()
     flush()
+    if chosen is not None and parent_docs != int(chosen.sum()):
+        raise ValueError("the training stream changed between its two passes (chosen rows went missing)")
     order_ = sorted(range(len(ids)), key=ids.__getitem__)
     model = NgramModel.from_counts(counter.finish()) if counter is not None and ids else None
     return TrainingSet([ids[i] for i in order_], np.concatenate(lengths)[order_] if ids else np.zeros(0, np.int64),
