@@ -52,32 +52,19 @@ class C4QualityFilter(DocumentFilter):
         return [self._one(text) for text in texts(batch)]
 
     def _one(self, text: str) -> str | None:
-        """The rules that need no lower-casing run in the ``_textstats`` kernel (``c4_lines``); the rest here."""
+        """The line rules that need no lower-casing run in the ``_textstats`` kernel (``c4_lines``)."""
         p = self.params
-        need = p.min_num_sentences
-        sentences = 0
-        for line in _textstats.c4_lines(text, p.max_word_length, p.remove_citations, p.filter_no_terminal_punct,
-                                        p.min_words_per_line):
-            lower = line.lower()
-            if p.filter_lorem_ipsum and "lorem ipsum" in lower:
-                return "lorem_ipsum: a kept line contains 'lorem ipsum'"
-            if p.filter_javascript and "javascript" in lower:
-                continue
-            if p.filter_curly_bracket and "{" in line:
-                return "curly_bracket: a kept line contains '{'"
-            if p.filter_policy and any(s in lower for s in POLICY_SUBSTRINGS):
-                continue
-            if need != -1 and sentences < need:   # past the threshold the count cannot change the decision
-                sentences += count_sentences(line)
-        if sentences < need:
-            return detail("too_few_sentences", sentences, "<", need)
-        return None
+        return self._judge(_textstats.c4_lines(text, p.max_word_length, p.remove_citations,
+                                               p.filter_no_terminal_punct, p.min_words_per_line))
 
     def reference_one(self, text: str) -> str | None:
         """The same decision as datatrove's loop in pure Python: what the kernel path is tested against."""
+        return self._judge(self._reference_lines(text))
+
+    def _reference_lines(self, text: str):
+        """The lines ``c4_lines`` keeps, in Python: stripped, no over-long word, citations cut, ending in terminal
+        punctuation, long enough."""
         p = self.params
-        need = p.min_num_sentences
-        sentences = 0
         for line in text.splitlines():
             line = line.strip()
             words = line.split()
@@ -89,6 +76,14 @@ class C4QualityFilter(DocumentFilter):
                 continue
             if len(words) < p.min_words_per_line:
                 continue
+            yield line
+
+    def _judge(self, lines) -> str | None:
+        """The rules on the kept lines, in datatrove's order, shared by both paths."""
+        p = self.params
+        need = p.min_num_sentences
+        sentences = 0
+        for line in lines:
             lower = line.lower()
             if p.filter_lorem_ipsum and "lorem ipsum" in lower:
                 return "lorem_ipsum: a kept line contains 'lorem ipsum'"
