@@ -38,7 +38,7 @@ def test_token_statistics_match_a_per_position_computation():
     targets = rng.integers(0, 17, size=40)
     s = stats_from_logits(logits, targets)
     got = np.stack([s.logp, s.expected, s.variance, s.log_rank], axis=1)
-    np.testing.assert_allclose(got, brute_force(logits, targets), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(got, brute_force(logits, targets), rtol=1e-5, atol=1e-5)  # float32 logits
     assert s.log_rank[5] == 0.0 and s.expected[5] == pytest.approx(-math.log(17))
     assert s.variance[6] >= 0.0
     with pytest.raises(ValueError):

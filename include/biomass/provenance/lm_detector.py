@@ -52,20 +52,27 @@ class TokenStats:
 
 
 def stats_from_logits(logits: np.ndarray, targets: np.ndarray) -> TokenStats:
-    """``logits[i]`` (over the vocabulary) is the model's prediction for token ``targets[i]``."""
-    x = np.asarray(logits, dtype=np.float64)
+    """``logits[i]`` (over the vocabulary) is the model's prediction for token ``targets[i]``.
+
+    One exp pass over the (tokens x vocabulary) matrix in float32 (what llama.cpp returns), sums in float64;
+    log p is never materialised: with s = logits - max and Z = sum exp(s), E_p[log p] = E_p[s] - log Z and
+    Var_p[log p] = Var_p[s], since log p and s differ by a constant per position."""
+    x = np.asarray(logits, dtype=np.float32)
     t = np.asarray(targets, dtype=np.int64)
     if x.ndim != 2 or len(x) != len(t):
         raise ValueError(f"need one logit row per target, got {x.shape} for {t.shape}")
     rows = np.arange(len(t))
-    shifted = x - x.max(axis=1, keepdims=True)
-    logp_all = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    p = np.exp(logp_all)
-    expected = (p * logp_all).sum(axis=1)
-    variance = np.maximum((p * logp_all * logp_all).sum(axis=1) - expected * expected, 0.0)
     observed = x[rows, t]
     rank = 1 + (x > observed[:, None]).sum(axis=1)
-    return TokenStats(logp_all[rows, t], expected, variance, np.log(rank))
+    s = x - x.max(axis=1, keepdims=True)
+    e = np.exp(s)
+    z = e.sum(axis=1, dtype=np.float64)
+    e *= s
+    mean_s = e.sum(axis=1, dtype=np.float64) / z
+    mean_s2 = np.einsum("ij,ij->i", e, s, dtype=np.float64) / z
+    log_z = np.log(z)
+    variance = np.maximum(mean_s2 - mean_s * mean_s, 0.0)
+    return TokenStats(s[rows, t].astype(np.float64) - log_z, mean_s - log_z, variance, np.log(rank))
 
 
 def features(stats: TokenStats) -> np.ndarray:
