@@ -82,8 +82,14 @@ env:
 
 bench: bench-dedup bench-extract bench-tagging bench-gates bench-startup bench-synth
 
-bench-tagging: venv
+bench-tagging: venv bench-tagging-neural
 	$(BIN)/python benchmarks/bench_tagging.py
+
+# Foreign text (SmolLM2 output, word salad, our generator unwatermarked) vs the LM and n-gram detectors, by length
+# bucket, and their speed (issue 17; needs the neural extra, built once as for test-neural; ~15 min here).
+.PHONY: bench-tagging-neural
+bench-tagging-neural: $(BIN)/.neural-installed
+	$(BIN)/python benchmarks/bench_neural_tagging.py
 
 # Regenerate samples/ from Debian's python3.11-doc and debian-reference-en (apt-get install them first).
 samples: venv

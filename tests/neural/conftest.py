@@ -59,7 +59,7 @@ class LlamaServer:
         self.alias = alias
         self.log = log
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--model_alias", alias,
-               "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048", "--n_threads", "2",
+               "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048", "--n_threads", "1",
                "--logits_all", "false"]
         self.proc = subprocess.Popen(cmd, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + SERVER_START_S

@@ -13,7 +13,8 @@ human-null p-value (median and semi-deviation of that side, as ``detector.StatDe
 Mean log-probability and mean log-rank are computed too and reported; they do not decide.
 
 Text is scored as its words joined by single spaces (``words``), so ``score`` and ``score_batch`` agree and
-calibration windows look like what is judged. Only the first ``max_tokens`` model tokens are scored.
+calibration windows look like what is judged. Only the first ``max_tokens`` model tokens are scored, so buckets
+whose texts all exceed that many words are not calibrated: their texts are judged in the top bucket below.
 The scorer is a ``Scorer``; ``LlamaScorer`` runs a GGUF model on CPU with llama-cpp-python (an optional
 dependency: ``make test-neural``), and the unit tests drive the arithmetic with a fake scorer.
 """
@@ -186,6 +187,8 @@ class LMDetector:
         rng = np.random.default_rng([config.seed, 23])
         human_words = [words(t) for t in docs]
         for b in range(len(BUCKET_EDGES) - 1):
+            if b and BUCKET_EDGES[b] >= config.lm.max_tokens:
+                break  # such texts have >= max_tokens tokens, all scored alike: they use the top bucket below
             human = _windows(human_words, BUCKET_EDGES[b], BUCKET_EDGES[b + 1], per_bucket, rng)
             if len(human) < 10:
                 continue
