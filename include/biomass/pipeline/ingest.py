@@ -256,7 +256,7 @@ def _tagger_with(plan: RunPlan, reference: list[str]) -> Callable[[pa.Table], pa
     fingerprint archive are the same for every batch, so the result does not depend on how the input is
     batched."""
     from biomass.provenance import tag_table
-    from biomass.provenance.detector import fit_cached
+    from biomass.provenance.fitted import fit_cached
     from biomass.provenance.fingerprint import FingerprintArchive
 
     config = plan.cfg.provenance

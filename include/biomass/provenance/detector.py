@@ -212,29 +212,6 @@ class StatDetector:
                 for b, c in sorted(self.buckets.items())}
 
 
-_FITTED: dict[str, StatDetector] = {}
-
-
-def fit_cached(reference: Sequence[str], config: DetectorConfig = DetectorConfig()) -> StatDetector:
-    """``StatDetector.fit`` (or, for ``kind="lm"``, ``LMDetector.fit``: same interface) memoised per process by
-    the reference texts and config, since the tagger runs on every input of every stage with the same
-    human-era reference."""
-    digest = hashlib.sha256(config.model_dump_json().encode())
-    for text in sorted(reference):
-        digest.update(hashlib.sha256(text.encode()).digest())
-    key = digest.hexdigest()
-    if key not in _FITTED:
-        if len(_FITTED) >= 4:
-            _FITTED.pop(next(iter(_FITTED)))
-        if config.kind == "lm":
-            from biomass.provenance.lm_detector import LMDetector  # loads llama-cpp-python only when chosen
-
-            _FITTED[key] = LMDetector.fit(reference, config)
-        else:
-            _FITTED[key] = StatDetector.fit(reference, config)
-    return _FITTED[key]
-
-
 def _distinct_per_text(batch: TokenBatch) -> np.ndarray:
     """Number of distinct tokens of each text of ``batch``."""
     v = max(len(batch.vocab), 1)

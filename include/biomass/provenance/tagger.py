@@ -22,7 +22,8 @@ import numpy as np
 import pyarrow as pa
 
 from biomass.provenance.config import ProvenanceConfig
-from biomass.provenance.detector import StatDetector, fit_cached
+from biomass.provenance.detector import StatDetector
+from biomass.provenance.fitted import fit_cached
 from biomass.provenance.fingerprint import FingerprintArchive
 from biomass.provenance.keys import load_watermark_key, trusted_keys
 from biomass.provenance.verify import row_verdicts
