@@ -96,7 +96,10 @@ bench-metrics: venv
 # The policy experiment at full size (README "Model collapse, measured"): a pool of ~8,200 real Debian-docs
 # documents split by seed, 3 seeds, 6 generations, every policy and a human-floor share sweep; then the README's
 # tables and docs/experiment*.png. ~15 min on 2 shared cores. The fast configuration is tests/unit/test_experiment.py.
+# EXPERIMENT_EXTRA=--embedding-vendi adds the embedding Vendi column (after `make test-embeddings`; ~6 docs/s here,
+# i.e. ~1.5 h more at these sizes).
 .PHONY: experiment
+EXPERIMENT_EXTRA ?=
 EXPERIMENT_OUT ?= data/experiment/run
 EXPERIMENT_ARGS ?= --seed 1 --seed 2 --seed 3 --generations 6 --share 0.1 --share 0.5 --share 0.7 \
 	--policy replace --policy accumulate --policy human-floor --policy filtered --policy filtered-detector \
@@ -104,7 +107,7 @@ EXPERIMENT_ARGS ?= --seed 1 --seed 2 --seed 3 --generations 6 --share 0.1 --shar
 experiment: venv
 	test -s data/experiment/pool.parquet || $(BIN)/python benchmarks/experiment_corpus.py data/experiment/pool.parquet
 	start=$$(date +%s); nice -n 10 $(BIN)/biomass experiment --reference data/experiment/pool.parquet \
-		$(EXPERIMENT_ARGS) --out $(EXPERIMENT_OUT) && \
+		$(EXPERIMENT_ARGS) $(EXPERIMENT_EXTRA) --out $(EXPERIMENT_OUT) && \
 	$(BIN)/python scripts/experiment_readme.py $(EXPERIMENT_OUT) --wall-seconds $$(( $$(date +%s) - start ))
 
 # Two consecutive years of N fake (recombined real-text) documents through `biomass run-year`: per-step time,
