@@ -130,7 +130,8 @@ def markdown(summary, fit: dict[str, Any], seeds: int, vendi_docs: int = 200) ->
     if (summary["metric"] == "vendi_embedding").any():
         cols.append(("vendi_embedding", f"embedding Vendi ({vendi_docs} docs)", 1))
     cols += [("distinct_2", "distinct-2", 3), ("js_divergence", "JS vs reference", 3),
-             ("perplexity_head", "head ppl", 0), ("perplexity_tail", "tail ppl", 0), ("synthetic_in_train", "synthetic share of training", 2)]
+             ("perplexity_head", "head ppl", 0), ("perplexity_tail", "tail ppl", 0),
+             ("synthetic_in_train", "synthetic share of training", 2)]
     out += ["", f"Generation {last}, other metrics:", "",
             "| policy | " + " | ".join(name for _, name, _ in cols) + " |", "|---|" + "---|" * len(cols)]
     out += [f"| {a} | " + " | ".join(cell(a, last, m, d) for m, _, d in cols) + " |" for a in arms]
@@ -176,7 +177,8 @@ def plots(summary, fit: dict[str, Any]) -> dict[str, bytes]:
 
     floor = _floor(summary)
     main = summary[~summary["policy"].str.startswith("human-floor") | (summary["share"] == floor)]
-    metrics = [m for m in PLOTTED + OPTIONAL if m in set(main["metric"]) and main[main["metric"] == m]["mean"].notna().any()]
+    metrics = [m for m in PLOTTED + OPTIONAL
+               if m in set(main["metric"]) and main[main["metric"] == m]["mean"].notna().any()]
     files = {}
     cols = 3
     fig, axes = plt.subplots(-(-len(metrics) // cols), cols, figsize=(4.2 * cols, 3.0 * -(-len(metrics) // cols)),
