@@ -96,8 +96,8 @@ bench-metrics: venv
 # The policy experiment at full size (README "Model collapse, measured"): a pool of ~8,200 real Debian-docs
 # documents split by seed, 3 seeds, 6 generations, every policy and a human-floor share sweep; then the README's
 # tables and docs/experiment*.png. ~15 min on 2 shared cores. The fast configuration is tests/unit/test_experiment.py.
-# EXPERIMENT_EXTRA=--embedding-vendi adds the embedding Vendi column (after `make test-embeddings`; ~6 docs/s here,
-# i.e. ~1.5 h more at these sizes).
+# EXPERIMENT_EXTRA=--embedding-vendi adds the embedding Vendi column (after `make test-embeddings`; 7.5-9 docs/s
+# here, i.e. 60-75 min more at these sizes: docs/metrics.md#diversity).
 .PHONY: experiment
 EXPERIMENT_EXTRA ?=
 EXPERIMENT_OUT ?= data/experiment/run
