@@ -51,6 +51,81 @@ typedef struct {
     Py_ssize_t group;        /* see load() */
 } chunk_t;
 
+/* ---- a C-side index over the cache, keyed on the chunk's code points in the text -------------------------------
+ * A cache hit through the dict costs a new substring (allocate, copy, hash, free) per chunk: with ~1.6M chunks in
+ * 3.8k documents that was most of the warm loop. This open-addressing table maps a chunk's code points, read in
+ * place from the text, to the same entry the dict holds (its keys are a subset of the dict's: an entry goes in
+ * after the dict lookup or analysis that produced it, and both are cleared together). Only speed depends on it. */
+typedef struct { Py_hash_t h; PyObject *key, *entry; } slot_t;
+static slot_t *slots = NULL;
+static Py_ssize_t slot_cap = 0, slot_count = 0;
+
+static void table_clear(void) {
+    for (Py_ssize_t i = 0; i < slot_cap; i++)
+        if (slots[i].key) { Py_DECREF(slots[i].key); Py_DECREF(slots[i].entry); slots[i].key = NULL; }
+    slot_count = 0;
+}
+
+static Py_hash_t span_hash(int kind, const void *data, Py_ssize_t a, Py_ssize_t b) {
+    unsigned long long h = 14695981039346656037ULL;
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const unsigned char *s = data;
+        for (Py_ssize_t i = a; i < b; i++) h = (h ^ s[i]) * 1099511628211ULL;
+    } else {
+        for (Py_ssize_t i = a; i < b; i++) h = (h ^ PyUnicode_READ(kind, data, i)) * 1099511628211ULL;
+    }
+    h ^= h >> 29;
+    return (Py_hash_t)h;
+}
+
+static int span_equal(PyObject *key, int kind, const void *data, Py_ssize_t a, Py_ssize_t b) {
+    if (PyUnicode_GET_LENGTH(key) != b - a) return 0;
+    int kk = PyUnicode_KIND(key);
+    const void *kd = PyUnicode_DATA(key);
+    if (kk == kind) return memcmp(kd, (const char *)data + a * kind, (size_t)(b - a) * kind) == 0;
+    for (Py_ssize_t i = a; i < b; i++)
+        if (PyUnicode_READ(kk, kd, i - a) != PyUnicode_READ(kind, data, i)) return 0;
+    return 1;
+}
+
+/* Borrowed entry of text[a:b], or NULL if the table does not have it. */
+static PyObject *table_get(Py_hash_t h, int kind, const void *data, Py_ssize_t a, Py_ssize_t b) {
+    if (!slot_cap) return NULL;
+    size_t mask = (size_t)slot_cap - 1, i = (size_t)h & mask;
+    while (slots[i].key) {
+        if (slots[i].h == h && span_equal(slots[i].key, kind, data, a, b)) return slots[i].entry;
+        i = (i + 1) & mask;
+    }
+    return NULL;
+}
+
+static void table_insert(Py_hash_t h, PyObject *key, PyObject *entry) {   /* steals nothing; key not present */
+    size_t mask = (size_t)slot_cap - 1, i = (size_t)h & mask;
+    while (slots[i].key) i = (i + 1) & mask;
+    Py_INCREF(key); Py_INCREF(entry);
+    slots[i].h = h; slots[i].key = key; slots[i].entry = entry;
+    slot_count++;
+}
+
+/* Remember key -> entry (key not in the table). On no memory it just does not remember (only speed is lost). */
+static void table_put(Py_hash_t h, PyObject *key, PyObject *entry) {
+    if (2 * (slot_count + 1) > slot_cap) {
+        Py_ssize_t cap = slot_cap ? 2 * slot_cap : 4096;
+        slot_t *grown = PyMem_Calloc((size_t)cap, sizeof(slot_t));
+        if (!grown) return;
+        slot_t *old = slots;
+        Py_ssize_t old_cap = slot_cap;
+        slots = grown; slot_cap = cap; slot_count = 0;
+        for (Py_ssize_t k = 0; k < old_cap; k++)
+            if (old[k].key) {
+                table_insert(old[k].h, old[k].key, old[k].entry);
+                Py_DECREF(old[k].key); Py_DECREF(old[k].entry);
+            }
+        PyMem_Free(old);
+    }
+    table_insert(h, key, entry);
+}
+
 static PyObject *configure(PyObject *self, PyObject *args) {
     PyObject *c, *b, *m, *g, *t;
     Py_ssize_t cm;
@@ -59,6 +134,7 @@ static PyObject *configure(PyObject *self, PyObject *args) {
     Py_XSETREF(cache, c); Py_XSETREF(blocked, b); Py_XSETREF(miss_fn, m); Py_XSETREF(group_fn, g);
     Py_XSETREF(tails, t);
     cache_max = cm;
+    table_clear();   /* a new cache dict: the table indexes the old one */
     Py_RETURN_NONE;
 }
 
@@ -438,10 +514,13 @@ static void untrack_entry(PyObject *e) {
 
 /* New reference to the entry of text[start:end]. */
 static PyObject *get_entry(PyObject *text, int kind, const void *data, Py_ssize_t start, Py_ssize_t end) {
+    Py_hash_t h = span_hash(kind, data, start, end);
+    PyObject *e = table_get(h, kind, data, start, end);
+    if (e) { Py_INCREF(e); return e; }
     PyObject *chunk = PyUnicode_Substring(text, start, end);
     if (!chunk) return NULL;
-    PyObject *e = PyDict_GetItemWithError(cache, chunk);
-    if (e) { Py_INCREF(e); Py_DECREF(chunk); return e; }
+    e = PyDict_GetItemWithError(cache, chunk);
+    if (e) { table_put(h, chunk, e); Py_INCREF(e); Py_DECREF(chunk); return e; }
     if (PyErr_Occurred()) { Py_DECREF(chunk); return NULL; }
     int letters = 1, digits = 1;
     for (Py_ssize_t i = start; i < end && (letters || digits); i++) {
@@ -520,8 +599,9 @@ static PyObject *get_entry(PyObject *text, int kind, const void *data, Py_ssize_
         if (!e || check_entry(e) < 0) { Py_XDECREF(e); Py_DECREF(chunk); return NULL; }
     }
     untrack_entry(e);
-    if (PyDict_GET_SIZE(cache) >= cache_max) PyDict_Clear(cache);
+    if (PyDict_GET_SIZE(cache) >= cache_max) { PyDict_Clear(cache); table_clear(); }
     if (PyDict_SetItem(cache, chunk, e) < 0) { Py_DECREF(e); Py_DECREF(chunk); return NULL; }
+    table_put(h, chunk, e);
     Py_DECREF(chunk);
     return e;
 }
