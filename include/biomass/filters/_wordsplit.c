@@ -66,6 +66,8 @@ static void table_clear(void) {
     slot_count = 0;
 }
 
+static char space1[256];   /* Py_UNICODE_ISSPACE of each 1-byte code point, filled at import */
+
 static Py_hash_t span_hash(int kind, const void *data, Py_ssize_t a, Py_ssize_t b) {
     unsigned long long h = 14695981039346656037ULL;
     if (kind == PyUnicode_1BYTE_KIND) {
@@ -513,8 +515,8 @@ static void untrack_entry(PyObject *e) {
 }
 
 /* New reference to the entry of text[start:end]. */
-static PyObject *get_entry(PyObject *text, int kind, const void *data, Py_ssize_t start, Py_ssize_t end) {
-    Py_hash_t h = span_hash(kind, data, start, end);
+static PyObject *get_entry(PyObject *text, int kind, const void *data, Py_ssize_t start, Py_ssize_t end,
+                           Py_hash_t h) {
     PyObject *e = table_get(h, kind, data, start, end);
     if (e) { Py_INCREF(e); return e; }
     PyObject *chunk = PyUnicode_Substring(text, start, end);
@@ -648,17 +650,31 @@ static int load(PyObject *text, chunk_t **out, Py_ssize_t *count) {
     if (!ch) { PyErr_NoMemory(); return -1; }
     *out = ch; *count = 0;
     while (i < len) {
-        while (i < len && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i))) i++;
-        if (i >= len) break;
-        Py_ssize_t s = i;
-        while (i < len && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i))) i++;
+        Py_ssize_t s;
+        Py_hash_t h;
+        if (kind == PyUnicode_1BYTE_KIND) {   /* most texts: scan and hash in one pass (span_hash's function) */
+            const unsigned char *b = data;
+            while (i < len && space1[b[i]]) i++;
+            if (i >= len) break;
+            s = i;
+            unsigned long long hh = 14695981039346656037ULL;
+            while (i < len && !space1[b[i]]) { hh = (hh ^ b[i]) * 1099511628211ULL; i++; }
+            hh ^= hh >> 29;
+            h = (Py_hash_t)hh;
+        } else {
+            while (i < len && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i))) i++;
+            if (i >= len) break;
+            s = i;
+            while (i < len && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i))) i++;
+            h = span_hash(kind, data, s, i);
+        }
         if (n == cap) {
             cap *= 2;
             chunk_t *grown = PyMem_Realloc(ch, cap * sizeof(chunk_t));
             if (!grown) { PyErr_NoMemory(); return -1; }
             ch = grown; *out = ch;
         }
-        PyObject *e = get_entry(text, kind, data, s, i);
+        PyObject *e = get_entry(text, kind, data, s, i, h);
         if (!e) return -1;
         ch[n].start = s; ch[n].end = i; ch[n].entry = e; ch[n].group = n;
         *count = ++n;
@@ -804,6 +820,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_wordsplit", NULL, -1, methods};
 
 PyMODINIT_FUNC PyInit__wordsplit(void) {
+    for (int c = 0; c < 256; c++) space1[c] = Py_UNICODE_ISSPACE(c) ? 1 : 0;
     zero_kind = PyBytes_FromStringAndSize("\0", 1);
     empty_tuple = PyTuple_New(0);
     if (!zero_kind || !empty_tuple) return NULL;
