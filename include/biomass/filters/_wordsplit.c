@@ -263,8 +263,39 @@ static Py_ssize_t infixes(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, Py
     return k;
 }
 
+/* A filter over a dict's str keys by (length, first, last code point): a string whose bit is clear is no key, so
+ * most lookups of special cases and matcher patterns need no substring (allocated, hashed, freed) at all. */
+#define SIEVE_BITS 8192
+typedef unsigned char sieve_t[SIEVE_BITS / 8];
+static sieve_t special_sieve, pattern_sieve;
+
+static size_t sieve_index(Py_ssize_t len, Py_UCS4 first, Py_UCS4 last) {
+    return ((size_t)len * 2654435761u ^ (size_t)first * 40503u ^ (size_t)last * 97u) % SIEVE_BITS;
+}
+
+static int sieve_fill(sieve_t sv, PyObject *dict) {
+    memset(sv, 0, sizeof(sieve_t));
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(dict, &pos, &k, &v)) {
+        if (!PyUnicode_Check(k)) { PyErr_SetString(PyExc_TypeError, "rule keys must be str"); return -1; }
+        Py_ssize_t n = PyUnicode_GET_LENGTH(k);
+        if (!n) { memset(sv, 0xff, sizeof(sieve_t)); return 0; }   /* never the case; then filter nothing */
+        size_t i = sieve_index(n, PyUnicode_READ_CHAR(k, 0), PyUnicode_READ_CHAR(k, n - 1));
+        sv[i / 8] |= (unsigned char)(1u << (i % 8));
+    }
+    return 0;
+}
+
+/* Could the ASCII string s[a:b] (b > a) be a key of the sieve's dict? */
+static int sieve_may(const sieve_t sv, const unsigned char *s, Py_ssize_t a, Py_ssize_t b) {
+    size_t i = sieve_index(b - a, s[a], s[b - 1]);
+    return (sv[i / 8] >> (i % 8)) & 1;
+}
+
 /* 1 if chunk[a:b] is a special case (its tokens, borrowed, in *toks), 0 if not, -1 on error. */
 static int special(PyObject *chunk, Py_ssize_t a, Py_ssize_t b, PyObject **toks) {
+    if (b > a && !sieve_may(special_sieve, PyUnicode_1BYTE_DATA(chunk), a, b)) return 0;
     PyObject *sub = PyUnicode_Substring(chunk, a, b);
     if (!sub) return -1;
     PyObject *t = PyDict_GetItemWithError(specials, sub);
@@ -395,7 +426,10 @@ static int matcher(PyObject *pre, PyObject **post, PyObject **rests) {
     if (!found || !seen) { PyErr_NoMemory(); goto fail; }
     if (!rl) goto fail;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *pats = PyDict_GetItemWithError(patterns, PyTuple_GET_ITEM(pre, i));
+        PyObject *tok = PyTuple_GET_ITEM(pre, i);
+        Py_ssize_t tl = PyUnicode_GET_LENGTH(tok);
+        if (tl && PyUnicode_IS_ASCII(tok) && !sieve_may(pattern_sieve, PyUnicode_1BYTE_DATA(tok), 0, tl)) continue;
+        PyObject *pats = PyDict_GetItemWithError(patterns, tok);
         if (!pats) { if (PyErr_Occurred()) goto fail; continue; }
         for (Py_ssize_t k = 0; k < PyList_GET_SIZE(pats); k++) {
             PyObject *pat = PyList_GET_ITEM(pats, k);
@@ -488,6 +522,7 @@ done:
 static PyObject *configure_rules(PyObject *self, PyObject *args) {
     PyObject *sp, *pt, *um;
     if (!PyArg_ParseTuple(args, "O!O!O", &PyDict_Type, &sp, &PyDict_Type, &pt, &um)) return NULL;
+    if (sieve_fill(special_sieve, sp) < 0 || sieve_fill(pattern_sieve, pt) < 0) return NULL;
     Py_INCREF(sp); Py_INCREF(pt); Py_INCREF(um);
     Py_XSETREF(specials, sp); Py_XSETREF(patterns, pt); Py_XSETREF(url_match, um);
     Py_RETURN_NONE;
