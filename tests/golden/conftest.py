@@ -1,14 +1,7 @@
 """The golden-manifest run is opt-in (``make test-golden``): five demo years take minutes."""
 
-import os
-
-import pytest
+from tests.opt_in import skip_unless_asked
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.environ.get("BIOMASS_GOLDEN"):
-        return
-    skip = pytest.mark.skip(reason="golden manifests: use `make test-golden` (sets BIOMASS_GOLDEN=1)")
-    for item in items:
-        if "golden" in item.keywords:
-            item.add_marker(skip)
+    skip_unless_asked(items, "golden", "BIOMASS_GOLDEN", "test-golden", values=("1", "write"))

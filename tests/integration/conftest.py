@@ -12,19 +12,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.opt_in import skip_unless_asked
 import yaml
 
 from tests.integration.stack import NativeStack
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip unless asked for: an `integration` test that runs by accident would hold 2 cores for minutes."""
-    if os.environ.get("BIOMASS_INTEGRATION") == "1":
-        return
-    skip = pytest.mark.skip(reason="integration run: use `make test-integration` (sets BIOMASS_INTEGRATION=1)")
-    for item in items:
-        if "integration" in item.keywords:
-            item.add_marker(skip)
+    skip_unless_asked(items, "integration", "BIOMASS_INTEGRATION", "test-integration")
 
 
 REVIEWER = "curator"

@@ -7,7 +7,6 @@ they hold both cores for minutes, and skip cleanly where llama-cpp-python or the
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -17,19 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.opt_in import skip_unless_asked
+
 from tests.text_fixtures import human_docs, keypair, prov, train_table  # noqa: F401 (fixtures)
 
 SERVER_START_S = 120.0
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip unless asked for: a `neural` test that runs by accident would hold 2 cores for minutes."""
-    if os.environ.get("BIOMASS_NEURAL") == "1":
-        return
-    skip = pytest.mark.skip(reason="neural run: use `make test-neural` (sets BIOMASS_NEURAL=1)")
-    for item in items:
-        if "neural" in item.keywords:
-            item.add_marker(skip)
+    skip_unless_asked(items, "neural", "BIOMASS_NEURAL", "test-neural")
 
 
 @pytest.fixture(scope="session")
