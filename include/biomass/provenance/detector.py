@@ -193,10 +193,7 @@ class StatDetector:
         return out
 
     def _bucket(self, n_split: int) -> int | None:
-        b = bucket_of(n_split)
-        if b is not None and b not in self.buckets:
-            b = max((k for k in self.buckets if k <= b), default=None)
-        return b
+        return calibrated_bucket(self.buckets, n_split)
 
     def _judge(self, n_split: int, b: int | None, s: float) -> DetectorScore:
         if b is None or n_split < self.config.min_words:
@@ -210,6 +207,15 @@ class StatDetector:
     def report(self) -> dict:
         return {bucket_name(b): {"n_human": c.n_human, "n_synthetic": c.n_synthetic, "auc_in_sample": round(c.auc, 4)}
                 for b, c in sorted(self.buckets.items())}
+
+
+def calibrated_bucket(buckets, n_split: int) -> int | None:
+    """The length bucket of a text of ``n_split`` words, or the nearest shorter one that was calibrated (a
+    reference may have no long texts); None below the shortest."""
+    b = bucket_of(n_split)
+    if b is not None and b not in buckets:
+        b = max((k for k in buckets if k <= b), default=None)
+    return b
 
 
 def _distinct_per_text(batch: TokenBatch) -> np.ndarray:

@@ -30,7 +30,7 @@ import numpy as np
 
 from biomass.provenance.config import DetectorConfig
 from biomass.provenance.detector import (BUCKET_EDGES, DetectorScore, _auc, _hash_order, _windows, bucket_name,
-                                         bucket_of)
+                                         calibrated_bucket)
 from biomass.synth.tokens import TokenBatch, join, words
 
 FEATURES = ("discrepancy", "mean_logp", "mean_log_rank")
@@ -223,10 +223,7 @@ class LMDetector:
         return out
 
     def _bucket(self, n_split: int) -> int | None:
-        b = bucket_of(n_split)
-        if b is not None and b not in self.buckets:
-            b = max((k for k in self.buckets if k <= b), default=None)
-        return b
+        return calibrated_bucket(self.buckets, n_split)
 
     def _judge(self, b: int, d: float) -> DetectorScore:
         cal = self.buckets[b]
