@@ -31,15 +31,38 @@ def test_every_dag_has_tags_and_explicit_catchup(dagbag):
         assert str(dag.start_date.tzinfo) in ("UTC", "Timezone('UTC')"), dag_id
 
 
+# The DAG splits the registry's review step: the sample, the person (Required Actions), the recorded answer.
+DAG_TASKS_OF_STEP = {"review": ("prepare_review", "review", "record_review")}
+# Tasks that are wiring, not steps: the plan and its lock, and the shard lists of maps known only at run time.
+WIRING = {"plan", "release_lock", "scrape_shards", "filter_shards", "sign_shards"}
+
+
+def _step_tasks() -> list[str]:
+    from biomass.pipeline.steps import STEPS
+
+    return [t for step in STEPS for t in DAG_TASKS_OF_STEP.get(step.name, (step.name,))]
+
+
+def test_the_dag_runs_exactly_the_registry_steps_in_order(dagbag):
+    """``biomass.pipeline.steps.STEPS`` is what ``run_year`` walks: the DAG must wire the same steps, each right
+    after the one before (directly, or through the task that lists a map's shards)."""
+    from biomass.pipeline.steps import STEPS
+
+    dag = dagbag.dags["biomass_annual"]
+    chain = _step_tasks()
+    assert set(dag.task_ids) == set(chain) | WIRING, "a DAG task that is no step, or a step with no task"
+    for upstream, downstream in zip(chain, chain[1:]):
+        direct = dag.get_task(downstream).upstream_task_ids
+        via = f"{downstream}_shards"
+        assert upstream in direct or (via in direct and upstream in dag.get_task(via).upstream_task_ids), \
+            (upstream, downstream)
+    for step in STEPS:
+        task = dag.get_task(step.name)
+        assert bool(task.map_index_template) == step.mapped, f"{step.name}: mapped in one place only"
+
+
 def test_annual_stage_order(dagbag):
     dag = dagbag.dags["biomass_annual"]
-    chain = ["prepare_tagging", "tag", "finish_scrape", "gate_scrape", "license", "gate_license", "train_synthesizer",
-             "synthesize", "finish_synthesize", "gate_synthesize", "filter_shards", "filter", "finish_filter",
-             "gate_filter", "sign_shards", "sign",
-             "assemble", "gate_generation", "prepare_measure", "measure", "finish_measure", "gate_collapse", "prepare_review",
-                 "review", "record_review", "publish"]
-    for upstream, downstream in zip(chain, chain[1:]):
-        assert upstream in dag.get_task(downstream).upstream_task_ids, (upstream, downstream)
     assert dag.get_task("scrape").upstream_task_ids >= {"plan", "scrape_shards"}
     assert dag.get_task("prepare_tagging").upstream_task_ids >= {"scrape"}
     assert dag.get_task("tag").upstream_task_ids >= {"plan", "prepare_tagging"}

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("commands", ["biomass.cli", "biomass.*.cli"]),
     ("applications", ["biomass.experiment", "biomass.experiment_report", "biomass.observatory",
                       "biomass.observatory.*"]),
-    ("publish and run", ["biomass.pipeline", "biomass.pipeline.publishing"]),
+    ("publish and run", ["biomass.pipeline", "biomass.pipeline.steps", "biomass.pipeline.publishing"]),
     ("expert review", ["biomass.review", "biomass.review.*"]),
     ("pipeline steps", ["biomass.pipeline.*"]),
     ("run notes", ["biomass.run_notes"]),

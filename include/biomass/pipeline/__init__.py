@@ -13,7 +13,7 @@ generation visible, and it writes the manifest last.
 
 Modules, in loop order: ``plan`` (the run plan, staging bookkeeping), ``ingest`` (scrape, license, tagging),
 ``synthesis``, ``filtering`` (the curation chain), ``assemble`` (dedup, synthetic cap, mix), ``gating``, ``measure`` (collapse metrics),
-``publishing``, ``lock`` (one run per data root and year), ``workers`` (mapped steps on worker processes for
+``publishing``, ``steps`` (the steps in order: what ``run_year`` walks), ``lock`` (one run per data root and year), ``workers`` (mapped steps on worker processes for
 ``run_year``), ``cli``, ``verify`` (``biomass verify-generation``).
 """
 
@@ -31,6 +31,7 @@ from biomass.pipeline.lock import LockLost, RunLock, RunLocked
 from biomass.pipeline.measure import finish_measure, measure_shard, prepare_measure, run_measure
 from biomass.pipeline.plan import RunPlan, load_counts, make_plan, stage_output, stage_quarantine
 from biomass.pipeline.publishing import asset_extra, publish
+from biomass.pipeline.steps import STEP_NAMES, STEPS, Step
 from biomass.pipeline.synthesis import finish_synthesize, run_synthesize, synthesize_shard, train_synthesizer
 from biomass.pipeline.workers import Workers
 from biomass.profiling import StepProfile
@@ -41,7 +42,7 @@ __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarant
            "run_assemble", "synthetic_cap", "run_measure", "prepare_measure", "measure_shard", "finish_measure",
            "new_row_files", "filter_shard", "finish_filter", "run_filter", "run_gate_for", "gate_summary",
            "gate_thresholds", "check_gate_overrides", "GATE_INPUT", "publish",
-           "asset_extra", "run_year", "RunLock", "RunLocked", "LockLost"]
+           "asset_extra", "run_year", "STEPS", "STEP_NAMES", "Step", "RunLock", "RunLocked", "LockLost"]
 
 
 def run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None = None,
@@ -61,48 +62,18 @@ def _gate(plan: RunPlan, gate: str, overrides: dict[str, Any] | None):
     return run_gate_for(plan, gate, overrides)
 
 
-def _review(plan: RunPlan) -> None:
-    from biomass.review.decision import review_year   # review builds on the pipeline: imported when used
-
-    review_year(plan)
-
-
 def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: StepProfile, lock: RunLock | None,
               pool: Workers) -> dict[str, Any]:
+    """Walk ``STEPS`` in order; each step's result feeds the next one's shard count; publish's is the year's."""
     check = lock.refresh if lock is not None else (lambda: None)
-
-    def step(name: str, fn):
-        check()
-        return pool.run(plan, name, fn, profile)
-
-    def gate(name: str):
-        return step(f"gate_{name}", partial(_gate, gate=name, overrides=gate_overrides))
-
-    def mapped(name: str, fn, shards) -> list:
-        check()
-        return pool.map(plan, name, fn, shards, profile)
-
     check_gate_overrides(plan.cfg, gate_overrides)
-    mapped("scrape", run_scrape_shard, len(plan.scrape_inputs))
-    step("prepare_tagging", prepare_tagging)
-    mapped("tag", tag_scrape_shard, len(plan.scrape_inputs))
-    step("finish_scrape", finish_scrape)
-    gate("scrape")
-    step("license", run_license)
-    gate("license")
-    shards = step("train_synthesizer", train_synthesizer)
-    mapped("synthesize", synthesize_shard, shards)
-    step("finish_synthesize", finish_synthesize)
-    gate("synthesize")
-    mapped("filter", filter_shard, len(new_row_files(plan)))
-    step("finish_filter", finish_filter)
-    gate("filter")
-    mapped("sign", sign_shard, len(assemble_inputs(plan)))
-    step("assemble", run_assemble)
-    gate("generation")
-    measure_shards = step("prepare_measure", prepare_measure)
-    mapped("measure", measure_shard, measure_shards)
-    step("finish_measure", finish_measure)
-    gate("collapse")
-    step("review", _review)   # mode required and undecided: ReviewPending (``biomass review`` decides, then publishes)
-    return step("publish", publish)
+    result: Any = None
+    for step in STEPS:
+        check()
+        if step.gate is not None:
+            result = pool.run(plan, step.name, partial(_gate, gate=step.gate, overrides=gate_overrides), profile)
+        elif step.mapped:
+            result = pool.map(plan, step.name, step.run, step.shards(plan, result), profile)
+        else:
+            result = pool.run(plan, step.name, step.run, profile)
+    return result
