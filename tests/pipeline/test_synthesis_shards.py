@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -49,8 +50,9 @@ def test_shards_in_reverse_order_give_the_same_bytes(chain, monkeypatch):
     config, _, forward = chain
     train, shard = pipeline.train_synthesizer, pipeline.synthesize_shard
     ran: list[int] = []
-    monkeypatch.setattr(pipeline, "train_synthesizer", lambda plan: train(plan)[::-1])
-    monkeypatch.setattr(pipeline, "synthesize_shard", lambda plan, i: (ran.append(i), shard(plan, i))[1])
+    patched = {"train_synthesizer": lambda plan: train(plan)[::-1],
+               "synthesize": lambda plan, i: (ran.append(i), shard(plan, i))[1]}
+    monkeypatch.setattr(pipeline, "STEPS", tuple(replace(s, run=patched.get(s.name, s.run)) for s in pipeline.STEPS))
     plan = make_plan(2022, config_path=str(config))
     run_year(plan)
     assert len(ran) >= 3 and ran == sorted(ran, reverse=True)
