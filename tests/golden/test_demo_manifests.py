@@ -5,13 +5,14 @@ years are built with ``biomass run-year`` (one process, ``--workers 1``) from th
 a signing key derived from a fixed phrase (FAKE, for this test only), so the synthetic text, its signatures and
 the shard hashes are fixed. The config resolves its inputs to absolute paths, which enter the config hash and so
 every record, so the config and samples are copied to one fixed folder first: a checkout anywhere gives the same
-bytes.
+bytes. Two runs on one machine (two worktrees) take turns through a lock file beside that folder.
 
 A change that is meant to change the output regenerates the copies (``make golden``) and says why in its commit.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -39,7 +40,14 @@ def fixed_signing_key() -> str:
 
 
 def build_demo_years() -> dict[int, bytes]:
-    """Each demo year's manifest bytes, built in ``FIXED`` from a copy of the bundled config and samples."""
+    """Each demo year's manifest bytes, built in ``FIXED`` from a copy of the bundled config and samples; a
+    second run on the machine waits for the first (both need the same folder)."""
+    with open(FIXED.with_name(FIXED.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_in_fixed()
+
+
+def _build_in_fixed() -> dict[int, bytes]:
     shutil.rmtree(FIXED, ignore_errors=True)
     checkout = FIXED / "checkout"
     shutil.copytree(REPO / "samples", checkout / "samples")
