@@ -8,12 +8,12 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomass.dedup import cli
+from biomass.cli import dedup as dedup_cli
 
 
 def biomass_dedup(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="biomass")
-    cli.register(parser.add_subparsers(dest="command"))
+    dedup_cli.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["dedup", *argv])
     return args.func(args)
 
@@ -52,7 +52,7 @@ def test_small_pages_switches_numpy_and_arrow_off_huge_pages():
     set_hugepage = np._core.multiarray._set_madvise_hugepage
     pool, hugepage = pa.default_memory_pool(), set_hugepage(True)
     try:
-        cli.small_pages()
+        dedup_cli.small_pages()
         assert pa.default_memory_pool().backend_name == "system"
         assert set_hugepage(True) is False                           # returns the setting it replaces
     finally:
@@ -81,7 +81,7 @@ def test_cli_run_never_imports_pandas(tmp_path, near_dup_corpus):
     import sys
 
     pq.write_table(near_dup_corpus, tmp_path / "in.parquet")
-    script = ("import sys; from biomass.dedup import cli; cli.main([sys.argv[1], '--out', sys.argv[2]]); "
+    script = ("import sys; from biomass.cli import dedup; dedup.main([sys.argv[1], '--out', sys.argv[2]]); "
               "print('pandas' in sys.modules); import numpy, pyarrow; pyarrow.array(numpy.arange(3)); "
               "print('pandas' in sys.modules); import pandas; print(pandas.Series([1]).sum())")
     proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "in.parquet"), str(tmp_path / "o.parquet")],

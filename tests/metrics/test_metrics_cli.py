@@ -9,7 +9,7 @@ import pytest
 
 from biomass import exitcodes
 from biomass.metrics import MetricsConfig, ReferenceProfile, collapse_metrics
-from biomass.metrics.cli import main, register
+from biomass.cli.metrics import main, register
 
 
 def _write(path, texts, origins=None):

@@ -8,15 +8,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from biomass import exitcodes
-from biomass.provenance import cli as prov_cli
-from biomass.synth import cli as synth_cli
+from biomass.cli import keygen, synthesize, tag, verify
 
 
 def biomass(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="biomass")
     sub = parser.add_subparsers(dest="command", required=True)
-    synth_cli.register(sub)
-    prov_cli.register(sub)
+    for command in (synthesize, tag, verify, keygen):
+        command.register(sub)
     args = parser.parse_args(list(argv))
     return args.func(args)
 

@@ -72,6 +72,15 @@ def test_no_command_module_registers_a_command_the_table_does_not_list():
         assert set(parsers) == listed, module_name
 
 
+def test_every_command_has_its_own_file_in_the_cli_package_named_after_it():
+    """One file per command: ``run-year`` is ``biomass.cli.run_year``, and no file of the package goes unlisted
+    (helpers shared by commands start with an underscore)."""
+    assert {name: module for name, (module, _) in COMMANDS.items()} == {
+        name: f"biomass.cli.{name.replace('-', '_')}" for name in COMMANDS}
+    files = {p.stem for p in (REPO / "include" / "biomass" / "cli").glob("*.py") if not p.stem.startswith("_")}
+    assert files == {name.replace("-", "_") for name in COMMANDS}
+
+
 @pytest.mark.parametrize("argv", [["-v", "retire", "2021", "--reason", "x"], ["verify", "x.parquet"],
                                   ["run-year", "2021", "--seed", "3"]])
 def test_the_parser_for_a_command_is_the_real_one(argv):

@@ -97,12 +97,12 @@ def test_verbose_adds_the_traceback(tmp_path, monkeypatch, capsys):
 
 
 def test_an_unexpected_error_is_internal_with_a_one_line_summary_and_the_hint(monkeypatch, capsys):
-    import biomass.pipeline.cli as pipeline_cli
+    import biomass.cli.generations as generations_cli
 
     def boom(args):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(pipeline_cli, "_cmd_generations", boom)
+    monkeypatch.setattr(generations_cli, "_cmd_generations", boom)
     assert main(["generations", "--data-root", "x"]) == exitcodes.INTERNAL
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "biomass generations: internal error: ZeroDivisionError: division by zero"

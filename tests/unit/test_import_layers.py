@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2] / "include"
 
 LAYERS: list[tuple[str, list[str]]] = [
-    ("commands", ["biomass.cli", "biomass.*.cli"]),
+    ("commands", ["biomass.cli", "biomass.cli.*"]),
     ("applications", ["biomass.experiment", "biomass.experiment_report", "biomass.observatory",
                       "biomass.observatory.*"]),
     ("publish and run", ["biomass.pipeline", "biomass.pipeline.steps", "biomass.pipeline.publishing"]),

@@ -10,14 +10,12 @@ manifest names. Exit codes: 0 sound, 5 damaged (``EXIT_DAMAGED``), 2 not publish
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomass.config import load_config
 from biomass import exitcodes
 from biomass.schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
 from biomass.storage import (GenerationStore, IntegrityError, NotPublished, check_file, check_manifest,
@@ -26,18 +24,6 @@ from biomass.storage import (GenerationStore, IntegrityError, NotPublished, chec
 EXIT_DAMAGED = exitcodes.INTEGRITY
 # Past this many damaged records in one file, the rest are counted, not listed one by one.
 MAX_LISTED_RECORDS = 20
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("verify-generation", help="check a published generation against its manifest",
-                              description="Check the manifest, every file's size and sha256, every record's "
-                                          "content_sha256, row counts and the schema version of a published "
-                                          f"generation. Exit 0 if sound, {EXIT_DAMAGED} if damaged, 2 if it is "
-                                          "not published.")
-    p.add_argument("year", type=int)
-    p.add_argument("--config", help="config file (default: $BIOMASS_CONFIG or the bundled biomass.yaml)")
-    p.add_argument("--data-root")
-    p.set_defaults(func=_cmd_verify)
 
 
 def audit(store: GenerationStore, year: int) -> Iterator[IntegrityError]:
@@ -120,23 +106,3 @@ def _audit_signatures(store: GenerationStore, year: int, entry: dict[str, Any]) 
         return   # a publish cut short after its commit: the next run's assemble moves it in
     yield IntegrityError(year, "dedup signatures", path=final, expected=entry["sha256"],
                          actual=file_sha256(final) if final.is_file() else "no file")
-
-
-def _cmd_verify(args) -> int:
-    store = GenerationStore(args.data_root or load_config(args.config).data_root)
-    problems = 0
-    try:
-        for problem in audit(store, args.year):
-            problems += 1
-            print(problem)
-    except NotPublished as exc:
-        print(f"biomass verify-generation: error: {exc}", file=sys.stderr)
-        return 2
-    if problems:
-        print(f"generation {args.year} is DAMAGED: {problems} problem(s) above; do not build on it (re-run the "
-              f"year, or retire it: biomass retire {args.year} --reason ...)")
-        return EXIT_DAMAGED
-    manifest = store.manifest(args.year)
-    print(f"generation {args.year} is sound: {manifest['rows']} rows in {len(manifest['files'])} file(s), every "
-          f"file's sha256 and every record's content_sha256 match {store.manifest_path(args.year)}")
-    return 0

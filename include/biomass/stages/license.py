@@ -11,7 +11,6 @@ it goes to quarantine with one of: ``malformed_manifest``, ``unsafe_path``, ``un
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import Counter, defaultdict
@@ -184,23 +183,3 @@ def _finish_report(report, year: int) -> dict[str, Any]:
                           "quarantined": dict(sorted(entry["quarantined"].items())),
                           "licenses": entry["licenses"], "expiring_soon": expiring}
     return {"generation": year, "publishers": out}
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("license", help="stage 2: publisher drops to licensed records (fail-closed)")
-    p.add_argument("drops", nargs="+", metavar="DROP")
-    p.add_argument("--year", type=int, required=True, help="generation year the licences are judged against")
-    p.add_argument("--out", required=True)
-    p.add_argument("--quarantine")
-    p.add_argument("--report", help="write the per-publisher licence report (JSON) here")
-    p.add_argument("--config")
-    p.set_defaults(func=_cmd)
-
-
-def _cmd(args) -> int:
-    from biomass.config import load_config
-
-    counts = license_stage(args.drops, year=args.year, config=load_config(args.config).license, out_path=args.out,
-                           quarantine_path=args.quarantine, report_path=args.report)
-    print(json.dumps(counts.as_dict(), indent=2))
-    return 0

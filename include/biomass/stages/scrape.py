@@ -413,24 +413,3 @@ def scrape(sources: list[str], *, year: int | None, config: ScrapeConfig, out_pa
         log.warning("scrape: truncated tail in %s: %s", r["locator"], r["detail"])
     counts.notes["files"] = per_file
     return counts.check()
-
-
-# -- CLI ------------------------------------------------------------------------------------------------------
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("scrape", help="stage 1: web text (WARC, HTML dirs, JSONL, Parquet) to records")
-    p.add_argument("sources", nargs="+", metavar="SOURCE")
-    p.add_argument("--out", required=True)
-    p.add_argument("--quarantine", help="write quarantined records (with a reason column) here")
-    p.add_argument("--year", type=int, help="generation year to stamp on the records")
-    p.add_argument("--config", help="config file (default: $BIOMASS_CONFIG or the bundled biomass.yaml)")
-    p.set_defaults(func=_cmd)
-
-
-def _cmd(args) -> int:
-    from biomass.config import load_config
-
-    counts = scrape(args.sources, year=args.year, config=load_config(args.config).scrape, out_path=args.out,
-                    quarantine_path=args.quarantine)
-    print(json.dumps(counts.as_dict(), indent=2))
-    return 0

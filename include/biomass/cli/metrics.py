@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``biomass metrics`` on its own (``python -m biomass.metrics.cli``), e.g. before the other stages exist."""
+    """Run ``biomass metrics`` on its own (``python -m biomass.cli.metrics``), e.g. before the other stages exist."""
     parser = argparse.ArgumentParser(prog="biomass")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["metrics", *(argv if argv is not None else sys.argv[1:])])

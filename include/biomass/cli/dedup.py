@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m biomass.dedup.cli ...``: the same command without the rest of the ``biomass`` CLI."""
+    """``python -m biomass.cli.dedup ...``: the same command without the rest of the ``biomass`` CLI."""
     parser = argparse.ArgumentParser(prog="biomass")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["dedup", *(sys.argv[1:] if argv is None else argv)])

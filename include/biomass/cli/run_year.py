@@ -1,4 +1,4 @@
-"""`biomass run-year` and `biomass generations`: the pipeline without Airflow."""
+"""`biomass run-year`: build and publish one generation, the pipeline without Airflow."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ import logging
 import sys
 
 from biomass import exitcodes
-from biomass.config import load_config
 from biomass.gates.runner import GateFailed
 from biomass.pipeline import run_year
 from biomass.pipeline.lock import LockLost, RunLocked, process_run_id
 from biomass.pipeline.plan import make_plan
 from biomass.profiling import StepProfile
 from biomass.review.decision import ReviewPending
-from biomass.storage import GenerationStore, IntegrityError
+from biomass.storage import IntegrityError
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +42,6 @@ def register(subparsers) -> None:
     p.add_argument("--profile-out", metavar="FILE",
                    help="write each step's wall time, peak RSS and bytes written here (JSON), even if a gate fails")
     p.set_defaults(func=_cmd_run_year)
-
-    g = subparsers.add_parser("generations", help="list the published generations of a data root")
-    g.add_argument("--config")
-    g.add_argument("--data-root")
-    g.add_argument("--json", action="store_true")
-    g.set_defaults(func=_cmd_generations)
 
 
 def _cmd_run_year(args) -> int:
@@ -95,14 +88,3 @@ def _cmd_run_year(args) -> int:
     print(f"published {manifest['year']}: {manifest['rows']} rows -> {plan.store.generation_dir(plan.year)}")
     return 0
 
-
-def _cmd_generations(args) -> int:
-    from biomass.report import generations_table
-
-    root = args.data_root or load_config(args.config).data_root
-    store = GenerationStore(root)
-    if args.json:
-        print(json.dumps([m for _, m in store.iter_published()], indent=2))
-    else:
-        print(generations_table(store))
-    return 0

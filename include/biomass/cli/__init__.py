@@ -1,9 +1,10 @@
 """The ``biomass`` command: one subcommand per stage, the same functions the DAG tasks call.
 
-Each subcommand lives next to the code it drives, as a ``register(subparsers)`` function; this file only lists
-them, so adding a command never means editing another module's code. ``biomass --help`` is served from the static
-table below without importing any of them (pyarrow, pandas and pydantic cost ~0.5 s); ``biomass CMD ...`` imports
-the one module that defines CMD. Exit codes: ``biomass.exitcodes``.
+One file per command in this package (``biomass run-year`` is ``biomass.cli.run_year``), each with a
+``register(subparsers)`` that adds that one command: the command files parse arguments, call the library and map
+its errors to exit codes; the library modules hold no argument parsing. ``biomass --help`` is served from the
+static table below without importing any of them (pyarrow, pandas and pydantic cost ~0.5 s); ``biomass CMD ...``
+imports the one file that defines CMD. Exit codes: ``biomass.exitcodes``.
 """
 
 from __future__ import annotations
@@ -17,41 +18,40 @@ import sys
 from biomass import exitcodes
 
 # name -> (module that defines register(subparsers), one-line help). The help must match what the module's
-# register() says (tests/unit/test_cli.py checks both, and that every module's commands are listed here).
+# register() says (tests/unit/test_cli.py checks both, and that every command file of this package is listed here).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "scrape": ("biomass.stages.scrape", "stage 1: web text (WARC, HTML dirs, JSONL, Parquet) to records"),
-    "license": ("biomass.stages.license", "stage 2: publisher drops to licensed records (fail-closed)"),
-    "synthesize": ("biomass.synth.cli", "train a generator on --train inputs, write N synthetic records"),
-    "filter": ("biomass.filters.cli", "run the curation filter chain over a record file: kept rows out, dropped "
+    "scrape": ("biomass.cli.scrape", "stage 1: web text (WARC, HTML dirs, JSONL, Parquet) to records"),
+    "license": ("biomass.cli.license", "stage 2: publisher drops to licensed records (fail-closed)"),
+    "synthesize": ("biomass.cli.synthesize", "train a generator on --train inputs, write N synthetic records"),
+    "filter": ("biomass.cli.filter", "run the curation filter chain over a record file: kept rows out, dropped "
                "rows to quarantine"),
-    "dedup": ("biomass.dedup.cli", "remove near-duplicate documents (MinHash LSH, exact verification)"),
-    "tag": ("biomass.provenance.cli", "add origin, synthetic_score and tag_evidence to every row"),
-    "verify": ("biomass.provenance.cli",
+    "dedup": ("biomass.cli.dedup", "remove near-duplicate documents (MinHash LSH, exact verification)"),
+    "tag": ("biomass.cli.tag", "add origin, synthetic_score and tag_evidence to every row"),
+    "verify": ("biomass.cli.verify",
                f"check the signed manifest of every synthetic row (exit {exitcodes.INTEGRITY} on any failure)"),
-    "keygen": ("biomass.provenance.cli",
+    "keygen": ("biomass.cli.keygen",
                "write a new Ed25519 signing key (KEYFILE) and its public half (KEYFILE.pub)"),
-    "metrics": ("biomass.metrics.cli", "model-collapse metrics of generations against a reference"),
-    "experiment": ("biomass.experiment", "run N generations under each data policy and plot the metrics"),
-    "run-year": ("biomass.pipeline.cli", "build and publish one generation without Airflow"),
-    "review": ("biomass.review.cli", "print a staged year's review sample, or record the decision"),
-    "generations": ("biomass.pipeline.cli", "list the published generations of a data root"),
-    "verify-generation": ("biomass.pipeline.verify", "check a published generation against its manifest"),
-    "retire": ("biomass.pipeline.retire", "withdraw a published generation (or --undo: restore it)"),
+    "metrics": ("biomass.cli.metrics", "model-collapse metrics of generations against a reference"),
+    "experiment": ("biomass.cli.experiment", "run N generations under each data policy and plot the metrics"),
+    "run-year": ("biomass.cli.run_year", "build and publish one generation without Airflow"),
+    "review": ("biomass.cli.review", "print a staged year's review sample, or record the decision"),
+    "generations": ("biomass.cli.generations", "list the published generations of a data root"),
+    "verify-generation": ("biomass.cli.verify_generation", "check a published generation against its manifest"),
+    "retire": ("biomass.cli.retire", "withdraw a published generation (or --undo: restore it)"),
 }
 
 
 def _parser(command: str | None) -> argparse.ArgumentParser:
-    """The top-level parser; ``command``'s module registers its real sub-parsers, every other name is a stub."""
+    """The top-level parser; ``command``'s module registers its real sub-parser, every other name is a stub."""
     parser = argparse.ArgumentParser(prog="biomass", description=__doc__.splitlines()[0],
                                      epilog="exit codes: " + exitcodes.summary_line())
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level (and show tracebacks)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    chosen = COMMANDS[command][0] if command else None
     for name, (module_name, help_text) in COMMANDS.items():
-        if module_name != chosen:
+        if name == command:
+            importlib.import_module(module_name).register(sub)
+        else:
             sub.add_parser(name, help=help_text, add_help=False)  # stub: only its name and help are needed
-        elif name == command:
-            importlib.import_module(module_name).register(sub)  # registers its sibling commands too
     return parser
 
 
@@ -92,6 +92,3 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
         return code
 
-
-if __name__ == "__main__":
-    sys.exit(main())
