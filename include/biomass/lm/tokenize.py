@@ -15,7 +15,8 @@ Two tokenisations, named for what they do, never both called ``words``:
 
 Not here, on purpose: the dedup shingle normaliser (``biomass.dedup.minhash``) is the pre-pass of a compiled
 kernel and a per-code-point table that must stay bit-identical to datasketch and to the signatures already in
-the dedup index, and the filters' spaCy port (``biomass.filters.words``) must match spaCy's token boundaries.
+the dedup index; the filters' spaCy port (``biomass.filters.words.word_tokenize``) and the decontamination
+filter's ``simplified_spacy_tokens`` must match spaCy's and datatrove's token boundaries.
 """
 
 from __future__ import annotations
