@@ -39,11 +39,11 @@ sys.path.insert(0, str(HERE))
 
 from bench_tagging import load_docs, split, windows  # noqa: E402
 
+from biomass.lm.ngram import NgramModel  # noqa: E402
+from biomass.lm.tokenize import join_tokens, whitespace_tokens  # noqa: E402
 from biomass.provenance.config import DetectorConfig, LMDetectorConfig  # noqa: E402
 from biomass.provenance.detector import StatDetector  # noqa: E402
 from biomass.provenance.lm_detector import LlamaScorer, LMDetector, packaged_model_path, roc_auc  # noqa: E402
-from biomass.synth.ngram import NgramModel  # noqa: E402
-from biomass.synth.tokens import join, words  # noqa: E402
 
 BUCKETS = [(50, 100), (100, 200), (200, 400)]
 PROMPT_WORDS = 8
@@ -58,7 +58,7 @@ def bigram_chain(docs: list[str]):
     """FAKE generator: each next word drawn from the observed successors of the current word (MLE bigrams)."""
     succ: dict[str, list[str]] = defaultdict(list)
     for d in docs:
-        ws = words(d)
+        ws = whitespace_tokens(d)
         for a, b in zip(ws, ws[1:]):
             succ[a].append(b)
     starts = sorted(succ)
@@ -83,21 +83,22 @@ def smollm2_outputs(prompts: list[list[str]], max_tokens: int, threads: int, see
     if cache.exists():
         for line in cache.read_text().splitlines():
             row = json.loads(line)
-            done[row["i"], join(row["prompt"])] = row["text"]
+            done[row["i"], join_tokens(row["prompt"])] = row["text"]
     out, n_tokens, t0, llm = [], 0, time.perf_counter(), None
     for i, p in enumerate(prompts):
-        if (i, join(p)) not in done:
+        if (i, join_tokens(p)) not in done:
             if llm is None:
                 from llama_cpp import Llama
 
                 llm = Llama(model_path=model, n_ctx=1024, n_threads=threads, n_threads_batch=threads, verbose=False)
-            r = llm.create_completion(join(p), max_tokens=max_tokens, seed=seed * 1_000_003 + i, **SERVER_SAMPLING)
-            done[i, join(p)] = join(p + words(r["choices"][0]["text"]))
+            r = llm.create_completion(join_tokens(p), max_tokens=max_tokens, seed=seed * 1_000_003 + i,
+                                      **SERVER_SAMPLING)
+            done[i, join_tokens(p)] = join_tokens(p + whitespace_tokens(r["choices"][0]["text"]))
             n_tokens += r["usage"]["completion_tokens"]
             cache.parent.mkdir(exist_ok=True)
             with cache.open("a") as fh:
-                fh.write(json.dumps({"i": i, "prompt": p, "text": done[i, join(p)]}) + "\n")
-        out.append(done[i, join(p)])
+                fh.write(json.dumps({"i": i, "prompt": p, "text": done[i, join_tokens(p)]}) + "\n")
+        out.append(done[i, join_tokens(p)])
     return out, n_tokens / (time.perf_counter() - t0) if n_tokens else 0.0
 
 
@@ -105,9 +106,9 @@ def cuts(texts: list[str], lo: int, hi: int, rng: np.random.Generator) -> list[s
     """Each text cut to a length drawn in [lo, hi) (texts shorter than lo are left out)."""
     out = []
     for t in texts:
-        ws = words(t)
+        ws = whitespace_tokens(t)
         if len(ws) >= lo:
-            out.append(join(ws[:int(rng.integers(lo, min(hi, len(ws) + 1)))]))
+            out.append(join_tokens(ws[:int(rng.integers(lo, min(hi, len(ws) + 1)))]))
     return out
 
 
@@ -133,10 +134,10 @@ def main() -> None:
     print(f"human text: {origin}; {len(docs)} docs -> " + ", ".join(f"{k} {len(v)}" for k, v in parts.items()))
     print("machine shared with other jobs: absolute times are noisy, ratios are from the same run\n")
 
-    prompts = [words(d)[:PROMPT_WORDS] for d in parts["foreign"]]
+    prompts = [whitespace_tokens(d)[:PROMPT_WORDS] for d in parts["foreign"]]
     t0 = time.perf_counter()
     lm_texts, gen_rate = smollm2_outputs(prompts[:args.lm_docs], args.max_tokens, args.threads, args.seed)
-    lens = [len(words(t)) for t in lm_texts]
+    lens = [len(whitespace_tokens(t)) for t in lm_texts]
     print(f"SmolLM2-135M-Instruct (Q4_1 GGUF, llama.cpp, {args.threads} threads): {len(lm_texts)} docs, words "
           f"min/median/max {min(lens)}/{int(np.median(lens))}/{max(lens)}, "
           + (f"generated at {gen_rate:.0f} tokens/s in {time.perf_counter() - t0:.0f}s" if gen_rate else
@@ -152,8 +153,9 @@ def main() -> None:
         populations["human"][b] = [human[i] for i in rng.permutation(len(human))[:args.human]]
         populations["smollm2"][b] = cuts(lm_texts, lo, hi, rng)
         lengths = rng.integers(lo, hi, size=args.foreign)
-        populations["salad"][b] = [join(chain(prompts[j % len(prompts)], int(n), rng)) for j, n in enumerate(lengths)]
-        populations["own-ngram"][b] = [join(own.sample(prompts[j % len(prompts)], int(n), [args.seed, lo, j]))
+        populations["salad"][b] = [join_tokens(chain(prompts[j % len(prompts)], int(n), rng))
+                                   for j, n in enumerate(lengths)]
+        populations["own-ngram"][b] = [join_tokens(own.sample(prompts[j % len(prompts)], int(n), [args.seed, lo, j]))
                                        for j, n in enumerate(lengths)]
     print(f"  salad e.g. {populations['salad'][bname(*BUCKETS[0])][0][:200]!r}\n")
 

@@ -82,7 +82,7 @@ def child(path: str, parent: Path, n: int, out: Path) -> dict:
     prov = ProvenanceConfig().with_secrets(signing_key=generate_keypair()[0].decode(), watermark_key="bench")
     timing = {}
     if path == "old":
-        from biomass.synth import ngram
+        from biomass.lm import ngram
 
         train_fn = ngram.NgramModel.train
         read_fn = stage.training_docs

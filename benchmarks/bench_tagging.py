@@ -34,14 +34,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from biomass.config import SynthesizeConfig  # noqa: E402
+from biomass.lm.ngram import NgramModel  # noqa: E402
+from biomass.lm.tokenize import join_tokens, whitespace_tokens  # noqa: E402
 from biomass.provenance.config import ProvenanceConfig  # noqa: E402
 from biomass.provenance.detector import StatDetector  # noqa: E402
 from biomass.provenance.fingerprint import FingerprintArchive  # noqa: E402
 from biomass.provenance.keys import generate_keypair  # noqa: E402
 from biomass.provenance.tagger import tag_table  # noqa: E402
-from biomass.synth.ngram import NgramModel  # noqa: E402
 from biomass.synth.stage import synthesize_stage  # noqa: E402
-from biomass.synth.tokens import join, words  # noqa: E402
 
 LEN_BUCKETS = [(20, 50), (50, 100), (100, 200), (200, 400), (400, 800), (800, 100_000)]
 
@@ -185,7 +185,8 @@ def main() -> None:
         speed = {}
         for name, accept in (("plain", None), ("watermarked", wm.acceptor(model.vocab))):
             t0 = time.perf_counter()
-            n_words = sum(len(model.sample(words(d)[:8], 1000, [j], accept)) for j, d in enumerate(parts["generator"][:30]))
+            n_words = sum(len(model.sample(whitespace_tokens(d)[:8], 1000, [j], accept))
+                          for j, d in enumerate(parts["generator"][:30]))
             speed[name] = n_words / (time.perf_counter() - t0)
         print(f"sampling: plain {speed['plain']:.0f} words/s, watermarked {speed['watermarked']:.0f} words/s "
               f"(watermark costs {speed['plain'] / speed['watermarked']:.2f}x)")
@@ -202,9 +203,10 @@ def main() -> None:
         pool = sorted({w for d in parts["human_test"][:50] for w in d.split()})
         positives = {
             "whole": syn,
-            "cut200": [join(words(s)[:200]) for s in syn if len(words(s)) >= 200],
+            "cut200": [join_tokens(whitespace_tokens(s)[:200]) for s in syn if len(whitespace_tokens(s)) >= 200],
             "edited5%": [edit(s, 0.05, rng, pool) for s in syn],
-            "cut200+edited5%": [edit(join(words(s)[:200]), 0.05, rng, pool) for s in syn if len(words(s)) >= 200],
+            "cut200+edited5%": [edit(join_tokens(whitespace_tokens(s)[:200]), 0.05, rng, pool) for s in syn
+                                if len(whitespace_tokens(s)) >= 200],
         }
         per_doc = 2 if args.quick else 6
         negatives = [w for lo, hi in LEN_BUCKETS for w in windows(parts["human_test"], lo, hi, per_doc, rng)]
@@ -251,12 +253,13 @@ def main() -> None:
 
         # The detector alone, against text from a generator we do not control (unwatermarked stand-in).
         foreign = NgramModel.train(parts["foreign"], order=3)
-        prompts = [words(t)[:8] for t in parts["foreign"]]
+        prompts = [whitespace_tokens(t)[:8] for t in parts["foreign"]]
         print("\nDetector alone vs. a foreign generator (unwatermarked KN trigram on disjoint text); ROC by bucket")
         print(f"{'bucket':<10}{'n_h':>6}{'n_f':>6}{'AUC':>7}{'TPR@fired':>11}{'FPR@fired':>11}{'TPR@p<.01':>11}{'FPR@p<.01':>11}")
         for lo, hi in LEN_BUCKETS[1:]:
             n_f = 30 if args.quick else 100
-            fake = [join(foreign.sample(prompts[j % len(prompts)], int(rng.integers(lo, min(hi, 1500))), [args.seed, lo, j]))
+            fake = [join_tokens(foreign.sample(prompts[j % len(prompts)], int(rng.integers(lo, min(hi, 1500))),
+                                               [args.seed, lo, j]))
                     for j in range(n_f)]
             human = windows(parts["human_test"], lo, hi, 2, rng)
             sh, sf = detector.score(human), detector.score(fake)

@@ -88,8 +88,8 @@ def run_step(work: Path, docs: int, bound: int | None, step: str) -> dict:
     model_dir = work / f"model-{docs}-{bound}"
     profile = StepProfile()
     if step == "train_synthesizer":
-        from biomass.synth.model_store import save_training
-        from biomass.synth.training import collect
+        from biomass.lm.model_store import save_training
+        from biomass.lm.training import collect
 
         parent = parent_path(work, docs)
         with profile.step(step):
@@ -99,9 +99,9 @@ def run_step(work: Path, docs: int, bound: int | None, step: str) -> dict:
         extra = {"train_docs": len(training), "parent_docs": training.parent_docs,
                  "trigrams": int(len(training.model.levels[-1].keys))}
     elif step == "synthesize[0]":
+        from biomass.lm.model_store import load_training
         from biomass.pipeline.synthesis import shard_count, shard_range
         from biomass.provenance.config import ProvenanceConfig
-        from biomass.synth.model_store import load_training
         from biomass.synth.stage import sample_range
 
         n = math.ceil(SHARE / (1 - SHARE) * docs)
@@ -116,8 +116,8 @@ def run_step(work: Path, docs: int, bound: int | None, step: str) -> dict:
     elif step == "measure model":
         import pyarrow.parquet as pq
 
+        from biomass.lm.model_store import load_model
         from biomass.metrics import is_held_out
-        from biomass.synth.model_store import load_model
 
         texts = []   # held-out documents (never trained on), as finish_measure scores them
         for batch in pq.ParquetFile(parent_path(work, docs)).iter_batches(batch_size=20_000):

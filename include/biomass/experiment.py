@@ -183,9 +183,9 @@ class _FreshPool:
 
 
 def _words(texts: Sequence[str]) -> Counter:
-    from biomass.metrics.tokens import words
+    from biomass.lm.tokenize import nfkc_word_tokens
 
-    return Counter(w for t in texts for w in words(t))
+    return Counter(w for t in texts for w in nfkc_word_tokens(t))
 
 
 def resolve_embedder(cfg: ExperimentConfig, embedder: Embedder | None = None) -> Embedder | None:
@@ -206,8 +206,8 @@ def run_arm(policy: str, share: float, texts: Sequence[str], cfg: ExperimentConf
     """Rows of (arm, seed, generation, metrics...) for generations 0..N, and the extinction record
     {counts: generation-0 count per word, extinct: first generation whose output lacks it (0 = never)}.
     ``embedder``: used when ``cfg.embedding_vendi`` (default: the packaged MiniLM model)."""
+    from biomass.lm.ngram import NgramModel
     from biomass.metrics.vendi import sample_docs, vendi_score
-    from biomass.synth import NgramModel
 
     embed = resolve_embedder(cfg, embedder)
     split = split_reference(texts, cfg, seed)

@@ -19,7 +19,7 @@ import yaml
 from biomass.config import load_config
 from biomass.filters import FilterError, build_chain
 from biomass.filters import decontaminate as dc
-from biomass.filters.decontaminate import EvalSetError, load_index, ngram_hashes, normalize, words
+from biomass.filters.decontaminate import EvalSetError, load_index, ngram_hashes, normalize, simplified_spacy_tokens
 from biomass.pipeline import filter_shard, finish_filter, make_plan, new_row_files, run_gate_for
 from biomass.pipeline.plan import stage_output, stage_quarantine
 from biomass.storage import write_parquet
@@ -63,7 +63,7 @@ def test_words_are_datatroves_tokens_of_the_simplified_text(human_docs):
 
     tokenizer = load_word_tokenizer("eng")
     for text in CRAFTED + human_docs[:25]:
-        assert words(text) == tokenizer.word_tokenize(simplify_text(text)), text[:80]
+        assert simplified_spacy_tokens(text) == tokenizer.word_tokenize(simplify_text(text)), text[:80]
 
 
 def test_batch_word_hashes_are_each_texts_words_hashed(human_docs):
@@ -71,8 +71,8 @@ def test_batch_word_hashes_are_each_texts_words_hashed(human_docs):
 
     batch = CRAFTED + human_docs[:40]
     flat, lens = batch_word_hashes(batch)
-    assert lens.tolist() == [len(words(t)) for t in batch]
-    assert flat.tolist() == [h for t in batch for h in word_hashes(words(t)).tolist()]
+    assert lens.tolist() == [len(simplified_spacy_tokens(t)) for t in batch]
+    assert flat.tolist() == [h for t in batch for h in word_hashes(simplified_spacy_tokens(t)).tolist()]
     assert "‘ s" in normalize(CRAFTED[-3]), "a special case that crosses a space (the exact, slow path) is covered"
     empty, no_words = batch_word_hashes([])
     assert empty.size == 0 and no_words.size == 0
@@ -104,7 +104,7 @@ def test_a_document_sharing_a_13_gram_is_contaminated_with_set_line_and_ngram(tm
     table = records([planted, human_docs[2], human_docs[3]])
     decisions = f.decide(table)
     assert decisions[1:] == [None, None]
-    expected_gram = " ".join(words(_passage(human_docs[1], 45, 20))[:13])
+    expected_gram = " ".join(simplified_spacy_tokens(_passage(human_docs[1], 45, 20))[:13])
     assert decisions[0] == f"eval set mmlu_fake.jsonl (line 2): {expected_gram}"
     assert f.drop_reason == "contaminated" and f.name == "decontaminate"
 
@@ -189,7 +189,8 @@ def test_parity_with_datatroves_ngrams_decont_filter_on_real_text(tmp_path, reco
         _jsonl(tmp_path / name, texts)
     ours = _filter(*(tmp_path / name for name in sets)).decide(records(docs))
     theirs = _datatrove_filter(tmp_path, sets, 13)
-    grams = {name: {" ".join(w[i:i + 13]) for t in texts for w in [words(t)] for i in range(len(w) - 12)}
+    grams = {name: {" ".join(w[i:i + 13]) for t in texts for w in [simplified_spacy_tokens(t)]
+                    for i in range(len(w) - 12)}
              for name, texts in sets.items()}
     agree = 0
     for text, detail in zip(docs, ours):

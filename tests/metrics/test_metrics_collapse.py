@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
+from biomass.lm.tokenize import nfkc_word_tokens
 from biomass.metrics import METRIC_KEYS, EmptyReference, MetricsConfig, ReferenceProfile, collapse_metrics
-from biomass.metrics.tokens import words
 
 # FAKE reference: apple:1 banana:2 cherry:3 date:4 (10 tokens, one document)
 REF = ["apple banana banana cherry cherry cherry date date date date"]
@@ -116,7 +116,7 @@ def test_dropping_every_rare_word_leaves_no_tail(fake):
     config = MetricsConfig()
     rare = set(ref.rare_words(config))
     assert rare  # the fake corpus does have a tail
-    stripped = [" ".join(w for w in words(t) if w not in rare) for t in texts]
+    stripped = [" ".join(w for w in nfkc_word_tokens(t) if w not in rare) for t in texts]
     m = collapse_metrics(stripped, ref, config=config)
     assert m["tail_coverage"] == 0.0
     assert m["js_divergence"] > 0.0
@@ -181,7 +181,7 @@ def test_a_narrower_generator_scores_as_more_collapsed(fake, make_fake_corpus):
 
 def test_hashed_distinct_2_equals_the_exact_count(fake, make_fake_corpus):
     from biomass.metrics.diversity import distinct_n
-    from biomass.metrics.tokens import Encoder
+    from biomass.metrics.word_ids import Encoder
 
     _, ref = fake
     gen = make_fake_corpus(seed=13, docs=50, words_per_doc=30)
@@ -227,7 +227,7 @@ def test_vectorised_metrics_match_a_brute_force_count(n):
     config = MetricsConfig(ngram_n=n, ttr_window=7, rare_max_count=2)
     m = collapse_metrics(gen_texts, ReferenceProfile.build(ref_texts, config), config=config)
 
-    ref_docs, gen_docs = [words(t) for t in ref_texts], [words(t) for t in gen_texts]
+    ref_docs, gen_docs = [nfkc_word_tokens(t) for t in ref_texts], [nfkc_word_tokens(t) for t in gen_texts]
     def grams(docs, k):
         return [tuple(d[i:i + k]) for d in docs for i in range(len(d) - k + 1)]
     ref_grams = {}
@@ -246,7 +246,7 @@ def test_vectorised_metrics_match_a_brute_force_count(n):
 def test_iid_draws_from_the_reference_cover_what_expected_coverage_says(fake):
     texts, ref = fake
     config = MetricsConfig()
-    pool = [w for t in texts for w in words(t)]
+    pool = [w for t in texts for w in nfkc_word_tokens(t)]
     rng = np.random.default_rng(17)
     for n in (500, 3000):
         drawn = [" ".join(rng.choice(pool, size=n))]

@@ -7,7 +7,7 @@ import pytest
 
 from biomass.metrics.diversity import distinct_n, entropy_bits, msttr, zipf_exponent
 from biomass.metrics.drift import js_divergence
-from biomass.metrics.tokens import Encoder
+from biomass.metrics.word_ids import Encoder
 
 # FAKE two-document corpus: tokens a b a b | c a  -> a:3 b:2 c:1, 6 tokens
 DOCS = ["a b a b", "c a"]

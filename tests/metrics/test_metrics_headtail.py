@@ -6,9 +6,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from biomass.lm.tokenize import nfkc_word_tokens
 from biomass.metrics import MetricsConfig, ReferenceProfile, head_tail_perplexity
 from biomass.metrics.headtail import sentences, split_head_tail
-from biomass.metrics.tokens import words
 from tests.text_fixtures import human_docs  # noqa: F401 (fixture)
 
 
@@ -16,14 +16,14 @@ class FakeUnigramModel:
     """FAKE model for tests: add-one-smoothed unigram perplexity. Records what it was asked to score."""
 
     def __init__(self, train: list[str]):
-        self.counts = Counter(w for t in train for w in words(t))
+        self.counts = Counter(w for t in train for w in nfkc_word_tokens(t))
         self.total = sum(self.counts.values())
         self.vocab = len(self.counts) + 1
         self.calls: list[list[str]] = []
 
     def perplexity(self, texts):
         self.calls.append(list(texts))
-        toks = [w for t in texts for w in words(t)]
+        toks = [w for t in texts for w in nfkc_word_tokens(t)]
         nll = -sum(math.log((self.counts[w] + 1) / (self.total + self.vocab)) for w in toks)
         return math.exp(nll / len(toks))
 
@@ -104,7 +104,7 @@ def test_real_ngram_model_on_real_held_out_text_finds_the_tail_harder(repo):
     import gzip
     import json
 
-    ngram = pytest.importorskip("biomass.synth.ngram")
+    ngram = pytest.importorskip("biomass.lm.ngram")
     from biomass.metrics import is_held_out
 
     with gzip.open(repo / "tests" / "fixtures" / "human_text.jsonl.gz", "rt", encoding="utf-8") as fh:
@@ -125,7 +125,7 @@ def _split_as_before(reference_texts, config, counts=None):
     import numpy as np
 
     pieces = [s for text in reference_texts for s in sentences(text)]
-    toks = [words(s) for s in pieces]
+    toks = [nfkc_word_tokens(s) for s in pieces]
     if counts is None:
         counts = Counter(w for ws in toks for w in ws)
     eligible = [i for i, ws in enumerate(toks) if len(ws) >= config.min_sentence_tokens]
@@ -166,7 +166,7 @@ def _real_held_out(repo):
 def test_streamed_head_tail_perplexity_is_head_tail_perplexity(repo, chunk):
     """Parity: two walks of a stream, sentences scored ``chunk`` at a time (small chunks force many flushes),
     give exactly the figures of the at-once version on REAL text with the synth stage's model."""
-    ngram = pytest.importorskip("biomass.synth.ngram")
+    ngram = pytest.importorskip("biomass.lm.ngram")
     from biomass.metrics.headtail import streamed_head_tail_perplexity
 
     held, train = _real_held_out(repo)
@@ -200,7 +200,7 @@ def test_streamed_head_tail_perplexity_holds_a_chunk_not_the_stream(human_docs):
         def token_logprobs(self, batch):
             if self.read_at_first_call is None:
                 self.read_at_first_call = read["texts"]
-            return [-(1.0 + np.arange(len(words(t)), dtype=np.float64) % 3) for t in batch]
+            return [-(1.0 + np.arange(len(nfkc_word_tokens(t)), dtype=np.float64) % 3) for t in batch]
 
     config = MetricsConfig()
     model = RecordingModel()

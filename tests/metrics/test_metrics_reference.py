@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from biomass.metrics import MetricsConfig, ReferenceProfile, collapse_metrics
-from biomass.metrics.tokens import ngram_hash
+from biomass.metrics.word_ids import ngram_hash
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from biomass.metrics.config import MetricsConfig
 from biomass.metrics.diversity import distinct_n, entropy_bits, zipf_exponent
 from biomass.metrics.drift import js_divergence
 from biomass.metrics.reference import ReferenceProfile
-from biomass.metrics.tokens import Corpus, Encoder, word_hashes
+from biomass.metrics.word_ids import Corpus, Encoder, word_hashes
 from biomass.schema import ORIGINS
 
 

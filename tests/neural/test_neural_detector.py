@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from biomass.lm.tokenize import join_tokens, whitespace_tokens
 from biomass.provenance.config import DetectorConfig, LMDetectorConfig
 from biomass.provenance.lm_detector import LlamaScorer, LMDetector, features
-from biomass.synth.tokens import join, words
 
 pytestmark = pytest.mark.neural
 
@@ -29,7 +29,7 @@ def salad(docs, n, length, seed):
     """FAKE word salad: a word-bigram chain (observed successors) over ``docs``."""
     succ = {}
     for d in docs:
-        ws = words(d)
+        ws = whitespace_tokens(d)
         for a, b in zip(ws, ws[1:]):
             succ.setdefault(a, []).append(b)
     rng = np.random.default_rng(seed)
@@ -40,7 +40,7 @@ def salad(docs, n, length, seed):
         while len(ws) < length:
             nxt = succ.get(ws[-1]) or starts
             ws.append(nxt[int(rng.integers(len(nxt)))])
-        out.append(join(ws))
+        out.append(join_tokens(ws))
     return out
 
 
@@ -75,11 +75,11 @@ def test_separates_model_text_and_word_salad_from_human_text(detector, scorer, h
     llm = scorer.llm
     model_text = []
     for i, d in enumerate(human_docs[200:206]):
-        prompt = join(words(d)[:8])
+        prompt = join_tokens(whitespace_tokens(d)[:8])
         r = llm.create_completion(prompt, max_tokens=200, temperature=1.0, seed=7 + i, **SAMPLING)
-        model_text.append(join(words(prompt + r["choices"][0]["text"])[:130]))
+        model_text.append(join_tokens(whitespace_tokens(prompt + r["choices"][0]["text"])[:130]))
     model_text = [t for t in model_text if len(t.split()) >= 100]
-    human = [join(words(d)[:130]) for d in human_docs[210:226] if len(words(d)) >= 130]
+    human = [join_tokens(whitespace_tokens(d)[:130]) for d in human_docs[210:226] if len(whitespace_tokens(d)) >= 130]
     fake = salad(human_docs[:80], 6, 130, seed=3)
     sm, ss, sh = detector.score(model_text), detector.score(fake), detector.score(human)
     assert len(model_text) >= 4 and len(human) >= 10

@@ -20,11 +20,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from biomass.config import SynthesizeConfig
+from biomass.lm.tokenize import join_tokens, whitespace_tokens
 from biomass.provenance.fingerprint import FingerprintArchive
 from biomass.provenance.verify import verify_table
 from biomass.synth import backends, synthesize_stage
 from biomass.synth.http import GeneratorUnavailable
-from biomass.synth.tokens import join, words
 from tests.neural.conftest import LlamaServer
 
 pytestmark = pytest.mark.neural
@@ -42,7 +42,7 @@ def light_edit(text: str, rate: float, seed: int) -> str:
     """Each word substituted, dropped or followed by an insertion with total probability ``rate``."""
     rng = np.random.default_rng(seed)
     out = []
-    for w in words(text):
+    for w in whitespace_tokens(text):
         r = rng.random()
         if r < rate / 3:
             out.append("indeed")
@@ -52,7 +52,7 @@ def light_edit(text: str, rate: float, seed: int) -> str:
             out += [w, "really"]
         else:
             out.append(w)
-    return join(out)
+    return join_tokens(out)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_records_from_the_real_model_are_signed_and_fingerprinted(generation, tr
         p = json.loads(row["provenance"])
         assert p["generator"]["id"] == "openai-compatible" and p["generator"]["version"].startswith("smollm2@")
         assert p["watermark"] is None and p["parent_generation"] == 2025 and p["prompt"]["doc_id"] in prompts
-        assert row["text"].startswith(p["prompt"]["text"]) and len(words(row["text"])) > 30
+        assert row["text"].startswith(p["prompt"]["text"]) and len(whitespace_tokens(row["text"])) > 30
     assert len(set(texts)) == len(texts)  # real sampling, not one canned answer
     archive = FingerprintArchive(prov.fingerprint_archive)
     assert len(archive) == counts.rows_out
@@ -90,7 +90,7 @@ def test_tag_finds_the_records_again_without_their_provenance(generation, human_
     texts = pq.read_table(tmp / "syn.parquet").column("text").to_pylist()
     variants = {"reposted": texts,
                 "edited": [light_edit(t, 0.05, i) for i, t in enumerate(texts)],
-                "cut": [join(words(t)[: int(len(words(t)) * 0.6)]) for t in texts]}
+                "cut": [join_tokens(whitespace_tokens(t)[: int(len(whitespace_tokens(t)) * 0.6)]) for t in texts]}
     human = human_docs[-10:]
     rows = [(kind, t) for kind, ts in variants.items() for t in ts] + [("human", t) for t in human]
     stripped = pa.table({"doc_id": [f"x{i}" for i in range(len(rows))], "text": [t for _, t in rows]})

@@ -119,8 +119,8 @@ def test_saved_model_is_not_reused_for_another_order(chain):
 def test_measure_scores_with_the_generators_sample(chain, monkeypatch):
     """With ``max_train_docs`` below the parent's size, measure's perplexity is the sampled generator's: the
     saved model is used, and training here (no saved model) gives the same sample and the same figures."""
+    from biomass.lm.model_store import load_meta
     from biomass.pipeline import measure, synthesis
-    from biomass.synth.model_store import load_meta
 
     _, plan, _ = chain
     raw = json.loads(json.dumps(plan.config))

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from biomass.lm.tokenize import TokenBatch, join_tokens, whitespace_tokens
 from biomass.provenance.config import DetectorConfig, ProvenanceConfig
 from biomass.provenance.detector import StatDetector
 from biomass.provenance.fingerprint import FingerprintArchive, _band_keys, signatures
@@ -16,7 +17,6 @@ from biomass.provenance.keys import load_watermark_key
 from biomass.provenance.tagger import tag_table
 from biomass.provenance.watermark import Watermarker
 from biomass.storage import write_parquet
-from biomass.synth.tokens import TokenBatch, join, words
 
 from prov_helpers import light_edit
 
@@ -43,8 +43,10 @@ def mixed(synthetic, human_docs):
     syn = synthetic.column("text").to_pylist()
     pool = sorted({w for d in human_docs[200:220] for w in d.split()})
     human = human_docs[200:]
-    return (syn + [join(words(t)[:120]) for t in syn] + [light_edit(t, 0.05, i, pool) for i, t in enumerate(syn)]
-            + human + [join(words(t)[:60]) for t in human] + [join(words(t)[:9]) for t in human[:20]] + ODD)
+    return (syn + [join_tokens(whitespace_tokens(t)[:120]) for t in syn]
+            + [light_edit(t, 0.05, i, pool) for i, t in enumerate(syn)]
+            + human + [join_tokens(whitespace_tokens(t)[:60]) for t in human]
+            + [join_tokens(whitespace_tokens(t)[:9]) for t in human[:20]] + ODD)
 
 
 def _z_exact(z, ref):
@@ -78,7 +80,7 @@ def test_detector_batch_equals_per_text(detector, mixed):
 @settings(max_examples=60, deadline=None)
 @given(st.lists(TEXT, max_size=6), st.integers(0, 3))
 def test_detector_batch_property(detector, human_docs, texts, k):
-    texts = texts + [join(words(human_docs[200 + k])[:70]) + " " + t for t in texts]
+    texts = texts + [join_tokens(whitespace_tokens(human_docs[200 + k])[:70]) + " " + t for t in texts]
     batch = TokenBatch.encode(texts)
     assert detector.batch_features(batch).tobytes() == detector.features(texts).tobytes()
     assert detector.score_batch(batch) == detector.score(texts)

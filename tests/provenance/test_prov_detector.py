@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
+from biomass.lm.ngram import NgramModel
+from biomass.lm.tokenize import join_tokens, whitespace_tokens
 from biomass.provenance.config import DetectorConfig
 from biomass.provenance.detector import StatDetector, bucket_of
-from biomass.synth.ngram import NgramModel
-from biomass.synth.tokens import join, words
 
 
 @pytest.fixture(scope="module")
@@ -15,11 +15,11 @@ def detector(human_docs):
 def _windows(docs, length, per_doc=2):
     out = []
     for d in docs:
-        ws = words(d)
+        ws = whitespace_tokens(d)
         for k in range(per_doc):
             start = (len(ws) - length) * k // max(per_doc, 1)
             if len(ws) >= length:
-                out.append(join(ws[max(start, 0):max(start, 0) + length]))
+                out.append(join_tokens(ws[max(start, 0):max(start, 0) + length]))
     return out
 
 
@@ -36,7 +36,7 @@ def test_calibrated_on_unseen_human_text(detector, human_docs, length):
 
 def test_ranks_foreign_generator_text_above_human(detector, human_docs):
     foreign = NgramModel.train(human_docs[:80])  # a generator we pretend not to control: no watermark, no key
-    fake = [join(foreign.sample(words(d)[:8], 300, [i])) for i, d in enumerate(human_docs[:40])]
+    fake = [join_tokens(foreign.sample(whitespace_tokens(d)[:8], 300, [i])) for i, d in enumerate(human_docs[:40])]
     human = _windows(human_docs[200:], 300, per_doc=1)
     zf = np.array([s.z for s in detector.score(fake)])
     zh = np.array([s.z for s in detector.score(human)])

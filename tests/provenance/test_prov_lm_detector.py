@@ -7,12 +7,12 @@ import zlib
 import numpy as np
 import pytest
 
+from biomass.lm.tokenize import TokenBatch, join_tokens, whitespace_tokens
 from biomass.provenance import lm_detector
 from biomass.provenance.config import DetectorConfig, ProvenanceConfig
 from biomass.provenance.fitted import fit_cached
 from biomass.provenance.lm_detector import LMDetector, TokenStats, features, stats_from_logits
 from biomass.provenance.tagger import tag_table
-from biomass.synth.tokens import TokenBatch, join, words
 
 LM = DetectorConfig(kind="lm")
 
@@ -79,11 +79,11 @@ class FakeUnigramScorer:
         for t in texts:
             np.add.at(counts, self.ids(t), 1)
         self.logits = np.log(counts)
-        self.vocab = sorted({w for t in texts for w in words(t)})
+        self.vocab = sorted({w for t in texts for w in whitespace_tokens(t)})
         self.calls = 0
 
     def ids(self, text):
-        return np.array([zlib.crc32(w.encode()) % self.classes for w in words(text)], dtype=np.int64)
+        return np.array([zlib.crc32(w.encode()) % self.classes for w in whitespace_tokens(text)], dtype=np.int64)
 
     def token_stats(self, texts):
         self.calls += len(texts)
@@ -110,11 +110,11 @@ def detector(human_docs, scorer):
 def windows(docs, length, per_doc=2):
     out = []
     for d in docs:
-        ws = words(d)
+        ws = whitespace_tokens(d)
         for k in range(per_doc):
             if len(ws) >= length:
                 start = (len(ws) - length) * k // per_doc
-                out.append(join(ws[start:start + length]))
+                out.append(join_tokens(ws[start:start + length]))
     return out
 
 
@@ -132,8 +132,8 @@ def test_fires_on_both_sides(detector, scorer):
     rng = np.random.default_rng(1)
     order = np.argsort(scorer.logits)[::-1]
     likely, unlikely = scorer.words_of_class(set(order[:20].tolist())), scorer.words_of_class(set(order[-32:].tolist()))
-    machine = [join(rng.choice(likely, 200).tolist()) for _ in range(10)]
-    salad = [join(rng.choice(unlikely, 200).tolist()) for _ in range(10)]
+    machine = [join_tokens(rng.choice(likely, 200).tolist()) for _ in range(10)]
+    salad = [join_tokens(rng.choice(unlikely, 200).tolist()) for _ in range(10)]
     sm, ss = detector.score(machine), detector.score(salad)
     assert all(s.fired and s.z > 0 for s in sm)
     assert all(s.fired and s.z < 0 for s in ss), ss
@@ -184,7 +184,7 @@ def test_the_tagger_uses_it_in_both_engines(detector, scorer, human_docs):
 
     rng = np.random.default_rng(2)
     unlikely = scorer.words_of_class(set(np.argsort(scorer.logits)[:32].tolist()))
-    salad = [join(rng.choice(unlikely, 200).tolist()) for _ in range(5)]
+    salad = [join_tokens(rng.choice(unlikely, 200).tolist()) for _ in range(5)]
     table = pa.table({"doc_id": [f"d{i}" for i in range(10)], "text": salad + windows(human_docs[200:205], 150, 1)})
     prov = ProvenanceConfig(detector=LM)
     bulk = tag_table(table, config=prov, detector=detector)

@@ -3,12 +3,12 @@ import json
 import pyarrow as pa
 import pytest
 
+from biomass.lm.tokenize import join_tokens, whitespace_tokens
 from biomass.provenance.config import DetectorConfig, ProvenanceConfig
 from biomass.provenance.detector import StatDetector
 from biomass.provenance.fingerprint import FingerprintArchive
 from biomass.provenance.tagger import tag_table
 from biomass.schema import canonical_json
-from biomass.synth.tokens import join, words
 
 from prov_helpers import light_edit
 
@@ -30,8 +30,9 @@ def test_stripped_synthetic_and_human_text(synthetic, human_docs, prov, detector
     """Only doc_id + text: our text is found by the watermark, human text the generator never saw is not."""
     syn = synthetic.column("text").to_pylist()
     pool = sorted({w for d in human_docs[200:220] for w in d.split()})
-    positives = syn + [join(words(t)[:200]) for t in syn] + [light_edit(t, 0.05, i, pool) for i, t in enumerate(syn)]
-    negatives = human_docs[200:] + [join(words(t)[:40]) for t in human_docs[200:]]
+    positives = (syn + [join_tokens(whitespace_tokens(t)[:200]) for t in syn]
+                 + [light_edit(t, 0.05, i, pool) for i, t in enumerate(syn)])
+    negatives = human_docs[200:] + [join_tokens(whitespace_tokens(t)[:40]) for t in human_docs[200:]]
     table = pa.table({"doc_id": [f"x{i}" for i in range(len(positives) + len(negatives))],
                       "text": positives + negatives})
     tagged = tag_table(table, config=prov, detector=detector)

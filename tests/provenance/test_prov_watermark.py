@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from biomass.lm.tokenize import join_tokens, whitespace_tokens
 from biomass.provenance.keys import load_watermark_key
 from biomass.provenance.watermark import Watermarker
-from biomass.synth.tokens import join, words
 
 from prov_helpers import light_edit
 
@@ -14,14 +14,14 @@ def wm(prov):
 
 
 def test_detection_grows_with_length(wm, synthetic, prov):
-    texts = [t for t in synthetic.column("text").to_pylist() if len(words(t)) >= 200]
+    texts = [t for t in synthetic.column("text").to_pylist() if len(whitespace_tokens(t)) >= 200]
     assert len(texts) >= 15
     medians = {}
     for n in (25, 50, 100, 200):
-        zs = [wm.score(join(words(t)[:n])).z for t in texts]
+        zs = [wm.score(join_tokens(whitespace_tokens(t)[:n])).z for t in texts]
         medians[n] = float(np.median(zs))
     assert medians[25] < medians[50] < medians[100] < medians[200]
-    assert min(wm.score(join(words(t)[:200])).z for t in texts) >= prov.watermark.z_threshold
+    assert min(wm.score(join_tokens(whitespace_tokens(t)[:200])).z for t in texts) >= prov.watermark.z_threshold
 
 
 def test_human_text_is_not_watermarked(wm, human_docs, prov):
@@ -49,8 +49,8 @@ def test_repeated_pairs_count_once(wm, synthetic):
 
 def test_survives_light_edits(wm, synthetic, human_docs, prov):
     pool = sorted({w for d in human_docs[200:220] for w in d.split()})
-    texts = [t for t in synthetic.column("text").to_pylist() if len(words(t)) >= 200]
-    edited = [light_edit(join(words(t)[:200]), 0.05, i, pool) for i, t in enumerate(texts)]
+    texts = [t for t in synthetic.column("text").to_pylist() if len(whitespace_tokens(t)) >= 200]
+    edited = [light_edit(join_tokens(whitespace_tokens(t)[:200]), 0.05, i, pool) for i, t in enumerate(texts)]
     assert min(wm.score(t).z for t in edited) >= prov.watermark.z_threshold
 
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from biomass.metrics.tokens import words
+from biomass.lm.tokenize import nfkc_word_tokens
 from biomass.review.sample import _Smallest, draw_sample, rare_word_hits
 
 
@@ -55,15 +55,15 @@ def test_quarantined_rows_are_sampled_per_stage_and_reason(pending):
 
 
 def test_rare_word_scores_match_the_metrics_tokens():
-    """Arrow tokenising (the sample's) against ``biomass.metrics.tokens.words`` (the metrics')."""
+    """Arrow tokenising (the sample's) against ``biomass.lm.tokenize.nfkc_word_tokens`` (the metrics')."""
     rng = random.Random(7)
     vocab = ["Zürich", "naïve", "café", "Ångström", "x_y", "état", "42", "über", "ﬁne", "İstanbul", "straße",
              "tail", "rare", "common", "ÉCOLE", "a1b2", "co-op", "don't", "ΣΟΦΙΑ"]
     texts = [" ".join(rng.choice(vocab) + rng.choice(["", ",", ".", "!", " —", "\n"]) for _ in range(30))
              for _ in range(40)] + ["", None]
-    rare = sorted({w for t in texts if t for w in words(t)})[::2]
+    rare = sorted({w for t in texts if t for w in nfkc_word_tokens(t)})[::2]
     scores, _, _ = rare_word_hits(pa.array(texts, pa.string()), pa.array(rare, pa.string()))
-    expected = [len(set(words(t or "")) & set(rare)) for t in texts]
+    expected = [len(set(nfkc_word_tokens(t or "")) & set(rare)) for t in texts]
     assert scores.tolist() == expected
 
 

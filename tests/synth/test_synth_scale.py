@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from biomass.config import SynthesizeConfig
-from biomass.synth import synthesize_stage  # before the watermark module, which imports biomass.synth.tokens
+from biomass.lm.counting import BOS, NgramCounter
+from biomass.lm.ngram import NgramModel
+from biomass.lm.tokenize import whitespace_tokens
 from biomass.provenance.watermark import Watermarker
 from biomass.storage import file_sha256
+from biomass.synth import synthesize_stage
 from biomass.synth import batch_sampler as bs_module
 from biomass.synth.batch_sampler import BatchSampler, Guide, Job, KeyIndex, search
-from biomass.synth.counting import BOS, NgramCounter
-from biomass.synth.ngram import NgramModel
-from biomass.synth.tokens import words
 from biomass.text import detect_lang, detect_langs, normalize
 
 CFG = SynthesizeConfig()
@@ -27,11 +27,11 @@ _CHARS = list("ab \t\n\r\x0b\x0c\x00\x1c\x1f\x7f\x85\xa0\u1680\u2000\u200a\u200b
 @settings(max_examples=500, deadline=None)
 @given(st.one_of(st.text(st.sampled_from(_CHARS)), st.text()))
 def test_words_is_the_split_of_normalised_text(text):
-    assert words(text) == normalize(text).split()
+    assert whitespace_tokens(text) == normalize(text).split()
 
 
 def test_streamed_counts_equal_counting_everything_at_once(human_docs):
-    docs = [words(t)[:300] for t in human_docs[:40]] + [[]]
+    docs = [whitespace_tokens(t)[:300] for t in human_docs[:40]] + [[]]
     expected = Counter()
     for d in docs:
         seq = [BOS, BOS] + d
@@ -53,12 +53,12 @@ def test_streamed_counts_equal_counting_everything_at_once(human_docs):
 
 
 def test_batch_counts_equal_token_list_counts(human_docs):
-    """``add_batch`` (Arrow tokens, distinct tokens looked up once) counts what ``add`` of ``words`` counts."""
-    from biomass.synth.tokens import TokenBatch
+    """``add_batch`` (Arrow tokens, distinct tokens looked up once) counts what ``add`` of ``whitespace_tokens`` counts."""
+    from biomass.lm.tokenize import TokenBatch
 
     docs = human_docs[:50] + ["", "  ", "\x00", "héllo wörld ça va", "a\u200bb c", "Ω Ω Ω"] + human_docs[50:70]
     one = NgramCounter(3)
-    one.add([words(t) for t in docs])
+    one.add([whitespace_tokens(t) for t in docs])
     batched = NgramCounter(3, merge_every=500)
     for lo in (0, 20, 53, 60):
         batched.add_batch(TokenBatch.encode(docs[lo:{0: 20, 20: 53, 53: 60, 60: None}[lo]]))
@@ -68,21 +68,21 @@ def test_batch_counts_equal_token_list_counts(human_docs):
 
 
 def test_training_prompts_and_lengths_are_those_of_words(train_table):
-    from biomass.synth.tokens import join
-    from biomass.synth.training import collect
+    from biomass.lm.tokenize import join_tokens
+    from biomass.lm.training import collect
 
     texts = dict(zip(train_table.column("doc_id").to_pylist(), train_table.column("text").to_pylist()))
     got = collect([train_table], order=3, prompt_tokens=5, max_docs=None, seed=1)
     assert got.doc_ids == sorted(texts)
-    assert got.lengths.tolist() == [len(words(texts[d])) for d in got.doc_ids]
-    assert got.prompts == [join(words(texts[d])[:5]) for d in got.doc_ids]
+    assert got.lengths.tolist() == [len(whitespace_tokens(texts[d])) for d in got.doc_ids]
+    assert got.prompts == [join_tokens(whitespace_tokens(texts[d])[:5]) for d in got.doc_ids]
 
 
 def _jobs(model, human_docs, n=120):
     rng = np.random.default_rng(0)
     jobs = []
     for i in range(n):
-        ws = words(human_docs[i % 60])
+        ws = whitespace_tokens(human_docs[i % 60])
         length = int(rng.integers(1, 300))
         jobs.append((ws[:min(8, max(length - 1, 1))], length, (5, 2024, i)))
     return jobs
@@ -177,7 +177,7 @@ def test_a_parent_under_the_bound_is_trained_whole_and_a_sample_is_recorded(tmp_
 
 def test_sample_is_uniform_over_the_parent(train_table):
     """Bottom-k by a seeded hash: over seeds every document is picked about k/N of the time."""
-    from biomass.synth.training import collect
+    from biomass.lm.training import collect
 
     picked = Counter()
     for seed in range(200):
@@ -245,7 +245,7 @@ def _same_model(a, b) -> bool:
 def test_a_bound_above_the_parent_is_training_on_all_of_it(train_table):
     """A sample bound the parent does not exceed changes nothing: the same model (arrays, discounts, document
     lengths in the same order), prompts, lengths and doc_ids as the one-pass whole-parent path."""
-    from biomass.synth.training import collect
+    from biomass.lm.training import collect
 
     dup = pa.concat_tables([train_table, train_table.slice(3, 5)])   # 5 repeated doc_ids: first copies count
     whole = collect([dup], order=3, prompt_tokens=5, max_docs=None, seed=4)
@@ -263,7 +263,7 @@ def test_the_two_pass_sample_is_the_bottom_k_of_the_whole_table(train_table):
     on with ``NgramModel.train``; whatever the batching or order of the input."""
     import hashlib
 
-    from biomass.synth.training import collect
+    from biomass.lm.training import collect
 
     texts = dict(zip(train_table.column("doc_id").to_pylist(), train_table.column("text").to_pylist()))
     for seed, k in ((1, 20), (9, 33), (2, 1)):
@@ -273,14 +273,14 @@ def test_the_two_pass_sample_is_the_bottom_k_of_the_whole_table(train_table):
         got = collect(lambda: iter(shuffled.to_batches(max_chunksize=7)), order=3, prompt_tokens=4, max_docs=k,
                       seed=seed)
         assert got.doc_ids == picked and (len(got), got.parent_docs, got.duplicates) == (k, 80, 0)
-        assert got.lengths.tolist() == [len(words(texts[d])) for d in picked]
+        assert got.lengths.tolist() == [len(whitespace_tokens(texts[d])) for d in picked]
         assert _same_model(got.model, NgramModel.train([texts[d] for d in picked], order=3))
         again = collect([train_table], order=3, prompt_tokens=4, max_docs=k, seed=seed)   # a list: read twice
         assert again.doc_ids == picked and again.prompts == got.prompts and _same_model(again.model, got.model)
 
 
 def test_a_one_shot_stream_is_sampled_like_a_function_of_it(train_table):
-    from biomass.synth.training import collect
+    from biomass.lm.training import collect
 
     one_shot = collect(iter(train_table.to_batches(max_chunksize=11)), order=2, prompt_tokens=4, max_docs=15, seed=3)
     fresh = collect(lambda: train_table.to_batches(max_chunksize=11), order=2, prompt_tokens=4, max_docs=15, seed=3)
@@ -288,7 +288,7 @@ def test_a_one_shot_stream_is_sampled_like_a_function_of_it(train_table):
 
 
 def test_a_stream_that_changes_between_the_passes_is_an_error(train_table):
-    from biomass.synth.training import collect
+    from biomass.lm.training import collect
 
     reads = iter([[train_table.slice(0, 40)], [train_table]])
     with pytest.raises(ValueError, match="changed between its two passes"):

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from biomass.config import SynthesizeConfig
+from biomass.lm.model_store import load_training, save_training
 from biomass.synth import synthesize_stage
-from biomass.synth.model_store import load_training, save_training
 from biomass.synth.stage import sample_range, train
 
 CFG = SynthesizeConfig()
@@ -53,7 +53,7 @@ def test_openai_backend_shards_from_a_saved_prompt_table(tmp_path, train_table, 
     import threading
     from http.server import ThreadingHTTPServer
 
-    from biomass.synth.ngram import NgramModel
+    from biomass.lm.ngram import NgramModel
     from tests.synth.test_synth_stage import _CompletionServer
 
     _CompletionServer.model = NgramModel.train(human_docs[100:140])
@@ -83,8 +83,8 @@ def test_openai_backend_shards_from_a_saved_prompt_table(tmp_path, train_table, 
 def test_stored_prompts_read_per_pick_equal_the_trained_lists(tmp_path, train_table, monkeypatch):
     """A loaded set reads only the rows a shard picks, batch by batch; any picks (repeats, any order, across
     record batches) give the strings the trained lists hold."""
-    import biomass.synth.model_store as model_store
-    from biomass.synth.training import take_strings
+    import biomass.lm.model_store as model_store
+    from biomass.lm.training import take_strings
 
     monkeypatch.setattr(model_store, "PROMPT_BATCH_ROWS", 4)   # several record batches even for a small set
     trained = train([train_table], n=1, seed=3, config=CFG)

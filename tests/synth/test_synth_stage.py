@@ -8,13 +8,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from biomass.config import SynthesizeConfig
+from biomass.lm.ngram import NgramModel
+from biomass.lm.tokenize import join_tokens, whitespace_tokens
 from biomass.provenance.fingerprint import FingerprintArchive
 from biomass.provenance.verify import verify_table
 from biomass.schema import RECORD_SCHEMA, sha256_text
 from biomass.storage import file_sha256
 from biomass.synth import synthesize_stage
-from biomass.synth.ngram import NgramModel
-from biomass.synth.tokens import join, words
 
 CFG = SynthesizeConfig()
 
@@ -63,8 +63,8 @@ def test_records_are_tagged_at_birth(tmp_path, train_table, prov):
 
 def test_output_lengths_follow_the_training_documents(tmp_path, train_table, prov):
     _, path = run(tmp_path, [train_table], prov, n=40)
-    train_lengths = {len(words(t)) for t in train_table.column("text").to_pylist()}
-    out_lengths = [len(words(t)) for t in pq.read_table(path).column("text").to_pylist()]
+    train_lengths = {len(whitespace_tokens(t)) for t in train_table.column("text").to_pylist()}
+    out_lengths = [len(whitespace_tokens(t)) for t in pq.read_table(path).column("text").to_pylist()]
     assert all(n in train_lengths for n in out_lengths)
     assert len(set(out_lengths)) > 5  # drawn from the distribution, not one fixed length
 
@@ -124,8 +124,9 @@ class _CompletionServer(BaseHTTPRequestHandler):
         if self.path != "/v1/completions":
             self.send_error(404)
             return
-        prompt = words(body["prompt"])
-        text = join(self.model.sample(prompt, len(prompt) + body["max_tokens"] // 2, [body["seed"]])[len(prompt):])
+        prompt = whitespace_tokens(body["prompt"])
+        sampled = self.model.sample(prompt, len(prompt) + body["max_tokens"] // 2, [body["seed"]])
+        text = join_tokens(sampled[len(prompt):])
         payload = json.dumps({"object": "text_completion", "model": body["model"],
                               "choices": [{"index": 0, "text": " " + text, "finish_reason": "length"}]}).encode()
         self.send_response(200)

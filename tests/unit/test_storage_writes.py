@@ -16,7 +16,7 @@ DIRECT_WRITES = {"write_text", "write_bytes"}
 ALLOWED_DIRECT = {
     "profiling.py": "writes /proc/self/clear_refs to reset the kernel's peak-RSS counter",
     "provenance/keys.py": "a signing key's public half, next to its private key (the user's key folder)",
-    "synth/model_store.py": "the files of a model folder built aside, then swapped in whole by replace_dir",
+    "lm/model_store.py": "the files of a model folder built aside, then swapped in whole by replace_dir",
 }
 
 

@@ -102,7 +102,7 @@ def _continuation_tokens() -> frozenset[str]:
     return frozenset(tok for pats in _matcher_patterns().values() for pat in pats for tok in pat[1:])
 
 
-def words(text: str) -> list[str]:
+def simplified_spacy_tokens(text: str) -> list[str]:
     """The words datatrove's decontamination n-grams: ``word_tokenize(simplify_text(text))``.
 
     A simplified text is single-space separated, so spaCy's tokens are each chunk's own unless a special-case
@@ -154,11 +154,13 @@ def _info(chunk: str) -> tuple[tuple[int, ...], frozenset[str], str | None]:
 
 
 def batch_word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """``(hashes, lens)``: the hashes of ``words(t)`` of every text, concatenated, and each text's word count.
+    """``(hashes, lens)``: the hashes of ``simplified_spacy_tokens(t)`` of every text, concatenated, and each
+    text's word count.
 
     The simplified texts are split at spaces and their distinct chunks dictionary-encoded by Arrow; Python sees
     each distinct chunk once (a Zipf vocabulary: few per batch), numpy gathers the words' hashes per position.
-    A text where a special-case match could cross a space (``words``) is tokenized the exact, slow way."""
+    A text where a special-case match could cross a space (``simplified_spacy_tokens``) is tokenized the exact,
+    slow way."""
     import pyarrow.compute as pc
 
     simples = [normalize(t) for t in texts]
@@ -460,6 +462,6 @@ class DecontaminateFilter(DocumentFilter):
                 k, example, start = hit
                 s = index.sets[k]
                 where = f"line {example}" if s.name.endswith(".jsonl") else f"row {example}"
-                gram = " ".join(words(text)[start:start + index.n])
+                gram = " ".join(simplified_spacy_tokens(text)[start:start + index.n])
                 out.append(f"eval set {s.name} ({where}): {gram}")
         return out

@@ -55,7 +55,7 @@ class MetricsConfig(StrictModel):
     not both.
     """
 
-    # tokenisation is fixed (see tokens.py); the name is stored in every reference profile to catch drift
+    # the tokenisation is fixed (lm.tokenize.nfkc_word_tokens); its name is in every reference profile to catch drift
     tokenizer: Literal["nfkc-lower-w+"] = "nfkc-lower-w+"
     rare_max_count: int | None = Field(3, ge=1, description="rare = reference count <= this")
     rare_tail_mass: float | None = Field(None, gt=0.0, le=1.0,

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from biomass.metrics.arrays import unique_counts
-from biomass.metrics.tokens import Corpus, Encoder, word_hashes
+from biomass.metrics.word_ids import Corpus, Encoder, word_hashes
 
 # HyperLogLog with 2**16 one-byte registers: standard error 1.04 / 256 = 0.41 %.
 HLL_PRECISION = 16

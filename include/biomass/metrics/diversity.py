@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from biomass.metrics.arrays import count_unique
-from biomass.metrics.tokens import Corpus
+from biomass.metrics.word_ids import Corpus
 
 
 def distinct_n(corpus: Corpus, n: int, vocab_size: int) -> float | None:

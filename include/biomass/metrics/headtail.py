@@ -17,9 +17,9 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequenc
 
 import numpy as np
 
+from biomass.lm.tokenize import nfkc_word_tokens
 from biomass.metrics.config import MetricsConfig
 from biomass.metrics.reference import ReferenceProfile
-from biomass.metrics.tokens import words
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 
@@ -37,7 +37,7 @@ def split_head_tail(reference_texts: Sequence[str], config: MetricsConfig,
                     counts: Mapping[str, int] | None = None) -> tuple[list[str], list[str], dict[str, Any]]:
     """(head sentences, tail sentences, figures). ``counts`` defaults to the word counts of the texts themselves."""
     if counts is None:
-        counts = Counter(w for text in reference_texts for s in sentences(text) for w in words(s))
+        counts = Counter(w for text in reference_texts for s in sentences(text) for w in nfkc_word_tokens(s))
     split = HeadTailSplit.score(reference_texts, config, counts)
     head: list[str] = []
     tail: list[str] = []
@@ -82,7 +82,7 @@ class HeadTailSplit:
         scores = array("d")
         for text in reference_texts:
             for sentence in sentences(text):
-                ws = words(sentence)
+                ws = nfkc_word_tokens(sentence)
                 long_enough = len(ws) >= config.min_sentence_tokens
                 if long_enough:
                     scores.append(sum(math.log1p(counts.get(w, 0)) for w in ws) / len(ws))

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from biomass.metrics.tokens import words
+from biomass.lm.tokenize import nfkc_word_tokens
 
 
 def ngram_matrix(texts: Sequence[str], n: int = 2):
@@ -28,7 +28,7 @@ def ngram_matrix(texts: Sequence[str], n: int = 2):
     index: dict[tuple[str, ...], int] = {}
     indptr, cols, vals = [0], [], []
     for text in texts:
-        toks = words(text)
+        toks = nfkc_word_tokens(text)
         counts: dict[int, int] = {}
         for i in range(len(toks) - n + 1):
             j = index.setdefault(tuple(toks[i:i + n]), len(index))

@@ -5,7 +5,7 @@ Three steps, so the sampling spreads over workers (one mapped task per shard):
     train_synthesizer (once)  -> synthesize_shard[i] (any order, any process)  -> finish_synthesize (once)
 
 ``train_synthesizer`` reads the parent once, saves the trained generator under ``staging/<year>/synthesize/
-model/`` (``biomass.synth.model_store``) and fixes the shard plan (``synthesize/plan.json``): the target count
+model/`` (``biomass.lm.model_store``) and fixes the shard plan (``synthesize/plan.json``): the target count
 and ``ceil(target / synthesize.shard_docs)`` shards of equal size. Shard i loads the model and writes records
 ``lo..hi`` of the run as ``synthesize/part-NNNNN.parquet`` with its counts beside it; record j's prompt pick and
 its sampling stream come from the stage seed and j alone, so the shards together hold exactly the records one
@@ -63,7 +63,7 @@ def _part(plan: RunPlan, index: int, suffix: str) -> Path:
 def train_synthesizer(plan: RunPlan) -> list[int]:
     """Train on the parent generation once, save the generator for the shards, fix the shard plan; the shard
     indices to map over (none for a chain's first year: there is no parent to learn from)."""
-    from biomass.synth.model_store import save_training
+    from biomass.lm.model_store import save_training
     from biomass.synth.stage import stage_notes, train, write_nothing
 
     cfg = plan.cfg
@@ -101,7 +101,7 @@ def _shard_plan(plan: RunPlan) -> dict[str, Any]:
 def synthesize_shard(plan: RunPlan, index: int) -> dict[str, Any]:
     """Sample shard ``index`` from the saved generator into ``synthesize/part-NNNNN.parquet`` (and its counts);
     shares nothing with other shards but the files ``train_synthesizer`` wrote. Returns the shard's counts."""
-    from biomass.synth.model_store import load_training
+    from biomass.lm.model_store import load_training
     from biomass.synth.stage import sample_range
 
     cfg = plan.cfg
@@ -149,7 +149,7 @@ def saved_parent_model(plan: RunPlan):
     """The n-gram model ``train_synthesizer`` saved for this run: the one ``parent_model`` would train (the same
     order, parent, config, so the same training documents: the whole parent or the same seeded sample of
     ``synthesize.max_train_docs``). None otherwise (no parent, a remote generator, nothing saved)."""
-    from biomass.synth.model_store import load_meta, load_model
+    from biomass.lm.model_store import load_meta, load_model
 
     folder = _folder(plan) / MODEL_DIR
     if plan.parent is None or not (folder / "meta.json").exists():
@@ -164,7 +164,7 @@ def parent_model(plan: RunPlan):
     """The generator's n-gram model of the parent (what measure scores held-out text with): the saved one, else
     trained here, streamed, on exactly the documents ``train_synthesizer`` trains on (``training_batches``, the
     same sample when ``synthesize.max_train_docs`` bounds it), so its memory follows that bound too."""
-    from biomass.synth.training import collect
+    from biomass.lm.training import collect
 
     saved = saved_parent_model(plan)
     if saved is not None:

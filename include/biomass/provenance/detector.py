@@ -22,9 +22,9 @@ from typing import Sequence
 
 import numpy as np
 
+from biomass.lm.ngram import NgramModel
+from biomass.lm.tokenize import TokenBatch, join_tokens, sorted_unique, whitespace_tokens
 from biomass.provenance.config import DetectorConfig
-from biomass.synth.ngram import NgramModel
-from biomass.synth.tokens import TokenBatch, join, sorted_unique, words
 
 BUCKET_EDGES = (50, 100, 200, 400, 800, 3000)  # bucket i holds word counts in [edge i, edge i+1)
 FEATURES = ("mean_logp", "std_logp", "context_gain", "herdan_c")
@@ -101,7 +101,7 @@ class StatDetector:
         for i, (a, b, t) in enumerate(zip(lp3, lp1, texts)):
             if len(a) < 2:
                 continue
-            ws = words(t)
+            ws = whitespace_tokens(t)
             out[i] = (a.mean(), a.std(), (a - b).mean(), math.log(len(set(ws))) / math.log(len(ws)))
         return out
 
@@ -145,14 +145,14 @@ class StatDetector:
         gen = NgramModel.train(part_c, order=config.order)
         detector = cls(ref, uni, {}, config)
         rng = np.random.default_rng([config.seed, 17])
-        human_words = [words(t) for t in part_b]
-        gen_prompts = [words(t)[:8] for t in part_c]
+        human_words = [whitespace_tokens(t) for t in part_b]
+        gen_prompts = [whitespace_tokens(t)[:8] for t in part_c]
         for b in range(len(BUCKET_EDGES) - 1):
             lo, hi = BUCKET_EDGES[b], BUCKET_EDGES[b + 1]
             human = _windows(human_words, lo, hi, per_bucket, rng)
             if len(human) < 10:
                 continue
-            synth = [join(gen.sample(gen_prompts[j % len(gen_prompts)], int(rng.integers(lo, min(hi, 1500))),
+            synth = [join_tokens(gen.sample(gen_prompts[j % len(gen_prompts)], int(rng.integers(lo, min(hi, 1500))),
                                      [config.seed, b, j])) for j in range(per_bucket // 2)]
             fh, fs = detector.features(human), detector.features(synth)
             w = _signed_fisher(fh, fs)
@@ -264,6 +264,6 @@ def _windows(docs: list[list[str]], lo: int, hi: int, count: int, rng: np.random
                 break
             length = int(rng.integers(lo, min(hi, len(d) + 1))) if len(d) > lo else lo
             start = int(rng.integers(0, len(d) - length + 1))
-            out.append(join(d[start:start + length]))
+            out.append(join_tokens(d[start:start + length]))
         rounds += 1
     return out

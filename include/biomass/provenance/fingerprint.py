@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from biomass.lm.tokenize import sorted_unique
 from biomass.storage import write_file_atomic
-from biomass.synth.tokens import sorted_unique
 
 SHINGLE_WORDS = 5
 _PAIR_CHUNK = 1 << 14

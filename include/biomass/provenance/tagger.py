@@ -21,15 +21,15 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 
+from biomass.lm.tokenize import TokenBatch
 from biomass.provenance.config import ProvenanceConfig
 from biomass.provenance.detector import StatDetector
-from biomass.provenance.fitted import fit_cached
 from biomass.provenance.fingerprint import FingerprintArchive
+from biomass.provenance.fitted import fit_cached
 from biomass.provenance.keys import load_watermark_key, trusted_keys
 from biomass.provenance.verify import row_verdicts
 from biomass.provenance.watermark import Watermarker, WatermarkScore
 from biomass.schema import RECORD_SCHEMA, canonical_json
-from biomass.synth.tokens import TokenBatch
 
 
 def _strength(p: float, p_suspect: float, p_fire: float) -> float:

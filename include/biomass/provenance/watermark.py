@@ -16,8 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from biomass.lm.tokenize import TokenBatch, whitespace_tokens
 from biomass.schema import canonical_json
-from biomass.synth.tokens import TokenBatch, words
 
 SCHEME = "kgw-wordpair-v1"
 _M64 = (1 << 64) - 1
@@ -123,7 +123,7 @@ class Watermarker:
 
     def score(self, text: str) -> WatermarkScore:
         """z-score of the text's green pairs; needs no metadata, only the same key and settings."""
-        return self.score_tokens(words(text))
+        return self.score_tokens(whitespace_tokens(text))
 
     def score_batch(self, batch: TokenBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(z, green, pairs) per text of ``batch``: ``score`` of each text, computed for all at once.

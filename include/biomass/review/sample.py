@@ -39,8 +39,8 @@ SAMPLE_FILE = "sample.parquet"
 KINDS = ("rare_words", "synthetic", "unknown_origin", "near_duplicate", "quarantined")
 # The dedup quarantine's detail, as assemble writes it: "near duplicate of [generation Y ]doc ID".
 _MATCHED = re.compile(r"near duplicate of (?:generation (?P<year>\d+) )?doc (?P<doc>\S+)")
-# The metrics' tokens are runs of ``\w`` after NFKC + lowercase (biomass.metrics.tokens); in RE2 terms a
-# separator is anything but a letter, a number or "_".
+# The metrics' tokens are runs of ``\w`` after NFKC + lowercase (biomass.lm.tokenize.nfkc_word_tokens); in RE2
+# terms a separator is anything but a letter, a number or "_".
 _SEPARATOR = r"[^\p{L}\p{N}_]+"
 _RARE_SHOWN = 12
 

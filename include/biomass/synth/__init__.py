@@ -1,16 +1,14 @@
-"""Stage 3: the embedded generator (a Kneser-Ney word n-gram model) and the synthesize stage.
+"""Stage 3: the synthesize stage, its backends (the embedded n-gram model of ``biomass.lm``, or an OpenAI-style
+server) and the batched sampler.
 
-Both names are imported lazily: the tokenisers and the language model below this package are shared with
-provenance and metrics, and importing them must not load the stage (which builds on provenance).
+``synthesize_stage`` is imported lazily, so that importing a module of this package does not load the stage
+(which builds on provenance).
 """
 
-__all__ = ["NgramModel", "synthesize_stage"]
+__all__ = ["synthesize_stage"]
 
 
 def __getattr__(name: str):
-    if name == "NgramModel":
-        from biomass.synth.ngram import NgramModel
-        return NgramModel
     if name == "synthesize_stage":
         from biomass.synth.stage import synthesize_stage
         return synthesize_stage

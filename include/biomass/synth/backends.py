@@ -18,10 +18,10 @@ from typing import Callable, Iterable, Iterator, Protocol, Sequence
 import numpy as np
 
 from biomass.config import SynthesizeConfig
+from biomass.lm.ngram import NgramModel
+from biomass.lm.tokenize import whitespace_tokens
 from biomass.synth.batch_sampler import BatchSampler, Job, VectorAccept
 from biomass.synth.http import RetryPolicy, ordered_map, post_json
-from biomass.synth.ngram import NgramModel
-from biomass.synth.tokens import words
 
 NGRAM_ID = "biomass.ngram-kn"
 NGRAM_VERSION = "1.0"
@@ -105,7 +105,7 @@ class OpenAIBackend:
             text = data["choices"][0]["text"]
         except (KeyError, IndexError, TypeError) as exc:
             raise ValueError(f"OpenAI-compatible server returned no completion text: {str(data)[:200]}") from exc
-        return (list(prompt) + words(text))[:length]
+        return (list(prompt) + whitespace_tokens(text))[:length]
 
     def generate_many(self, requests: Iterable[Request]) -> Iterator[list[str]]:
         return ordered_map(lambda r: self.generate(r.prompt, r.length, r.seed), requests,

@@ -5,7 +5,7 @@ training document, named by doc_id), its seed, the watermark settings id, and an
 manifest. Prompts are drawn uniformly from the training documents and each output is as long as its prompt
 document (capped), so output lengths follow the training length distribution.
 
-Memory stays bounded: the training text is read once as a stream (``biomass.synth.training``), and records
+Memory stays bounded: the training text is read once as a stream (``biomass.lm.training``), and records
 are written and fingerprinted in batches, in index order (record i is the i-th prompt pick), as they come.
 """
 
@@ -20,6 +20,8 @@ import numpy as np
 from biomass import __version__
 from biomass.accounting import StageCounts
 from biomass.config import SynthesizeConfig
+from biomass.lm.tokenize import join_tokens, whitespace_tokens
+from biomass.lm.training import Batches, TrainingSet, collect, take_strings
 from biomass.provenance.config import ProvenanceConfig
 from biomass.provenance.keys import key_id, load_watermark_key, require_signing_key
 from biomass.provenance.signing import build_manifest, sign_manifest
@@ -27,8 +29,6 @@ from biomass.provenance.watermark import Watermarker
 from biomass.schema import RECORD_SCHEMA, canonical_json, empty_table, make_doc_id, sha256_text
 from biomass.storage import ParquetStream, write_parquet
 from biomass.synth.backends import NGRAM_ID, NGRAM_VERSION, Backend, NgramBackend, OpenAIBackend, Request
-from biomass.synth.tokens import join, words
-from biomass.synth.training import Batches, TrainingSet, collect, take_strings
 from biomass.text import detect_langs
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def sample_range(training: TrainingSet, *, lo: int, hi: int, n: int, seed: int, 
 
     def requests() -> Iterator[Request]:
         for i, (text, length, k) in enumerate(zip(prompt_texts, lengths.tolist(), prompt_len.tolist()), lo):
-            yield Request(words(text)[:k], length, (seed, generation, i))
+            yield Request(whitespace_tokens(text)[:k], length, (seed, generation, i))
 
     archive = _archive(provenance)
     with ParquetStream(out_path, RECORD_SCHEMA, batch_rows=RECORD_BATCH) as out:
@@ -171,7 +171,7 @@ def sample_range(training: TrainingSet, *, lo: int, hi: int, n: int, seed: int, 
 
         for i, (prompt_id, request, out_words) in enumerate(zip(prompt_ids, requests(),
                                                                  backend.generate_many(requests())), lo):
-            text = join(out_words)
+            text = join_tokens(out_words)
             if len(text) < config.min_chars:
                 counts.quarantined["too_short"] += 1
                 continue
@@ -187,7 +187,7 @@ def _record(i: int, text: str, request: Request, prompt_id: str, lang: str, seed
             when: datetime, created: str, backend: Backend, generator: dict, wm_settings: dict,
             ingredients: dict, signing_key) -> dict[str, Any]:
     """One synthetic record, tagged at birth: provenance JSON with the signed manifest."""
-    prompt_text = join(request.prompt)
+    prompt_text = join_tokens(request.prompt)
     content = sha256_text(text)
     doc_id = make_doc_id(f"synthetic/{generation}/{seed}/{i}", content)
     parameters = {"seed": [seed, generation, i], "prompt_doc_id": prompt_id,

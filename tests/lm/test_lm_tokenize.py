@@ -1,4 +1,4 @@
-"""TokenBatch (Arrow tokeniser for many texts) against ``words``, the definition."""
+"""TokenBatch (Arrow tokeniser for many texts) against ``whitespace_tokens``, the definition."""
 
 import sys
 
@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from hypothesis import given, settings, strategies as st
 
-from biomass.synth import tokens
-from biomass.synth.tokens import TokenBatch, words
+from biomass.lm import tokenize
+from biomass.lm.tokenize import TokenBatch, whitespace_tokens
 
 # every kind of character normalisation or splitting treats specially, plus ordinary ones
 SPECIAL = ["\x00", "\x01", "\x0b", "\x0c", "\r", "\n", "\r\n", "\t", "\x1c", "\x1f", "\x7f", "\x85", "\xa0",
@@ -30,7 +30,7 @@ def test_batch_tokens_are_words(texts):
     batch = TokenBatch.encode(texts)
     assert len(batch) == len(texts)
     for i, t in enumerate(texts):
-        assert batch.tokens(i) == words(t or "")
+        assert batch.tokens(i) == whitespace_tokens(t or "")
         assert batch.split_counts[i] == len((t or "").split())
 
 
@@ -38,17 +38,17 @@ def test_batch_tokens_are_words(texts):
 @given(st.lists(TEXT, max_size=6))
 def test_distinct_pairs_without_packed_keys(texts):
     packed = TokenBatch.encode(texts).distinct_pairs()
-    old, tokens._KEY_LIMIT = tokens._KEY_LIMIT, 0
+    old, tokenize._KEY_LIMIT = tokenize._KEY_LIMIT, 0
     try:
         sorted_path = TokenBatch.encode(texts).distinct_pairs()
     finally:
-        tokens._KEY_LIMIT = old
+        tokenize._KEY_LIMIT = old
     for a, b in zip(packed, sorted_path):
         assert a.tolist() == b.tolist()
     # and both are each text's distinct (previous word, word) pairs
     batch = TokenBatch.encode(texts)
     got = {(int(d), batch.vocab[p], batch.vocab[w]) for d, p, w in zip(*packed)}
-    want = {(i, a, b) for i, t in enumerate(texts) for a, b in zip(words(t), words(t)[1:])}
+    want = {(i, a, b) for i, t in enumerate(texts) for a, b in zip(whitespace_tokens(t), whitespace_tokens(t)[1:])}
     assert got == want and len(packed[0]) == len(want)
 
 
@@ -57,7 +57,7 @@ def test_chunked_and_sliced_arrow_input(human_docs):
     chunked = pa.chunked_array([pa.array(texts[:3]), pa.array(texts[3:])])
     for given_texts in (chunked, pa.array(["x"] + texts).slice(1)):
         batch = TokenBatch.encode(given_texts)
-        assert [batch.tokens(i) for i in range(len(texts))] == [words(t or "") for t in texts]
+        assert [batch.tokens(i) for i in range(len(texts))] == [whitespace_tokens(t or "") for t in texts]
 
 
 def test_non_ascii_batches_split_as_python_does():
@@ -66,4 +66,4 @@ def test_non_ascii_batches_split_as_python_does():
     texts = ["", None, "$", "V\U00032b0f·T", " ", "  one  ",
              "0000\x80\x80\x80\x80\x80\x80\x8f¢\U000114e8𑖃𓍆\U000161f7𗰊", "  one  "]
     batch = TokenBatch.encode(texts)
-    assert [batch.tokens(i) for i in range(len(texts))] == [words(t or "") for t in texts]
+    assert [batch.tokens(i) for i in range(len(texts))] == [whitespace_tokens(t or "") for t in texts]

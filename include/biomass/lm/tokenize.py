@@ -1,12 +1,22 @@
-"""Word tokens shared by the generator and the watermark detector.
+"""The tokenisers the language model, the watermark and detectors, and the collapse metrics share.
 
-Both sides must split text identically, or the detector counts the wrong (previous word, word) pairs.
-A token is a run of non-space characters of the normalised text; generated text joins tokens with one space,
-so ``words(join(ws)) == ws`` for every token list ``ws`` the generator emits.
+Two tokenisations, named for what they do, never both called ``words``:
 
-``words`` is the definition. ``TokenBatch.encode`` gives the same tokens for many texts at once, as integer ids
-into the batch's distinct tokens, split by Arrow in C++ so no Python string is made per token: the tagger's
-watermark and detector share one batch instead of re-normalising and re-splitting each text four times.
+- ``whitespace_tokens``: runs of non-space characters of the normalised text (punctuation stays attached). The
+  generator trains and samples on these and the watermark and detectors score them; both sides must split text
+  identically, or the detector counts the wrong (previous word, word) pairs. Generated text joins tokens with one
+  space, so ``whitespace_tokens(join_tokens(ws)) == ws`` for every token list ``ws`` the generator emits.
+  ``TokenBatch.encode`` gives the same tokens for many texts at once, as integer ids into the batch's distinct
+  tokens, split by Arrow in C++ so no Python string is made per token: the tagger's watermark and detector share
+  one batch instead of re-normalising and re-splitting each text four times.
+- ``nfkc_word_tokens``: maximal runs of ``\\w`` of the NFKC-normalised, lowercased text (punctuation dropped). The
+  collapse metrics count these (``biomass.metrics.word_ids`` turns them into ids); reference profiles record
+  the name ``nfkc-lower-w+`` for it.
+
+Not here, on purpose: the dedup shingle normaliser (``biomass.dedup.minhash``) is the pre-pass of a compiled
+kernel and a per-code-point table that must stay bit-identical to datasketch and to the signatures already in
+the dedup index; the filters' spaCy port (``biomass.filters.words.word_tokenize``) and the decontamination
+filter's ``simplified_spacy_tokens`` must match spaCy's and datatrove's token boundaries.
 """
 
 from __future__ import annotations
@@ -24,30 +34,39 @@ from biomass.text import normalize
 
 # What ``biomass.text.normalize`` changes that ``str.split`` can see: it deletes control characters (after NFC)
 # and turns U+200B (not whitespace to ``str.split``) into a space. Line handling, space runs and stripping only
-# move whitespace around, which ``split`` ignores. So ``words`` equals ``normalize(text).split()`` (a property
-# test holds it to that) at one regex pass instead of one per line: training tokenises the whole parent.
+# move whitespace around, which ``split`` ignores. So ``whitespace_tokens`` equals ``normalize(text).split()``
+# (a property test holds it to that) at one regex pass instead of one per line: training tokenises the whole parent.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
-# A text that is NFC and holds none of these splits into ``words`` as it is: normalisation would delete the
-# control characters (joining their neighbours) and turn U+200B into a space; every other change it makes only
-# touches whitespace. Arrow's whitespace is Python's str.split whitespace (checked for every code point in
-# tests/synth/test_synth_tokens.py).
+# A text that is NFC and holds none of these splits into ``whitespace_tokens`` as it is: normalisation would
+# delete the control characters (joining their neighbours) and turn U+200B into a space; every other change it
+# makes only touches whitespace. Arrow's whitespace is Python's str.split whitespace (checked for every code
+# point in tests/lm/test_lm_tokenize.py).
 _KEY_LIMIT = 2**62  # (text, previous, word) packed in one int64 key below this
 _CHANGED_BY_NORMALIZE = r"[\x00-\x08\x0b\x0e-\x1f\x7f\x{200b}]"
 
+_WORD = re.compile(r"\w+")  # one token of nfkc_word_tokens
 
-def words(text: str) -> list[str]:
+
+def whitespace_tokens(text: str) -> list[str]:
     """Whitespace tokens of the normalised text (punctuation stays attached, as written)."""
     return _CONTROL.sub("", unicodedata.normalize("NFC", text)).replace("\u200b", " ").split()
 
 
-def join(tokens: list[str]) -> str:
+def join_tokens(tokens: list[str]) -> str:
+    """The text of whitespace tokens: one space between them (``whitespace_tokens`` gives them back)."""
     return " ".join(tokens)
+
+
+def nfkc_word_tokens(text: str) -> list[str]:
+    """The tokens of one text: NFKC, lowercase, runs of ``\\w``."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
 
 
 @dataclass
 class TokenBatch:
-    """``words`` of each text of a batch: token ``ids[offsets[i]:offsets[i+1]]`` of text i index ``vocab``."""
+    """``whitespace_tokens`` of each text of a batch: tokens ``ids[offsets[i]:offsets[i+1]]`` of text i index
+    ``vocab``."""
 
     vocab: list[str]  # distinct tokens of the batch (may hold an unused "")
     ids: np.ndarray  # int64, every text's tokens one after another
@@ -90,7 +109,7 @@ class TokenBatch:
 
     @classmethod
     def encode(cls, texts: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> "TokenBatch":
-        """Tokens of every text (None counts as ""), equal to ``words(text)`` for each."""
+        """Tokens of every text (None counts as ""), equal to ``whitespace_tokens(text)`` for each."""
         arr = _string_array(texts)
         n = len(arr)
         split_counts = None

@@ -1,7 +1,7 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from biomass.synth.keyindex import KeyIndex, find_sorted
+from biomass.lm.keyindex import KeyIndex, find_sorted
 
 
 @settings(max_examples=200, deadline=None)

@@ -20,9 +20,9 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from biomass.synth.counting import BOS, Counts, NgramCounter
-from biomass.synth.keyindex import KeyIndex, find_sorted
-from biomass.synth.tokens import TokenBatch, words
+from biomass.lm.counting import BOS, Counts, NgramCounter
+from biomass.lm.keyindex import KeyIndex, find_sorted
+from biomass.lm.tokenize import TokenBatch, whitespace_tokens
 
 
 @dataclass
@@ -64,7 +64,7 @@ class NgramModel:
         counter = NgramCounter(order)
         batch: list[list[str]] = []
         for text in texts:
-            batch.append(words(text))
+            batch.append(whitespace_tokens(text))
             if len(batch) >= 1024:
                 counter.add(batch)
                 batch = []
@@ -90,7 +90,7 @@ class NgramModel:
     # -- scoring ------------------------------------------------------------------------------------
     def token_logprobs(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Natural-log probability of every word of every text given its preceding words (vectorised)."""
-        docs = [words(t) for t in texts]
+        docs = [whitespace_tokens(t) for t in texts]
         pad = self.order - 1
         oov = self._base - 1
         seqs = [np.array([0] * pad + [self.index.get(w, oov) for w in d], dtype=np.int64) for d in docs]

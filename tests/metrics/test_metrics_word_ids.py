@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from biomass.metrics.tokens import Encoder, ngram_hash, word_hashes, words
+from biomass.lm.tokenize import nfkc_word_tokens
+from biomass.metrics.word_ids import Encoder, ngram_hash, word_hashes
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +22,8 @@ def fixture_texts():
 
 def test_words_are_nfkc_lowercase_word_runs():
     # "ﬁ" (U+FB01) becomes "fi" under NFKC; punctuation splits; digits and underscores are word characters
-    assert words("Hello, WORLD! It's ﬁne_2024.") == ["hello", "world", "it", "s", "fine_2024"]
-    assert words("") == [] and words("... --- !!!") == []
+    assert nfkc_word_tokens("Hello, WORLD! It's ﬁne_2024.") == ["hello", "world", "it", "s", "fine_2024"]
+    assert nfkc_word_tokens("") == [] and nfkc_word_tokens("... --- !!!") == []
 
 
 def test_encoder_shares_ids_across_corpora():
@@ -64,10 +65,10 @@ def test_ngram_hash_matches_vectorised_hashes():
 
 
 def _one_text_at_a_time(batches):
-    """The definition: ``words`` of each text, ids given in first-occurrence order over the whole stream."""
+    """The definition: ``nfkc_word_tokens`` of each text, ids given in first-occurrence order over the whole stream."""
     index, out = {}, []
     for texts in batches:
-        ids = [[index.setdefault(w, len(index)) for w in words(t)] for t in texts]
+        ids = [[index.setdefault(w, len(index)) for w in nfkc_word_tokens(t)] for t in texts]
         out.append(([i for d in ids for i in d], [len(d) for d in ids]))
     return out, list(index)
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from biomass.synth.ngram import NgramModel
-from biomass.synth.tokens import join, words
+from biomass.lm.ngram import NgramModel
+from biomass.lm.tokenize import join_tokens, whitespace_tokens
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def test_training_is_deterministic(human_docs):
 
 
 def test_sampling_is_seeded(model, human_docs):
-    prompt = words(human_docs[0])[:8]
+    prompt = whitespace_tokens(human_docs[0])[:8]
     one = model.sample(prompt, 120, [1, 2])
     assert one == model.sample(prompt, 120, [1, 2])
     assert one != model.sample(prompt, 120, [1, 3])
@@ -29,7 +29,7 @@ def test_sampling_is_seeded(model, human_docs):
 
 def test_conditional_distribution_sums_to_one(model, human_docs):
     """Interpolated KN is a proper distribution over the vocabulary plus the out-of-vocabulary slot."""
-    ws = words(human_docs[3])
+    ws = whitespace_tokens(human_docs[3])
     ids = [model.index[w] for w in ws[:2]]
     vocab_ids = np.arange(len(model.vocab) + 1)  # + OOV id
     windows = np.column_stack([np.full(len(vocab_ids), ids[0]), np.full(len(vocab_ids), ids[1]), vocab_ids])
@@ -39,7 +39,7 @@ def test_conditional_distribution_sums_to_one(model, human_docs):
 
 
 def test_generator_only_reproduces_what_it_saw(model, human_docs):
-    out = model.sample(words(human_docs[5])[:8], 300, [7])
+    out = model.sample(whitespace_tokens(human_docs[5])[:8], 300, [7])
     assert set(out) <= set(model.vocab[1:])
 
 
@@ -54,7 +54,7 @@ def test_samples_are_closer_to_training_text_than_to_other_text(human_docs):
     """Finite-sample reproduction: a model trained on its own samples fits the parent's text better than
     text from elsewhere (the mechanism behind collapse)."""
     parent = NgramModel.train(human_docs[:40])
-    samples = [join(parent.sample(words(d)[:8], 400, [i])) for i, d in enumerate(human_docs[:40])]
+    samples = [join_tokens(parent.sample(whitespace_tokens(d)[:8], 400, [i])) for i, d in enumerate(human_docs[:40])]
     child = NgramModel.train(samples)
     assert child.perplexity(human_docs[:10]) < child.perplexity(human_docs[250:260])
 
@@ -105,11 +105,11 @@ def _reference_kn(docs: list[list[str]], order: int):
 
 
 def test_matches_a_textbook_kneser_ney(human_docs):
-    docs = [words(t)[:120] for t in human_docs[:15]]
-    model = NgramModel.train([join(d) for d in docs], order=3)
+    docs = [whitespace_tokens(t)[:120] for t in human_docs[:15]]
+    model = NgramModel.train([join_tokens(d) for d in docs], order=3)
     prob = _reference_kn(docs, 3)
-    probe = words(human_docs[1])[:60] + words(human_docs[100])[:60]  # seen and unseen text
-    got = model.token_logprobs([join(probe)])[0]
+    probe = whitespace_tokens(human_docs[1])[:60] + whitespace_tokens(human_docs[100])[:60]  # seen and unseen text
+    got = model.token_logprobs([join_tokens(probe)])[0]
     history = ["\x00s", "\x00s"]
     expected = []
     for w in probe:
@@ -121,12 +121,12 @@ def test_matches_a_textbook_kneser_ney(human_docs):
 @pytest.mark.parametrize("watermarked", [False, True])
 def test_sampler_draws_from_the_scored_distribution(model, human_docs, watermarked):
     """Empirical next-word frequencies match P_KN (times exp(delta) on green words when watermarked)."""
+    from biomass.lm.ngram import _uniforms
     from biomass.provenance.watermark import Watermarker
-    from biomass.synth.ngram import _uniforms
 
     wm = Watermarker(b"TEST-ONLY key", gamma=0.25, delta=2.0)
     accept = wm.acceptor(model.vocab) if watermarked else None
-    ws = words(human_docs[2])
+    ws = whitespace_tokens(human_docs[2])
     hist = [0, 0] + [model.index[w] for w in ws[:2]]
     model.sample(ws[:2], 3, [0])  # builds the sampler
     sampler = model._sampler
@@ -159,12 +159,13 @@ def test_self_training_loses_the_tail(human_docs):
     from collections import Counter
 
     texts = human_docs[:30]
-    counts0 = Counter(w for t in texts for w in words(t))
+    counts0 = Counter(w for t in texts for w in whitespace_tokens(t))
     vocabs = []
     for gen in range(3):
         model = NgramModel.train(texts)
         vocabs.append(set(model.vocab[1:]))
-        texts = [join(model.sample(words(t)[:8], len(words(t)), [gen, i])) for i, t in enumerate(texts)]
+        texts = [join_tokens(model.sample(whitespace_tokens(t)[:8], len(whitespace_tokens(t)), [gen, i]))
+                 for i, t in enumerate(texts)]
     assert vocabs[1] <= vocabs[0] and vocabs[2] <= vocabs[1]
     assert len(vocabs[2]) < len(vocabs[1]) < len(vocabs[0])
     lost, kept = vocabs[0] - vocabs[1], vocabs[1]

@@ -26,10 +26,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from biomass.lm.counting import NgramCounter
+from biomass.lm.ngram import NgramModel
+from biomass.lm.tokenize import TokenBatch, join_tokens
 from biomass.schema import sha256_text
-from biomass.synth.counting import NgramCounter
-from biomass.synth.ngram import NgramModel
-from biomass.synth.tokens import TokenBatch, join
 
 BATCH_ROWS = 2_048
 
@@ -194,7 +194,8 @@ def _collect(batches: Batches, order: int, prompt_tokens: int, count: bool,
         ids.extend(pending_ids)
         lengths.append(batch.lengths.astype(np.int64))
         heads = np.minimum(off[:-1] + prompt_tokens, off[1:])
-        prompts.extend(join([vocab[j] for j in tok[a:b].tolist()]) for a, b in zip(off[:-1].tolist(), heads.tolist()))
+        prompts.extend(join_tokens([vocab[j] for j in tok[a:b].tolist()])
+                       for a, b in zip(off[:-1].tolist(), heads.tolist()))
         if counter is not None:
             counter.add_batch(batch)
         pending_ids.clear()

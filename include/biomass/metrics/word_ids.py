@@ -1,29 +1,24 @@
 """Words as integer ids: tokenise once, then every metric is numpy over one id array.
 
-A token is a maximal run of ``\\w`` characters of the NFKC-normalised, lowercased text, the same words the dedup
-shingles use. Python touches each token once (regex + one dict lookup in C via ``map``); everything after that
-is array arithmetic, which is what lets 100k documents finish in seconds.
+A token is one of ``biomass.lm.tokenize.nfkc_word_tokens`` (a maximal run of ``\\w`` characters of the
+NFKC-normalised, lowercased text, the same words the dedup shingles use). Python touches each token once
+(regex + one dict lookup in C via ``map``); everything after that is array arithmetic, which is what lets 100k
+documents finish in seconds.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 
-_WORD = re.compile(r"\w+")
+from biomass.lm.tokenize import nfkc_word_tokens
+
 # Odd 64-bit multiplier for the polynomial n-gram hash (the FNV-1a 64-bit prime).
 _NGRAM_MULT = np.uint64(0x100000001B3)
 _CHUNK_TOKENS = 1 << 20
-
-
-def words(text: str) -> list[str]:
-    """The tokens of one text: NFKC, lowercase, runs of ``\\w``."""
-    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
 
 
 class _AutoIndex(dict):
@@ -140,7 +135,7 @@ class Encoder:
         for i, text in enumerate(texts):
             if text is None:
                 raise ValueError(f"document {i} has no text (None)")
-            toks = _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+            toks = nfkc_word_tokens(text)
             lengths[i] = len(toks)
             pending.extend(map(getitem, toks))
             if len(pending) >= _CHUNK_TOKENS:

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from biomass.synth.tokens import TokenBatch
+from biomass.lm.tokenize import TokenBatch
 
 BOS = "\x00s"  # cannot occur in a token: normalisation strips control characters
 

@@ -29,9 +29,9 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.ipc as ipc
 
+from biomass.lm.ngram import NgramModel, _Level
+from biomass.lm.training import StoredStrings, TrainingSet
 from biomass.storage import replace_dir
-from biomass.synth.ngram import NgramModel, _Level
-from biomass.synth.training import StoredStrings, TrainingSet
 
 FORMAT = 1
 PROMPT_BATCH_ROWS = 65_536  # rows per record batch of prompts.arrow (pyarrow's own default, kept explicit)
