@@ -100,7 +100,7 @@ def run_step(work: Path, docs: int, bound: int | None, step: str) -> dict:
                  "trigrams": int(len(training.model.levels[-1].keys))}
     elif step == "synthesize[0]":
         from biomass.pipeline.synthesis import shard_count, shard_range
-        from biomass.provenance.config import ProvenanceConfig
+        from biomass.config.provenance import ProvenanceConfig
         from biomass.synth.model_store import load_training
         from biomass.synth.stage import sample_range
 

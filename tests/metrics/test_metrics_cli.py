@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from biomass import exitcodes
-from biomass.metrics import MetricsConfig, ReferenceProfile, collapse_metrics
+from biomass.config.metrics import MetricsConfig
+from biomass.metrics import ReferenceProfile, collapse_metrics
 from biomass.metrics.cli import main, register
 
 

@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from biomass.metrics import METRIC_KEYS, EmptyReference, MetricsConfig, ReferenceProfile, collapse_metrics
+from biomass.config.metrics import MetricsConfig
+from biomass.metrics import METRIC_KEYS, EmptyReference, ReferenceProfile, collapse_metrics
 from biomass.metrics.tokens import words
 
 # FAKE reference: apple:1 banana:2 cherry:3 date:4 (10 tokens, one document)

@@ -6,7 +6,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from biomass.metrics import MetricsConfig, ReferenceProfile, head_tail_perplexity
+from biomass.config.metrics import MetricsConfig
+from biomass.metrics import ReferenceProfile, head_tail_perplexity
 from biomass.metrics.headtail import sentences, split_head_tail
 from biomass.metrics.tokens import words
 from tests.text_fixtures import human_docs  # noqa: F401 (fixture)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from biomass.provenance.config import DetectorConfig, LMDetectorConfig
+from biomass.config.provenance import DetectorConfig, LMDetectorConfig
 from biomass.provenance.lm_detector import LlamaScorer, LMDetector, features
 from biomass.synth.tokens import join, words
 

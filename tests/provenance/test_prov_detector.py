@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from biomass.provenance.config import DetectorConfig
+from biomass.config.provenance import DetectorConfig
 from biomass.provenance.detector import StatDetector, bucket_of
 from biomass.synth.ngram import NgramModel
 from biomass.synth.tokens import join, words

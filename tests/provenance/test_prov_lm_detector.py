@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from biomass.provenance import lm_detector
-from biomass.provenance.config import DetectorConfig, ProvenanceConfig
+from biomass.config.provenance import DetectorConfig, ProvenanceConfig
 from biomass.provenance.fitted import fit_cached
 from biomass.provenance.lm_detector import LMDetector, TokenStats, features, stats_from_logits
 from biomass.provenance.tagger import tag_table

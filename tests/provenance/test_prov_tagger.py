@@ -3,7 +3,7 @@ import json
 import pyarrow as pa
 import pytest
 
-from biomass.provenance.config import DetectorConfig, ProvenanceConfig
+from biomass.config.provenance import DetectorConfig, ProvenanceConfig
 from biomass.provenance.detector import StatDetector
 from biomass.provenance.fingerprint import FingerprintArchive
 from biomass.provenance.tagger import tag_table

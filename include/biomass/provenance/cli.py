@@ -38,7 +38,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _tag(args: argparse.Namespace) -> int:
-    from biomass.provenance.settings import provenance_from
+    from biomass.config.provenance_flags import provenance_from
     from biomass.provenance.tagger import tag_table
     from biomass.storage import write_parquet
 
@@ -56,7 +56,7 @@ def _tag(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from biomass.provenance.settings import provenance_from
+    from biomass.config.provenance_flags import provenance_from
     from biomass.provenance.verify import verify_table
 
     prov = provenance_from(args.config, args.key_file, args.trust)

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from biomass.provenance.config import DetectorConfig
+from biomass.config.provenance import DetectorConfig
 from biomass.synth.ngram import NgramModel
 from biomass.synth.tokens import TokenBatch, join, sorted_unique, words
 

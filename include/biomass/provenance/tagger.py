@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 
-from biomass.provenance.config import ProvenanceConfig
+from biomass.config.provenance import ProvenanceConfig
 from biomass.provenance.detector import StatDetector
 from biomass.provenance.fitted import fit_cached
 from biomass.provenance.fingerprint import FingerprintArchive
