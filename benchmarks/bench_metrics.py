@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from biomass.metrics import MetricsConfig, ReferenceProfile, collapse_metrics
+from biomass.config.metrics import MetricsConfig
+from biomass.metrics import ReferenceProfile, collapse_metrics
 
 _WORD = re.compile(r"\w+")
 

@@ -39,9 +39,9 @@ sys.path.insert(0, str(HERE))
 
 from bench_tagging import load_docs, split, windows  # noqa: E402
 
+from biomass.config.provenance import DetectorConfig, LMDetectorConfig  # noqa: E402
 from biomass.lm.ngram import NgramModel  # noqa: E402
 from biomass.lm.tokenize import join_tokens, whitespace_tokens  # noqa: E402
-from biomass.provenance.config import DetectorConfig, LMDetectorConfig  # noqa: E402
 from biomass.provenance.detector import StatDetector  # noqa: E402
 from biomass.provenance.lm_detector import LlamaScorer, LMDetector, packaged_model_path, roc_auc  # noqa: E402
 

@@ -75,7 +75,7 @@ def child(path: str, parent: Path, n: int, out: Path) -> dict:
 
     import biomass.synth.stage as stage
     from biomass.config import SynthesizeConfig
-    from biomass.provenance.config import ProvenanceConfig
+    from biomass.config.provenance import ProvenanceConfig
     from biomass.provenance.keys import generate_keypair
 
     shards = sorted(parent.glob("part-*.parquet"))

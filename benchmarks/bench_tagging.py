@@ -34,9 +34,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from biomass.config import SynthesizeConfig  # noqa: E402
+from biomass.config.provenance import ProvenanceConfig  # noqa: E402
 from biomass.lm.ngram import NgramModel  # noqa: E402
 from biomass.lm.tokenize import join_tokens, whitespace_tokens  # noqa: E402
-from biomass.provenance.config import ProvenanceConfig  # noqa: E402
 from biomass.provenance.detector import StatDetector  # noqa: E402
 from biomass.provenance.fingerprint import FingerprintArchive  # noqa: E402
 from biomass.provenance.keys import generate_keypair  # noqa: E402

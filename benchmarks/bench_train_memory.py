@@ -101,7 +101,7 @@ def run_step(work: Path, docs: int, bound: int | None, step: str) -> dict:
     elif step == "synthesize[0]":
         from biomass.lm.model_store import load_training
         from biomass.pipeline.synthesis import shard_count, shard_range
-        from biomass.provenance.config import ProvenanceConfig
+        from biomass.config.provenance import ProvenanceConfig
         from biomass.synth.stage import sample_range
 
         n = math.ceil(SHARE / (1 - SHARE) * docs)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from biomass.provenance.config import ProvenanceConfig
+from biomass.config.provenance import ProvenanceConfig
 from biomass.provenance.keys import generate_keypair
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "human_text.jsonl.gz"

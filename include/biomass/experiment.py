@@ -19,7 +19,7 @@ numbers, so differences between policies are not sampling noise of the first ste
 coverage of generation 0's own rare words, each generation-0 word's extinction generation, the Vendi score of a
 seeded sample (and, opt-in, its embedding Vendi score: ``embedding_vendi``, which needs the optional extra
 ``embeddings``), and how much synthetic text the filter let through. ``biomass.experiment_report`` turns the rows
-into the table with 95% intervals over seeds and the plots.
+into the table with 95% intervals over seeds and the plots. The settings are ``biomass.config.experiment``.
 """
 
 from __future__ import annotations
@@ -30,68 +30,21 @@ import math
 import random
 import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomass.config import SynthesizeConfig
-from biomass.metrics import MetricsConfig, ReferenceProfile, collapse_metrics, head_tail_perplexity
-from biomass.provenance.config import ProvenanceConfig
+from biomass.config.experiment import ExperimentConfig
+from biomass.config.provenance import ProvenanceConfig
+from biomass.metrics import ReferenceProfile, collapse_metrics, head_tail_perplexity
 from biomass.schema import make_doc_id, sha256_text
 
 if TYPE_CHECKING:
     from biomass.metrics.embedding_diversity import Embedder
 
 log = logging.getLogger(__name__)
-POLICIES = ("replace", "accumulate", "human-floor", "filtered")
-# Opt-in: `filtered` with the tagger's statistical detector alone (no watermark key, no fingerprint archive),
-# the position of a crawler meeting another generator's text.
-EXTRA_POLICIES = ("filtered-detector",)
-
-
-@dataclass(frozen=True)
-class ExperimentConfig:
-    generations: int = 5
-    policies: tuple[str, ...] = POLICIES
-    seed: int = 7
-    seeds: tuple[int, ...] | None = None  # None: (seed,)
-    human_floor: float = 0.3
-    share_sweep: tuple[float, ...] = ()  # extra human-floor shares, each run as its own arm
-    gen0_fraction: float = 0.2  # of the pool; B = the size of generation 0
-    reference_fraction: float = 0.3  # of the pool: the frozen reference; the rest is the fresh human pool
-    budget: int | None = None  # documents per generation; None: all of generation 0
-    vendi_docs: int = 200  # documents per generation in the Vendi sample
-    embedding_vendi: bool = False  # also the embedding Vendi of the same sample (extra `embeddings`; ~6 docs/s)
-    perplexity_docs: int = 300  # reference documents scored for head/tail perplexity
-    synthesize: SynthesizeConfig = field(default_factory=SynthesizeConfig)
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
-
-    def __post_init__(self) -> None:
-        unknown = set(self.policies) - set(POLICIES + EXTRA_POLICIES)
-        if unknown:
-            raise ValueError(f"unknown policies {sorted(unknown)}; choose from {', '.join(POLICIES + EXTRA_POLICIES)}")
-        if self.generations < 1:
-            raise ValueError("generations must be >= 1")
-        for share in (self.human_floor, *self.share_sweep):
-            if not 0.0 <= share <= 1.0:
-                raise ValueError(f"a human share must be in [0, 1], got {share}")
-        if not (0 < self.gen0_fraction and 0 < self.reference_fraction
-                and self.gen0_fraction + self.reference_fraction < 1):
-            raise ValueError("gen0_fraction and reference_fraction must be > 0 and leave a fresh pool")
-
-    @property
-    def seed_list(self) -> tuple[int, ...]:
-        return tuple(self.seeds) if self.seeds else (self.seed,)
-
-    def arms(self) -> list[tuple[str, float]]:
-        """(policy, human share) of every run: the policies at ``human_floor``, then the sweep's extra shares."""
-        arms = [(p, self.human_floor if p.startswith(("human-floor", "filtered")) else 0.0) for p in self.policies]
-        if "human-floor" in self.policies:
-            arms += [("human-floor", s) for s in self.share_sweep if s != self.human_floor]
-        return arms
 
 
 def arm_label(policy: str, share: float) -> str:
@@ -361,5 +314,5 @@ def summarize_files(paths: Sequence[str], out_dir: str, cfg: ExperimentConfig | 
     return str(Path(out_dir) / "experiment.png")
 
 
-__all__ = ["ExperimentConfig", "POLICIES", "Split", "arm_label", "config_from_params", "load_reference_texts",
-           "resolve_embedder", "run_arm", "run_experiment", "run_policy_to_file", "split_reference", "summarize_files"]
+__all__ = ["Split", "arm_label", "config_from_params", "load_reference_texts", "resolve_embedder",
+           "run_arm", "run_experiment", "run_policy_to_file", "split_reference", "summarize_files"]

@@ -264,6 +264,7 @@ def _file_bytes_as_before(ids, sigs: np.ndarray, params, year: int) -> bytes:
     import pyarrow.compute as pc
     import pyarrow.ipc as ipc
 
+    from biomass.dedup.index import INDEX_FORMAT
     from biomass.dedup.lsh import band_keys, choose_bands
     from biomass.dedup.minhash import as_string_array
 
@@ -279,7 +280,8 @@ def _file_bytes_as_before(ids, sigs: np.ndarray, params, year: int) -> bytes:
         sorted_order = np.argsort(keys, kind="stable").astype(np.uint32)
         columns[f"key_{b:03d}"] = pa.array(keys[sorted_order], type=pa.uint64())
         columns[f"row_{b:03d}"] = pa.array(sorted_order, type=pa.uint32())
-    meta = {**params.as_dict(), "year": year, "docs": len(ids), "bands": bands, "rows": rows}
+    meta = {"format": INDEX_FORMAT, "num_perm": params.num_perm, "seed": params.seed, "threshold": params.threshold,
+            "year": year, "docs": len(ids), "bands": bands, "rows": rows}
     table = pa.table(columns).replace_schema_metadata({b"biomass.minhash_index": json_.dumps(meta, sort_keys=True)})
     sink = pa.BufferOutputStream()
     with ipc.new_file(sink, table.schema) as writer:

@@ -107,7 +107,7 @@ def test_empty_and_wordless_docs():
 
 def test_quarantine_rows_and_config_entry_point(near_dup_corpus):
     from biomass.accounting import Quarantine, StageCounts
-    from biomass.config import DedupConfig
+    from biomass.config.dedup import DedupConfig
     from biomass.dedup import from_config
 
     result = from_config(near_dup_corpus, DedupConfig(scope="year"))

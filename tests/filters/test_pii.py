@@ -269,7 +269,7 @@ def test_a_signed_synthetic_record_is_re_signed_and_still_verifies(signed_with_p
 
 
 def test_a_manifest_that_did_not_verify_is_not_laundered(signed_with_pii, prov):
-    from biomass.provenance.config import ProvenanceConfig
+    from biomass.config.provenance import ProvenanceConfig
     from biomass.provenance.keys import generate_keypair
     from biomass.provenance.verify import row_verdicts
 
@@ -283,7 +283,7 @@ def test_a_manifest_that_did_not_verify_is_not_laundered(signed_with_pii, prov):
 def test_a_verified_manifest_without_a_key_to_re_sign_it_is_an_error(signed_with_pii, prov, monkeypatch):
     import base64
 
-    from biomass.provenance.config import ProvenanceConfig
+    from biomass.config.provenance import ProvenanceConfig
     from biomass.provenance.keys import public_raw, require_signing_key
 
     monkeypatch.delenv("BIOMASS_SIGNING_KEY", raising=False)

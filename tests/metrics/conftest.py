@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from biomass.metrics import MetricsConfig
+from biomass.config.metrics import MetricsConfig
 
 
 def fake_zipf_corpus(seed: int, docs: int, words_per_doc: int, vocab: int = 400, s: float = 1.1) -> list[str]:

@@ -8,8 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from biomass import exitcodes
-from biomass.metrics import MetricsConfig, ReferenceProfile, collapse_metrics
 from biomass.cli.metrics import main, register
+from biomass.config.metrics import MetricsConfig
+from biomass.metrics import ReferenceProfile, collapse_metrics
 
 
 def _write(path, texts, origins=None):

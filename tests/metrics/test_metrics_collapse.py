@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
+from biomass.config.metrics import MetricsConfig
 from biomass.lm.tokenize import nfkc_word_tokens
-from biomass.metrics import METRIC_KEYS, EmptyReference, MetricsConfig, ReferenceProfile, collapse_metrics
+from biomass.metrics import METRIC_KEYS, EmptyReference, ReferenceProfile, collapse_metrics
 
 # FAKE reference: apple:1 banana:2 cherry:3 date:4 (10 tokens, one document)
 REF = ["apple banana banana cherry cherry cherry date date date date"]

@@ -6,8 +6,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from biomass.config.metrics import MetricsConfig
 from biomass.lm.tokenize import nfkc_word_tokens
-from biomass.metrics import MetricsConfig, ReferenceProfile, head_tail_perplexity
+from biomass.metrics import ReferenceProfile, head_tail_perplexity
 from biomass.metrics.headtail import sentences, split_head_tail
 from tests.text_fixtures import human_docs  # noqa: F401 (fixture)
 

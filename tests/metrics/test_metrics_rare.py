@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from biomass.metrics import Bound, MetricsConfig
+from biomass.config.metrics import Bound, MetricsConfig
 from biomass.metrics.rare import rare_mask, tail_mass_level
 
 COUNTS = np.array([1, 1, 2, 3, 5, 10, 0])  # total mass 22; the 0 is a type absent from this corpus

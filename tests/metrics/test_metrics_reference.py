@@ -7,7 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from biomass.metrics import MetricsConfig, ReferenceProfile, collapse_metrics
+from biomass.config.metrics import MetricsConfig
+from biomass.metrics import ReferenceProfile, collapse_metrics
 from biomass.metrics.word_ids import ngram_hash
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from biomass.metrics import MetricsConfig, ReferenceProfile
+from biomass.config.metrics import MetricsConfig
+from biomass.metrics import ReferenceProfile
 from biomass.metrics.collapse import GenerationStats
 from biomass.metrics.counting import TokenStats
 from biomass.metrics.stats_file import StatsMismatch, stats_from_bytes, stats_to_bytes, word_counts_from_bytes

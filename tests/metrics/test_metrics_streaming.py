@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from biomass.metrics import MetricsConfig, ReferenceProfile, collapse_verdict
+from biomass.config.metrics import MetricsConfig
+from biomass.metrics import ReferenceProfile, collapse_verdict
 from biomass.metrics.arrays import unique_sorted
 from biomass.metrics.collapse import GenerationStats
 from biomass.metrics.counting import DistinctKeys, HyperLogLog, KeyCounts, TokenStats

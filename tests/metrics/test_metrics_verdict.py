@@ -2,7 +2,8 @@
 
 import pytest
 
-from biomass.metrics import Bound, MetricsConfig, collapse_verdict
+from biomass.config.metrics import Bound, MetricsConfig
+from biomass.metrics import collapse_verdict
 
 CFG = MetricsConfig(bounds=[
     Bound(metric="tail_coverage", direction="min", warn=0.5, fail=0.2),

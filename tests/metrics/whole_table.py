@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from biomass.metrics.arrays import found_in, unique_sorted
-from biomass.metrics.config import MetricsConfig
+from biomass.config.metrics import MetricsConfig
 from biomass.metrics.diversity import distinct_n, entropy_bits, zipf_exponent
 from biomass.metrics.drift import js_divergence
 from biomass.metrics.reference import ReferenceProfile

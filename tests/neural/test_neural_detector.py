@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from biomass.config.provenance import DetectorConfig, LMDetectorConfig
 from biomass.lm.tokenize import join_tokens, whitespace_tokens
-from biomass.provenance.config import DetectorConfig, LMDetectorConfig
 from biomass.provenance.lm_detector import LlamaScorer, LMDetector, features
 
 pytestmark = pytest.mark.neural

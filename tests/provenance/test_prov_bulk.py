@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from biomass.config.provenance import DetectorConfig, ProvenanceConfig
 from biomass.lm.tokenize import TokenBatch, join_tokens, whitespace_tokens
-from biomass.provenance.config import DetectorConfig, ProvenanceConfig
 from biomass.provenance.detector import StatDetector
 from biomass.provenance.fingerprint import FingerprintArchive, _band_keys, signatures
 from biomass.provenance.keys import load_watermark_key

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from biomass.config.provenance import DetectorConfig
 from biomass.lm.ngram import NgramModel
 from biomass.lm.tokenize import join_tokens, whitespace_tokens
-from biomass.provenance.config import DetectorConfig
 from biomass.provenance.detector import StatDetector, bucket_of
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from biomass.lm.tokenize import TokenBatch, join_tokens, whitespace_tokens
 from biomass.provenance import lm_detector
-from biomass.provenance.config import DetectorConfig, ProvenanceConfig
+from biomass.config.provenance import DetectorConfig, ProvenanceConfig
 from biomass.provenance.fitted import fit_cached
 from biomass.provenance.lm_detector import LMDetector, TokenStats, features, stats_from_logits
 from biomass.provenance.tagger import tag_table

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from biomass.config import SynthesizeConfig
-from biomass.provenance.config import ProvenanceConfig
+from biomass.config.provenance import ProvenanceConfig
 from biomass.provenance.keys import generate_keypair, parse_private_key, trusted_keys
 from biomass.provenance.signing import build_manifest, sign_manifest, verify_signed
 from biomass.provenance.verify import verify_table

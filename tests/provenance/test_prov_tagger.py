@@ -3,8 +3,8 @@ import json
 import pyarrow as pa
 import pytest
 
+from biomass.config.provenance import DetectorConfig, ProvenanceConfig
 from biomass.lm.tokenize import join_tokens, whitespace_tokens
-from biomass.provenance.config import DetectorConfig, ProvenanceConfig
 from biomass.provenance.detector import StatDetector
 from biomass.provenance.fingerprint import FingerprintArchive
 from biomass.provenance.tagger import tag_table

@@ -93,7 +93,7 @@ def test_max_train_docs_is_a_deterministic_subset(tmp_path, train_table, prov):
 
 
 def test_no_signing_key_is_an_error(tmp_path, train_table, monkeypatch):
-    from biomass.provenance.config import ProvenanceConfig
+    from biomass.config.provenance import ProvenanceConfig
 
     monkeypatch.delenv("BIOMASS_SIGNING_KEY", raising=False)
     with pytest.raises(ValueError, match="no signing key"):

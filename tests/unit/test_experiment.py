@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from biomass.experiment import ExperimentConfig, run_experiment, split_reference
+from biomass.config.experiment import ExperimentConfig
+from biomass.experiment import run_experiment, split_reference
 from biomass.experiment_report import extinction_fit, t_interval
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "human_text.jsonl.gz"

@@ -84,3 +84,17 @@ def test_a_config_that_is_not_a_mapping_is_a_clear_value_error(tmp_path):
     bad.write_text("- data_root: d\n")
     with pytest.raises(ValueError, match="must be a mapping of settings, not a list"):
         load_config(bad)
+
+
+def test_the_config_package_re_exports_every_public_name_of_the_yaml_model():
+    """``from biomass.config import X`` reaches every public model, function and constant of the typed
+    biomass.yaml, and nothing that lives in a sibling module (those have one address: their own module)."""
+    import biomass.config
+    from biomass.config import biomass_yaml
+
+    own = {name for name, value in vars(biomass_yaml).items() if not name.startswith("_")
+           and (getattr(value, "__module__", None) == biomass_yaml.__name__ or name.isupper() or name == "Policy")}
+    assert own == set(biomass.config.__all__)
+    assert all(getattr(biomass.config, name) is getattr(biomass_yaml, name) for name in own)
+    with pytest.raises(AttributeError):
+        biomass.config.MetricsConfig   # noqa: B018 - lives in biomass.config.metrics only

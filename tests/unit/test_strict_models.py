@@ -27,8 +27,8 @@ def test_no_model_bypasses_the_strict_base():
 
 
 def test_the_base_forbids_unknown_keys_and_freezes():
-    from biomass.config import DedupConfig
-    from biomass.metrics.config import MetricsConfig
+    from biomass.config.dedup import DedupConfig
+    from biomass.config.metrics import MetricsConfig
 
     with pytest.raises(ValidationError):
         DedupConfig(treshold=0.5)   # the typo is an error, not a silently ignored key

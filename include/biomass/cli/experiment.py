@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from biomass.experiment import EXTRA_POLICIES, POLICIES, ExperimentConfig, load_reference_texts, run_experiment
+from biomass.config.experiment import EXTRA_POLICIES, POLICIES, ExperimentConfig
+from biomass.experiment import load_reference_texts, run_experiment
 
 
 def register(subparsers) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from biomass import exitcodes
 from biomass.metrics.collapse import GenerationStats
-from biomass.metrics.config import MetricsConfig
+from biomass.config.metrics import MetricsConfig
 from biomass.metrics.inputs import iter_texts
 from biomass.metrics.reference import ReferenceProfile, is_profile_parquet
 from biomass.metrics.verdict import collapse_verdict

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from biomass.config import load_config
-    from biomass.provenance.settings import provenance_from
+    from biomass.config.provenance_flags import provenance_from
     from biomass.synth.stage import synthesize_stage
 
     cfg = load_config(args.config)

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _tag(args: argparse.Namespace) -> int:
-    from biomass.provenance.settings import provenance_from
+    from biomass.config.provenance_flags import provenance_from
     from biomass.provenance.tagger import tag_table
     from biomass.storage import write_parquet
 

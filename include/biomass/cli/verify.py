@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _verify(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
-    from biomass.provenance.settings import provenance_from
+    from biomass.config.provenance_flags import provenance_from
     from biomass.provenance.verify import verify_table
 
     prov = provenance_from(args.config, args.key_file, args.trust)

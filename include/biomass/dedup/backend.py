@@ -18,7 +18,7 @@ from biomass.dedup.index import SignatureIndex
 def from_config(table: pa.Table, config, *, index: SignatureIndex | None = None,
                 year: int | None = None, spark=None,
                 earlier_texts: Callable[[int, list[str]], Sequence[str]] | None = None) -> DedupResult:
-    """Run with a ``biomass.config.DedupConfig`` (threshold, num_perm, seed, scope; ``backend`` if it has one).
+    """Run with a ``biomass.config.dedup.DedupConfig`` (threshold, num_perm, seed, scope; ``backend`` if it has one).
 
     ``backend="spark"`` runs the within-table step on Spark (``spark`` session, else local[2]) and then, with
     ``scope="all"``, checks the kept rows against ``index`` locally; clusters equal the local backend's.

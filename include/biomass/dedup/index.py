@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
+from biomass.config.dedup import IndexParams
 from biomass.dedup.generation_file import write_generation_file
 from biomass.dedup.lsh import band_keys, choose_bands
 from biomass.dedup.minhash import as_string_array, jaccard_pairs, shingle_sets
@@ -43,14 +44,9 @@ MAX_MATCHES_PER_KEY = 64
 EXACT_ROUND_ROWS = 16_384
 
 
-@dataclass(frozen=True)
-class IndexParams:
-    num_perm: int = 128
-    seed: int = 1
-    threshold: float = 0.8
-
-    def as_dict(self) -> dict:
-        return {"format": INDEX_FORMAT, "num_perm": self.num_perm, "seed": self.seed, "threshold": self.threshold}
+def _index_meta(params: IndexParams) -> dict:
+    """The file format version, then the parameters: what ``index.json`` and every generation file record."""
+    return {"format": INDEX_FORMAT, **params.model_dump()}
 
 
 @dataclass(frozen=True)
@@ -163,16 +159,17 @@ class SignatureIndex:
             if stored.get("format") != INDEX_FORMAT:
                 raise ValueError(f"{meta_path}: index format {stored.get('format')}, this biomass reads "
                                  f"{INDEX_FORMAT}; rebuild the index")
-            self.params = IndexParams(stored["num_perm"], stored["seed"], stored["threshold"])
+            self.params = IndexParams(num_perm=stored["num_perm"], seed=stored["seed"],
+                                      threshold=stored["threshold"])
             for name, want in (("num_perm", num_perm), ("seed", seed)):
                 if want is not None and want != getattr(self.params, name):
                     raise ValueError(f"{meta_path} was built with {name}={getattr(self.params, name)}, "
                                      f"asked for {want}")
             if threshold is not None:
-                self.params = IndexParams(self.params.num_perm, self.params.seed, threshold)
+                self.params = self.params.model_copy(update={"threshold": threshold})
         else:
-            self.params = IndexParams(num_perm or 128, 1 if seed is None else seed,
-                                      0.8 if threshold is None else threshold)
+            self.params = IndexParams(num_perm=num_perm or 128, seed=1 if seed is None else seed,
+                                      threshold=0.8 if threshold is None else threshold)
         self._cache: dict[int, tuple[float, _Generation]] = {}
 
     # -- reading ------------------------------------------------------------------------------------
@@ -297,10 +294,11 @@ class SignatureIndex:
         if signatures.ndim != 2 or signatures.shape != (len(ids), self.params.num_perm):
             raise ValueError(f"need {len(ids)} signatures of {self.params.num_perm} values, got {signatures.shape}")
         bands, rows = choose_bands(self.params.threshold, self.params.num_perm)
-        meta = {**self.params.as_dict(), "year": int(year), "docs": len(ids), "bands": bands, "rows": rows}
+        meta = {**_index_meta(self.params), "year": int(year), "docs": len(ids), "bands": bands, "rows": rows}
         self.root.mkdir(parents=True, exist_ok=True)
         if not (self.root / _META).exists():
-            write_bytes_atomic(self.root / _META, (json.dumps(self.params.as_dict(), sort_keys=True) + "\n").encode())
+            write_bytes_atomic(self.root / _META,
+                               (json.dumps(_index_meta(self.params), sort_keys=True) + "\n").encode())
         target = pending_path(self.root, year) if pending else self.path_for(year)
 
         def write(tmp: Path) -> None:

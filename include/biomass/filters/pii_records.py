@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from biomass.filters.pii import KINDS, VERSION, PIIParams, PIIScrubber
-from biomass.provenance.config import ProvenanceConfig
+from biomass.config.provenance import ProvenanceConfig
 from biomass.schema import canonical_json, sha256_text
 
 NAME = "pii"

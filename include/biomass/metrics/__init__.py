@@ -2,7 +2,7 @@
 
 Typical use in the pipeline::
 
-    config = MetricsConfig()
+    config = MetricsConfig()                  # from biomass.config.metrics
     ref = ReferenceProfile.build(gen0_texts, config); ref.save("reference.parquet")   # once
     ref = ReferenceProfile.load("reference.parquet")                                  # every later year
     m = collapse_metrics(texts, ref, previous=prev_texts, origins=origins, duplicate_rate=d, config=config)
@@ -18,12 +18,12 @@ A generation too large to hold is measured from mergeable statistics, a batch (o
 Definitions and formulae: docs/metrics.md.
 """
 
-# The names below are imported on first use (PEP 562), so that importing one submodule (biomass.config reads
-# biomass.metrics.config) does not load the whole metrics stack: ``biomass filter`` and DAG parsing stay fast.
+# The names below are imported on first use (PEP 562), so that importing one submodule does not load the whole
+# metrics stack: ``biomass filter`` and DAG parsing stay fast. The settings (MetricsConfig, Bound) are
+# biomass.config.metrics.
 _EXPORTS = {
     "METRIC_KEYS": "collapse", "GenerationStats": "collapse", "collapse_metrics": "collapse",
     "TokenStats": "counting",
-    "Bound": "config", "MetricsConfig": "config",
     "head_tail_perplexity": "headtail", "is_held_out": "headtail",
     "iter_texts": "inputs", "read_texts": "inputs", "texts_from_table": "inputs",
     "EmptyReference": "reference", "ReferenceProfile": "reference", "ReferenceStats": "reference",
@@ -44,10 +44,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "METRIC_KEYS",
-    "Bound",
     "EmptyReference",
     "GenerationStats",
-    "MetricsConfig",
     "ReferenceProfile",
     "ReferenceStats",
     "TokenStats",

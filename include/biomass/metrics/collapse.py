@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from biomass.metrics.arrays import unique_sorted
-from biomass.metrics.config import MetricsConfig
+from biomass.config.metrics import MetricsConfig
 from biomass.metrics.counting import EXACT_DISTINCT_LIMIT, DistinctKeys, TokenStats
 from biomass.metrics.diversity import entropy_bits, msttr_from, segment_types, zipf_exponent
 from biomass.metrics.drift import js_divergence

@@ -17,8 +17,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequenc
 
 import numpy as np
 
+from biomass.config.metrics import MetricsConfig
 from biomass.lm.tokenize import nfkc_word_tokens
-from biomass.metrics.config import MetricsConfig
 from biomass.metrics.reference import ReferenceProfile
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")

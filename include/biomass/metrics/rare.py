@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from biomass.metrics.arrays import unique_counts
-from biomass.metrics.config import MetricsConfig
+from biomass.config.metrics import MetricsConfig
 
 
 def rare_mask(counts: np.ndarray, config: MetricsConfig) -> np.ndarray:

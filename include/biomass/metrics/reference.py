@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from biomass.metrics.config import MetricsConfig
+from biomass.config.metrics import MetricsConfig
 from biomass.metrics.counting import KeyCounts, TokenStats
 from biomass.metrics.rare import rare_mask
 from biomass.schema import canonical_json

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from biomass.metrics.collapse import GenerationStats
-from biomass.metrics.config import MetricsConfig
+from biomass.config.metrics import MetricsConfig
 from biomass.metrics.counting import DistinctKeys, TokenStats
 from biomass.metrics.reference import ReferenceProfile
 from biomass.schema import canonical_json

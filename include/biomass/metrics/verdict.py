@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from biomass.metrics.config import MetricsConfig
+from biomass.config.metrics import MetricsConfig
 
 _RANK = {"ok": 0, "warn": 1, "fail": 2}
 

@@ -25,7 +25,7 @@ from biomass.gates.rows import Derive, GateRows, project_parquet, project_table
 from biomass.gates.runner import GateFailed, GateResult, run_gate
 from biomass.gates.suites import GATES, build_suite, columns_read, drop_share_column
 from biomass.pipeline.plan import RunPlan, load_counts, stage_output, stage_quarantine
-from biomass.provenance.config import ProvenanceConfig
+from biomass.config.provenance import ProvenanceConfig
 from biomass.schema import empty_table
 from biomass.storage import dataset_files, write_json_atomic
 

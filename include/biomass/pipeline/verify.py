@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from biomass import exitcodes
 from biomass.schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
-from biomass.storage import (GenerationStore, IntegrityError, NotPublished, check_file, check_manifest,
+from biomass.storage import (GenerationStore, IntegrityError, check_file, check_manifest,
                              content_mismatches, file_sha256, parquet_batches, text_sha256)
 
 EXIT_DAMAGED = exitcodes.INTEGRITY

@@ -1,12 +1,10 @@
 """Provenance of synthetic text: signed manifests, a keyed watermark, a fingerprint archive, and the tagger.
 
-Heavy pieces are imported lazily so ``biomass.synth`` can use the small ones without loading the tagger.
+Heavy pieces are imported lazily so ``biomass.synth`` can use the small ones without loading the tagger. The
+settings (ProvenanceConfig, WatermarkConfig, DetectorConfig) are ``biomass.config.provenance``.
 """
 
-from biomass.provenance.config import DetectorConfig, ProvenanceConfig, WatermarkConfig
-
-__all__ = ["ProvenanceConfig", "WatermarkConfig", "DetectorConfig", "tag_table", "verify_table",
-           "FingerprintArchive", "Watermarker", "sign_manifest", "verify_signed"]
+__all__ = ["tag_table", "verify_table", "FingerprintArchive", "Watermarker", "sign_manifest", "verify_signed"]
 
 
 def __getattr__(name: str):

@@ -22,9 +22,9 @@ from typing import Sequence
 
 import numpy as np
 
+from biomass.config.provenance import DetectorConfig
 from biomass.lm.ngram import NgramModel
 from biomass.lm.tokenize import TokenBatch, join_tokens, sorted_unique, whitespace_tokens
-from biomass.provenance.config import DetectorConfig
 
 BUCKET_EDGES = (50, 100, 200, 400, 800, 3000)  # bucket i holds word counts in [edge i, edge i+1)
 FEATURES = ("mean_logp", "std_logp", "context_gain", "herdan_c")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Sequence
 
-from biomass.provenance.config import DetectorConfig
+from biomass.config.provenance import DetectorConfig
 from biomass.provenance.detector import StatDetector
 
 _FITTED: dict[str, StatDetector] = {}

@@ -13,7 +13,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from biomass.provenance.config import ProvenanceConfig
+from biomass.config.provenance import ProvenanceConfig
 
 
 def _crypto():

@@ -28,7 +28,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from biomass.provenance.config import DetectorConfig
+from biomass.config.provenance import DetectorConfig
 from biomass.provenance.detector import (BUCKET_EDGES, DetectorScore, _auc, _hash_order, _windows, bucket_name,
                                          calibrated_bucket)
 from biomass.lm.tokenize import TokenBatch, join_tokens, whitespace_tokens

@@ -21,8 +21,8 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 
+from biomass.config.provenance import ProvenanceConfig
 from biomass.lm.tokenize import TokenBatch
-from biomass.provenance.config import ProvenanceConfig
 from biomass.provenance.detector import StatDetector
 from biomass.provenance.fingerprint import FingerprintArchive
 from biomass.provenance.fitted import fit_cached

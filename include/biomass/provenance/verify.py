@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from biomass.cpus import usable_cpus
-from biomass.provenance.config import ProvenanceConfig
+from biomass.config.provenance import ProvenanceConfig
 from biomass.provenance.keys import trusted_keys
 from biomass.provenance.signing import Verdict, verify_provenance
 

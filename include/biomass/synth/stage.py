@@ -20,9 +20,9 @@ import numpy as np
 from biomass import __version__
 from biomass.accounting import StageCounts
 from biomass.config import SynthesizeConfig
+from biomass.config.provenance import ProvenanceConfig
 from biomass.lm.tokenize import join_tokens, whitespace_tokens
 from biomass.lm.training import Batches, TrainingSet, collect, take_strings
-from biomass.provenance.config import ProvenanceConfig
 from biomass.provenance.keys import key_id, load_watermark_key, require_signing_key
 from biomass.provenance.signing import build_manifest, sign_manifest
 from biomass.provenance.watermark import Watermarker

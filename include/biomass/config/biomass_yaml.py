@@ -1,4 +1,6 @@
-"""Typed configuration: one YAML file (``BIOMASS_CONFIG``, else the bundled ``biomass.yaml``) plus per-run overrides.
+"""The typed biomass.yaml: one YAML file (``BIOMASS_CONFIG``, else the bundled ``biomass.yaml``) plus per-run
+overrides. The sections that kernels read (``dedup``, ``metrics``, ``provenance``) live in sibling modules below
+the kernels; this module sits above them, because the ``filters`` section is checked against the filter registry.
 
 Relative paths in a config file are resolved against the file's own folder, so a config means the same thing
 whichever directory a worker starts in. ``{year}`` in an input pattern is replaced by the generation year.
@@ -17,13 +19,14 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import Field, field_validator, model_validator
 
+from biomass.config.dedup import DedupConfig
+from biomass.config.metrics import MetricsConfig
+from biomass.config.provenance import ProvenanceConfig
 from biomass.filters.pii_params import PIIParams
-from biomass.metrics.config import MetricsConfig
-from biomass.provenance.config import ProvenanceConfig
 from biomass.strict import StrictModel
 from biomass.schema import canonical_json
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 BUNDLED_CONFIG = REPO_ROOT / "biomass.yaml"
 
 Policy = Literal["replace", "accumulate"]
@@ -95,15 +98,6 @@ class SynthesizeConfig(StrictModel):
     openai_max_attempts: int = Field(6, ge=1, description="tries per request on 429/5xx/connection errors")
     openai_backoff_s: float = Field(0.5, ge=0, description="first retry wait; doubles, full jitter; Retry-After wins")
     openai_backoff_max_s: float = Field(30.0, ge=0, description="cap on one retry wait")
-
-
-class DedupConfig(StrictModel):
-    threshold: float = 0.8
-    num_perm: int = 128
-    seed: int = 1
-    scope: Literal["year", "all"] = "all"
-    backend: Literal["local", "spark"] = Field("local", description="spark: the within-year step on a Spark "
-                                                                     "cluster (SPARK_REMOTE / spark-submit config)")
 
 
 class RunLockConfig(StrictModel):
@@ -346,3 +340,4 @@ def expand_inputs(patterns: list[str], year: int) -> list[str]:
         else:
             out.append(pattern)
     return sorted(dict.fromkeys(out))
+
