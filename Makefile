@@ -156,7 +156,7 @@ experiment: venv
 	test -s data/experiment/pool.parquet || $(BIN)/python benchmarks/experiment_corpus.py data/experiment/pool.parquet
 	start=$$(date +%s); nice -n 10 $(BIN)/biomass experiment --reference data/experiment/pool.parquet \
 		$(EXPERIMENT_ARGS) $(EXPERIMENT_EXTRA) --out $(EXPERIMENT_OUT) && \
-	$(BIN)/python scripts/experiment_readme.py $(EXPERIMENT_OUT) --wall-seconds $$(( $$(date +%s) - start ))
+	$(BIN)/python scripts/experiment_readme.py $(EXPERIMENT_OUT) --pool data/experiment/pool.parquet --wall-seconds $$(( $$(date +%s) - start ))
 
 # Two consecutive years of N fake (recombined real-text) documents through `biomass run-year`: per-step time,
 # docs/s, peak RSS, bytes written. Quick mode N=100000; the full run N=1000000. Needs python3.11-doc. WARC=1 also
