@@ -157,6 +157,20 @@ def markdown(summary, fit: dict[str, Any], seeds: int, vendi_docs: int = 200,
     return "\n".join(out) + "\n"
 
 
+def ratio_table(summary) -> str:
+    """Mean tail coverage of every arm divided by generation 0's (fresh human text of the same size against the
+    same reference), per generation: the scale the collapse gate's levels are set on (docs/metrics.md)."""
+    cov = summary[summary["metric"] == "tail_coverage"]
+    gens = sorted(g for g in cov["generation"].unique() if g > 0)
+    out = ["| policy | " + " | ".join(f"gen {g}" for g in gens) + " |", "|---|" + "---|" * len(gens)]
+    for (policy, share), group in cov.groupby(["policy", "share"], sort=False):
+        base = group[group["generation"] == 0]["mean"]
+        if base.empty or not base.iloc[0]:
+            continue
+        by_gen = dict(zip(group["generation"], group["mean"]))
+        out.append(f"| {policy} | " + " | ".join(f"{by_gen[g] / base.iloc[0]:.2f}" for g in gens) + " |")
+    return "\n".join(out) + "\n"
+
 def _cell(summary, policy: str, gen: int, metric: str = "tail_coverage") -> tuple[float, float, float] | None:
     sel = summary[(summary["policy"] == policy) & (summary["generation"] == gen) & (summary["metric"] == metric)]
     return None if sel.empty else (float(sel["mean"].iloc[0]), float(sel["lo"].iloc[0]), float(sel["hi"].iloc[0]))

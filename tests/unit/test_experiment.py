@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from biomass.experiment import ExperimentConfig, run_experiment, split_reference
-from biomass.experiment_report import extinction_fit, summarize, t_interval, verdicts
+from biomass.experiment_report import extinction_fit, ratio_table, summarize, t_interval, verdicts
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "human_text.jsonl.gz"
 FAST = ExperimentConfig(generations=4, seeds=(1, 2, 3), gen0_fraction=0.25, reference_fraction=0.35,
@@ -101,6 +101,7 @@ def test_verdicts_follow_the_curves():
     assert "closer to accumulate as the share s grows: reproduced.** Coverage rises" in text
     assert "the gap shrinks as s grows (0.150, 0.050 for s = 0.1, 0.5)" in text
     assert "handed out twice within one run: 0" in text
+    assert "| replace | 0.80 | 0.60 | 0.40 | 0.20 |" in ratio_table(summarize(good))  # (v + 0.002) / 0.502
 
     bad = _curve_rows({"replace": [0.5, 0.4, 0.45, 0.2, 0.1], "accumulate": [0.5, 0.4, 0.3, 0.2, 0.1]})
     text = "\n".join(verdicts(summarize(bad), {"runs": 0}, bad))
