@@ -216,15 +216,17 @@ def verdicts(summary, fit: dict[str, Any], rows: Sequence[dict[str, Any]]) -> li
         acc_loss = _step_interval(frame, "accumulate", mid, last)
         rep_loss = _step_interval(frame, "replace", mid, last)
         step = _step_interval(frame, "accumulate", last - 1, last)
-        if step[2] >= 0:
+        slowed = -acc_loss[0] < 0.5 * -rep_loss[0]  # loses less than half of what replace loses (the test's rule)
+        if slowed and step[2] >= 0:
             verdict = "reproduced"
-        elif -acc_loss[0] < 0.5 * -rep_loss[0]:
+        elif slowed:
             verdict = "reproduced in part (slowed, not stopped)"
         else:
             verdict = "NOT reproduced"
         out.append(f"- **Gerstgrasser et al. 2024, `accumulate` levels off: {verdict}.** From generation {mid} to "
-                   f"{last} accumulate changes by {_fmt(*acc_loss)} against replace's {_fmt(*rep_loss)}; its last "
-                   f"step ({last - 1} → {last}) is {_fmt(*step)} (levelled off = that interval reaches 0). It ends "
+                   f"{last} accumulate changes by {_fmt(*acc_loss)} against replace's {_fmt(*rep_loss)} (slowed = "
+                   f"less than half of it); its last step ({last - 1} → {last}) is {_fmt(*step)} (levelled off = "
+                   "slowed and that interval reaches 0). It ends "
                    f"at {_ci(_cell(summary, 'accumulate', last))}, replace at {_ci(_cell(summary, 'replace', last))}.")
 
     floors = sorted(float(s) for s in frame[frame["policy"].str.startswith("human-floor")]["share"].unique())
