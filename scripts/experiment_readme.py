@@ -80,12 +80,17 @@ def _sizes(pool: Path, meta: dict, rows: list[dict]) -> str:
                            reference_fraction=meta["config"]["reference_fraction"])
     splits = {seed: split_reference(texts, cfg, seed) for seed in meta["seeds"]}
     sizes = {(len(s.gen0), len(s.reference), len(s.fresh)) for s in splits.values()}
-    budget = sorted({int(r["train_docs"]) for r in rows})
+    budget = max(int(r["train_docs"]) for r in rows)
+    short = [r for r in rows if int(r["train_docs"]) < budget]
+    short_arms = sorted({r["policy"] for r in short})
+    shortfall = (f" (fewer in {len(short)} of {len(rows)} generation rows, down to "
+                 f"{min(int(r['train_docs']) for r in short):,}, all in {', '.join(short_arms)}: only the crawl's "
+                 "survivors are trained on, and the tagger dropped a few human documents too)" if short else "")
     by_source = ", ".join(f"{src} {sources.count(src):,}" for src in sorted(set(sources)))
     parts = "; ".join(f"generation 0 {g:,}, frozen reference {r:,}, fresh human pool {f:,}" for g, r, f in sizes)
     return (f"Corpus: {len(set(texts)):,} distinct documents ({by_source}); split per seed ({len(splits)} seeds: "
-            f"{', '.join(map(str, meta['seeds']))}): {parts}; training budget per generation "
-            f"{', '.join(f'{b:,}' for b in budget)} documents for every policy.")
+            f"{', '.join(map(str, meta['seeds']))}): {parts}; training budget per generation {budget:,} "
+            f"documents for every policy{shortfall}.")
 
 
 if __name__ == "__main__":

@@ -263,7 +263,7 @@ def verdicts(summary, fit: dict[str, Any], rows: Sequence[dict[str, Any]]) -> li
                       f"({', '.join(f'{g:.3f}' for _, g in below)} for s = {', '.join(f'{s:g}' for s, _ in below)}). "
                       if len(below) > 1 else "")
                    + f"At s = {top:g} coverage changes by {_fmt(*hold)} from generation {min(2, last)} to {last} "
-                   f"({'holds its level' if hold[2] >= 0 else 'still loses ground: the tail is not restored'}).")
+                   f"({'level within the interval' if hold[2] >= 0 else 'still loses ground: the tail is not restored'}).")
 
     if fit.get("runs") and fit.get("slope") is not None and fit.get("r2") is not None:
         ok = fit["slope_lo"] is not None and fit["slope_lo"] > 0
