@@ -141,7 +141,7 @@ bench-metrics: venv
 # The policy experiment at full size (README "Model collapse, measured"): a pool of ~18,000 real Debian-docs
 # documents split by seed (6% generation 0 = the per-generation budget, 30% frozen reference >= 5,000, 64% fresh
 # human pool, enough for filtered's budget-sized crawl every generation without reuse), 3 seeds, 6 generations,
-# every policy and a human-floor share sweep; then the README's tables and docs/experiment*.png. ~20 min on 2
+# every policy and a human-floor share sweep; then the README's tables and docs/experiment*.png. ~32 min on 2
 # shared cores. Needs `apt-get install python3.11-doc debian-reference-en postgresql-doc-15 git-doc git` first
 # (not done here; the corpus script names what is missing). The fast configuration is tests/unit/test_experiment.py.
 # EXPERIMENT_EXTRA=--embedding-vendi adds the embedding Vendi column (after `make test-embeddings`; 7.5-9 docs/s
