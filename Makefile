@@ -138,9 +138,12 @@ bench-metrics: venv
 	test -s .bench/crawl-b.jsonl || $(BIN)/python benchmarks/crawl.py .bench/crawl-b.jsonl --docs $(lastword $(METRICS_SIZES)) --year 2022
 	$(BIN)/python benchmarks/bench_metrics.py --stream .bench/crawl-a.jsonl .bench/crawl-b.jsonl --sizes $(METRICS_SIZES)
 
-# The policy experiment at full size (README "Model collapse, measured"): a pool of ~8,200 real Debian-docs
-# documents split by seed, 3 seeds, 6 generations, every policy and a human-floor share sweep; then the README's
-# tables and docs/experiment*.png. ~15 min on 2 shared cores. The fast configuration is tests/unit/test_experiment.py.
+# The policy experiment at full size (README "Model collapse, measured"): a pool of ~18,000 real Debian-docs
+# documents split by seed (6% generation 0 = the per-generation budget, 30% frozen reference >= 5,000, 64% fresh
+# human pool, enough for filtered's budget-sized crawl every generation without reuse), 3 seeds, 6 generations,
+# every policy and a human-floor share sweep; then the README's tables and docs/experiment*.png. ~32 min on 2
+# shared cores. Needs `apt-get install python3.11-doc debian-reference-en postgresql-doc-15 git-doc git` first
+# (not done here; the corpus script names what is missing). The fast configuration is tests/unit/test_experiment.py.
 # EXPERIMENT_EXTRA=--embedding-vendi adds the embedding Vendi column (after `make test-embeddings`; 7.5-9 docs/s
 # here, i.e. 60-75 min more at these sizes: docs/metrics.md#diversity).
 .PHONY: experiment
@@ -148,12 +151,12 @@ EXPERIMENT_EXTRA ?=
 EXPERIMENT_OUT ?= data/experiment/run
 EXPERIMENT_ARGS ?= --seed 1 --seed 2 --seed 3 --generations 6 --share 0.1 --share 0.5 --share 0.7 \
 	--policy replace --policy accumulate --policy human-floor --policy filtered --policy filtered-detector \
-	--gen0-fraction 0.12 --reference-fraction 0.28
+	--gen0-fraction 0.06 --reference-fraction 0.30
 experiment: venv
 	test -s data/experiment/pool.parquet || $(BIN)/python benchmarks/experiment_corpus.py data/experiment/pool.parquet
 	start=$$(date +%s); nice -n 10 $(BIN)/biomass experiment --reference data/experiment/pool.parquet \
 		$(EXPERIMENT_ARGS) $(EXPERIMENT_EXTRA) --out $(EXPERIMENT_OUT) && \
-	$(BIN)/python scripts/experiment_readme.py $(EXPERIMENT_OUT) --wall-seconds $$(( $$(date +%s) - start ))
+	$(BIN)/python scripts/experiment_readme.py $(EXPERIMENT_OUT) --pool data/experiment/pool.parquet --wall-seconds $$(( $$(date +%s) - start ))
 
 # Two consecutive years of N fake (recombined real-text) documents through `biomass run-year`: per-step time,
 # docs/s, peak RSS, bytes written. Quick mode N=100000; the full run N=1000000. Needs python3.11-doc. WARC=1 also

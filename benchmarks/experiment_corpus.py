@@ -1,11 +1,13 @@
 """Build the policy experiment's pool of real human documents from the Debian documentation installed here.
 
-One pool, cut from the Python 3.11 docs and the Debian Reference (``benchmarks/realtext.py``) into pieces of
-just over ``--piece-chars`` characters at paragraph breaks. The experiment splits this one pool by a seeded
+One pool, cut from the Python 3.11 docs, the Debian Reference, the PostgreSQL 15 manual, git's manual pages
+(HTML, main content extracted with resiliparse) and git's release notes (plain text), all in
+``benchmarks/realtext.py``, into pieces of just over ``--piece-chars`` characters at paragraph breaks. The experiment splits this one pool by a seeded
 random permutation into generation 0, the frozen reference and the fresh human pool, so the three are disjoint
 and drawn from the same distribution (pieces of one page can land in different parts: same topics everywhere).
 
-    python benchmarks/experiment_corpus.py data/experiment/pool.parquet   # ~8,300 documents, ~10 s
+    apt-get install python3.11-doc debian-reference-en postgresql-doc-15 git-doc git
+    python benchmarks/experiment_corpus.py data/experiment/pool.parquet   # ~18,000 documents, ~20 s
 
 Nothing it writes is committed (``data/`` is ignored); rerunning gives a byte-identical file.
 """
@@ -20,9 +22,10 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from realtext import load_real_docs  # noqa: E402
+from realtext import MORE_PACKAGES, MORE_SOURCES, SOURCES, load_git_notes, load_real_docs  # noqa: E402
 
-MIN_DOCS = 5_000
+MIN_DOCS = 15_000  # a frozen reference of >= 5,000 and a fresh pool that lasts every generation (Makefile)
+PACKAGES = f"python3.11-doc debian-reference-en {MORE_PACKAGES} git"  # git ships its release notes
 
 
 def pool_rows(piece_chars: int = 1000, min_words: int = 50) -> list[dict]:
@@ -30,7 +33,7 @@ def pool_rows(piece_chars: int = 1000, min_words: int = 50) -> list[dict]:
     from biomass.schema import make_doc_id, sha256_text
 
     rows, seen = [], set()
-    for doc in load_real_docs(min_words=min_words):
+    for doc in load_real_docs(min_words=min_words, sources={**SOURCES, **MORE_SOURCES}) + load_git_notes(min_words):
         for i, text in enumerate(_pieces(doc["text"], piece_chars)):
             if len(text.split()) < min_words or text in seen:
                 continue
@@ -57,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = pool_rows(args.piece_chars)
     if len(rows) < args.min_docs:
-        print(f"only {len(rows)} documents (need {args.min_docs}): install python3.11-doc and debian-reference-en",
-              file=sys.stderr)
+        print(f"only {len(rows)} documents (need {args.min_docs}): apt-get install {PACKAGES}", file=sys.stderr)
         return 1
     table = pa.Table.from_pylist(rows)
     write_parquet(table, args.out)

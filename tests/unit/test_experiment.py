@@ -12,7 +12,7 @@ import pytest
 
 from biomass.config.experiment import ExperimentConfig
 from biomass.experiment import run_experiment, split_reference
-from biomass.experiment_report import extinction_fit, t_interval
+from biomass.experiment_report import extinction_fit, ratio_table, summarize, t_interval, verdicts
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "human_text.jsonl.gz"
 FAST = ExperimentConfig(generations=4, seeds=(1, 2, 3), gen0_fraction=0.25, reference_fraction=0.35,
@@ -77,6 +77,37 @@ def result(texts, tmp_path_factory):
     mean = frame.groupby(["policy", "generation"])["tail_coverage"].mean().unstack("policy")
     return out, frame, mean
 
+
+def _curve_rows(curves):
+    """Rows of hand-made tail-coverage curves: {label: [per-generation values]}, seed s adds 0.001 * s."""
+    rows = []
+    for label, values in curves.items():
+        policy, _, share = label.partition(" ")
+        for seed in (1, 2, 3):
+            for gen, v in enumerate(values):
+                rows.append({"policy": label, "share": float(share or 0), "seed": seed, "generation": gen,
+                             "tail_coverage": v + 0.001 * seed, "synthetic_in_train": 0.0, "fresh_reused": 0})
+    return rows
+
+
+def test_verdicts_follow_the_curves():
+    """The README's verdicts are rules on the run, not prose: a monotone fall, a flat accumulate and ordered shares
+    read as reproduced; a replace curve that rises once and an accumulate that keeps falling do not."""
+    good = _curve_rows({"replace": [0.5, 0.4, 0.3, 0.2, 0.1], "accumulate": [0.5, 0.4, 0.35, 0.35, 0.35],
+                        "human-floor 0.1": [0.5, 0.4, 0.3, 0.25, 0.2],
+                        "human-floor 0.5": [0.5, 0.4, 0.35, 0.3, 0.3]})
+    text = "\n".join(verdicts(summarize(good), {"runs": 0}, good))
+    assert "`replace` falls monotonically: reproduced." in text and "in 3 of 3 seeds" in text
+    assert "`accumulate` levels off: reproduced." in text
+    assert "closer to accumulate as the share s grows: reproduced.** Coverage rises" in text
+    assert "the gap shrinks as s grows (0.150, 0.050 for s = 0.1, 0.5)" in text
+    assert "handed out twice within one run: 0" in text
+    assert "| replace | 0.80 | 0.60 | 0.40 | 0.20 |" in ratio_table(summarize(good))  # (v + 0.002) / 0.502
+
+    bad = _curve_rows({"replace": [0.5, 0.4, 0.45, 0.2, 0.1], "accumulate": [0.5, 0.4, 0.3, 0.2, 0.1]})
+    text = "\n".join(verdicts(summarize(bad), {"runs": 0}, bad))
+    assert "`replace` falls monotonically: NOT reproduced." in text and "in 0 of 3 seeds" in text
+    assert "`accumulate` levels off: NOT reproduced." in text
 
 def test_every_policy_trains_on_the_same_budget(result):
     _, frame, _ = result
@@ -143,6 +174,7 @@ def test_outputs_table_and_plots(result):
                                     "human-floor 0.7", "filtered"}
     md = (out / "experiment.md").read_text()
     assert "| replace |" in md and "±" in md and "Extinction under `replace`" in md
+    assert "Where biomass reproduces each paper" in md and "`filtered`, what slipped through" in md
     for name in ("experiment.png", "experiment-share.png", "experiment-extinction.png"):
         png = (out / name).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
