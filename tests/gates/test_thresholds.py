@@ -27,9 +27,10 @@ def test_per_gate_override_applies_to_that_gate_only_and_wins_over_run_wide():
 
 def test_collapse_bounds_come_from_the_metrics_config_unless_overridden():
     default = gate_thresholds(CFG, "collapse").collapse_bounds
-    assert [b["metric"] for b in default] == [b.metric for b in CFG.metrics.bounds]
+    assert default == CFG.metrics.bounds, "the gate reads the typed bounds, not a copy"
     tight = [{"metric": "tail_coverage", "direction": "min", "warn": 0.99, "fail": 0.99}]
-    assert gate_thresholds(CFG, "collapse", {"collapse": {"collapse_bounds": tight}}).collapse_bounds == tight
+    got = gate_thresholds(CFG, "collapse", {"collapse": {"collapse_bounds": tight}}).collapse_bounds
+    assert [b.model_dump() for b in got] == tight
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -46,3 +46,18 @@ def test_default_bounds_gate_tail_coverage_and_drift():
     cfg = MetricsConfig()
     assert {b.metric for b in cfg.bounds} == {"tail_coverage", "js_divergence"}
     assert collapse_verdict({"tail_coverage": 0.0, "js_divergence": 0.0}, cfg)["status"] == "fail"
+
+
+@pytest.mark.parametrize("value", [0.0, 0.1, 0.19, 0.2, 0.21, 0.3, 0.31, 0.5, 0.9, 1.0])
+def test_the_collapse_gate_fails_exactly_where_the_verdict_says_fail(value):
+    """One rule, two readers: the gate's between-expectation (inclusive min/max, as great-expectations applies
+    it) passes exactly the values whose verdict level is not ``fail``, for a min bound and a max bound."""
+    from biomass.config import GateConfig
+    from biomass.gates.suites import build_suite
+
+    checks = build_suite("collapse", GateConfig(collapse_bounds=CFG.bounds))
+    assert [c.kwargs["column"] for c in checks] == [b.metric for b in CFG.bounds]
+    for bound, check in zip(CFG.bounds, checks):
+        lo, hi = check.kwargs["min_value"], check.kwargs["max_value"]
+        gate_passes = (lo is None or value >= lo) and (hi is None or value <= hi)
+        assert gate_passes == (bound.level(value) != "fail"), (bound.metric, value)

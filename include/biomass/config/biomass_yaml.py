@@ -20,7 +20,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from biomass.config.dedup import DedupConfig
-from biomass.config.metrics import MetricsConfig
+from biomass.config.metrics import Bound, MetricsConfig
 from biomass.config.provenance import ProvenanceConfig
 from biomass.filters.pii_params import PIIParams
 from biomass.strict import StrictModel
@@ -148,7 +148,7 @@ class GateConfig(StrictModel):
     max_row_change: float = Field(3.0, description="fail if rows grow or shrink by more than this factor")
     max_length_drift: float = Field(0.2, description="JS divergence (bits) of text-length histograms vs the parent")
     max_lang_drift: float = Field(0.2, description="total variation of language shares vs the parent")
-    collapse_bounds: list[dict[str, Any]] = Field(default_factory=list, description="filled from metrics.bounds")
+    collapse_bounds: list[Bound] = Field(default_factory=list, description="filled from metrics.bounds")
     filter_bounds: dict[str, float] = Field(default_factory=dict, description="max share of the rows reaching each "
                                             "filter that it may drop, by filter name; filled from filters.chain")
 

@@ -25,6 +25,24 @@ class Bound(StrictModel):
     warn: float
     fail: float
 
+    def level(self, value: float) -> Literal["ok", "warn", "fail"]:
+        """The worst level ``value`` crosses (a value at a level has not crossed it): the one rule that the
+        metrics verdict and the collapse gate's expectations both apply."""
+        lo, hi = self.allowed("fail")
+        if not self._within(value, lo, hi):
+            return "fail"
+        return "ok" if self._within(value, *self.allowed("warn")) else "warn"
+
+    def allowed(self, level: Literal["warn", "fail"]) -> tuple[float | None, float | None]:
+        """The (min, max) a value must stay within to not cross ``level``; None is unbounded (an
+        ``ExpectColumnValuesToBeBetween``'s ``min_value`` and ``max_value``, both inclusive)."""
+        limit = self.warn if level == "warn" else self.fail
+        return (limit, None) if self.direction == "min" else (None, limit)
+
+    @staticmethod
+    def _within(value: float, lo: float | None, hi: float | None) -> bool:
+        return (lo is None or value >= lo) and (hi is None or value <= hi)
+
     @model_validator(mode="after")
     def _warn_before_fail(self) -> "Bound":
         if self.direction == "min" and self.fail > self.warn:

@@ -136,10 +136,9 @@ def _collapse_suite(g: GateConfig) -> list[Check]:
     # Only the failing level stops a year; the warning level is reported by the metrics step.
     checks = []
     for b in g.collapse_bounds:
-        lo, hi = (b["fail"], None) if b["direction"] == "min" else (None, b["fail"])
-        checks.append(Check("ExpectColumnValuesToBeBetween", {"column": b["metric"], "min_value": lo,
-                                                              "max_value": hi},
-                            batch="summary", why=f"collapse bound: {b['metric']} {b['direction']} {b['fail']}"))
+        lo, hi = b.allowed("fail")
+        checks.append(Check("ExpectColumnValuesToBeBetween", {"column": b.metric, "min_value": lo, "max_value": hi},
+                            batch="summary", why=f"collapse bound: {b.metric} {b.direction} {b.fail}"))
     return checks
 
 

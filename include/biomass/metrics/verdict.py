@@ -29,12 +29,9 @@ def collapse_verdict(metrics: Mapping[str, Any], config: MetricsConfig) -> dict[
             check["status"] = "skipped"
         else:
             value = float(value)
-            if bound.direction == "min":
-                level = "fail" if value < bound.fail else "warn" if value < bound.warn else "ok"
-                word, limit = "below", bound.fail if level == "fail" else bound.warn
-            else:
-                level = "fail" if value > bound.fail else "warn" if value > bound.warn else "ok"
-                word, limit = "above", bound.fail if level == "fail" else bound.warn
+            level = bound.level(value)
+            word = "below" if bound.direction == "min" else "above"
+            limit = bound.fail if level == "fail" else bound.warn
             check["status"] = level
             if level != "ok":
                 reasons.append(f"{bound.metric} = {value:.4f} is {word} the {level} level {limit:g}")

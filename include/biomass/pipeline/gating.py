@@ -150,7 +150,7 @@ def gate_thresholds(cfg: BiomassConfig, gate: str, overrides: dict[str, Any] | N
             raise ValueError(f"gate_overrides[{name!r}] must be a mapping of thresholds, not {scoped!r}")
     values = cfg.gates.model_dump()
     if gate == "collapse":
-        values["collapse_bounds"] = [b.model_dump() for b in cfg.metrics.bounds]
+        values["collapse_bounds"] = cfg.metrics.bounds
     if gate == "filter":
         values["filter_bounds"] = cfg.filters.bounds()
     try:
