@@ -43,22 +43,9 @@ def biomass_experiment():
     @task
     def prepare(params=None, run_id=None) -> dict:
         """Resolve the reference files and the output folder once, for every policy task."""
-        import re
-        from pathlib import Path
+        from biomass.experiment import experiment_inputs
 
-        from biomass.config import load_config
-        from biomass.storage import GenerationStore
-
-        root = params["data_root"] or load_config().data_root
-        reference = params["reference"]
-        if not reference:
-            store = GenerationStore(root)
-            years = store.published_years()
-            if not years:
-                raise ValueError(f"no published generation under {root}: pass the `reference` Param")
-            reference = [str(p) for p in store.shard_paths(years[0])]
-        out = params["out_dir"] or str(Path(root) / "experiments" / re.sub(r"[^\w.-]+", "_", run_id))
-        return {"reference": reference, "out_dir": out}
+        return experiment_inputs(params["reference"], params["data_root"], params["out_dir"], run_id)
 
     @task(map_index_template="{{ task.op_kwargs['policy'] }}")
     def run_policy(setup: dict, policy: str, params=None) -> str:

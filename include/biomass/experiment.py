@@ -274,6 +274,27 @@ def load_reference_texts(paths: Sequence[str]) -> list[str]:
 
 # -- steps for the experiment DAG (one mapped task per policy, then one summary) ---------------------------------
 
+def experiment_inputs(reference: Sequence[str] | None, data_root: str | None, out_dir: str | None,
+                      run_id: str) -> dict[str, Any]:
+    """The reference files and the output folder of one experiment run, fixed once for every policy task: the
+    given files, else the oldest published generation's shards; the given folder, else
+    ``<data_root>/experiments/<run id>`` (the run id made safe for a path)."""
+    import re
+
+    from biomass.config import load_config
+    from biomass.storage import GenerationStore
+
+    root = data_root or load_config().data_root
+    if not reference:
+        store = GenerationStore(root)
+        years = store.published_years()
+        if not years:
+            raise ValueError(f"no published generation under {root}: pass the `reference` Param")
+        reference = [str(p) for p in store.shard_paths(years[0])]
+    out = out_dir or str(Path(root) / "experiments" / re.sub(r"[^\w.-]+", "_", run_id))
+    return {"reference": list(reference), "out_dir": out}
+
+
 def config_from_params(params: dict[str, Any], policies: Sequence[str]) -> ExperimentConfig:
     """The DAG's Params as a config (``seeds`` empty: the single ``seed``)."""
     return ExperimentConfig(generations=params["generations"], policies=tuple(policies), seed=params["seed"],
@@ -314,5 +335,5 @@ def summarize_files(paths: Sequence[str], out_dir: str, cfg: ExperimentConfig | 
     return str(Path(out_dir) / "experiment.png")
 
 
-__all__ = ["Split", "arm_label", "config_from_params", "load_reference_texts", "resolve_embedder",
-           "run_arm", "run_experiment", "run_policy_to_file", "split_reference", "summarize_files"]
+__all__ = ["Split", "arm_label", "config_from_params", "experiment_inputs", "load_reference_texts",
+           "resolve_embedder", "run_arm", "run_experiment", "run_policy_to_file", "split_reference", "summarize_files"]

@@ -251,3 +251,16 @@ def test_embedding_vendi_without_the_extra_fails_before_any_generation(texts, tm
     with pytest.raises(EmbeddingsUnavailable, match="requirements-embeddings.txt"):
         run_experiment(texts[:300], cfg, tmp_path)
     assert not list(tmp_path.iterdir())  # nothing ran, nothing written
+
+
+def test_experiment_inputs_name_the_run_folder_and_need_a_reference(tmp_path):
+    """The experiment DAG's `prepare` task: given files pass through; the output folder is named for the run id
+    made safe for a path; with no reference and nothing published it says what to pass."""
+    from biomass.experiment import experiment_inputs
+
+    got = experiment_inputs(["a.parquet"], str(tmp_path), None, "manual__2026-12-03T14:00:00+00:00")
+    assert got == {"reference": ["a.parquet"],
+                   "out_dir": str(tmp_path / "experiments" / "manual__2026-12-03T14_00_00_00_00")}
+    assert experiment_inputs(["a.parquet"], str(tmp_path), "/x/out", "r")["out_dir"] == "/x/out"
+    with pytest.raises(ValueError, match="no published generation.*`reference` Param"):
+        experiment_inputs(None, str(tmp_path), None, "r")
