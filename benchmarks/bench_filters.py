@@ -19,20 +19,20 @@ a larger N on both sides, where start-up weighs as little as it does in a year's
 
 from __future__ import annotations
 
-import argparse
-import gzip
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from procbench import REPO, Runner, add_worker_args, run_worker  # noqa: E402 (whole processes on one core)
+from procbench import REPO, Runner, add_worker_args, run_worker, worker_from_argv  # noqa: E402 (one core)
 
 FIXTURE = REPO / "tests" / "fixtures" / "human_text.jsonl.gz"
 CHAIN = ["gopher_quality", "gopher_repetition", "fineweb_quality", "c4_quality"]
 
 
 def build_input(path: Path, max_docs: int | None, recombined: int = 0) -> str:
+    import gzip
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -144,6 +144,10 @@ def agreement(ours: list, theirs: list) -> None:
 
 
 def main() -> int:
+    if worker_from_argv(WORKERS):   # before argparse: the workers' start-up is measured
+        return 0
+    import argparse
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=None,
                         help="at most this many documents (default: all, 3842; the first 3162 are the Debian pages)")

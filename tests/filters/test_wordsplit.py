@@ -47,7 +47,7 @@ def test_real_documents_exercise_matches_across_chunks(human_docs):
         calls.append(pre)
         return orig(pre, space)
 
-    W._wordsplit.configure({}, frozenset(W._SPECIALS) | frozenset(W._matcher_patterns()), W._kernel_entry, spy,
+    W._wordsplit.configure(frozenset(W._SPECIALS) | frozenset(W._matcher_patterns()), W._kernel_entry, spy,
                            W._kernel_tails(), W._CACHE_MAX)
     try:
         for t in human_docs:
@@ -65,7 +65,7 @@ def test_kernel_chunk_index_is_keyed_on_code_points_and_cleared_with_the_cache(h
     for text in (base, base + " ’", base + " \U0001f600", "\U0001f600 " + base, "é " + base):
         assert _wordsplit.words(text) == W.reference_word_tokenize(text), text
         assert _wordsplit.sentences(text) == W.reference_count_sentences(text), text
-    W._wordsplit.configure({}, frozenset(W._SPECIALS) | frozenset(W._matcher_patterns()), W._kernel_entry,
+    W._wordsplit.configure(frozenset(W._SPECIALS) | frozenset(W._matcher_patterns()), W._kernel_entry,
                            W._kernel_group, W._kernel_tails(), 7)
     try:
         for t in human_docs[:40] + [base, base + " \U0001f600"]:
@@ -123,8 +123,9 @@ def test_entries_the_kernel_builds_itself_equal_the_reference_entries(human_docs
         core = "".join(rng.choice(rng.choice([string.ascii_lowercase, string.ascii_letters, string.digits]))
                        for _ in range(rng.randint(1, 8)))
         _wordsplit.words(core + rng.choice(W._KERNEL_TAILS + "'\"(%$"))
-    assert len(W._kernel_cache) > 1000
-    bad = [c for c, e in list(W._kernel_cache.items()) if e != W._kernel_entry(c)]
+    cached = _wordsplit.entries()
+    assert len(cached) > 1000
+    bad = [c for c, e in cached.items() if e != W._kernel_entry(c)]
     assert not bad, bad[:5]
 
 

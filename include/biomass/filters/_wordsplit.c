@@ -28,16 +28,15 @@
  * words(text) -> list[str]: word_tokenize (whitespace tokens dropped).
  * sentences(text) -> int: count_sentences (a whitespace token is a non-punctuation token; one or several in a
  *   row act the same, so a gap only needs to be known to produce one).
- * configure(cache, blocked, miss, group, tails, cache_max) sets the shared state; configure_rules(specials,
+ * configure(blocked, miss, group, tails, cache_max) sets the shared state; configure_rules(specials,
  *   patterns, url_match) the cold path's special cases, matcher patterns and URL regex. analyse(chunk) is the cold
- *   path alone, for tests.
+ *   path alone, and entries() a copy of the cache as a dict, for tests.
  * tests/filters/test_wordsplit.py proves equality with the pure-Python reference in words.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
 
-static PyObject *cache = NULL;          /* dict: chunk -> entry */
 static PyObject *blocked = NULL;        /* set of chunks the plain fast path must leave to miss() */
 static PyObject *miss_fn = NULL, *group_fn = NULL;
 static PyObject *tails = NULL;         /* dict: one-char suffix -> (post, rests, kinds) of that token alone */
@@ -51,11 +50,12 @@ typedef struct {
     Py_ssize_t group;        /* see load() */
 } chunk_t;
 
-/* ---- a C-side index over the cache, keyed on the chunk's code points in the text -------------------------------
- * A cache hit through the dict costs a new substring (allocate, copy, hash, free) per chunk: with ~1.6M chunks in
- * 3.8k documents that was most of the warm loop. This open-addressing table maps a chunk's code points, read in
- * place from the text, to the same entry the dict holds (its keys are a subset of the dict's: an entry goes in
- * after the dict lookup or analysis that produced it, and both are cleared together). Only speed depends on it. */
+/* ---- the cache, keyed on the chunk's code points in the text ----------------------------------------------------
+ * A lookup through a dict costs a new substring (allocate, copy, hash, free) per chunk: with ~1.6M chunks in 3.8k
+ * documents that was most of the warm loop. This open-addressing table maps a chunk's code points, read in place
+ * from the text, to its entry. It is the only cache: a Python dict beside it (as there once was) is one more
+ * insert per new chunk, and its ~100k+ entries were walked by every full collection of the cyclic GC, while this
+ * C memory is not (the entries can be in no cycle, see untrack_entry). Only speed depends on it. */
 typedef struct { Py_hash_t h; PyObject *key, *entry; } slot_t;
 static slot_t *slots = NULL;
 static Py_ssize_t slot_cap = 0, slot_count = 0;
@@ -129,15 +129,24 @@ static void table_put(Py_hash_t h, PyObject *key, PyObject *entry) {
 }
 
 static PyObject *configure(PyObject *self, PyObject *args) {
-    PyObject *c, *b, *m, *g, *t;
+    PyObject *b, *m, *g, *t;
     Py_ssize_t cm;
-    if (!PyArg_ParseTuple(args, "O!OOOO!n", &PyDict_Type, &c, &b, &m, &g, &PyDict_Type, &t, &cm)) return NULL;
-    Py_INCREF(c); Py_INCREF(b); Py_INCREF(m); Py_INCREF(g); Py_INCREF(t);
-    Py_XSETREF(cache, c); Py_XSETREF(blocked, b); Py_XSETREF(miss_fn, m); Py_XSETREF(group_fn, g);
-    Py_XSETREF(tails, t);
+    if (!PyArg_ParseTuple(args, "OOOO!n", &b, &m, &g, &PyDict_Type, &t, &cm)) return NULL;
+    if (cm < 1) { PyErr_SetString(PyExc_ValueError, "cache_max must be at least 1"); return NULL; }
+    Py_INCREF(b); Py_INCREF(m); Py_INCREF(g); Py_INCREF(t);
+    Py_XSETREF(blocked, b); Py_XSETREF(miss_fn, m); Py_XSETREF(group_fn, g); Py_XSETREF(tails, t);
     cache_max = cm;
-    table_clear();   /* a new cache dict: the table indexes the old one */
+    table_clear();   /* new rules or callbacks: entries made with the old ones go */
     Py_RETURN_NONE;
+}
+
+/* entries() -> a new dict chunk -> entry of everything cached (for tests). */
+static PyObject *entries(PyObject *self, PyObject *unused) {
+    PyObject *d = PyDict_New();
+    if (!d) return NULL;
+    for (Py_ssize_t i = 0; i < slot_cap; i++)
+        if (slots[i].key && PyDict_SetItem(d, slots[i].key, slots[i].entry) < 0) { Py_DECREF(d); return NULL; }
+    return d;
 }
 
 static int check_entry(PyObject *e) {
@@ -556,9 +565,6 @@ static PyObject *get_entry(PyObject *text, int kind, const void *data, Py_ssize_
     if (e) { Py_INCREF(e); return e; }
     PyObject *chunk = PyUnicode_Substring(text, start, end);
     if (!chunk) return NULL;
-    e = PyDict_GetItemWithError(cache, chunk);
-    if (e) { table_put(h, chunk, e); Py_INCREF(e); Py_DECREF(chunk); return e; }
-    if (PyErr_Occurred()) { Py_DECREF(chunk); return NULL; }
     int letters = 1, digits = 1;
     for (Py_ssize_t i = start; i < end && (letters || digits); i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
@@ -636,8 +642,7 @@ static PyObject *get_entry(PyObject *text, int kind, const void *data, Py_ssize_
         if (!e || check_entry(e) < 0) { Py_XDECREF(e); Py_DECREF(chunk); return NULL; }
     }
     untrack_entry(e);
-    if (PyDict_GET_SIZE(cache) >= cache_max) { PyDict_Clear(cache); table_clear(); }
-    if (PyDict_SetItem(cache, chunk, e) < 0) { Py_DECREF(e); Py_DECREF(chunk); return NULL; }
+    if (slot_count >= cache_max) table_clear();   /* bounded like spaCy's cache: only speed depends on it */
     table_put(h, chunk, e);
     Py_DECREF(chunk);
     return e;
@@ -775,7 +780,7 @@ static void unload(chunk_t *ch, Py_ssize_t n) {
 
 static PyObject *words(PyObject *self, PyObject *text) {
     if (!PyUnicode_Check(text)) { PyErr_SetString(PyExc_TypeError, "text must be a str"); return NULL; }
-    if (!cache) { PyErr_SetString(PyExc_RuntimeError, "_wordsplit is not configured"); return NULL; }
+    if (!miss_fn) { PyErr_SetString(PyExc_RuntimeError, "_wordsplit is not configured"); return NULL; }
     chunk_t *ch = NULL;
     Py_ssize_t n = 0, total = 0, grouped = 0;
     if (load(text, &ch, &n) < 0) { unload(ch, n); return NULL; }
@@ -808,12 +813,16 @@ static PyObject *words(PyObject *self, PyObject *text) {
         k = ch[k].group;
     }
     unload(ch, n);
+    /* A list of str can be in no reference cycle (words.py keeps it, unmutated, in a memo of the last few
+       thousand texts): the cyclic GC need not walk its ~500 items in every collection it survives, which was
+       most of the collections' time in a chain. */
+    PyObject_GC_UnTrack(list);
     return list;
 }
 
 static PyObject *sentences(PyObject *self, PyObject *text) {
     if (!PyUnicode_Check(text)) { PyErr_SetString(PyExc_TypeError, "text must be a str"); return NULL; }
-    if (!cache) { PyErr_SetString(PyExc_RuntimeError, "_wordsplit is not configured"); return NULL; }
+    if (!miss_fn) { PyErr_SetString(PyExc_RuntimeError, "_wordsplit is not configured"); return NULL; }
     chunk_t *ch = NULL;
     Py_ssize_t n = 0;
     if (load(text, &ch, &n) < 0) { unload(ch, n); return NULL; }
@@ -844,7 +853,8 @@ static PyObject *sentences(PyObject *self, PyObject *text) {
 }
 
 static PyMethodDef methods[] = {
-    {"configure", configure, METH_VARARGS, "(cache, blocked, miss, group, tails, cache_max)"},
+    {"configure", configure, METH_VARARGS, "(blocked, miss, group, tails, cache_max); empties the cache"},
+    {"entries", entries, METH_NOARGS, "a new dict of the cached chunks and their entries (for tests)"},
     {"configure_rules", configure_rules, METH_VARARGS, "(specials, patterns, url_match): the cold path's rules"},
     {"analyse", analyse, METH_O, "chunk -> its cache entry from the C rules, or None where they leave it to Python"},
     {"words", words, METH_O, "text -> word tokens (datatrove's word_tokenize)"},
