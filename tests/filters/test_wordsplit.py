@@ -75,6 +75,21 @@ def test_kernel_chunk_index_is_keyed_on_code_points_and_cleared_with_the_cache(h
         W._configure_kernel()
 
 
+def test_kernel_splits_a_text_the_same_in_every_storage_width(human_docs):
+    """The kernel scans and hashes 1- and 2-byte texts in their own loops and compares a chunk of a wider text to
+    its narrower cached key directly: every real document gives the same tokens stored 1, 2 or 4 bytes a character
+    (a dash or an emoji ahead of it), and the reference's tokens, with and without a cache filled by the others."""
+    for t in human_docs[:150]:
+        for lead in ("", "— ", "\U0001f600 "):
+            wide = lead + t
+            assert _wordsplit.words(wide) == W.reference_word_tokenize(wide)
+            assert _wordsplit.sentences(wide) == W.reference_count_sentences(wide)
+    W._configure_kernel()   # a cold cache: the 2-byte text's chunks are analysed first, then looked up by the others
+    for t in human_docs[:150]:
+        for lead in ("— ", "", "\U0001f600 "):
+            assert _wordsplit.words(lead + t) == W.reference_word_tokenize(lead + t)
+
+
 def test_kernel_equals_the_reference_on_crafted_edges():
     for text in CRAFTED + ["", " ", "  a", "a  ", "x = (1)", "it ’s", "a. b", "Hi.  There", ":) :)", "\ta\n\nb "]:
         assert _wordsplit.words(text) == W.reference_word_tokenize(text), text
