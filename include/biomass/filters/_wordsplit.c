@@ -1,7 +1,7 @@
 /* The per-text loop of biomass.filters.words (datatrove's spaCy English tokenizer), in C.
  *
  * Why C: a text's tokens are the concatenation of its whitespace-free chunks' tokens, and a chunk's tokens depend
- * only on the chunk, so words.py caches them per distinct chunk; what remains per text is splitting on whitespace,
+ * only on the chunk, so they are cached per distinct chunk (here, see table_get); what remains per text is splitting on whitespace,
  * one cache lookup per chunk and building the token list. In Python that loop (and the matcher pass over the
  * whole text whenever one chunk's tokens could start a special-case pattern that continues into the next) was most
  * of the quality filters' time. Here:
