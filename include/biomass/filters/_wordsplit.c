@@ -1,10 +1,10 @@
 /* The per-text loop of biomass.filters.words (datatrove's spaCy English tokenizer), in C.
  *
  * Why C: a text's tokens are the concatenation of its whitespace-free chunks' tokens, and a chunk's tokens depend
- * only on the chunk, so they are cached per distinct chunk (here, see table_get); what remains per text is splitting on whitespace,
- * one cache lookup per chunk and building the token list. In Python that loop (and the matcher pass over the
- * whole text whenever one chunk's tokens could start a special-case pattern that continues into the next) was most
- * of the quality filters' time. Here:
+ * only on the chunk, so they are cached per distinct chunk (here: table_get); what remains per text is splitting
+ * on whitespace, one cache lookup per chunk and building the token list. In Python that loop (and the matcher
+ * pass over the whole text whenever one chunk's tokens could start a special-case pattern that continues into
+ * the next) was most of the quality filters' time. Here:
  *
  *   - chunks are runs of non-whitespace (Py_UNICODE_ISSPACE: str.split() and the regex \s);
  *   - a chunk of only ASCII letters or only ASCII digits that is neither a special case nor the first token of a
@@ -179,7 +179,7 @@ static int check_entry(PyObject *e) {
  * tests/filters/test_wordsplit.py proves equality with the Python rules on real text and fuzzed ASCII strings. */
 static PyObject *specials = NULL;        /* dict: special case -> tuple of tokens */
 static PyObject *patterns = NULL;        /* dict: first token -> list of matcher patterns (tuples) */
-static PyObject *pattern_tails = NULL;   /* dict: first token -> tuple, for each of its patterns (pat[1:], pat[2:], ...) */
+static PyObject *pattern_tails = NULL;   /* dict: first token -> for each of its patterns (pat[1:], pat[2:], ...) */
 static PyObject *url_match = NULL;       /* compiled URL regex's match */
 
 #define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
@@ -580,7 +580,11 @@ static PyObject *make_pattern_tails(PyObject *pt) {
         if (!per) goto fail;
         for (Py_ssize_t q = 0; q < PyList_GET_SIZE(v); q++) {
             PyObject *pat = PyList_GET_ITEM(v, q);
-            if (!PyTuple_Check(pat)) { Py_DECREF(per); PyErr_SetString(PyExc_TypeError, "a pattern is a tuple"); goto fail; }
+            if (!PyTuple_Check(pat)) {
+                Py_DECREF(per);
+                PyErr_SetString(PyExc_TypeError, "a pattern is a tuple");
+                goto fail;
+            }
             Py_ssize_t m = PyTuple_GET_SIZE(pat);
             PyObject *tl = PyTuple_New(m > 1 ? m - 1 : 0);
             if (!tl) { Py_DECREF(per); goto fail; }
