@@ -76,6 +76,32 @@ def test_words_and_sentences_equal_datatrove_on_fuzzed_strings(parts):
         assert count_sentences(text) == len(split_into_sentences(text))
 
 
+# Texts stored two bytes a character (a curly quote, a dash, a non-ASCII space somewhere), whose ASCII chunks the
+# kernel scans, hashes and compares to its cached (one-byte) keys in that width, split by spaces spaCy does not split
+# on (no-break, thin, ideographic, line separator, NEL).
+_WIDE = ["“Hello,” she said — it’s 10km (see e.g. x.com).", "a\u00a0b c\u2009d\u3000e\u2028f\x85g — :) (: <3",
+         "Mr. Smith’s km/h don't — U.S. a.m. 1+2 x:y ‘quoted’ “it”", "— e.g. e.g. e.g. http://x.org/a?b=c ...",
+         "x\u2002=\u2002(1) — don't can't won't ’s n’t", "\u3000\u3000lead and trail — ok.\u3000"]
+
+
+@pytest.mark.parametrize("text", _WIDE)
+def test_words_and_sentences_equal_datatrove_on_two_byte_texts(text, dt):
+    word_tok, sents = dt
+    assert word_tokenize(text) == word_tok(text)
+    assert count_sentences(text) == sents(text)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.one_of(st.sampled_from(_PIECES), st.sampled_from(list("aA0.,:()'-"))), min_size=1, max_size=12),
+       st.lists(st.sampled_from([" ", "  ", "\u00a0", "\u2009", "\u3000", "\u2028", "\n"]), min_size=12, max_size=12),
+       st.sampled_from(["—", "’", "“", "…"]))
+def test_words_equal_datatrove_on_fuzzed_two_byte_texts(parts, gaps, wide):
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    text = wide + "".join(p + g for p, g in zip(parts, gaps))
+    assert word_tokenize(text) == load_word_tokenizer("eng").word_tokenize(text)
+
+
 def test_real_debian_documents_when_installed(dt):
     """The Debian python3.11-doc / debian-reference pages themselves (a larger sample), when the packages are here."""
     import sys

@@ -47,7 +47,7 @@ def test_real_documents_exercise_matches_across_chunks(human_docs):
         calls.append(pre)
         return orig(pre, space)
 
-    W._wordsplit.configure({}, frozenset(W._SPECIALS) | frozenset(W._matcher_patterns()), W._kernel_entry, spy,
+    W._wordsplit.configure(frozenset(W._SPECIALS) | frozenset(W._matcher_patterns()), W._kernel_entry, spy,
                            W._kernel_tails(), W._CACHE_MAX)
     try:
         for t in human_docs:
@@ -65,7 +65,7 @@ def test_kernel_chunk_index_is_keyed_on_code_points_and_cleared_with_the_cache(h
     for text in (base, base + " ’", base + " \U0001f600", "\U0001f600 " + base, "é " + base):
         assert _wordsplit.words(text) == W.reference_word_tokenize(text), text
         assert _wordsplit.sentences(text) == W.reference_count_sentences(text), text
-    W._wordsplit.configure({}, frozenset(W._SPECIALS) | frozenset(W._matcher_patterns()), W._kernel_entry,
+    W._wordsplit.configure(frozenset(W._SPECIALS) | frozenset(W._matcher_patterns()), W._kernel_entry,
                            W._kernel_group, W._kernel_tails(), 7)
     try:
         for t in human_docs[:40] + [base, base + " \U0001f600"]:
@@ -73,6 +73,21 @@ def test_kernel_chunk_index_is_keyed_on_code_points_and_cleared_with_the_cache(h
             assert _wordsplit.sentences(t) == W.reference_count_sentences(t)
     finally:
         W._configure_kernel()
+
+
+def test_kernel_splits_a_text_the_same_in_every_storage_width(human_docs):
+    """The kernel scans and hashes 1- and 2-byte texts in their own loops and compares a chunk of a wider text to
+    its narrower cached key directly: every real document gives the same tokens stored 1, 2 or 4 bytes a character
+    (a dash or an emoji ahead of it), and the reference's tokens, with and without a cache filled by the others."""
+    for t in human_docs[:150]:
+        for lead in ("", "— ", "\U0001f600 "):
+            wide = lead + t
+            assert _wordsplit.words(wide) == W.reference_word_tokenize(wide)
+            assert _wordsplit.sentences(wide) == W.reference_count_sentences(wide)
+    W._configure_kernel()   # a cold cache: the 2-byte text's chunks are analysed first, then looked up by the others
+    for t in human_docs[:150]:
+        for lead in ("— ", "", "\U0001f600 "):
+            assert _wordsplit.words(lead + t) == W.reference_word_tokenize(lead + t)
 
 
 def test_kernel_equals_the_reference_on_crafted_edges():
@@ -123,8 +138,9 @@ def test_entries_the_kernel_builds_itself_equal_the_reference_entries(human_docs
         core = "".join(rng.choice(rng.choice([string.ascii_lowercase, string.ascii_letters, string.digits]))
                        for _ in range(rng.randint(1, 8)))
         _wordsplit.words(core + rng.choice(W._KERNEL_TAILS + "'\"(%$"))
-    assert len(W._kernel_cache) > 1000
-    bad = [c for c, e in list(W._kernel_cache.items()) if e != W._kernel_entry(c)]
+    cached = _wordsplit.entries()
+    assert len(cached) > 1000
+    bad = [c for c, e in cached.items() if e != W._kernel_entry(c)]
     assert not bad, bad[:5]
 
 

@@ -1,10 +1,10 @@
 /* The per-text loop of biomass.filters.words (datatrove's spaCy English tokenizer), in C.
  *
  * Why C: a text's tokens are the concatenation of its whitespace-free chunks' tokens, and a chunk's tokens depend
- * only on the chunk, so words.py caches them per distinct chunk; what remains per text is splitting on whitespace,
- * one cache lookup per chunk and building the token list. In Python that loop (and the matcher pass over the
- * whole text whenever one chunk's tokens could start a special-case pattern that continues into the next) was most
- * of the quality filters' time. Here:
+ * only on the chunk, so they are cached per distinct chunk (here: table_get); what remains per text is splitting
+ * on whitespace, one cache lookup per chunk and building the token list. In Python that loop (and the matcher
+ * pass over the whole text whenever one chunk's tokens could start a special-case pattern that continues into
+ * the next) was most of the quality filters' time. Here:
  *
  *   - chunks are runs of non-whitespace (Py_UNICODE_ISSPACE: str.split() and the regex \s);
  *   - a chunk of only ASCII letters or only ASCII digits that is neither a special case nor the first token of a
@@ -28,16 +28,15 @@
  * words(text) -> list[str]: word_tokenize (whitespace tokens dropped).
  * sentences(text) -> int: count_sentences (a whitespace token is a non-punctuation token; one or several in a
  *   row act the same, so a gap only needs to be known to produce one).
- * configure(cache, blocked, miss, group, tails, cache_max) sets the shared state; configure_rules(specials,
+ * configure(blocked, miss, group, tails, cache_max) sets the shared state; configure_rules(specials,
  *   patterns, url_match) the cold path's special cases, matcher patterns and URL regex. analyse(chunk) is the cold
- *   path alone, for tests.
+ *   path alone, and entries() a copy of the cache as a dict, for tests.
  * tests/filters/test_wordsplit.py proves equality with the pure-Python reference in words.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
 
-static PyObject *cache = NULL;          /* dict: chunk -> entry */
 static PyObject *blocked = NULL;        /* set of chunks the plain fast path must leave to miss() */
 static PyObject *miss_fn = NULL, *group_fn = NULL;
 static PyObject *tails = NULL;         /* dict: one-char suffix -> (post, rests, kinds) of that token alone */
@@ -51,11 +50,12 @@ typedef struct {
     Py_ssize_t group;        /* see load() */
 } chunk_t;
 
-/* ---- a C-side index over the cache, keyed on the chunk's code points in the text -------------------------------
- * A cache hit through the dict costs a new substring (allocate, copy, hash, free) per chunk: with ~1.6M chunks in
- * 3.8k documents that was most of the warm loop. This open-addressing table maps a chunk's code points, read in
- * place from the text, to the same entry the dict holds (its keys are a subset of the dict's: an entry goes in
- * after the dict lookup or analysis that produced it, and both are cleared together). Only speed depends on it. */
+/* ---- the cache, keyed on the chunk's code points in the text ----------------------------------------------------
+ * A lookup through a dict costs a new substring (allocate, copy, hash, free) per chunk: with ~1.6M chunks in 3.8k
+ * documents that was most of the warm loop. This open-addressing table maps a chunk's code points, read in place
+ * from the text, to its entry. It is the only cache: a Python dict beside it (as there once was) is one more
+ * insert per new chunk, and its ~100k+ entries were walked by every full collection of the cyclic GC, while this
+ * C memory is not (the entries can be in no cycle, see untrack_entry). Only speed depends on it. */
 typedef struct { Py_hash_t h; PyObject *key, *entry; } slot_t;
 static slot_t *slots = NULL;
 static Py_ssize_t slot_cap = 0, slot_count = 0;
@@ -85,6 +85,14 @@ static int span_equal(PyObject *key, int kind, const void *data, Py_ssize_t a, P
     int kk = PyUnicode_KIND(key);
     const void *kd = PyUnicode_DATA(key);
     if (kk == kind) return memcmp(kd, (const char *)data + a * kind, (size_t)(b - a) * kind) == 0;
+    if (kk == PyUnicode_1BYTE_KIND && kind == PyUnicode_2BYTE_KIND) {   /* an ASCII or Latin-1 chunk, in a text
+                                                                           with a curly quote or a dash: common */
+        const Py_UCS1 *k1 = kd;
+        const Py_UCS2 *t2 = (const Py_UCS2 *)data + a;
+        for (Py_ssize_t i = 0; i < b - a; i++)
+            if (k1[i] != t2[i]) return 0;
+        return 1;
+    }
     for (Py_ssize_t i = a; i < b; i++)
         if (PyUnicode_READ(kk, kd, i - a) != PyUnicode_READ(kind, data, i)) return 0;
     return 1;
@@ -129,15 +137,24 @@ static void table_put(Py_hash_t h, PyObject *key, PyObject *entry) {
 }
 
 static PyObject *configure(PyObject *self, PyObject *args) {
-    PyObject *c, *b, *m, *g, *t;
+    PyObject *b, *m, *g, *t;
     Py_ssize_t cm;
-    if (!PyArg_ParseTuple(args, "O!OOOO!n", &PyDict_Type, &c, &b, &m, &g, &PyDict_Type, &t, &cm)) return NULL;
-    Py_INCREF(c); Py_INCREF(b); Py_INCREF(m); Py_INCREF(g); Py_INCREF(t);
-    Py_XSETREF(cache, c); Py_XSETREF(blocked, b); Py_XSETREF(miss_fn, m); Py_XSETREF(group_fn, g);
-    Py_XSETREF(tails, t);
+    if (!PyArg_ParseTuple(args, "OOOO!n", &b, &m, &g, &PyDict_Type, &t, &cm)) return NULL;
+    if (cm < 1) { PyErr_SetString(PyExc_ValueError, "cache_max must be at least 1"); return NULL; }
+    Py_INCREF(b); Py_INCREF(m); Py_INCREF(g); Py_INCREF(t);
+    Py_XSETREF(blocked, b); Py_XSETREF(miss_fn, m); Py_XSETREF(group_fn, g); Py_XSETREF(tails, t);
     cache_max = cm;
-    table_clear();   /* a new cache dict: the table indexes the old one */
+    table_clear();   /* new rules or callbacks: entries made with the old ones go */
     Py_RETURN_NONE;
+}
+
+/* entries() -> a new dict chunk -> entry of everything cached (for tests). */
+static PyObject *entries(PyObject *self, PyObject *unused) {
+    PyObject *d = PyDict_New();
+    if (!d) return NULL;
+    for (Py_ssize_t i = 0; i < slot_cap; i++)
+        if (slots[i].key && PyDict_SetItem(d, slots[i].key, slots[i].entry) < 0) { Py_DECREF(d); return NULL; }
+    return d;
 }
 
 static int check_entry(PyObject *e) {
@@ -162,6 +179,7 @@ static int check_entry(PyObject *e) {
  * tests/filters/test_wordsplit.py proves equality with the Python rules on real text and fuzzed ASCII strings. */
 static PyObject *specials = NULL;        /* dict: special case -> tuple of tokens */
 static PyObject *patterns = NULL;        /* dict: first token -> list of matcher patterns (tuples) */
+static PyObject *pattern_tails = NULL;   /* dict: first token -> for each of its patterns (pat[1:], pat[2:], ...) */
 static PyObject *url_match = NULL;       /* compiled URL regex's match */
 
 #define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
@@ -170,7 +188,11 @@ static PyObject *url_match = NULL;       /* compiled URL regex's match */
 #define IS_ALPHA(c) (IS_LOWER(c) || IS_UPPER(c))
 #define IS_ALNUM(c) (IS_ALPHA(c) || IS_DIGIT(c))
 
-static int in(const char *set, unsigned char c) { return c && strchr(set, c) != NULL; }
+/* Which of the sets below each byte is in (a bit per set, filled at import): one load per test, not a strchr. */
+enum { C_PREFIX1 = 1, C_SUFFIX1 = 2, C_DOT_AFTER = 4, C_DOT_LEFT = 8, C_DOT_RIGHT = 16, C_PUNCT_P = 32, C_ARITH = 64,
+       C_INFIX_SYM = 128 };
+static unsigned char char_class[256];
+#define IN(set, c) (char_class[(unsigned char)(c)] & (set))
 
 /* prefix: one of these characters; '+' not before a digit; a run of 2+ dots; US$ C$ A$ */
 static const char PREFIX1[] = "!\"#$%&'()*,:;<=>?[]_`{}";
@@ -187,11 +209,24 @@ static const char DOT_LEFT[] = "\"',`abcdefghijklmnopqrstuvwxyz";
 static const char DOT_RIGHT[] = "\"',`ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 /* Unicode category P among ASCII (the sentencizer's 'other punctuation'); '!', '.', '?' are its own */
 static const char PUNCT_P[] = "!\"#%&'()*,-./:;?@[\\]_{}";
+static const char ARITH[] = "+-*^";        /* infix between digits */
+static const char INFIX_SYM[] = ":<>=/";   /* infix after a letter or digit, before a letter */
+static Py_ssize_t after_digit_len[sizeof(AFTER_DIGIT) / sizeof(AFTER_DIGIT[0])];
+
+static void fill_classes(void) {
+    const struct { const char *set; unsigned char bit; } sets[] = {
+        {PREFIX1, C_PREFIX1}, {SUFFIX1, C_SUFFIX1}, {DOT_AFTER, C_DOT_AFTER}, {DOT_LEFT, C_DOT_LEFT},
+        {DOT_RIGHT, C_DOT_RIGHT}, {PUNCT_P, C_PUNCT_P}, {ARITH, C_ARITH}, {INFIX_SYM, C_INFIX_SYM}};
+    memset(char_class, 0, sizeof(char_class));
+    for (size_t k = 0; k < sizeof(sets) / sizeof(sets[0]); k++)
+        for (const char *c = sets[k].set; *c; c++) char_class[(unsigned char)*c] |= sets[k].bit;
+    for (size_t k = 0; AFTER_DIGIT[k]; k++) after_digit_len[k] = (Py_ssize_t)strlen(AFTER_DIGIT[k]);
+}
 
 static Py_ssize_t prefix_len(const unsigned char *s, Py_ssize_t a, Py_ssize_t b) {
     if (a >= b) return 0;
     unsigned char c = s[a];
-    if (in(PREFIX1, c)) return 1;
+    if (IN(C_PREFIX1, c)) return 1;
     if (c == '+') return (a + 1 < b && IS_DIGIT(s[a + 1])) ? 0 : 1;
     if (c == '.') {
         Py_ssize_t j = a;
@@ -208,14 +243,14 @@ static int suffix_at(const unsigned char *s, Py_ssize_t a, Py_ssize_t p, Py_ssiz
     Py_ssize_t len = b - p;
     if (len == 1) {
         unsigned char c = s[p];
-        if (in(SUFFIX1, c)) return 1;
-        if (c == '.' && p > a && (in(DOT_AFTER, s[p - 1]) || (p - 1 > a && IS_UPPER(s[p - 1]) && IS_UPPER(s[p - 2]))))
+        if (IN(C_SUFFIX1, c)) return 1;
+        if (c == '.' && p > a && (IN(C_DOT_AFTER, s[p - 1]) || (p - 1 > a && IS_UPPER(s[p - 1]) && IS_UPPER(s[p - 2]))))
             return 1;
     }
     if (len == 2 && s[p] == '\'' && (s[p + 1] == 's' || s[p + 1] == 'S')) return 1;
     if (p > a && IS_DIGIT(s[p - 1])) {
-        for (const char *const *u = AFTER_DIGIT; *u; u++)
-            if ((Py_ssize_t)strlen(*u) == len && memcmp(*u, s + p, len) == 0) return 1;
+        for (size_t k = 0; AFTER_DIGIT[k]; k++)
+            if (after_digit_len[k] == len && memcmp(AFTER_DIGIT[k], s + p, len) == 0) return 1;
     }
     return 0;
 }
@@ -240,9 +275,9 @@ static Py_ssize_t infixes(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, Py
             Py_ssize_t j = i;
             while (j < b && s[j] == '.') j++;
             len = j - i;
-        } else if (IS_DIGIT(prev) && in("+-*^", c) && (IS_DIGIT(next) || next == '-')) {
+        } else if (IS_DIGIT(prev) && IN(C_ARITH, c) && (IS_DIGIT(next) || next == '-')) {
             len = 1;
-        } else if (c == '.' && in(DOT_LEFT, prev) && in(DOT_RIGHT, next)) {
+        } else if (c == '.' && IN(C_DOT_LEFT, prev) && IN(C_DOT_RIGHT, next)) {
             len = 1;
         } else if (c == ',' && IS_ALPHA(prev) && IS_ALPHA(next)) {
             len = 1;
@@ -254,7 +289,7 @@ static Py_ssize_t infixes(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, Py
             }
         } else if (c == '~' && IS_ALNUM(prev) && IS_ALPHA(next)) {
             len = 1;
-        } else if (in(":<>=/", c) && IS_ALNUM(prev) && IS_ALPHA(next)) {
+        } else if (IN(C_INFIX_SYM, c) && IS_ALNUM(prev) && IS_ALPHA(next)) {
             len = 1;
         }
         if (len) { m[2 * k] = i; m[2 * k + 1] = i + len; k++; i += len; }
@@ -323,12 +358,16 @@ static int extend(PyObject *list, PyObject *seq) {
 static PyObject *tokenize_ascii(PyObject *chunk) {
     const unsigned char *s = PyUnicode_1BYTE_DATA(chunk);
     Py_ssize_t n = PyUnicode_GET_LENGTH(chunk), lo = 0, hi = n, last = -1;
-    Py_ssize_t *pre = PyMem_Malloc(sizeof(Py_ssize_t) * (2 * n + 2));
-    Py_ssize_t *suf = PyMem_Malloc(sizeof(Py_ssize_t) * (2 * n + 2));
-    Py_ssize_t *inf = PyMem_Malloc(sizeof(Py_ssize_t) * (2 * n + 2));
+    /* spans of prefixes, suffixes and infixes: on the stack for the usual short chunk */
+    Py_ssize_t small[3 * (2 * 32 + 2)], *heap = NULL, *pre = small;
+    if (n > 32) {
+        heap = PyMem_Malloc(sizeof(Py_ssize_t) * 3 * (2 * n + 2));
+        if (!heap) { PyErr_NoMemory(); return NULL; }
+        pre = heap;
+    }
+    Py_ssize_t *suf = pre + (2 * n + 2), *inf = suf + (2 * n + 2);
     Py_ssize_t npre = 0, nsuf = 0;
     PyObject *out = NULL, *toks = NULL;
-    if (!pre || !suf || !inf) { PyErr_NoMemory(); goto done; }
     while (hi > lo && hi - lo != last) {
         int sp = special(chunk, lo, hi, NULL);
         if (sp < 0) goto done;
@@ -386,7 +425,7 @@ static PyObject *tokenize_ascii(PyObject *chunk) {
 fail:
     Py_CLEAR(out);
 done:
-    PyMem_Free(pre); PyMem_Free(suf); PyMem_Free(inf);
+    PyMem_Free(heap);
     return out;
 }
 
@@ -416,43 +455,48 @@ static int pattern_at(PyObject *pre, Py_ssize_t i, PyObject *pat) {
     return m <= n - i ? 1 : 2;
 }
 
-/* words._apply_special_cases(pre) and words._rests(pre) (pre a tuple): new refs in *post, *rests. */
+/* words._apply_special_cases(pre) and words._rests(pre) (pre a tuple): new refs in *post, *rests. Most chunks start
+ * no pattern: then nothing is allocated (post is pre, rests the empty tuple). */
 static int matcher(PyObject *pre, PyObject **post, PyObject **rests) {
     Py_ssize_t n = PyTuple_GET_SIZE(pre), nf = 0, cap = 8;
-    match_t *found = PyMem_Malloc(cap * sizeof(match_t));
-    char *seen = PyMem_Calloc(n + 1, 1);
-    PyObject *rl = PyList_New(0), *out = NULL;
+    match_t small[8], *found = small;
+    char small_seen[64], *seen = NULL;
+    PyObject *rl = NULL, *out = NULL;
     *post = *rests = NULL;
-    if (!found || !seen) { PyErr_NoMemory(); goto fail; }
-    if (!rl) goto fail;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *tok = PyTuple_GET_ITEM(pre, i);
         Py_ssize_t tl = PyUnicode_GET_LENGTH(tok);
         if (tl && PyUnicode_IS_ASCII(tok) && !sieve_may(pattern_sieve, PyUnicode_1BYTE_DATA(tok), 0, tl)) continue;
         PyObject *pats = PyDict_GetItemWithError(patterns, tok);
         if (!pats) { if (PyErr_Occurred()) goto fail; continue; }
+        PyObject *tails_of = PyDict_GetItemWithError(pattern_tails, tok);
+        if (!tails_of) { if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyError, "pattern tails"); goto fail; }
         for (Py_ssize_t k = 0; k < PyList_GET_SIZE(pats); k++) {
             PyObject *pat = PyList_GET_ITEM(pats, k);
             int r = pattern_at(pre, i, pat);
             if (r < 0) goto fail;
             if (r == 1) {
                 if (nf == cap) {
-                    cap *= 2;
-                    match_t *g = PyMem_Realloc(found, cap * sizeof(match_t));
+                    match_t *g = PyMem_Malloc(2 * cap * sizeof(match_t));
                     if (!g) { PyErr_NoMemory(); goto fail; }
-                    found = g;
+                    memcpy(g, found, nf * sizeof(match_t));
+                    if (found != small) PyMem_Free(found);
+                    found = g; cap *= 2;
                 }
                 found[nf].start = i; found[nf].end = i + PyTuple_GET_SIZE(pat); nf++;
-            } else if (r == 2) {
-                PyObject *rest = PyTuple_GetSlice(pat, n - i, PyTuple_GET_SIZE(pat));
-                if (!rest || PyList_Append(rl, rest) < 0) { Py_XDECREF(rest); goto fail; }
-                Py_DECREF(rest);
+            } else if (r == 2) {   /* pat[n - i:], precomputed */
+                PyObject *rest = PyTuple_GET_ITEM(PyTuple_GET_ITEM(tails_of, k), n - i - 1);
+                if (!rl && !(rl = PyList_New(0))) goto fail;
+                if (PyList_Append(rl, rest) < 0) goto fail;
             }
         }
     }
-    *rests = PyList_AsTuple(rl);
-    if (!*rests) goto fail;
+    if (rl) { *rests = PyList_AsTuple(rl); if (!*rests) goto fail; }
+    else { Py_INCREF(empty_tuple); *rests = empty_tuple; }
     if (!nf) { Py_INCREF(pre); *post = pre; goto ok; }
+    seen = n + 1 <= (Py_ssize_t)sizeof(small_seen) ? small_seen : PyMem_Malloc(n + 1);
+    if (!seen) { PyErr_NoMemory(); goto fail; }
+    memset(seen, 0, n + 1);
     /* Python's stable sort by (len, -start), then reversed: longest first, then leftmost; equal keys (one
        span found twice) come out in reverse order of finding, which does not matter for equal spans */
     qsort(found, nf, sizeof(match_t), match_order);
@@ -485,10 +529,14 @@ static int matcher(PyObject *pre, PyObject **post, PyObject **rests) {
     *post = PyList_AsTuple(out);
     if (!*post) goto fail;
 ok:
-    Py_XDECREF(out); Py_DECREF(rl); PyMem_Free(found); PyMem_Free(seen);
+    Py_XDECREF(out); Py_XDECREF(rl);
+    if (found != small) PyMem_Free(found);
+    if (seen != small_seen) PyMem_Free(seen);
     return 0;
 fail:
-    Py_XDECREF(out); Py_XDECREF(rl); Py_CLEAR(*rests); Py_CLEAR(*post); PyMem_Free(found); PyMem_Free(seen);
+    Py_XDECREF(out); Py_XDECREF(rl); Py_CLEAR(*rests); Py_CLEAR(*post);
+    if (found != small) PyMem_Free(found);
+    if (seen != small_seen) PyMem_Free(seen);
     return -1;
 }
 
@@ -510,7 +558,7 @@ static PyObject *analyse_ascii(PyObject *chunk) {
         const unsigned char *ts = PyUnicode_1BYTE_DATA(t);
         Py_ssize_t tl = PyUnicode_GET_LENGTH(t), c;
         if (tl == 1 && (ts[0] == '!' || ts[0] == '.' || ts[0] == '?')) { kp[q] = 2; continue; }
-        for (c = 0; c < tl && in(PUNCT_P, ts[c]); c++) {}
+        for (c = 0; c < tl && IN(C_PUNCT_P, ts[c]); c++) {}
         kp[q] = tl && c == tl ? 1 : 0;
     }
     e = PyTuple_Pack(4, post, pre, rests, kinds);
@@ -519,12 +567,53 @@ done:
     return e;
 }
 
+static void untrack(PyObject *t);
+
+/* For each first token, each pattern's tails pat[1:], pat[2:], ...: the rests a chunk's entry holds, made once. */
+static PyObject *make_pattern_tails(PyObject *pt) {
+    PyObject *d = PyDict_New(), *k, *v;
+    Py_ssize_t pos = 0;
+    if (!d) return NULL;
+    while (PyDict_Next(pt, &pos, &k, &v)) {
+        if (!PyList_Check(v)) { PyErr_SetString(PyExc_TypeError, "patterns: a list per first token"); goto fail; }
+        PyObject *per = PyTuple_New(PyList_GET_SIZE(v));
+        if (!per) goto fail;
+        for (Py_ssize_t q = 0; q < PyList_GET_SIZE(v); q++) {
+            PyObject *pat = PyList_GET_ITEM(v, q);
+            if (!PyTuple_Check(pat)) {
+                Py_DECREF(per);
+                PyErr_SetString(PyExc_TypeError, "a pattern is a tuple");
+                goto fail;
+            }
+            Py_ssize_t m = PyTuple_GET_SIZE(pat);
+            PyObject *tl = PyTuple_New(m > 1 ? m - 1 : 0);
+            if (!tl) { Py_DECREF(per); goto fail; }
+            PyTuple_SET_ITEM(per, q, tl);
+            for (Py_ssize_t j = 1; j < m; j++) {
+                PyObject *t = PyTuple_GetSlice(pat, j, m);
+                if (!t) { Py_DECREF(per); goto fail; }
+                untrack(t);
+                PyTuple_SET_ITEM(tl, j - 1, t);
+            }
+        }
+        if (PyDict_SetItem(d, k, per) < 0) { Py_DECREF(per); goto fail; }
+        Py_DECREF(per);
+    }
+    return d;
+fail:
+    Py_DECREF(d);
+    return NULL;
+}
+
 static PyObject *configure_rules(PyObject *self, PyObject *args) {
     PyObject *sp, *pt, *um;
     if (!PyArg_ParseTuple(args, "O!O!O", &PyDict_Type, &sp, &PyDict_Type, &pt, &um)) return NULL;
     if (sieve_fill(special_sieve, sp) < 0 || sieve_fill(pattern_sieve, pt) < 0) return NULL;
+    PyObject *tl = make_pattern_tails(pt);
+    if (!tl) return NULL;
     Py_INCREF(sp); Py_INCREF(pt); Py_INCREF(um);
-    Py_XSETREF(specials, sp); Py_XSETREF(patterns, pt); Py_XSETREF(url_match, um);
+    Py_XSETREF(specials, sp); Py_XSETREF(patterns, pt); Py_XSETREF(url_match, um); Py_XSETREF(pattern_tails, tl);
+    table_clear();   /* entries made under the old rules go */
     Py_RETURN_NONE;
 }
 
@@ -556,9 +645,6 @@ static PyObject *get_entry(PyObject *text, int kind, const void *data, Py_ssize_
     if (e) { Py_INCREF(e); return e; }
     PyObject *chunk = PyUnicode_Substring(text, start, end);
     if (!chunk) return NULL;
-    e = PyDict_GetItemWithError(cache, chunk);
-    if (e) { table_put(h, chunk, e); Py_INCREF(e); Py_DECREF(chunk); return e; }
-    if (PyErr_Occurred()) { Py_DECREF(chunk); return NULL; }
     int letters = 1, digits = 1;
     for (Py_ssize_t i = start; i < end && (letters || digits); i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
@@ -636,8 +722,7 @@ static PyObject *get_entry(PyObject *text, int kind, const void *data, Py_ssize_
         if (!e || check_entry(e) < 0) { Py_XDECREF(e); Py_DECREF(chunk); return NULL; }
     }
     untrack_entry(e);
-    if (PyDict_GET_SIZE(cache) >= cache_max) { PyDict_Clear(cache); table_clear(); }
-    if (PyDict_SetItem(cache, chunk, e) < 0) { Py_DECREF(e); Py_DECREF(chunk); return NULL; }
+    if (slot_count >= cache_max) table_clear();   /* bounded like spaCy's cache: only speed depends on it */
     table_put(h, chunk, e);
     Py_DECREF(chunk);
     return e;
@@ -694,6 +779,17 @@ static int load(PyObject *text, chunk_t **out, Py_ssize_t *count) {
             s = i;
             unsigned long long hh = 14695981039346656037ULL;
             while (i < len && !space1[b[i]]) { hh = (hh ^ b[i]) * 1099511628211ULL; i++; }
+            hh ^= hh >> 29;
+            h = (Py_hash_t)hh;
+        } else if (kind == PyUnicode_2BYTE_KIND) {   /* most other texts (a curly quote or a dash): the same */
+            const Py_UCS2 *b = data;
+#define SPACE2(c) ((c) < 256 ? space1[(c)] : Py_UNICODE_ISSPACE(c))
+            while (i < len && SPACE2(b[i])) i++;
+            if (i >= len) break;
+            s = i;
+            unsigned long long hh = 14695981039346656037ULL;
+            while (i < len && !SPACE2(b[i])) { hh = (hh ^ b[i]) * 1099511628211ULL; i++; }
+#undef SPACE2
             hh ^= hh >> 29;
             h = (Py_hash_t)hh;
         } else {
@@ -775,7 +871,7 @@ static void unload(chunk_t *ch, Py_ssize_t n) {
 
 static PyObject *words(PyObject *self, PyObject *text) {
     if (!PyUnicode_Check(text)) { PyErr_SetString(PyExc_TypeError, "text must be a str"); return NULL; }
-    if (!cache) { PyErr_SetString(PyExc_RuntimeError, "_wordsplit is not configured"); return NULL; }
+    if (!miss_fn) { PyErr_SetString(PyExc_RuntimeError, "_wordsplit is not configured"); return NULL; }
     chunk_t *ch = NULL;
     Py_ssize_t n = 0, total = 0, grouped = 0;
     if (load(text, &ch, &n) < 0) { unload(ch, n); return NULL; }
@@ -808,12 +904,16 @@ static PyObject *words(PyObject *self, PyObject *text) {
         k = ch[k].group;
     }
     unload(ch, n);
+    /* A list of str can be in no reference cycle (words.py keeps it, unmutated, in a memo of the last few
+       thousand texts): the cyclic GC need not walk its ~500 items in every collection it survives, which was
+       most of the collections' time in a chain. */
+    PyObject_GC_UnTrack(list);
     return list;
 }
 
 static PyObject *sentences(PyObject *self, PyObject *text) {
     if (!PyUnicode_Check(text)) { PyErr_SetString(PyExc_TypeError, "text must be a str"); return NULL; }
-    if (!cache) { PyErr_SetString(PyExc_RuntimeError, "_wordsplit is not configured"); return NULL; }
+    if (!miss_fn) { PyErr_SetString(PyExc_RuntimeError, "_wordsplit is not configured"); return NULL; }
     chunk_t *ch = NULL;
     Py_ssize_t n = 0;
     if (load(text, &ch, &n) < 0) { unload(ch, n); return NULL; }
@@ -844,7 +944,8 @@ static PyObject *sentences(PyObject *self, PyObject *text) {
 }
 
 static PyMethodDef methods[] = {
-    {"configure", configure, METH_VARARGS, "(cache, blocked, miss, group, tails, cache_max)"},
+    {"configure", configure, METH_VARARGS, "(blocked, miss, group, tails, cache_max); empties the cache"},
+    {"entries", entries, METH_NOARGS, "a new dict of the cached chunks and their entries (for tests)"},
     {"configure_rules", configure_rules, METH_VARARGS, "(specials, patterns, url_match): the cold path's rules"},
     {"analyse", analyse, METH_O, "chunk -> its cache entry from the C rules, or None where they leave it to Python"},
     {"words", words, METH_O, "text -> word tokens (datatrove's word_tokenize)"},
@@ -855,6 +956,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_wordsplit", NULL, -1, methods};
 
 PyMODINIT_FUNC PyInit__wordsplit(void) {
+    fill_classes();
     for (int c = 0; c < 256; c++) space1[c] = Py_UNICODE_ISSPACE(c) ? 1 : 0;
     zero_kind = PyBytes_FromStringAndSize("\0", 1);
     empty_tuple = PyTuple_New(0);

@@ -448,8 +448,6 @@ def _kernel_group(pre: list[str], space_after: list[bool]) -> tuple[tuple[str, .
     return toks, bytes(_punct_kind(t) for t in toks)
 
 
-_kernel_cache: dict[str, tuple] = {}   # the kernel's chunk -> (post, pre, rests, kinds)
-
 # Suffix characters the kernel splits off a letters-only or digits-only core itself (see _wordsplit.c).
 _KERNEL_TAILS = ",;:)!?."
 
@@ -464,9 +462,10 @@ def _kernel_tails() -> dict[str, tuple]:
 
 
 def _configure_kernel() -> None:
+    """(Re)start the kernel with these rules; its chunk cache (chunk -> (post, pre, rests, kinds), bounded by
+    ``_CACHE_MAX``) lives in C, ``_wordsplit.entries()`` copies it."""
     blocked = frozenset(_SPECIALS) | frozenset(_matcher_patterns())
-    _kernel_cache.clear()
-    _wordsplit.configure(_kernel_cache, blocked, _kernel_entry, _kernel_group, _kernel_tails(), _CACHE_MAX)
+    _wordsplit.configure(blocked, _kernel_entry, _kernel_group, _kernel_tails(), _CACHE_MAX)
     # the cold path for ASCII chunks (the rules' ASCII tables in C; tests/filters/test_wordsplit.py)
     _wordsplit.configure_rules(_SPECIALS, _matcher_patterns(), _url_match)
 
