@@ -5,12 +5,19 @@ unigram model), a third supplies human calibration windows, the rest trains an u
 generator whose samples show what machine text looks like to the reference model. Features per text:
 mean and spread of the reference log-probability, how much context helps (trigram minus unigram log-prob)
 and vocabulary richness (Herdan's C). Per length bucket a Fisher discriminant turns them into one score; its
-human-null mean and spread give a one-sided z and p-value. It fires only when p <= ``p_fire`` AND the score
-is above every human calibration window of that bucket by a margin, so the false-positive rate is bounded by the
-calibration itself, not by a Gaussian assumption alone. Text the reference model memorised scores *more*
-human, never less, so tagging the reference corpus itself cannot trip it.
+human-null median and upper semi-deviation give a one-sided z and p-value (the tagger's strength).
 
-Its power against real foreign generators is unknown until measured: ``roc`` reports it on labelled text.
+The firing rule (``fire_threshold``): per bucket, with n human calibration scores and the target false-positive
+rate a = ``target_fpr``, the threshold is the k-th smallest human score, k = ceil((n + 1)(1 - a)) (split-conformal:
+a fresh human text exchangeable with the calibration windows exceeds it with probability <= a), and a text
+fires when its score is above it. A calibration too small to resolve a (k > n, i.e. n < 1/a - 1: 499 windows
+at 0.002) falls back to the extreme-value rule: p <= ``p_fire`` AND above every human window by ``fire_margin``
+upper semi-deviations, whose false-positive rate is far below a but unmeasured. Text the reference model
+memorised scores *more* human, never less, so tagging the reference corpus itself cannot trip it.
+
+It is one-sided: it flags text *less* predictable to the trigram model than human text, so neither LM text (more
+predictable) nor word salad chained from human n-grams (locally as predictable as human text) is its target;
+``benchmarks/bench_neural_tagging.py`` measures both.
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ class BucketCalibration:
     n_human: int
     n_synthetic: int
     auc: float  # in-sample, on the calibration windows (the benchmark measures it out of sample)
+    threshold: float | None = None  # the human quantile the rule fires above; None: too few windows (fallback)
 
 
 @dataclass(frozen=True)
@@ -133,7 +141,10 @@ class StatDetector:
     # -- fitting ------------------------------------------------------------------------------------
     @classmethod
     def fit(cls, reference: Sequence[str], config: DetectorConfig = DetectorConfig(),
-            per_bucket: int = 150) -> "StatDetector":
+            per_bucket: int = 150, human_per_bucket: int | None = None) -> "StatDetector":
+        """``per_bucket`` human windows per bucket (and half as many stand-in samples) fit the discriminant;
+        ``human_per_bucket`` (default: the same) human windows calibrate it, enough to resolve ``target_fpr``
+        only from 1/target_fpr - 1 on."""
         docs = _hash_order([t for t in reference if len(t.split()) >= BUCKET_EDGES[0]], config.seed)
         if len(docs) < 20:
             raise ValueError(f"detector calibration needs at least 20 reference texts of {BUCKET_EDGES[0]}+ "
@@ -149,20 +160,20 @@ class StatDetector:
         gen_prompts = [whitespace_tokens(t)[:8] for t in part_c]
         for b in range(len(BUCKET_EDGES) - 1):
             lo, hi = BUCKET_EDGES[b], BUCKET_EDGES[b + 1]
-            human = _windows(human_words, lo, hi, per_bucket, rng)
+            human = _windows(human_words, lo, hi, max(per_bucket, human_per_bucket or 0), rng)
             if len(human) < 10:
                 continue
             synth = [join_tokens(gen.sample(gen_prompts[j % len(gen_prompts)], int(rng.integers(lo, min(hi, 1500))),
                                      [config.seed, b, j])) for j in range(per_bucket // 2)]
             fh, fs = detector.features(human), detector.features(synth)
-            w = _signed_fisher(fh, fs)
+            w = _signed_fisher(fh[:per_bucket], fs)
             if not w.any():
                 continue
             sh, ss = fh @ w, fs @ w
             centre, upper_scale = _upper_null(sh)
             detector.buckets[b] = BucketCalibration(
                 tuple(float(x) for x in w), centre, upper_scale, float(sh.max()),
-                len(human), len(synth), _auc(sh, ss))
+                len(human), len(synth), _auc(sh, ss), fire_threshold(sh, config.target_fpr))
         if not detector.buckets:
             raise ValueError("reference text too short to calibrate any length bucket")
         return detector
@@ -201,12 +212,29 @@ class StatDetector:
         cal = self.buckets[b]
         z = (s - cal.mean) / cal.std
         p = 0.5 * math.erfc(z / math.sqrt(2.0))
-        fired = p <= self.config.p_fire and s > cal.max_human + self.config.fire_margin * cal.std
+        if cal.threshold is not None:
+            fired = s > cal.threshold
+        else:
+            fired = p <= self.config.p_fire and s > cal.max_human + self.config.fire_margin * cal.std
         return DetectorScore(b, z, p, bool(fired))
 
     def report(self) -> dict:
-        return {bucket_name(b): {"n_human": c.n_human, "n_synthetic": c.n_synthetic, "auc_in_sample": round(c.auc, 4)}
+        return {bucket_name(b): {"n_human": c.n_human, "n_synthetic": c.n_synthetic, "auc_in_sample": round(c.auc, 4),
+                                 "rule": "extreme" if c.threshold is None else "quantile"}
                 for b, c in sorted(self.buckets.items())}
+
+
+def fire_threshold(human: np.ndarray, alpha: float, upper: bool = True) -> float | None:
+    """The split-conformal (1 - ``alpha``) quantile of the human calibration scores: the k-th smallest,
+    k = ceil((n + 1)(1 - alpha)), so that a fresh human score lands above it with probability <= alpha
+    (``upper=False``: the mirror, the k-th largest, for a lower tail). None when k > n: n scores cannot
+    resolve alpha, and the caller falls back to a rule beyond all of them."""
+    n = len(human)
+    k = math.ceil((n + 1) * (1.0 - alpha) - 1e-9)  # the slack absorbs (n + 1) * (1 - alpha)'s rounding
+    if k > n or n == 0:
+        return None
+    ordered = np.sort(np.asarray(human, dtype=float))
+    return float(ordered[k - 1] if upper else ordered[n - k])
 
 
 def calibrated_bucket(buckets, n_split: int) -> int | None:

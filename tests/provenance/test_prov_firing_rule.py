@@ -1,0 +1,91 @@
+"""The detectors' firing rule: fire above the split-conformal human quantile for ``target_fpr`` (the LM detector:
+half of it on each side), or, where a bucket has too few calibration windows to resolve it, the extreme-value
+rule. Hand-checkable inputs; no language model."""
+
+import math
+
+import numpy as np
+import pytest
+
+from biomass.config.provenance import DetectorConfig
+from biomass.provenance.detector import BucketCalibration, StatDetector, fire_threshold
+from biomass.provenance.lm_detector import LMBucketCalibration, LMDetector
+
+
+def test_threshold_is_the_conformal_order_statistic():
+    scores = np.arange(1.0, 1000.0)[::-1]  # 999 scores, 1..999, unsorted on purpose
+    assert fire_threshold(scores, 0.002) == 998.0  # k = ceil(1000 * 0.998) = 998: above the second largest
+    assert fire_threshold(scores, 0.001) == 999.0  # k = 999: above the largest
+    assert fire_threshold(scores, 0.001, upper=False) == 1.0  # the mirror: below the smallest
+    assert fire_threshold(scores, 0.01, upper=False) == 10.0  # k = 990: the 990th largest is 10
+    assert fire_threshold(np.arange(1.0, 20.0), 0.1) == 18.0  # n = 19: k = ceil(20 * 0.9) = 18
+    assert fire_threshold(np.arange(499.0), 0.002) == 498.0  # n = 499 is the least that resolves 0.002 ...
+    assert fire_threshold(np.arange(498.0), 0.002) is None  # ... one fewer cannot
+    assert fire_threshold(np.zeros(0), 0.5) is None
+
+
+def test_threshold_holds_its_false_positive_rate_on_fresh_draws():
+    """Exchangeable human scores: a fresh one lands above the threshold with probability <= alpha; averaged over
+    many calibrations the measured rate is within noise of alpha and not above it by more."""
+    rng = np.random.default_rng(4)
+    alpha, rates = 0.01, []
+    for _ in range(40):
+        t = fire_threshold(rng.standard_t(3, 999), alpha)
+        rates.append(np.mean(rng.standard_t(3, 20_000) > t))
+    assert 0.006 < np.mean(rates) <= alpha + 0.001
+
+
+def _stat(threshold):
+    cal = BucketCalibration((1.0, 0.0, 0.0, 0.0), mean=0.0, std=1.0, max_human=5.0, n_human=999, n_synthetic=10,
+                            auc=0.9, threshold=threshold)
+    return StatDetector(None, None, {0: cal}, DetectorConfig())
+
+
+def test_ngram_rule_fires_above_the_quantile_even_at_a_modest_p():
+    det = _stat(2.0)
+    s = det._judge(60, 0, 2.5)
+    assert s.fired and s.p == pytest.approx(0.5 * math.erfc(2.5 / math.sqrt(2)))  # p ~ 0.006, far above p_fire
+    assert not det._judge(60, 0, 1.99).fired
+    assert not det._judge(40, 0, 9.0).fired  # under min_words: not judged
+
+
+def test_ngram_rule_falls_back_to_the_extreme_value_rule():
+    det = _stat(None)
+    assert not det._judge(60, 0, 5.9).fired  # above the human max, but not by one semi-deviation
+    assert det._judge(60, 0, 6.1).fired  # max + margin, and p = P(Z > 6.1) ~ 5e-10 <= 1e-6
+    low_p = StatDetector(None, None, det.buckets, DetectorConfig(p_fire=1e-12))
+    assert not low_p._judge(60, 0, 6.1).fired  # p ~ 5e-10 is not <= 1e-12
+
+
+def _lm(above, below):
+    cal = LMBucketCalibration(centre=0.0, upper=1.0, lower=2.0, max_human=3.0, min_human=-6.0, n_human=999,
+                              fire_above=above, fire_below=below)
+    return LMDetector(None, {0: cal}, DetectorConfig(kind="lm"))
+
+
+def test_lm_rule_is_two_sided_at_the_quantiles():
+    det = _lm(2.0, -4.0)
+    hi, lo = det._judge(0, 2.1), det._judge(0, -4.1)
+    assert hi.fired and hi.z > 0 and lo.fired and lo.z < 0
+    assert lo.z == pytest.approx(-4.1 / 2.0)  # the lower side's own semi-deviation
+    assert not det._judge(0, 1.9).fired and not det._judge(0, -3.9).fired and not det._judge(0, 0.0).fired
+
+
+def test_lm_rule_falls_back_per_side():
+    det = _lm(2.0, None)  # the upper side resolved, the lower not
+    assert det._judge(0, 2.1).fired
+    assert not det._judge(0, -7.0).fired  # below min_human but not by a lower semi-deviation (2.0)
+    assert det._judge(0, -14.0).fired  # beyond min - 2.0 and two-sided p = 2 P(Z > 7) ~ 3e-12
+
+
+def test_calibration_picks_the_rule_by_window_count(human_docs):
+    """A default fit (150 windows a bucket) keeps the extreme-value rule; with enough windows for target_fpr the
+    stored threshold is the conformal quantile of the bucket's own calibration scores."""
+    small = StatDetector.fit(human_docs[80:200], DetectorConfig(), per_bucket=80)
+    assert all(c.threshold is None for c in small.buckets.values())
+    cfg = DetectorConfig(target_fpr=0.02)
+    det = StatDetector.fit(human_docs[80:200], cfg, per_bucket=80, human_per_bucket=300)
+    assert det.buckets and all(c.threshold is not None and c.n_human >= 49 for c in det.buckets.values())
+    assert {r["rule"] for r in det.report().values()} == {"quantile"}
+    assert det.buckets[0].n_human == 300
+    assert det.buckets[0].threshold <= det.buckets[0].max_human
