@@ -1,5 +1,5 @@
-"""The detectors' firing rule: fire above the split-conformal human quantile for ``target_fpr`` (the LM detector:
-half of it on each side), or, where a bucket has too few calibration windows to resolve it, the extreme-value
+"""The detectors' firing rule: fire beyond the human calibration score that leaves at most ``target_fpr`` of human
+text beyond it with 95% confidence (the LM detector: half of it on each side), or, where a bucket has too few calibration windows to resolve it, the extreme-value
 rule. Hand-checkable inputs; no language model."""
 
 import math
@@ -12,27 +12,37 @@ from biomass.provenance.detector import BucketCalibration, StatDetector, fire_th
 from biomass.provenance.lm_detector import LMBucketCalibration, LMDetector
 
 
-def test_threshold_is_the_conformal_order_statistic():
-    scores = np.arange(1.0, 1000.0)[::-1]  # 999 scores, 1..999, unsorted on purpose
-    assert fire_threshold(scores, 0.002) == 998.0  # k = ceil(1000 * 0.998) = 998: above the second largest
-    assert fire_threshold(scores, 0.001) == 999.0  # k = 999: above the largest
-    assert fire_threshold(scores, 0.001, upper=False) == 1.0  # the mirror: below the smallest
-    assert fire_threshold(scores, 0.01, upper=False) == 10.0  # k = 990: the 990th largest is 10
-    assert fire_threshold(np.arange(1.0, 20.0), 0.1) == 18.0  # n = 19: k = ceil(20 * 0.9) = 18
-    assert fire_threshold(np.arange(499.0), 0.002) == 498.0  # n = 499 is the least that resolves 0.002 ...
-    assert fire_threshold(np.arange(498.0), 0.002) is None  # ... one fewer cannot
+def test_threshold_is_the_most_extreme_scores_that_the_count_allows():
+    scores = np.arange(1.0, 3201.0)[::-1]  # 3,200 scores, 1..3200, unsorted on purpose
+    # P(Binomial(1497, 0.002) = 0) = 0.998 ** 1497 = 0.0499 <= 0.05: the largest of 1,497 scores shows 0.002 ...
+    assert 0.998 ** 1497 <= 0.05 < 0.998 ** 1496
+    assert fire_threshold(scores[-1497:], 0.002) == 1497.0
+    assert fire_threshold(scores[-1496:], 0.002) is None  # ... of 1,496 it cannot
+    assert fire_threshold(scores[-1497:], 0.002, upper=False) == 1.0  # the mirror: below the smallest
+    assert fire_threshold(scores[-3146:], 0.002) == 3144.0  # j = 3: above the third largest
+    assert fire_threshold(scores[-3146:], 0.002, upper=False) == 3.0
+    assert fire_threshold(scores, 0.5, confidence=0.5) == 1601.0  # the median of 3,200 (j = 1,600)
     assert fire_threshold(np.zeros(0), 0.5) is None
 
 
-def test_threshold_holds_its_false_positive_rate_on_fresh_draws():
-    """Exchangeable human scores: a fresh one lands above the threshold with probability <= alpha; averaged over
-    many calibrations the measured rate is within noise of alpha and not above it by more."""
+def test_the_count_is_the_binomial_quantile():
+    from scipy.stats import binom
+
+    for n, alpha in [(1497, 0.002), (3146, 0.002), (5000, 0.001), (999, 0.01), (40, 0.2)]:
+        j = fire_threshold(np.arange(float(n)), alpha)
+        j = 0 if j is None else n - int(j)  # scores 0..n-1: the j-th largest is n - j
+        assert binom.cdf(j - 1, n, alpha) <= 0.05 < binom.cdf(j, n, alpha), (n, alpha, j)
+
+
+def test_threshold_leaves_at_most_alpha_above_it_in_most_calibrations():
+    """Human scores ~ N(0, 1): each calibration's true false-positive rate is P(Z > threshold), exactly. It exceeds
+    alpha in at most ~5% of calibrations (95% confidence), so its average sits below alpha."""
     rng = np.random.default_rng(4)
-    alpha, rates = 0.01, []
-    for _ in range(40):
-        t = fire_threshold(rng.standard_t(3, 999), alpha)
-        rates.append(np.mean(rng.standard_t(3, 20_000) > t))
-    assert 0.006 < np.mean(rates) <= alpha + 0.001
+    alpha = 0.01
+    rates = np.array([0.5 * math.erfc(fire_threshold(rng.standard_normal(1000), alpha) / math.sqrt(2))
+                      for _ in range(300)])
+    assert np.mean(rates > alpha) <= 0.09
+    assert 0.003 < np.mean(rates) < alpha
 
 
 def _stat(threshold):
@@ -80,12 +90,14 @@ def test_lm_rule_falls_back_per_side():
 
 def test_calibration_picks_the_rule_by_window_count(human_docs):
     """A default fit (150 windows a bucket) keeps the extreme-value rule; with enough windows for target_fpr the
-    stored threshold is the conformal quantile of the bucket's own calibration scores."""
+    stored threshold is ``fire_threshold`` of the bucket's own calibration scores."""
     small = StatDetector.fit(human_docs[80:200], DetectorConfig(), per_bucket=80)
     assert all(c.threshold is None for c in small.buckets.values())
-    cfg = DetectorConfig(target_fpr=0.02)
+    cfg = DetectorConfig(target_fpr=0.02)  # 0.98 ** 149 < 0.05 <= 0.98 ** 148: 149 windows are enough
     det = StatDetector.fit(human_docs[80:200], cfg, per_bucket=80, human_per_bucket=300)
-    assert det.buckets and all(c.threshold is not None and c.n_human >= 49 for c in det.buckets.values())
-    assert {r["rule"] for r in det.report().values()} == {"quantile"}
     assert det.buckets[0].n_human == 300
+    for c in det.buckets.values():
+        assert (c.threshold is None) == (c.n_human < 149)
+    assert det.report()["50-99"]["rule"] == "quantile"
     assert det.buckets[0].threshold <= det.buckets[0].max_human
+

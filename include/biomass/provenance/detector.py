@@ -8,11 +8,12 @@ and vocabulary richness (Herdan's C). Per length bucket a Fisher discriminant tu
 human-null median and upper semi-deviation give a one-sided z and p-value (the tagger's strength).
 
 The firing rule (``fire_threshold``): per bucket, with n human calibration scores and the target false-positive
-rate a = ``target_fpr``, the threshold is the k-th smallest human score, k = ceil((n + 1)(1 - a)) (split-conformal:
-a fresh human text exchangeable with the calibration windows exceeds it with probability <= a), and a text
-fires when its score is above it. A calibration too small to resolve a (k > n, i.e. n < 1/a - 1: 499 windows
-at 0.002) falls back to the extreme-value rule: p <= ``p_fire`` AND above every human window by ``fire_margin``
-upper semi-deviations, whose false-positive rate is far below a but unmeasured. Text the reference model
+rate a = ``target_fpr``, a text fires when its score is above the j-th largest human score, j the largest count
+with P(Binomial(n, a) < j) <= 0.05, so that with 95% confidence over the calibration draw at most a of human
+text (exchangeable with the windows) lies above it; e.g. at a = 0.002 the largest of 1,497-2,370 windows, the
+2nd largest of 2,371-3,145. A calibration too small to show a (n < 1,497 at 0.002) falls back to the
+extreme-value rule: p <= ``p_fire`` AND above every human window by ``fire_margin`` upper semi-deviations,
+whose false-positive rate is far below a but unmeasured. Text the reference model
 memorised scores *more* human, never less, so tagging the reference corpus itself cannot trip it.
 
 It is one-sided: it flags text *less* predictable to the trigram model than human text, so neither LM text (more
@@ -64,7 +65,7 @@ class BucketCalibration:
     n_human: int
     n_synthetic: int
     auc: float  # in-sample, on the calibration windows (the benchmark measures it out of sample)
-    threshold: float | None = None  # the human quantile the rule fires above; None: too few windows (fallback)
+    threshold: float | None = None  # fire_threshold of the calibration scores; None: too few (extreme-value rule)
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,8 @@ class StatDetector:
     def fit(cls, reference: Sequence[str], config: DetectorConfig = DetectorConfig(),
             per_bucket: int = 150, human_per_bucket: int | None = None) -> "StatDetector":
         """``per_bucket`` human windows per bucket (and half as many stand-in samples) fit the discriminant;
-        ``human_per_bucket`` (default: the same) human windows calibrate it, enough to resolve ``target_fpr``
-        only from 1/target_fpr - 1 on."""
+        ``human_per_bucket`` (default: the same) human windows calibrate it; the quantile rule needs
+        log(0.05) / log(1 - target_fpr) of them (1,497 at 0.002), fewer keep the extreme-value rule."""
         docs = _hash_order([t for t in reference if len(t.split()) >= BUCKET_EDGES[0]], config.seed)
         if len(docs) < 20:
             raise ValueError(f"detector calibration needs at least 20 reference texts of {BUCKET_EDGES[0]}+ "
@@ -224,17 +225,30 @@ class StatDetector:
                 for b, c in sorted(self.buckets.items())}
 
 
-def fire_threshold(human: np.ndarray, alpha: float, upper: bool = True) -> float | None:
-    """The split-conformal (1 - ``alpha``) quantile of the human calibration scores: the k-th smallest,
-    k = ceil((n + 1)(1 - alpha)), so that a fresh human score lands above it with probability <= alpha
-    (``upper=False``: the mirror, the k-th largest, for a lower tail). None when k > n: n scores cannot
-    resolve alpha, and the caller falls back to a rule beyond all of them."""
+def fire_threshold(human: np.ndarray, alpha: float, upper: bool = True, confidence: float = 0.95) -> float | None:
+    """The threshold that, with probability >= ``confidence`` over the draw of the n human calibration scores,
+    leaves at most ``alpha`` of fresh human scores above it (``upper=False``: below it). It is the j-th largest
+    score (smallest), j the largest count with P(Binomial(n, alpha) < j) <= 1 - confidence: the share of human
+    scores beyond the j-th most extreme of n is Beta(j, n + 1 - j) distributed whatever their distribution
+    (order statistics). None when even j = 1 fails, i.e. (1 - alpha)^n > 1 - confidence (n < 1497 at alpha
+    0.002): n scores cannot show alpha, and the caller falls back to a rule beyond all of them."""
     n = len(human)
-    k = math.ceil((n + 1) * (1.0 - alpha) - 1e-9)  # the slack absorbs (n + 1) * (1 - alpha)'s rounding
-    if k > n or n == 0:
+    j = _extremes_allowed(n, alpha, 1.0 - confidence)
+    if j == 0:
         return None
     ordered = np.sort(np.asarray(human, dtype=float))
-    return float(ordered[k - 1] if upper else ordered[n - k])
+    return float(ordered[n - j] if upper else ordered[j - 1])
+
+
+def _extremes_allowed(n: int, alpha: float, delta: float) -> int:
+    """The largest j <= n with P(Binomial(n, alpha) <= j - 1) <= delta; 0 if there is none."""
+    log_a, log_q, cdf = math.log(alpha), math.log1p(-alpha), 0.0
+    for j in range(n + 1):
+        cdf += math.exp(math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * log_a
+                        + (n - j) * log_q)  # cdf = P(Binomial(n, alpha) <= j)
+        if cdf > delta:
+            return j
+    return n
 
 
 def calibrated_bucket(buckets, n_split: int) -> int | None:

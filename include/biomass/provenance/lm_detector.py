@@ -9,8 +9,9 @@ Text sampled from the scoring model itself has D ~ N(0, 1); text a model wrote w
 top-k, low temperature) sits above that; human text sits below it, further for longer texts, hence length buckets.
 Word salad (an n-gram chain) is far *less* predictable than human text, so the test is two-sided, each side at
 half the false-positive budget a = ``target_fpr``: per length bucket, a text fires when D is above the human
-calibration windows' split-conformal (1 - a/2) quantile or below their a/2 quantile (``detector.fire_threshold``:
-with n windows the k-th from each end, k = ceil((n + 1)(1 - a/2)); this needs n >= 2/a - 1, 999 windows at 0.002).
+calibration windows' upper threshold or below their lower one, each leaving at most a/2 of human text beyond it
+with 95% confidence (``detector.fire_threshold``: the j-th most extreme window on that side; it needs
+n >= 2,995 windows at a = 0.002).
 A side whose calibration is too small to resolve a/2 falls back to the extreme-value rule: beyond every window
 of the bucket by ``fire_margin`` semi-deviations and two-sided human-null p (median and semi-deviation of that
 side) <= ``p_fire``. Mean log-probability and mean log-rank are computed too and reported; they do not decide.
@@ -153,8 +154,8 @@ class LMBucketCalibration:
     max_human: float
     min_human: float
     n_human: int
-    fire_above: float | None = None  # the (1 - a/2) human quantile; None: too few windows (extreme-value rule)
-    fire_below: float | None = None  # the a/2 human quantile
+    fire_above: float | None = None  # leaves <= a/2 of human D above it; None: too few windows (extreme-value rule)
+    fire_below: float | None = None  # leaves <= a/2 below it
 
 
 def _semi_deviations(scores: np.ndarray) -> tuple[float, float, float]:
