@@ -131,7 +131,7 @@ def pool_split(docs: list[str], seed: int) -> dict[str, list[str]]:
     """Disjoint parts by a seeded hash; human_test is the largest, as the FPR bound needs its count."""
     order = sorted(docs, key=lambda t: hashlib.sha256(f"{seed}\x00{t}".encode()).digest())
     n = len(order)
-    cut = [0, int(n * 0.2), int(n * 0.4), int(n * 0.5), n]
+    cut = [0, int(n * 0.15), int(n * 0.55), int(n * 0.6), n]
     names = ["generator", "reference", "foreign", "human_test"]
     return {name: order[cut[i]:cut[i + 1]] for i, name in enumerate(names)}
 
@@ -157,7 +157,8 @@ def main() -> None:
                          "small: Python docs + Debian Reference, as the first run")
     ap.add_argument("--piece-chars", type=int, default=2000)
     ap.add_argument("--target-fpr", type=float, default=0.002)
-    ap.add_argument("--ng-cal", type=int, default=3000, help="human calibration windows per bucket (n-gram)")
+    ap.add_argument("--ng-cal", type=int, default=3000, help="human calibration windows per bucket (n-gram; the "
+                    "threshold uses the first from each calibration document, ~0.4 of the reference docs)")
     ap.add_argument("--no-lm", action="store_true", help="n-gram detector only (no neural extra needed)")
     ap.add_argument("--lm-docs", type=int, default=12, help="SmolLM2 documents generated (each cut per bucket)")
     ap.add_argument("--max-tokens", type=int, default=300, help="tokens SmolLM2 generates per document")
@@ -233,18 +234,19 @@ def main() -> None:
                           "words": [len(t.split()) for t in texts]}
 
     a = args.target_fpr
-    print(f"\nn-gram detector (one-sided), fires above the human calibration quantile for FPR {a} where its bucket "
-          f"has >= {math.ceil(1 / a - 1)} windows")
+    print(f"\nn-gram detector (one-sided): fires above the human calibration score that leaves <= {a} of human text "
+          f"above it with 95% confidence,\nwhere its bucket has >= {math.ceil(math.log(0.05) / math.log(1 - a))} "
+          f"calibration documents (rule 'quantile'), else p <= 1e-6 and beyond all of them (rule 'extreme')")
     print("FPR on held-out human text (one window per document), 95% one-sided Clopper-Pearson upper bound; "
           "TPR = share fired")
-    print(f"{'bucket':<9}{'rule':>9}{'n_cal':>7}{'n_h':>6}{'FP':>5}{'FPR':>8}{'FPR<=':>8}"
+    print(f"{'bucket':<9}{'rule':>9}{'n_docs':>7}{'n_h':>6}{'FP':>5}{'FPR':>8}{'FPR<=':>8}"
           + "".join(f"  | {p:<9}{'n':>5}{'TPR':>7}{'AUC':>6}" for p in ("smollm2", "salad", "own-ngram")))
     for lo, hi in BUCKETS:
         b = bname(lo, hi)
         cal = ng_det.buckets[ng_det._bucket(lo)]
         h = ng[("human", b)]
         fp, n = sum(h["fired"]), len(h["fired"])
-        line = (f"{b:<9}{'quantile' if cal.threshold is not None else 'extreme':>9}{cal.n_human:>7}{n:>6}{fp:>5}"
+        line = (f"{b:<9}{'quantile' if cal.threshold is not None else 'extreme':>9}{cal.n_docs:>7}{n:>6}{fp:>5}"
                 f"{fp / n:>8.4f}{cp_upper(fp, n):>8.4f}")
         for pop in ("smollm2", "salad", "own-ngram"):
             r = ng[pop, b]
@@ -303,16 +305,16 @@ def lm_part(args, parts, populations, ng_det, ng_time) -> None:
             results[pop, b] = {"n": len(texts), "feats": feats, "lm": [s.fired for s in lm_scores],
                                "lm_z": [s.z for s in lm_scores], "words": [len(t.split()) for t in texts]}
 
-    print(f"LM detector (two-sided, {a / 2} per side; quantile rule where a side has >= {math.ceil(2 / a - 1)} "
-          f"calibration windows, else the extreme-value rule)")
-    print(f"{'bucket':<9}{'n_cal':>7}{'n_h':>6}{'FP':>5}{'FPR':>8}{'FPR<=':>8}"
+    print(f"LM detector (two-sided, {a / 2} per side; quantile rule where a bucket has >= "
+          f"{math.ceil(math.log(0.05) / math.log(1 - a / 2))} calibration documents, else the extreme-value rule)")
+    print(f"{'bucket':<9}{'n_docs':>7}{'n_h':>6}{'FP':>5}{'FPR':>8}{'FPR<=':>8}"
           + "".join(f"  | {p:<9}{'n':>4}{'TPR':>7}{'AUC':>6}" for p in ("smollm2", "salad", "own-ngram")))
     for lo, hi in BUCKETS:
         b = bname(lo, hi)
         cal = lm_det.buckets[lm_det._bucket(lo)]
         h = results["human", b]
         fp, n = sum(h["lm"]), h["n"]
-        line = f"{b:<9}{cal.n_human:>7}{n:>6}{fp:>5}{fp / n:>8.4f}{cp_upper(fp, n):>8.4f}"
+        line = f"{b:<9}{cal.n_docs:>7}{n:>6}{fp:>5}{fp / n:>8.4f}{cp_upper(fp, n):>8.4f}"
         for pop in ("smollm2", "salad", "own-ngram"):
             r = results[pop, b]
             auc = roc_auc(np.abs(h["lm_z"]), np.abs(r["lm_z"]))

@@ -11,7 +11,7 @@ The firing rule (``fire_threshold``): per bucket, with n human calibration score
 rate a = ``target_fpr``, a text fires when its score is above the j-th largest human score, j the largest count
 with P(Binomial(n, a) < j) <= 0.05, so that with 95% confidence over the calibration draw at most a of human
 text (exchangeable with the windows) lies above it; e.g. at a = 0.002 the largest of 1,497-2,370 windows, the
-2nd largest of 2,371-3,145. A calibration too small to show a (n < 1,497 at 0.002) falls back to the
+2nd largest of 2,371-3,145; windows from distinct documents only, one each. A calibration too small to show a (n < 1,497 at 0.002) falls back to the
 extreme-value rule: p <= ``p_fire`` AND above every human window by ``fire_margin`` upper semi-deviations,
 whose false-positive rate is far below a but unmeasured. Text the reference model
 memorised scores *more* human, never less, so tagging the reference corpus itself cannot trip it.
@@ -66,6 +66,7 @@ class BucketCalibration:
     n_synthetic: int
     auc: float  # in-sample, on the calibration windows (the benchmark measures it out of sample)
     threshold: float | None = None  # fire_threshold of the calibration scores; None: too few (extreme-value rule)
+    n_docs: int = 0  # the calibration documents behind the threshold (one window each)
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ class StatDetector:
             synth = [join_tokens(gen.sample(gen_prompts[j % len(gen_prompts)], int(rng.integers(lo, min(hi, 1500))),
                                      [config.seed, b, j])) for j in range(per_bucket // 2)]
             fh, fs = detector.features(human), detector.features(synth)
+            n_docs = min(len(human), _one_per_document(human_words, lo))
             w = _signed_fisher(fh[:per_bucket], fs)
             if not w.any():
                 continue
@@ -174,7 +176,7 @@ class StatDetector:
             centre, upper_scale = _upper_null(sh)
             detector.buckets[b] = BucketCalibration(
                 tuple(float(x) for x in w), centre, upper_scale, float(sh.max()),
-                len(human), len(synth), _auc(sh, ss), fire_threshold(sh, config.target_fpr))
+                len(human), len(synth), _auc(sh, ss), fire_threshold(sh[:n_docs], config.target_fpr), n_docs)
         if not detector.buckets:
             raise ValueError("reference text too short to calibrate any length bucket")
         return detector
@@ -221,7 +223,7 @@ class StatDetector:
 
     def report(self) -> dict:
         return {bucket_name(b): {"n_human": c.n_human, "n_synthetic": c.n_synthetic, "auc_in_sample": round(c.auc, 4),
-                                 "rule": "extreme" if c.threshold is None else "quantile"}
+                                 "rule": "extreme" if c.threshold is None else "quantile", "n_docs": c.n_docs}
                 for b, c in sorted(self.buckets.items())}
 
 
@@ -293,8 +295,16 @@ def _signed_fisher(fh: np.ndarray, fs: np.ndarray) -> np.ndarray:
     return np.zeros(len(diff))
 
 
+def _one_per_document(docs: list[list[str]], lo: int) -> int:
+    """How many of ``_windows``' first windows come from distinct documents (its first round). Only those set
+    the firing threshold: windows of one document are not independent (a code listing gives several extreme
+    ones), so counting them all would claim a tail the calibration has not seen."""
+    return sum(len(d) >= lo for d in docs)
+
+
 def _windows(docs: list[list[str]], lo: int, hi: int, count: int, rng: np.random.Generator) -> list[str]:
-    """Up to ``count`` human windows with lengths in [lo, hi), several per long document if needed."""
+    """Up to ``count`` human windows with lengths in [lo, hi), one per document first (in order), then more
+    rounds over the long documents if needed."""
     out: list[str] = []
     eligible = [d for d in docs if len(d) >= lo]
     if not eligible:

@@ -33,8 +33,8 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from biomass.config.provenance import DetectorConfig
-from biomass.provenance.detector import (BUCKET_EDGES, DetectorScore, _auc, _hash_order, _windows, bucket_name,
-                                         calibrated_bucket, fire_threshold)
+from biomass.provenance.detector import (BUCKET_EDGES, DetectorScore, _auc, _hash_order, _one_per_document, _windows,
+                                         bucket_name, calibrated_bucket, fire_threshold)
 from biomass.lm.tokenize import TokenBatch, join_tokens, whitespace_tokens
 
 FEATURES = ("discrepancy", "mean_logp", "mean_log_rank")
@@ -156,6 +156,7 @@ class LMBucketCalibration:
     n_human: int
     fire_above: float | None = None  # leaves <= a/2 of human D above it; None: too few windows (extreme-value rule)
     fire_below: float | None = None  # leaves <= a/2 below it
+    n_docs: int = 0  # the calibration documents behind both (one window each)
 
 
 def _semi_deviations(scores: np.ndarray) -> tuple[float, float, float]:
@@ -199,11 +200,12 @@ class LMDetector:
             if len(human) < 10:
                 continue
             d = detector.features(human)[:, 0]
+            distinct = min(len(human), _one_per_document(human_words, BUCKET_EDGES[b]))  # they set the thresholds
             centre, upper, lower = _semi_deviations(d)
             half = config.target_fpr / 2
             detector.buckets[b] = LMBucketCalibration(centre, upper, lower, float(d.max()), float(d.min()),
-                                                      len(human), fire_threshold(d, half),
-                                                      fire_threshold(d, half, upper=False))
+                                                      len(human), fire_threshold(d[:distinct], half),
+                                                      fire_threshold(d[:distinct], half, upper=False), distinct)
         if not detector.buckets:
             raise ValueError("reference text too short to calibrate any length bucket")
         return detector
@@ -253,7 +255,7 @@ class LMDetector:
     def report(self) -> dict:
         return {bucket_name(b): {"n_human": c.n_human, "median_d": round(c.centre, 3),
                                  "human_range": [round(c.min_human, 3), round(c.max_human, 3)],
-                                 "fire_outside": [None if t is None else round(t, 3)
+                                 "n_docs": c.n_docs, "fire_outside": [None if t is None else round(t, 3)
                                                   for t in (c.fire_below, c.fire_above)]}
                 for b, c in sorted(self.buckets.items())}
 
