@@ -131,7 +131,7 @@ def pool_split(docs: list[str], seed: int) -> dict[str, list[str]]:
     """Disjoint parts by a seeded hash; human_test is the largest, as the FPR bound needs its count."""
     order = sorted(docs, key=lambda t: hashlib.sha256(f"{seed}\x00{t}".encode()).digest())
     n = len(order)
-    cut = [0, int(n * 0.15), int(n * 0.55), int(n * 0.6), n]
+    cut = [0, int(n * 0.1), int(n * 0.6), int(n * 0.65), n]
     names = ["generator", "reference", "foreign", "human_test"]
     return {name: order[cut[i]:cut[i + 1]] for i, name in enumerate(names)}
 
