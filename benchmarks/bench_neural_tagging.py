@@ -1,11 +1,12 @@
 """Text from generators we do not control: the LM detector (SmolLM2-135M as scorer) vs the n-gram detector.
 
-Real human text (Python 3.11 docs + Debian Reference HTML, else the committed fixture) is split by a seeded hash
-as in bench_tagging.py: "generator" trains our own n-gram generator, "reference" calibrates both detectors,
-"foreign" trains the word-salad chain and gives every generator its prompts, and "human_test" is held-out human
-text that no model and no calibration saw (SmolLM2 itself was trained on web text before these docs were
-chosen; we cannot rule out that it saw the Python docs, which would make human text look *more* machine-like
-to it and so can only inflate false positives, not hide them).
+Real human text (default: the experiment's pool of five Debian doc sources, pieces of ~2,000 characters; --pool small:
+Python 3.11 docs + Debian Reference as bench_tagging.py) is split by a seeded hash: "generator" trains our own n-gram
+generator, "reference" calibrates both detectors, "foreign" trains the word-salad chain and gives every generator
+its prompts, and "human_test" is held-out human text that no model and no calibration saw, one window per document
+and length bucket so its texts are independent draws (SmolLM2 itself was trained on web text before these docs
+were chosen; we cannot rule out that it saw some of them, which would make human text look *more* machine-like to
+it and so can only inflate false positives, not hide them).
 
 Three kinds of foreign text, each cut to lengths drawn uniformly inside each length bucket:
   * SmolLM2-135M-Instruct's own continuations of the prompts (llama.cpp, temperature 1.0 and the sampling
@@ -13,13 +14,14 @@ Three kinds of foreign text, each cut to lengths drawn uniformly inside each len
     .bench/ so a second run skips generation);
   * FAKE word salad: a word-bigram chain (maximum-likelihood successors, no smoothing) trained on "foreign";
   * our own Kneser-Ney trigram generator's output with the watermark switched off (as a stranger would see it).
-A text counts as detected when the detector *fires* (its own rule: calibrated p <= 1e-6 and beyond every human
-calibration window by a margin), the rule the tagger uses to say ``synthetic``. The human rows give the false
-positives of that rule; with n human texts per bucket, 0 false positives bounds the FPR at 3/n (95%).
+A text counts as detected when the detector *fires* (its own rule, the one the tagger uses to say ``synthetic``:
+beyond the human calibration score that leaves <= --target-fpr of human text beyond it with 95% confidence, see
+biomass.provenance.detector; too small a calibration keeps the extreme-value rule). The human rows give the false
+positives of that rule, with a one-sided 95% Clopper-Pearson upper bound. --no-lm: the n-gram detector only.
 
 Speed: both detectors score the same human test texts in the same run (the machine is shared: read ratios).
 
-Run: .venv/bin/python benchmarks/bench_neural_tagging.py [--quick] [--lm-docs N] [--human N] [--threads N]
+Run: .venv/bin/python benchmarks/bench_neural_tagging.py [--quick] [--no-lm] [--lm-human N] [--per-bucket N] [--threads N]
 """
 
 from __future__ import annotations
