@@ -271,10 +271,42 @@ def main() -> None:
         fp_ = ng_det.features(texts)
         print(f"  {pop:<10}" + "  ".join(f"{name} {roc_auc(fh[:, i], fp_[:, i]):.2f}"
                                          for i, name in enumerate(NG_FEATURES)))
+    second_statistic(parts["reference"], populations, ng_det, a, rng)
     print(f"(n-gram part: {time.perf_counter() - t_start:.0f}s so far)")
     if args.no_lm:
         return
     lm_part(args, parts, populations, ng_det, ng_time)
+
+
+def second_statistic(reference: list[str], populations, ng_det, a: float, rng: np.random.Generator) -> None:
+    """Measured, not built into the detector: the Fisher score at a/2 OR Herdan's C alone (the one feature that
+    separates the salad) at a/2, each thresholded by ``fire_threshold`` on one window per reference document that
+    the detector's trigram model did not train on (text it trained on scores more human: the threshold would sit low)."""
+    from biomass.provenance.detector import BUCKET_EDGES, _hash_order, fire_threshold
+
+    docs = _hash_order([t for t in reference if len(t.split()) >= BUCKET_EDGES[0]], ng_det.config.seed)
+    reference = docs[(len(docs) * 4) // 10:]  # StatDetector.fit trains its reference model on the first 40%
+    i_h = NG_FEATURES.index("herdan_c")
+    print(f"\nA second statistic (Fisher score OR Herdan's C, {a / 2} each, thresholds from one window per "
+          f"reference doc the trigram model did not train on):")
+    print(f"{'bucket':<9}{'n_cal':>6}{'n_h':>6}{'FP':>5}{'FPR<=':>8}  | salad TPR  own-ngram TPR")
+    for lo, hi in BUCKETS:
+        b = bname(lo, hi)
+        cal = one_window_each(reference, lo, hi, rng)
+        t_s = fire_threshold(np.array([s for _, s in ng_det.raw_scores(cal)]), a / 2)
+        t_h = fire_threshold(ng_det.features(cal)[:, i_h], a / 2)
+        if t_s is None or t_h is None:
+            print(f"{b:<9}{len(cal):>6}  too few calibration documents for {a / 2}")
+            continue
+
+        def fired(texts):
+            scores = np.array([s for _, s in ng_det.raw_scores(texts)])
+            return (scores > t_s) | (ng_det.features(texts)[:, i_h] > t_h)
+
+        h = fired(populations["human"][b])
+        fp = int(h.sum())
+        print(f"{b:<9}{len(cal):>6}{len(h):>6}{fp:>5}{cp_upper(fp, len(h)):>8.4f}  | "
+              f"{fired(populations['salad'][b]).mean():>9.3f}  {fired(populations['own-ngram'][b]).mean():>13.3f}")
 
 
 def lm_part(args, parts, populations, ng_det, ng_time) -> None:
