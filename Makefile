@@ -103,10 +103,16 @@ bench-tagging: venv bench-tagging-neural
 	$(BIN)/python benchmarks/bench_tagging.py
 
 # Foreign text (SmolLM2 output, word salad, our generator unwatermarked) vs the LM and n-gram detectors, by length
-# bucket, and their speed (issue 17; needs the neural extra, built once as for test-neural; ~15 min here).
+# bucket, and their speed (issue 17; needs the neural extra, built once as for test-neural; ~45 min here).
 .PHONY: bench-tagging-neural
 bench-tagging-neural: $(BIN)/.neural-installed
 	$(BIN)/python benchmarks/bench_neural_tagging.py
+
+# The same benchmark's n-gram part alone, no neural extra: the n-gram detector's FPR (Clopper-Pearson bound) and TPR
+# by length bucket on the experiment's human pool (apt-get install postgresql-doc-15 git-doc; ~1.5 min).
+.PHONY: bench-detector-fpr
+bench-detector-fpr: venv
+	$(BIN)/python benchmarks/bench_neural_tagging.py --no-lm
 
 # Regenerate samples/ from Debian's python3.11-doc and debian-reference-en (apt-get install them first).
 samples: venv

@@ -20,11 +20,12 @@ IO_ERROR = 4       # the operating system refused: disk full, permission denied,
 INTEGRITY = 5      # data does not match its recorded checksum or signature (corruption or tampering; verify)
 LOCKED = 6         # another run holds the lock on this data root / year; nothing was changed
 REVIEW_PENDING = 7  # the year waits for a reviewer's decision (review mode `required`); nothing was published
+UNAVAILABLE = 8    # a service the command depends on (the openai backend's server) kept failing; nothing was written
 INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
 MEANING = {OK: "ok", INTERNAL: "internal error", USAGE: "bad input or usage", CHECK_FAILED: "check failed",
            IO_ERROR: "I/O error", INTEGRITY: "integrity failure", LOCKED: "locked by another run",
-           REVIEW_PENDING: "waiting for review",
+           REVIEW_PENDING: "waiting for review", UNAVAILABLE: "service unavailable",
            INTERRUPTED: "interrupted"}
 
 # Classes that carry no ``exit_code`` attribute yet, by class name anywhere in their MRO.

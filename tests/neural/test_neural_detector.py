@@ -89,3 +89,19 @@ def test_separates_model_text_and_word_salad_from_human_text(detector, scorer, h
     # text but short of firing (p <= 1e-6); the benchmark measures firing rates at longer lengths.
     assert all(z < 0 for z in zs) and np.median(zs) < np.median(zh) - 2.0, (zs, zh)
     assert np.median(zm) > np.median(zh), (zm, zh)
+
+
+def test_the_quantile_rule_fires_on_salad_at_a_loose_target(scorer, human_docs):
+    """The firing rule with the real model: at target_fpr 0.2 (0.1 a side) 30 calibration documents a bucket
+    are enough for the quantile rule (0.9 ** 29 < 0.05), which fires on 130-word salad, below the human range,
+    while held-out human text fires at about the target rate (30 texts: loosely)."""
+    cfg = DetectorConfig(kind="lm", target_fpr=0.2, lm=LMDetectorConfig(max_tokens=128, per_bucket=30))
+    det = LMDetector.fit(human_docs[80:200], cfg, scorer=scorer)
+    cal = det.buckets[1]  # 100-199 words
+    assert cal.n_docs == 30 and cal.fire_below is not None and cal.fire_above is not None
+    assert cal.min_human <= cal.fire_below < cal.centre < cal.fire_above <= cal.max_human
+    human = [join_tokens(whitespace_tokens(d)[:130]) for d in human_docs[210:240] if len(whitespace_tokens(d)) >= 130]
+    fake = salad(human_docs[:80], 8, 130, seed=5)
+    sh, ss = det.score(human), det.score(fake)
+    assert all(s.z < 0 for s in ss) and sum(s.fired for s in ss) >= 6, [round(s.z, 2) for s in ss]
+    assert np.mean([s.fired for s in sh]) <= 0.35, [round(s.z, 2) for s in sh]

@@ -158,8 +158,34 @@ def test_refused_publish_and_gate_failure_carry_the_check_failed_code():
 
 def test_codes_are_distinct_and_documented_in_the_readme():
     codes = [exitcodes.OK, exitcodes.INTERNAL, exitcodes.USAGE, exitcodes.CHECK_FAILED, exitcodes.IO_ERROR,
-             exitcodes.INTEGRITY, exitcodes.LOCKED, exitcodes.REVIEW_PENDING, exitcodes.INTERRUPTED]
+             exitcodes.INTEGRITY, exitcodes.LOCKED, exitcodes.REVIEW_PENDING, exitcodes.UNAVAILABLE,
+             exitcodes.INTERRUPTED]
     assert len(set(codes)) == len(codes) == len(exitcodes.MEANING)
     readme = (REPO / "README.md").read_text()
     for code in codes:
         assert f"| {code} |" in readme, f"exit code {code} is missing from the README's table"
+
+
+def test_an_unreachable_generator_server_exits_unavailable_with_no_output(tmp_path, capsys, monkeypatch):
+    """The openai backend pointed at a loopback port where nothing listens: every attempt is refused, and the
+    command says so with its own code (the server may come back; it is neither a bug nor bad input)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    train = tmp_path / "train.parquet"
+    words = " ".join(f"w{i % 37}" for i in range(80))
+    pq.write_table(pa.table({"doc_id": [f"d{i}" for i in range(4)], "text": [words] * 4}), train)
+    config = tmp_path / "biomass.yaml"
+    config.write_text("data_root: data\nsynthesize:\n  backend: openai\n  openai_base_url: http://127.0.0.1:9/v1\n"
+                      "  openai_max_attempts: 2\n  openai_backoff_s: 0\n  openai_backoff_max_s: 0\n")
+    monkeypatch.delenv("BIOMASS_SIGNING_KEY", raising=False)
+    key = tmp_path / "keys" / "signing.pem"
+    assert main(["keygen", "--out", str(key)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "syn.parquet"
+    code = main(["synthesize", "--train", str(train), "--n", "2", "--seed", "1", "--out", str(out),
+                 "--config", str(config), "--key-file", str(key)])
+    err = capsys.readouterr().err
+    assert code == exitcodes.UNAVAILABLE == 8, err
+    assert "127.0.0.1:9" in err and "after 2 attempts" in err
+    assert not out.exists() and not list(tmp_path.glob(".syn.parquet*"))

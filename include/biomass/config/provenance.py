@@ -45,7 +45,10 @@ class DetectorConfig(StrictModel):
         "ngram", description="ngram: word n-gram features (fast, in the default pipeline); lm: a language model's "
                              "sampling discrepancy, two-sided (biomass.provenance.lm_detector; ~100x slower)")
     lm: LMDetectorConfig = LMDetectorConfig()
-    p_fire: float = Field(1e-6, description="fire when the calibrated human-null p-value is below this ...")
+    target_fpr: float = Field(0.002, gt=0, lt=1, description="fire above the human calibration quantile that "
+                              "leaves this share of human text above it, per length bucket (lm: half per side)")
+    p_fire: float = Field(1e-6, description="the strength scale's top; and where a bucket has too few calibration "
+                          "windows to resolve target_fpr, fire when the human-null p-value is below this ...")
     fire_margin: float = Field(1.0, description="... and the score exceeds the highest human calibration score "
                                                 "by this many upper semi-deviations")
     p_suspect: float = Field(1e-2, description="below this (and no other signal) origin is 'unknown'")

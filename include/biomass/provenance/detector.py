@@ -5,12 +5,20 @@ unigram model), a third supplies human calibration windows, the rest trains an u
 generator whose samples show what machine text looks like to the reference model. Features per text:
 mean and spread of the reference log-probability, how much context helps (trigram minus unigram log-prob)
 and vocabulary richness (Herdan's C). Per length bucket a Fisher discriminant turns them into one score; its
-human-null mean and spread give a one-sided z and p-value. It fires only when p <= ``p_fire`` AND the score
-is above every human calibration window of that bucket by a margin, so the false-positive rate is bounded by the
-calibration itself, not by a Gaussian assumption alone. Text the reference model memorised scores *more*
-human, never less, so tagging the reference corpus itself cannot trip it.
+human-null median and upper semi-deviation give a one-sided z and p-value (the tagger's strength).
 
-Its power against real foreign generators is unknown until measured: ``roc`` reports it on labelled text.
+The firing rule (``fire_threshold``): per bucket, with n human calibration scores and the target false-positive
+rate a = ``target_fpr``, a text fires when its score is above the j-th largest human score, j the largest count
+with P(Binomial(n, a) < j) <= 0.05, so that with 95% confidence over the calibration draw at most a of human
+text (exchangeable with the windows) lies above it; e.g. at a = 0.002 the largest of 1,497-2,370 windows, the
+2nd largest of 2,371-3,145; windows from distinct documents only, one each. A calibration too small to show a (n < 1,497 at 0.002) falls back to the
+extreme-value rule: p <= ``p_fire`` AND above every human window by ``fire_margin`` upper semi-deviations,
+whose false-positive rate is far below a but unmeasured. Text the reference model
+memorised scores *more* human, never less, so tagging the reference corpus itself cannot trip it.
+
+It is one-sided: it flags text *less* predictable to the trigram model than human text, so neither LM text (more
+predictable) nor word salad chained from human n-grams (locally as predictable as human text) is its target;
+``benchmarks/bench_neural_tagging.py`` measures both.
 """
 
 from __future__ import annotations
@@ -57,6 +65,8 @@ class BucketCalibration:
     n_human: int
     n_synthetic: int
     auc: float  # in-sample, on the calibration windows (the benchmark measures it out of sample)
+    threshold: float | None = None  # fire_threshold of the calibration scores; None: too few (extreme-value rule)
+    n_docs: int = 0  # the calibration documents behind the threshold (one window each)
 
 
 @dataclass(frozen=True)
@@ -133,7 +143,10 @@ class StatDetector:
     # -- fitting ------------------------------------------------------------------------------------
     @classmethod
     def fit(cls, reference: Sequence[str], config: DetectorConfig = DetectorConfig(),
-            per_bucket: int = 150) -> "StatDetector":
+            per_bucket: int = 150, human_per_bucket: int | None = None) -> "StatDetector":
+        """``per_bucket`` human windows per bucket (and half as many stand-in samples) fit the discriminant;
+        ``human_per_bucket`` (default: the same) human windows calibrate it; the quantile rule needs
+        log(0.05) / log(1 - target_fpr) of them (1,497 at 0.002), fewer keep the extreme-value rule."""
         docs = _hash_order([t for t in reference if len(t.split()) >= BUCKET_EDGES[0]], config.seed)
         if len(docs) < 20:
             raise ValueError(f"detector calibration needs at least 20 reference texts of {BUCKET_EDGES[0]}+ "
@@ -149,20 +162,21 @@ class StatDetector:
         gen_prompts = [whitespace_tokens(t)[:8] for t in part_c]
         for b in range(len(BUCKET_EDGES) - 1):
             lo, hi = BUCKET_EDGES[b], BUCKET_EDGES[b + 1]
-            human = _windows(human_words, lo, hi, per_bucket, rng)
+            human = _windows(human_words, lo, hi, max(per_bucket, human_per_bucket or 0), rng)
             if len(human) < 10:
                 continue
             synth = [join_tokens(gen.sample(gen_prompts[j % len(gen_prompts)], int(rng.integers(lo, min(hi, 1500))),
                                      [config.seed, b, j])) for j in range(per_bucket // 2)]
             fh, fs = detector.features(human), detector.features(synth)
-            w = _signed_fisher(fh, fs)
+            n_docs = min(len(human), _one_per_document(human_words, lo))
+            w = _signed_fisher(fh[:per_bucket], fs)
             if not w.any():
                 continue
             sh, ss = fh @ w, fs @ w
             centre, upper_scale = _upper_null(sh)
             detector.buckets[b] = BucketCalibration(
                 tuple(float(x) for x in w), centre, upper_scale, float(sh.max()),
-                len(human), len(synth), _auc(sh, ss))
+                len(human), len(synth), _auc(sh, ss), fire_threshold(sh[:n_docs], config.target_fpr), n_docs)
         if not detector.buckets:
             raise ValueError("reference text too short to calibrate any length bucket")
         return detector
@@ -201,12 +215,42 @@ class StatDetector:
         cal = self.buckets[b]
         z = (s - cal.mean) / cal.std
         p = 0.5 * math.erfc(z / math.sqrt(2.0))
-        fired = p <= self.config.p_fire and s > cal.max_human + self.config.fire_margin * cal.std
+        if cal.threshold is not None:
+            fired = s > cal.threshold
+        else:
+            fired = p <= self.config.p_fire and s > cal.max_human + self.config.fire_margin * cal.std
         return DetectorScore(b, z, p, bool(fired))
 
     def report(self) -> dict:
-        return {bucket_name(b): {"n_human": c.n_human, "n_synthetic": c.n_synthetic, "auc_in_sample": round(c.auc, 4)}
+        return {bucket_name(b): {"n_human": c.n_human, "n_synthetic": c.n_synthetic, "auc_in_sample": round(c.auc, 4),
+                                 "rule": "extreme" if c.threshold is None else "quantile", "n_docs": c.n_docs}
                 for b, c in sorted(self.buckets.items())}
+
+
+def fire_threshold(human: np.ndarray, alpha: float, upper: bool = True, confidence: float = 0.95) -> float | None:
+    """The threshold that, with probability >= ``confidence`` over the draw of the n human calibration scores,
+    leaves at most ``alpha`` of fresh human scores above it (``upper=False``: below it). It is the j-th largest
+    score (smallest), j the largest count with P(Binomial(n, alpha) < j) <= 1 - confidence: the share of human
+    scores beyond the j-th most extreme of n is Beta(j, n + 1 - j) distributed whatever their distribution
+    (order statistics). None when even j = 1 fails, i.e. (1 - alpha)^n > 1 - confidence (n < 1497 at alpha
+    0.002): n scores cannot show alpha, and the caller falls back to a rule beyond all of them."""
+    n = len(human)
+    j = _extremes_allowed(n, alpha, 1.0 - confidence)
+    if j == 0:
+        return None
+    ordered = np.sort(np.asarray(human, dtype=float))
+    return float(ordered[n - j] if upper else ordered[j - 1])
+
+
+def _extremes_allowed(n: int, alpha: float, delta: float) -> int:
+    """The largest j <= n with P(Binomial(n, alpha) <= j - 1) <= delta; 0 if there is none."""
+    log_a, log_q, cdf = math.log(alpha), math.log1p(-alpha), 0.0
+    for j in range(n + 1):
+        cdf += math.exp(math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * log_a
+                        + (n - j) * log_q)  # cdf = P(Binomial(n, alpha) <= j)
+        if cdf > delta:
+            return j
+    return n
 
 
 def calibrated_bucket(buckets, n_split: int) -> int | None:
@@ -251,8 +295,16 @@ def _signed_fisher(fh: np.ndarray, fs: np.ndarray) -> np.ndarray:
     return np.zeros(len(diff))
 
 
+def _one_per_document(docs: list[list[str]], lo: int) -> int:
+    """How many of ``_windows``' first windows come from distinct documents (its first round). Only those set
+    the firing threshold: windows of one document are not independent (a code listing gives several extreme
+    ones), so counting them all would claim a tail the calibration has not seen."""
+    return sum(len(d) >= lo for d in docs)
+
+
 def _windows(docs: list[list[str]], lo: int, hi: int, count: int, rng: np.random.Generator) -> list[str]:
-    """Up to ``count`` human windows with lengths in [lo, hi), several per long document if needed."""
+    """Up to ``count`` human windows with lengths in [lo, hi), one per document first (in order), then more
+    rounds over the long documents if needed."""
     out: list[str] = []
     eligible = [d for d in docs if len(d) >= lo]
     if not eligible:

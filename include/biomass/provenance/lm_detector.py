@@ -7,10 +7,14 @@ The statistic is Fast-DetectGPT's analytic sampling discrepancy with one model a
 
 Text sampled from the scoring model itself has D ~ N(0, 1); text a model wrote with truncated sampling (top-p,
 top-k, low temperature) sits above that; human text sits below it, further for longer texts, hence length buckets.
-Word salad (an n-gram chain) is far *less* predictable than human text, so the test is two-sided: a text fires
-when D lies beyond every human calibration window of its bucket, on either side, by a margin, and its two-sided
-human-null p-value (median and semi-deviation of that side, as ``detector.StatDetector``) is below ``p_fire``.
-Mean log-probability and mean log-rank are computed too and reported; they do not decide.
+Word salad (an n-gram chain) is far *less* predictable than human text, so the test is two-sided, each side at
+half the false-positive budget a = ``target_fpr``: per length bucket, a text fires when D is above the human
+calibration windows' upper threshold or below their lower one, each leaving at most a/2 of human text beyond it
+with 95% confidence (``detector.fire_threshold``: the j-th most extreme window on that side; it needs
+n >= 2,995 windows at a = 0.002).
+A side whose calibration is too small to resolve a/2 falls back to the extreme-value rule: beyond every window
+of the bucket by ``fire_margin`` semi-deviations and two-sided human-null p (median and semi-deviation of that
+side) <= ``p_fire``. Mean log-probability and mean log-rank are computed too and reported; they do not decide.
 
 Text is scored as its words joined by single spaces (``whitespace_tokens``), so ``score`` and ``score_batch`` agree and
 calibration windows look like what is judged. Only the first ``max_tokens`` model tokens are scored, so buckets
@@ -29,8 +33,8 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from biomass.config.provenance import DetectorConfig
-from biomass.provenance.detector import (BUCKET_EDGES, DetectorScore, _auc, _hash_order, _windows, bucket_name,
-                                         calibrated_bucket)
+from biomass.provenance.detector import (BUCKET_EDGES, DetectorScore, _auc, _hash_order, _one_per_document, _windows,
+                                         bucket_name, calibrated_bucket, fire_threshold)
 from biomass.lm.tokenize import TokenBatch, join_tokens, whitespace_tokens
 
 FEATURES = ("discrepancy", "mean_logp", "mean_log_rank")
@@ -150,6 +154,9 @@ class LMBucketCalibration:
     max_human: float
     min_human: float
     n_human: int
+    fire_above: float | None = None  # leaves <= a/2 of human D above it; None: too few windows (extreme-value rule)
+    fire_below: float | None = None  # leaves <= a/2 below it
+    n_docs: int = 0  # the calibration documents behind both (one window each)
 
 
 def _semi_deviations(scores: np.ndarray) -> tuple[float, float, float]:
@@ -193,9 +200,12 @@ class LMDetector:
             if len(human) < 10:
                 continue
             d = detector.features(human)[:, 0]
+            distinct = min(len(human), _one_per_document(human_words, BUCKET_EDGES[b]))  # they set the thresholds
             centre, upper, lower = _semi_deviations(d)
+            half = config.target_fpr / 2
             detector.buckets[b] = LMBucketCalibration(centre, upper, lower, float(d.max()), float(d.min()),
-                                                      len(human))
+                                                      len(human), fire_threshold(d[:distinct], half),
+                                                      fire_threshold(d[:distinct], half, upper=False), distinct)
         if not detector.buckets:
             raise ValueError("reference text too short to calibrate any length bucket")
         return detector
@@ -228,18 +238,25 @@ class LMDetector:
     def _judge(self, b: int, d: float) -> DetectorScore:
         cal = self.buckets[b]
         margin = self.config.fire_margin
-        if d >= cal.centre:
+        above = d >= cal.centre
+        if above:
             z = (d - cal.centre) / cal.upper
-            beyond = d > cal.max_human + margin * cal.upper
+            threshold, beyond = cal.fire_above, d > cal.max_human + margin * cal.upper
         else:
             z = -(cal.centre - d) / cal.lower
-            beyond = d < cal.min_human - margin * cal.lower
+            threshold, beyond = cal.fire_below, d < cal.min_human - margin * cal.lower
         p = min(1.0, 2.0 * _normal_sf(abs(z)))
-        return DetectorScore(b, z, p, bool(p <= self.config.p_fire and beyond))
+        if threshold is not None:
+            fired = d > threshold if above else d < threshold
+        else:
+            fired = p <= self.config.p_fire and beyond
+        return DetectorScore(b, z, p, bool(fired))
 
     def report(self) -> dict:
         return {bucket_name(b): {"n_human": c.n_human, "median_d": round(c.centre, 3),
-                                 "human_range": [round(c.min_human, 3), round(c.max_human, 3)]}
+                                 "human_range": [round(c.min_human, 3), round(c.max_human, 3)],
+                                 "n_docs": c.n_docs, "fire_outside": [None if t is None else round(t, 3)
+                                                  for t in (c.fire_below, c.fire_above)]}
                 for b, c in sorted(self.buckets.items())}
 
 

@@ -19,13 +19,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator, TypeVar
 
+from biomass.exitcodes import UNAVAILABLE
+
 T = TypeVar("T")
 R = TypeVar("R")
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class GeneratorUnavailable(RuntimeError):
-    """The remote generator kept failing after every allowed attempt."""
+    """The remote generator kept failing after every allowed attempt: not a bug and not bad input (the same
+    command may work once the server is back), so it has its own exit code, and the stage has written nothing."""
+
+    exit_code = UNAVAILABLE
 
 
 @dataclass(frozen=True)
