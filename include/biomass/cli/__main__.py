@@ -4,4 +4,5 @@ import sys
 
 from biomass.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":   # importing the module (a test walking every file) must not run the command
+    sys.exit(main())
