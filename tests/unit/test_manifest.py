@@ -63,3 +63,16 @@ def test_a_stored_manifest_of_another_shape_is_an_integrity_error(tmp_path):
     store.manifest_path(2021).write_text(json.dumps(raw))
     with pytest.raises(IntegrityError, match="shape"):
         store.read_manifest(2021)
+
+
+def test_verify_generation_reports_a_manifest_the_readers_cannot_parse(tmp_path):
+    from biomass.pipeline.verify import audit
+
+    store = GenerationStore(tmp_path)
+    store.publish(2021, make_table(3), {"gates": {"scrape": gate()}})
+    assert list(audit(store, 2021)) == []
+    raw = store.manifest(2021)
+    raw["gates"]["scrape"].pop("evaluated")   # format, year, files and rows still sound
+    store.manifest_path(2021).write_text(json.dumps(raw))
+    problems = list(audit(store, 2021))
+    assert len(problems) == 1 and "shape" in str(problems[0]) and "evaluated" in str(problems[0])
