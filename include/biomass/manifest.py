@@ -27,16 +27,6 @@ MANIFEST_FORMAT = 1   # ``biomass_manifest``: bumped when a reader of this forma
 Figure = bool | int | float | str | None
 
 
-class FileEntry(StrictModel):
-    """A file the generation lists (record shard or quarantine), by content name, with what it must be."""
-
-    path: str
-    rows: int
-    sha256: str
-    bytes: int
-    stats: StatsEntry | None = None   # a shard's saved metrics statistics; absent: published without (older code)
-
-
 class StatsEntry(StrictModel):
     """A file kept with the generation and named by its sha256 (shard statistics, dedup signatures)."""
 
@@ -45,7 +35,14 @@ class StatsEntry(StrictModel):
     bytes: int
 
 
-FileEntry.model_rebuild()
+class FileEntry(StrictModel):
+    """A file the generation lists (record shard or quarantine), by content name, with what it must be."""
+
+    path: str
+    rows: int
+    sha256: str
+    bytes: int
+    stats: StatsEntry | None = None   # a shard's saved metrics statistics; absent: published without (older code)
 
 
 class StageRecord(StrictModel):
