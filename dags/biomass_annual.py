@@ -378,7 +378,7 @@ def biomass_annual():
         generation = Asset(name=f"biomass-generation-{run.year}",
                            uri=f"file://{run.store.generation_dir(run.year)}")
         outlet_events[GENERATIONS].add(generation, extra=asset_extra(manifest))
-        return {"year": run.year, "rows": manifest["rows"], "manifest": str(run.store.manifest_path(run.year))}
+        return {"year": run.year, "rows": manifest.rows, "manifest": str(run.store.manifest_path(run.year))}
 
     path = plan()
     shards = scrape.partial(plan_path=path).expand(index=scrape_shards(path))

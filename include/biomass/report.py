@@ -18,9 +18,9 @@ def _fmt(value) -> str:
 def generations_table(store: GenerationStore) -> str:
     """One line per published year: rows per source, duplicates removed, synthetic share, gate results."""
     rows = [_HEADER]
-    for year, m in store.iter_published():
-        g = summarize(m, year)
-        rows.append((str(year), str(g.rows), str(g.sources.get("scrape", 0)), str(g.sources.get("license", 0)),
+    for _, m in store.iter_published():
+        g = summarize(m)
+        rows.append((str(g.year), str(g.rows), str(g.sources.get("scrape", 0)), str(g.sources.get("license", 0)),
                      str(g.sources.get("synthetic", 0)), str(sum(g.filtered.values())), str(g.duplicates_removed),
                      str(sum(g.quarantined.values())), f"{100 * g.synthetic_share:.1f}",
                      _fmt(g.metrics.get("tail_coverage")), _fmt(g.metrics.get("js_divergence")),
@@ -38,10 +38,10 @@ def generations_table(store: GenerationStore) -> str:
         lines.append("gates: P = passed, in order scrape, license, synthesize, filter, generation, collapse; filt = "
                      "rows the filter chain dropped; dups = near duplicates removed (within the year and against "
                      "earlier years); quar = rows quarantined")
-        for year, m in store.iter_published():
-            g = summarize(m, year)
+        for _, m in store.iter_published():
+            g = summarize(m)
             if any(g.filtered.values()):
-                lines.append(f"filtered in {year}: " + ", ".join(f"{k} {v}" for k, v in g.filtered.items()))
+                lines.append(f"filtered in {g.year}: " + ", ".join(f"{k} {v}" for k, v in g.filtered.items()))
             if g.opted_out:
-                lines.append(f"opted out in {year}: " + ", ".join(f"{k} {v}" for k, v in g.opted_out.items()))
+                lines.append(f"opted out in {g.year}: " + ", ".join(f"{k} {v}" for k, v in g.opted_out.items()))
     return "\n".join(lines)

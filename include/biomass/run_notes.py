@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from biomass.datadocs import URL_PREFIX, data_docs_root
-from biomass.manifest import summarize
+from biomass.manifest import Manifest, summarize
 from biomass.gates.suites import expected_bounds
 
 NOTE_KEY = "biomass_run_note"
@@ -61,7 +61,7 @@ def gate_failure_note(year: int, gate: str, failed: list[dict[str, Any]], *, doc
     return _fit(lines)
 
 
-def published_note(manifest: dict[str, Any], *, manifest_path: str, docs: str | None) -> str:
+def published_note(manifest: Manifest, *, manifest_path: str, docs: str | None) -> str:
     """What the year became: rows, mix, duplicates removed, collapse status, every gate passed."""
     g = summarize(manifest)
     total = max(g.rows, 1)

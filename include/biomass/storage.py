@@ -48,10 +48,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, SCHEMA_VERSION, canonical_json, check_version, conform
+from biomass.manifest import MANIFEST_FORMAT, Manifest, StatsEntry
+from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, SCHEMA_VERSION, check_version, conform
 
 MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 1
 RETIRED = ".retired"            # under generations/: not a year, so readers never list it
 RETIRED_RECORD = "retired.json"
 _RETIRED_NAME = re.compile(r"^(\d+)-(\d+)$")
@@ -643,6 +643,8 @@ class GenerationStore:
         return sorted(years)
 
     def manifest(self, year: int) -> dict[str, Any]:
+        """The stored manifest document as it is, unparsed: what ``check_manifest`` judges and a damaged file
+        still yields (``read_manifest`` for the typed ``Manifest``)."""
         path = self.manifest_path(year)
         if not path.is_file():
             raise NotPublished(f"generation {year} is not published under {self.data_root}")
@@ -650,6 +652,17 @@ class GenerationStore:
             return json.loads(path.read_text())
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise IntegrityError(year, f"manifest is not valid JSON ({exc})", path=path) from exc
+
+    def read_manifest(self, year: int) -> Manifest:
+        """The year's manifest, typed; ``IntegrityError`` if the file is not a manifest of this format."""
+        from pydantic import ValidationError
+
+        raw = self.manifest(year)
+        try:
+            return Manifest.model_validate(raw)
+        except ValidationError as exc:
+            raise IntegrityError(year, f"manifest does not have the manifest's shape ({exc})",
+                                 path=self.manifest_path(year)) from exc
 
     def _files(self, year: int, verify: bool) -> list[tuple[Path, dict[str, Any]]]:
         """The record shards of a generation with their manifest entries; ``verify``: check the manifest and each
@@ -713,13 +726,13 @@ class GenerationStore:
             if verify and seen != entry["rows"]:
                 raise IntegrityError(year, "rows", path=path, expected=entry["rows"], actual=seen)
 
-    def iter_published(self) -> Iterator[tuple[int, dict[str, Any]]]:
+    def iter_published(self) -> Iterator[tuple[int, Manifest]]:
         for year in self.published_years():
-            yield year, self.manifest(year)
+            yield year, self.read_manifest(year)
 
     def children_of(self, year: int) -> list[int]:
         """Published years whose manifest names ``year`` as ``parent``: they were built from it."""
-        return [y for y, m in self.iter_published() if m.get("parent") == year]
+        return [y for y, m in self.iter_published() if m.parent == year]
 
     def retired_copies(self, year: int) -> list[Path]:
         """Retired copies of ``year``, oldest first (the last one is what ``restore`` brings back)."""
@@ -824,26 +837,25 @@ class GenerationStore:
         """
         fixed = []
         for year, manifest in self.iter_published():
-            entry = manifest.get("signatures")
-            if entry and self._install_signatures(year, entry):
+            if manifest.signatures and self._install_signatures(year, manifest.signatures):
                 fixed.append(year)
         return fixed
 
-    def _install_signatures(self, year: int, entry: dict[str, Any]) -> bool:
+    def _install_signatures(self, year: int, entry: StatsEntry) -> bool:
         """Make the index file of ``year`` the one its manifest names; True if it had to be moved in."""
         final, pending = self.signature_path(year), self.pending_signature_path(year)
-        if pending.is_file() and file_sha256(pending) == entry["sha256"]:
-            if final.is_file() and final.stat().st_size == entry["bytes"] and file_sha256(final) == entry["sha256"]:
+        if pending.is_file() and file_sha256(pending) == entry.sha256:
+            if final.is_file() and final.stat().st_size == entry.bytes and file_sha256(final) == entry.sha256:
                 pending.unlink()
                 return False
             os.replace(pending, final)
             fsync_dir(final.parent)
             return True
-        if not final.is_file() or final.stat().st_size != entry["bytes"]:
+        if not final.is_file() or final.stat().st_size != entry.bytes:
             found = final.stat().st_size if final.is_file() else "no file"
             raise IntegrityError(year, "dedup signatures named by the manifest are neither in the index nor "
                                        "pending; re-run the year to rebuild them", path=final,
-                                 expected=f"{entry['bytes']} bytes sha256 {entry['sha256']}", actual=found)
+                                 expected=f"{entry.bytes} bytes sha256 {entry.sha256}", actual=found)
         return False
 
     def _park_signatures(self, year: int, folder: Path) -> bool:
@@ -859,7 +871,7 @@ class GenerationStore:
 
     # -- publishing ---------------------------------------------------------------------------------
     def publish(self, year: int, table: pa.Table, manifest_fields: dict[str, Any],
-                quarantine: pa.Table | None = None, signatures: Path | None = None) -> dict[str, Any]:
+                quarantine: pa.Table | None = None, signatures: Path | None = None) -> Manifest:
         """``publish_shards`` for a table in memory (tests, small tables): it is written as a shard set first."""
         staging = self.staging_dir(year) / "publish"
         if staging.exists():
@@ -877,7 +889,7 @@ class GenerationStore:
     def publish_shards(self, year: int, shards: str | os.PathLike[str], manifest_fields: dict[str, Any],
                        quarantine: str | os.PathLike[str] | None = None,
                        signatures: Path | None = None,
-                       shard_stats: list[Path] | None = None) -> dict[str, Any]:
+                       shard_stats: list[Path] | None = None) -> Manifest:
         """Make a staged shard set the generation: link its shards in under content names, then atomically swap
         ``manifest.json``; finally remove files no manifest names. Nothing is re-encoded.
 
@@ -915,7 +927,7 @@ class GenerationStore:
             entry["stats"] = {"path": name, "sha256": sha, "bytes": (target / name).stat().st_size}
         quarantine_files = [self._link_in(Path(quarantine), target, "quarantine")] if quarantine is not None else []
 
-        manifest = {
+        manifest = Manifest.model_validate({   # a field of the wrong shape fails here, before the commit
             "biomass_manifest": MANIFEST_FORMAT,
             "year": year,
             "schema_version": SCHEMA_VERSION,
@@ -923,11 +935,11 @@ class GenerationStore:
             "files": files,
             "quarantine_files": quarantine_files,
             **manifest_fields,
-        }
+        })
         fsync_dir(target)   # the shards' names are durable before the manifest that lists them
-        write_bytes_atomic(target / MANIFEST, (canonical_json(manifest) + "\n").encode())   # the commit point
+        write_bytes_atomic(target / MANIFEST, (manifest.to_json() + "\n").encode())   # the commit point
         if signatures is not None:
-            self._install_signatures(year, manifest["signatures"])
+            self._install_signatures(year, manifest.signatures)
         keep = {f["path"] for f in files + quarantine_files} | {f["stats"]["path"] for f in files if "stats" in f}
         keep |= {MANIFEST}
         for child in target.iterdir():

@@ -45,7 +45,7 @@ def test_approve_excluding_a_document_quarantines_it_and_counts_balance(pending)
     doc = _new_synthetic_id(pending)
     before = sum(pq.ParquetFile(p).metadata.num_rows for p in (pending.staging / "generation").glob("part-*"))
     record_decision(pending, approve=True, by="alice", comment="one off-topic synthetic page", exclude=[doc])
-    manifest = publish(pending)
+    manifest = publish(pending).as_dict()
 
     review = manifest["review"]
     assert (review["by"], review["excluded"], review["comment"]) == ("alice", [doc], "one off-topic synthetic page")
@@ -108,7 +108,7 @@ def test_mode_off_records_that_no_review_ran(pending):
     plan = type(pending)(**{**pending.__dict__, "config": {**pending.config, "review": {
         **pending.config["review"], "mode": "off"}}})
     assert prepare_review(plan)["mode"] == "off"
-    review = publish(plan)["review"]
+    review = publish(plan).as_dict()["review"]
     assert review["mode"] == "off" and review["decision"] == "none" and review["sample_ids"] == []
     assert json.loads((plan.staging / "review" / "decision.json").read_text())["decision"] == "none"
 
@@ -141,7 +141,7 @@ def test_a_kill_before_the_exclusion_commits_changes_nothing_and_a_retry_applies
     monkeypatch.undo()
     record_decision(pending, approve=True, by="alice", exclude=[doc])
     assert not (pending.staging / decision.PENDING_DIR).exists()
-    manifest = publish(pending)
+    manifest = publish(pending).as_dict()
     assert manifest["stages"]["review"]["quarantined"] == {EXCLUDED: 1}
 
 
@@ -173,7 +173,7 @@ def test_a_kill_while_applying_a_committed_exclusion_is_rolled_forward_by_the_re
     with pytest.raises(ReviewConflict, match="already excluded"):     # a different decision cannot undo it
         record_decision(pending, approve=True, by="alice", exclude=[])
     record_decision(pending, approve=True, by="alice", exclude=[doc])   # the same decision records it
-    manifest = publish(pending)
+    manifest = publish(pending).as_dict()
     assert manifest["stages"]["review"] == {"stage": "review", "in": rows_before, "out": rows_before - 1,
                                             "quarantined": {EXCLUDED: 1}}
     ids = pq.read_table(pending.staging / "dedup.signature_ids.parquet").column("doc_id").to_pylist()

@@ -151,7 +151,7 @@ def _publish_with_stats(store: GenerationStore, tmp_path) -> dict:
         path.write_bytes(f"fake statistics of shard {i}".encode())
     with pytest.raises(ValueError, match="1 statistics files for 2 shards"):
         store.publish_shards(2022, folder, {"parent": None}, shard_stats=stats[:1])
-    return store.publish_shards(2022, folder, {"parent": None}, shard_stats=stats)
+    return store.publish_shards(2022, folder, {"parent": None}, shard_stats=stats).as_dict()
 
 
 def test_shard_statistics_are_published_next_to_their_shards_and_verified(store, tmp_path, capsys):

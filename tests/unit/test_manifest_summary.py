@@ -7,25 +7,26 @@ from biomass.observatory.data import generation_summary
 from biomass.pipeline.publishing import asset_extra
 from biomass.report import generations_table
 from biomass.run_notes import published_note
+from tests.manifests import gate, make_manifest
 
 # A hand-made manifest with every stage quarantining something: 7 near duplicates, 3 + 2 + 1 + 4 other rows.
-MANIFEST = {
+MANIFEST = make_manifest(**{
     "year": 2023, "rows": 100, "parent": 2022, "policy": "accumulate", "config_hash": "abc",
     "mix": {"source": {"scrape": 60, "license": 10, "synthetic": 30}, "origin": {"human": 70, "synthetic": 30}},
     "stages": {
-        "scrape": {"in": 70, "out": 67, "quarantined": {"empty_text": 2, "opted_out": 1},
+        "scrape": {"stage": "scrape", "in": 70, "out": 67, "quarantined": {"empty_text": 2, "opted_out": 1},
                    "notes": {"opted_out": {"x_robots_tag": 1}}},
-        "license": {"in": 12, "out": 10, "quarantined": {"license_expired": 2}},
-        "synthesize": {"in": 31, "out": 30, "quarantined": {"signature_invalid": 1}},
-        "filter": {"in": 107, "out": 103, "quarantined": {"gopher_repetition": 4},
+        "license": {"stage": "license", "in": 12, "out": 10, "quarantined": {"license_expired": 2}},
+        "synthesize": {"stage": "synthesize", "in": 31, "out": 30, "quarantined": {"signature_invalid": 1}},
+        "filter": {"stage": "filter", "in": 107, "out": 103, "quarantined": {"gopher_repetition": 4},
                    "notes": {"chain": ["gopher_repetition/1", "c4_quality/1"]}},
-        "dedup": {"in": 107, "out": 100, "quarantined": {"near_duplicate": 5, "earlier_generation": 2}},
+        "dedup": {"stage": "dedup", "in": 107, "out": 100, "quarantined": {"near_duplicate": 5, "earlier_generation": 2}},
     },
-    "gates": {"scrape": {"success": True}, "generation": {"success": True}},
+    "gates": {"scrape": gate(), "generation": gate()},
     "metrics": {"tail_coverage": 0.5, "js_divergence": 0.1, "note": "text"},
-    "collapse": {"status": "ok"},
-    "review": {"mode": "auto", "automatic": True},
-}
+    "collapse": {"status": "ok", "reasons": [], "checks": []},
+    "review": {"mode": "auto", "decision": "approve", "automatic": True},
+})
 
 
 def test_summary_counts_duplicates_once_and_quarantine_without_them():
@@ -41,13 +42,13 @@ def test_summary_counts_duplicates_once_and_quarantine_without_them():
 def test_the_four_views_agree():
     g = summarize(MANIFEST)
     extra = asset_extra(MANIFEST)
-    page = generation_summary(2023, MANIFEST)
+    page = generation_summary(MANIFEST)
     for view in (extra, page):
         assert view["duplicates_removed"] == g.duplicates_removed
         assert view["quarantined"] == g.quarantined          # the asset event used to add the dedup drops
         assert view["filtered"] == g.filtered and view["gates"] == g.gates
     assert extra["metrics"] == g.numeric_metrics and extra["collapse"] == "ok"
-    assert page["metrics"] == g.metrics and page["collapse"] == {"status": "ok"}
+    assert page["metrics"] == g.metrics and page["collapse"] == {"status": "ok", "reasons": [], "checks": []}
     note = published_note(MANIFEST, manifest_path="m.json", docs=None)
     assert "near-duplicates removed: 7" in note and "filtered: gopher_repetition 4, c4_quality 0" in note
     assert "synthetic 30.0%" in note and "automatic approval" in note

@@ -41,7 +41,7 @@ def test_a_publish_killed_between_manifest_and_index_is_rolled_forward_and_the_n
     assert SignatureIndex(store.minhash_dir).years() == []   # visible, but not yet in the index
 
     manifest = run_year(make_plan(2022, data_root=str(root)))
-    notes = manifest["stages"]["dedup"]["notes"]
+    notes = manifest.stages["dedup"].notes
     assert notes["index_years"] == [2021] and notes["earlier_generation_matches"] > 0
     assert SignatureIndex(store.minhash_dir).years() == [2021, 2022]
     ids = store.read(2022, columns=["doc_id"]).column("doc_id").to_pylist()

@@ -287,7 +287,7 @@ def test_a_year_rebuilt_after_a_cut_short_retire_is_not_deduplicated_against_it(
     root = tmp_path / "data"
     run_year(make_plan(2021, data_root=str(root)))
     before = run_year(make_plan(2022, data_root=str(root)))
-    assert before["parent"] == 2021 and before["stages"]["dedup"]["notes"]["earlier_generation_matches"] > 0
+    assert before.parent == 2021 and before.stages["dedup"].notes["earlier_generation_matches"] > 0
     store = GenerationStore(root)
     with monkeypatch.context() as m:
         m.setattr(GenerationStore, "_park_signatures", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -296,8 +296,8 @@ def test_a_year_rebuilt_after_a_cut_short_retire_is_not_deduplicated_against_it(
     assert store.children_of(2021) == [2022] and store.signature_path(2021).is_file()
 
     after = run_year(make_plan(2022, data_root=str(root)))
-    notes = after["stages"]["dedup"]["notes"]
-    assert after["parent"] is None
+    notes = after.stages["dedup"].notes
+    assert after.parent is None
     assert notes["index_years"] == [] and notes["earlier_generation_matches"] == 0
     assert (store.retired_copies(2021)[-1] / "gen-2021.arrow").is_file()
     assert store.children_of(2021) == []

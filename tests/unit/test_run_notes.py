@@ -5,6 +5,7 @@ from __future__ import annotations
 from biomass.observatory.app import DATA_DOCS
 from biomass.run_notes import (NOTE_LIMIT, combine, docs_link, gate_failure_note, published_note,
                                            task_failure_note)
+from tests.manifests import gate, make_manifest
 
 FAILED = [{"expectation": "expect_column_values_to_be_between", "column": "quarantined_fraction",
            "why": "too much of the input was quarantined", "kwargs": {"column": "quarantined_fraction",
@@ -45,10 +46,11 @@ def test_notes_fit_airflows_column_even_with_many_failures():
 
 
 def test_published_note_gives_size_mix_and_collapse():
-    manifest = {"year": 2024, "rows": 200, "parent": 2023, "mix": {"source": {"scrape": 100, "synthetic": 50,
-                                                                              "license": 50}},
-                "stages": {"dedup": {"in": 210, "out": 200}}, "collapse": {"status": "warn"},
-                "gates": {"scrape": {}, "collapse": {}}}
+    manifest = make_manifest(year=2024, rows=200, parent=2023,
+                             mix={"source": {"scrape": 100, "synthetic": 50, "license": 50}},
+                             stages={"dedup": {"stage": "dedup", "in": 210, "out": 200, "quarantined": {}}},
+                             collapse={"status": "warn", "reasons": [], "checks": []},
+                             gates={"scrape": gate(), "collapse": gate()})
     note = published_note(manifest, manifest_path="/d/generations/2024/manifest.json", docs=None)
     assert note.startswith("**biomass 2024: published 200 rows** (parent: 2023)")
     assert "synthetic 25.0%" in note and "near-duplicates removed: 10" in note and "`warn`" in note

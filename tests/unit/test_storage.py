@@ -72,9 +72,10 @@ def test_publish_then_read_round_trip(tmp_path):
     manifest = store.publish(2021, table, {"parent": None})
     assert store.published_years() == [2021]
     assert store.read(2021, verify=True).equals(table)
-    entry = manifest["files"][0]
-    assert entry["rows"] == 10 and entry["sha256"] == file_sha256(store.generation_dir(2021) / entry["path"])
-    assert json.loads(store.manifest_path(2021).read_text()) == manifest
+    entry = manifest.files[0]
+    assert entry.rows == 10 and entry.sha256 == file_sha256(store.generation_dir(2021) / entry.path)
+    assert store.manifest_path(2021).read_text() == manifest.to_json() + "\n"
+    assert store.read_manifest(2021) == manifest
 
 
 def test_republish_same_content_is_byte_identical(tmp_path):

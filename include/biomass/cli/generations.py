@@ -21,7 +21,7 @@ def _cmd_generations(args) -> int:
     root = args.data_root or load_config(args.config).data_root
     store = GenerationStore(root)
     if args.json:
-        print(json.dumps([m for _, m in store.iter_published()], indent=2))
+        print(json.dumps([m.as_dict() for _, m in store.iter_published()], indent=2, sort_keys=True))   # as stored
     else:
         print(generations_table(store))
     return 0

@@ -63,7 +63,7 @@ def _undo(store: GenerationStore, year: int) -> int:
     if store.signature_path(year).is_file():
         print(f"dedup signatures back in {store.signature_path(year)}")
     later = [y for y in store.published_years() if y > year and store.parent_of(y) == year
-             and store.manifest(y).get("parent") != year]
+             and store.read_manifest(y).parent != year]
     _warn_rebuild(store, later, f"were built without {year} although it now precedes them")
     return 0
 

@@ -85,6 +85,6 @@ def _decide(plan, args) -> int:
                 return exitcodes.CHECK_FAILED
     finally:
         lock.release()
-    print(f"published {manifest['year']}: {manifest['rows']} rows -> {plan.store.generation_dir(plan.year)}"
+    print(f"published {manifest.year}: {manifest.rows} rows -> {plan.store.generation_dir(plan.year)}"
           + (f" ({len(args.exclude)} excluded by review)" if args.exclude else ""))
     return exitcodes.OK

@@ -85,6 +85,6 @@ def _cmd_run_year(args) -> int:
         lock.release()
         if args.profile_out:
             profile.write(args.profile_out)
-    print(f"published {manifest['year']}: {manifest['rows']} rows -> {plan.store.generation_dir(plan.year)}")
+    print(f"published {manifest.year}: {manifest.rows} rows -> {plan.store.generation_dir(plan.year)}")
     return 0
 

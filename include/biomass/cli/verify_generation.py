@@ -37,7 +37,7 @@ def _cmd_verify(args) -> int:
         print(f"generation {args.year} is DAMAGED: {problems} problem(s) above; do not build on it (re-run the "
               f"year, or retire it: biomass retire {args.year} --reason ...)")
         return EXIT_DAMAGED
-    manifest = store.manifest(args.year)
-    print(f"generation {args.year} is sound: {manifest['rows']} rows in {len(manifest['files'])} file(s), every "
+    manifest = store.read_manifest(args.year)
+    print(f"generation {args.year} is sound: {manifest.rows} rows in {len(manifest.files)} file(s), every "
           f"file's sha256 and every record's content_sha256 match {store.manifest_path(args.year)}")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from biomass.manifest import summarize
+from biomass.manifest import Manifest, summarize
 from biomass.storage import GenerationStore
 
 # Metric curves drawn on the page, in order; any other numeric metric is still served as JSON.
@@ -12,16 +12,16 @@ CHARTED_METRICS = ("tail_coverage", "tail_coverage_ngram", "distinct_2", "unigra
                    "js_divergence_prev", "zipf_exponent", "perplexity_head", "perplexity_tail")
 
 
-def generation_summary(year: int, manifest: dict[str, Any]) -> dict[str, Any]:
+def generation_summary(manifest: Manifest) -> dict[str, Any]:
     """The page's view of one year: the one manifest summary (``biomass.manifest``), as JSON."""
-    summary = summarize(manifest, year).as_dict()
+    summary = summarize(manifest).as_dict()
     summary.pop("review")
     summary.pop("opted_out")
     return summary
 
 
 def observatory_payload(store: GenerationStore) -> dict[str, Any]:
-    generations = [generation_summary(year, m) for year, m in store.iter_published()]
+    generations = [generation_summary(m) for _, m in store.iter_published()]
     return {"data_root": str(store.data_root), "charted_metrics": list(CHARTED_METRICS),
             "generations": generations}
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from biomass.manifest import Manifest
 from biomass.pipeline.assemble import assemble_inputs, run_assemble, sign_shard, synthetic_cap
 from biomass.pipeline.filtering import filter_shard, finish_filter, new_row_files, run_filter
 from biomass.pipeline.gating import GATE_INPUT, check_gate_overrides, gate_summary, gate_thresholds, run_gate_for
@@ -46,7 +47,7 @@ __all__ = ["RunPlan", "make_plan", "load_counts", "stage_output", "stage_quarant
 
 
 def run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None = None,
-             profile: StepProfile | None = None, lock: RunLock | None = None, workers: int = 1) -> dict[str, Any]:
+             profile: StepProfile | None = None, lock: RunLock | None = None, workers: int = 1) -> Manifest:
     """The whole year, in DAG order (the shell and tests use this; the DAG runs the same steps).
 
     ``workers``: processes for the mapped steps (``biomass.pipeline.workers``; 1 runs everything in this
@@ -63,7 +64,7 @@ def _gate(plan: RunPlan, gate: str, overrides: dict[str, Any] | None):
 
 
 def _run_year(plan: RunPlan, gate_overrides: dict[str, Any] | None, profile: StepProfile, lock: RunLock | None,
-              pool: Workers) -> dict[str, Any]:
+              pool: Workers) -> Manifest:
     """Walk ``STEPS`` in order; each step's result feeds the next one's shard count; publish's is the year's."""
     check = lock.refresh if lock is not None else (lambda: None)
     check_gate_overrides(plan.cfg, gate_overrides)

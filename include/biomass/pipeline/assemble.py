@@ -65,7 +65,7 @@ def run_assemble(plan: RunPlan) -> StageCounts:
     plan.store.finish_retirements()   # a retire cut short must not leave withdrawn signatures to match against
     plan.store.finish_publishes()     # a publish cut short must not leave its signatures out of the index
     carried = plan.store.shard_paths(plan.parent) if cfg.policy == "accumulate" and plan.parent is not None else []
-    carried_rows = plan.store.manifest(plan.parent)["rows"] if carried else 0
+    carried_rows = plan.store.read_manifest(plan.parent).rows if carried else 0
 
     inputs = Inputs(inputs_paths) if inputs_paths else None
     n = inputs.num_rows if inputs is not None else 0

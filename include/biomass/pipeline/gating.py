@@ -44,7 +44,7 @@ def _generation_summary(plan: RunPlan, rows: pa.Table) -> dict[str, Any]:
     origins = _value_counts(rows.column("origin"))
     new_sources = _value_counts(rows.column("origin").filter(pc.equal(rows.column("generation"), plan.year)))
     new_total = max(sum(new_sources.values()), 1)
-    parent_rows = plan.store.manifest(plan.parent)["rows"] if plan.parent is not None else None
+    parent_rows = plan.store.read_manifest(plan.parent).rows if plan.parent is not None else None
     target = plan.cfg.synthetic_share if plan.parent is not None else 0.0
     drift = distribution_drift(length_lang_profile(plan.store.iter_batches(plan.parent, ["text", "lang"])),
                                length_lang_profile([rows])) \

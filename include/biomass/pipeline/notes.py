@@ -10,6 +10,7 @@ from typing import Any
 from biomass.config import CONFIG_ERRORS, load_config
 from biomass.gates.runner import GateResult
 from biomass.datadocs import DATA_DOCS
+from biomass.manifest import Manifest
 from biomass.run_notes import docs_link, gate_failure_note, published_note
 from biomass.pipeline.plan import RunPlan
 
@@ -31,7 +32,7 @@ def failed_gate_note(plan: RunPlan, result: GateResult) -> str:
                              evidence_dir=result.evidence_dir)
 
 
-def publish_note(plan: RunPlan, manifest: dict[str, Any]) -> str:
+def publish_note(plan: RunPlan, manifest: Manifest) -> str:
     site = Path(plan.data_root) / DATA_DOCS / "index.html"
     docs = docs_link(site.as_uri(), plan.data_root, _served_root()) if site.exists() else None
     return published_note(manifest, manifest_path=str(plan.store.manifest_path(plan.year)), docs=docs)

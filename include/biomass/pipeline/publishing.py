@@ -18,7 +18,7 @@ from biomass.pipeline.assemble import index_root
 from biomass.pipeline.gating import GATE_INPUT
 from biomass.pipeline.measure import REFERENCE_PROFILE
 from biomass.pipeline.plan import STAGES, RunPlan, load_counts, shard_stats_path, stage_output
-from biomass.manifest import summarize
+from biomass.manifest import Manifest, summarize
 from biomass.schema import QUARANTINE_SCHEMA
 from biomass.storage import concat_parquet, dataset_batches, dataset_files
 
@@ -31,7 +31,7 @@ class PublishRefused(RuntimeError):
     exit_code = CHECK_FAILED
 
 
-def publish(plan: RunPlan) -> dict[str, Any]:
+def publish(plan: RunPlan) -> Manifest:
     """Make the year visible: shards (each with its metrics statistics), quarantine and its dedup signatures,
     the manifest last."""
     from biomass.dedup import SignatureIndex
@@ -83,7 +83,7 @@ def publish(plan: RunPlan) -> dict[str, Any]:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(staged_reference, target.with_name(".profile.tmp"))
         target.with_name(".profile.tmp").replace(target)
-    log.info("published generation %s: %d rows in %d files", plan.year, manifest["rows"], len(manifest["files"]))
+    log.info("published generation %s: %d rows in %d files", plan.year, manifest.rows, len(manifest.files))
     return manifest
 
 
@@ -102,7 +102,7 @@ def _one_quarantine(plan: RunPlan) -> Path | None:
     return concat_parquet(files, plan.staging / "publish.quarantine", QUARANTINE_SCHEMA)
 
 
-def asset_extra(manifest: dict[str, Any]) -> dict[str, Any]:
+def asset_extra(manifest: Manifest) -> dict[str, Any]:
     """The figures an asset event carries: small, flat, and enough to read a year at a glance (the one manifest
     summary, with the numeric metrics only and the collapse status)."""
     g = summarize(manifest)

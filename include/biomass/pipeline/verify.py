@@ -1,9 +1,9 @@
 """`biomass verify-generation YEAR`: check a published generation against its manifest, every byte and record.
 
 What readers check when a year builds on its parent, for the whole generation at once and listing every problem
-rather than stopping at the first: the manifest's format, year and schema version; each listed file (record
-shards and quarantine) for presence, size, sha256, row count and schema version; each shard's saved metrics
-statistics for presence, size and sha256; every record's content_sha256
+rather than stopping at the first: the manifest's format, year, schema version and shape (``biomass.manifest``);
+each listed file (record shards and quarantine) for presence, size, sha256, row count and schema version; each
+shard's saved metrics statistics for presence, size and sha256; every record's content_sha256
 (streamed batch by batch: never the whole generation in memory); the rows in total; and the dedup signatures the
 manifest names. Exit codes: 0 sound, 5 damaged (``EXIT_DAMAGED``), 2 not published or bad usage.
 """
@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from biomass import exitcodes
+from biomass.manifest import StatsEntry
 from biomass.schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
 from biomass.storage import (GenerationStore, IntegrityError, check_file, check_manifest,
                              content_mismatches, file_sha256, parquet_batches, text_sha256)
@@ -29,14 +30,15 @@ MAX_LISTED_RECORDS = 20
 def audit(store: GenerationStore, year: int) -> Iterator[IntegrityError]:
     """Every way ``year`` differs from its manifest (nothing: it is sound). NotPublished if it has none."""
     try:
-        manifest = store.manifest(year)
-        check_manifest(year, manifest, store.manifest_path(year))
+        stored = store.manifest(year)   # the document as stored: a damaged one is judged, not parsed
+        check_manifest(year, stored, store.manifest_path(year))
+        manifest = store.read_manifest(year)   # the shape every reader (report, observatory) parses
     except IntegrityError as exc:
         yield exc
         return   # without a sound manifest there is nothing to check the files against
     folder = store.generation_dir(year)
     rows = 0
-    for entry in manifest["files"]:
+    for entry in stored["files"]:   # the stored entries: the store's file checks take them as they are
         found = yield from _audit_file(year, folder / entry["path"], entry, records=True)
         rows += found or 0
         if "stats" in entry:   # the shard's saved metrics statistics
@@ -44,13 +46,12 @@ def audit(store: GenerationStore, year: int) -> Iterator[IntegrityError]:
                 store.saved_stats(year, entry)
             except IntegrityError as exc:
                 yield exc
-    for entry in manifest.get("quarantine_files", []):
+    for entry in stored.get("quarantine_files", []):
         yield from _audit_file(year, folder / entry["path"], entry, records=False)
-    if rows != manifest["rows"]:
-        yield IntegrityError(year, "rows in the record files", path=folder, expected=manifest["rows"], actual=rows)
-    signatures = manifest.get("signatures")
-    if signatures:
-        yield from _audit_signatures(store, year, signatures)
+    if rows != manifest.rows:
+        yield IntegrityError(year, "rows in the record files", path=folder, expected=manifest.rows, actual=rows)
+    if manifest.signatures is not None:
+        yield from _audit_signatures(store, year, manifest.signatures)
 
 
 def _audit_file(year: int, path: Path, entry: dict[str, Any], *, records: bool) -> Iterator[IntegrityError]:
@@ -97,12 +98,12 @@ def _audit_file(year: int, path: Path, entry: dict[str, Any], *, records: bool) 
     return rows
 
 
-def _audit_signatures(store: GenerationStore, year: int, entry: dict[str, Any]) -> Iterator[IntegrityError]:
+def _audit_signatures(store: GenerationStore, year: int, entry: StatsEntry) -> Iterator[IntegrityError]:
     """The dedup index file the manifest names, in place (or pending, for the next run to move in)."""
     final, pending = store.signature_path(year), store.pending_signature_path(year)
-    if final.is_file() and file_sha256(final) == entry["sha256"]:
+    if final.is_file() and file_sha256(final) == entry.sha256:
         return
-    if pending.is_file() and file_sha256(pending) == entry["sha256"]:
+    if pending.is_file() and file_sha256(pending) == entry.sha256:
         return   # a publish cut short after its commit: the next run's assemble moves it in
-    yield IntegrityError(year, "dedup signatures", path=final, expected=entry["sha256"],
+    yield IntegrityError(year, "dedup signatures", path=final, expected=entry.sha256,
                          actual=file_sha256(final) if final.is_file() else "no file")

@@ -99,7 +99,7 @@ def _size_and_mix(plan: "RunPlan") -> list[str]:
 def _metrics(plan: "RunPlan") -> list[str]:
     staged = json.loads((plan.staging / "metrics.json").read_text())
     metrics, verdict = staged.get("metrics", {}), staged.get("collapse", {})
-    earlier = [(y, m.get("metrics", {})) for y, m in plan.store.iter_published() if y < plan.year][-EARLIER_YEARS:]
+    earlier = [(y, m.metrics) for y, m in plan.store.iter_published() if y < plan.year][-EARLIER_YEARS:]
     bounds = {b.metric: b for b in plan.cfg.metrics.bounds}
     names = list(dict.fromkeys([*bounds, *SHOWN_METRICS]))
     head = " | ".join(str(y) for y, _ in earlier)
