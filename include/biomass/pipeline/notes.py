@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from biomass.config import CONFIG_ERRORS, load_config
 from biomass.gates.runner import GateResult
