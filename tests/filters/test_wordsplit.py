@@ -155,14 +155,23 @@ def test_affix_searches_equal_the_regex_searches(human_docs):
     assert not bad, bad[:5]
 
 
+# The non-ASCII characters the C cold path reads itself (WIDE in _wordsplit.c): curly quotes, dashes, the ellipsis.
+_WIDE = "“”‘’—–…"
+
+
+def _narrow(s: str) -> bool:
+    return all(ch.isascii() or ch in _WIDE for ch in s)
+
+
 def _ascii_cold_entries_equal_the_rules(chunks) -> int:
     """The C cold path's entry (``_wordsplit.analyse``) equals words.py's ``_kernel_entry`` for every chunk it
-    analyses; it may leave a chunk to words.py only when a token is not ASCII. Returns how many it analysed."""
+    analyses; it may leave a chunk to words.py only when the chunk or one of its tokens has a character outside
+    ASCII and _WIDE. Returns how many it analysed."""
     done = 0
     for c in chunks:
         entry = _wordsplit.analyse(c)
         if entry is None:
-            assert not c.isascii() or not all(t.isascii() for t in W._kernel_entry(c)[0]), c
+            assert not _narrow(c) or not all(_narrow(t) for t in W._kernel_entry(c)[0]), c
             continue
         assert entry == W._kernel_entry(c), c
         done += 1
@@ -190,6 +199,33 @@ _ASCII_ATOMS = (list(string.ascii_letters + string.digits + string.punctuation)
 def test_c_cold_path_equals_the_rules_on_fuzzed_chunks(parts):
     chunk = "".join(parts)
     _ascii_cold_entries_equal_the_rules([chunk])
+
+
+_WIDE_ATOMS = (list(_WIDE) * 3 + ["’s", "’S", "n’t", "——", "———", "……", "…..", ".…", "“.", ".”", "‘.", "’."]
+               + [k for k in W._SPECIALS if not k.isascii() and _narrow(k) and not any(c.isspace() for c in k)])
+
+
+@settings(max_examples=4000)
+@given(st.lists(st.one_of(st.sampled_from(_WIDE_ATOMS), st.sampled_from(_ASCII_ATOMS),
+                          st.sampled_from(list("aAzZ0.-,:()'\"+/~"))), min_size=1, max_size=10))
+def test_c_cold_path_equals_the_rules_on_fuzzed_chunks_with_quotes_dashes_and_ellipses(parts):
+    _ascii_cold_entries_equal_the_rules(["".join(parts)])
+
+
+def test_c_cold_path_reads_each_wide_character_as_the_rules_do():
+    """Each _WIDE character where its rules differ: alone, doubled, around a '.', between letters and digits, before
+    's' (every chunk of these, with ASCII letters, digits and punctuation around, in every order)."""
+    around = ["", "a", "A", "Ab", "1", ".", "..", "'", ",", "-", "a.", "B.", "(", ")"]
+    chunks = {f"{x}{w}{y}{z}" for w in [*_WIDE, "——", "……", "’s", "’S", "“.", ".”"] for x in around
+              for y in around for z in ("", "B", "s", "…", "—", "’")}
+    chunks.discard("")
+    assert _ascii_cold_entries_equal_the_rules(sorted(chunks)) > 0.95 * len(chunks)
+
+
+def test_real_chunks_with_quotes_and_dashes_take_the_c_cold_path(human_docs):
+    chunks = [c for c in dict.fromkeys(c for t in human_docs for c in t.split()) if not c.isascii() and _narrow(c)]
+    assert len(chunks) > 50
+    assert _ascii_cold_entries_equal_the_rules(chunks) > 0.95 * len(chunks)
 
 
 def test_c_cold_path_takes_every_unit_and_currency_after_a_digit():

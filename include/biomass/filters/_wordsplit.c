@@ -13,8 +13,8 @@
  *     so is such a core followed by one of a few suffix characters (`tails`: ',', ';', ':', ')', '!', '?', and
  *     '.' after a lowercase letter or a digit), which the suffix rules take alone: its tokens are the core and
  *     that character's own tokens; any other ASCII chunk goes through the affix, infix and special-case rules
- *     ported below (analyse_ascii), and only the rest (a non-ASCII character) is analysed by words.py
- *     (`miss(chunk)`);
+ *     ported below (analyse_ascii), and so does a chunk whose only non-ASCII characters are curly quotes, dashes
+ *     or ellipses (WIDE); only the rest (another non-ASCII character) is analysed by words.py (`miss(chunk)`);
  *   - a cache entry is (post, pre, rests, kinds): the chunk's tokens after / before the special-case matcher
  *     confined to the chunk, the remainders of the patterns that start inside it and run past its end, and each
  *     post token's sentencizer class (0 other, 1 punctuation, 2 sentence punctuation);
@@ -194,6 +194,24 @@ enum { C_PREFIX1 = 1, C_SUFFIX1 = 2, C_DOT_AFTER = 4, C_DOT_LEFT = 8, C_DOT_RIGH
 static unsigned char char_class[256];
 #define IN(set, c) (char_class[(unsigned char)(c)] & (set))
 
+/* The non-ASCII characters of most real chunks that are not ASCII (curly quotes, dashes, an ellipsis): a chunk of
+ * ASCII and these only is analysed here too, read as bytes with each of these as the byte 0x80 + its index (no
+ * other rule of the patterns can see a chunk without a non-ASCII letter, digit or symbol differently: the letter
+ * and digit classes then match ASCII ones only). How the rules treat them (words.py's regexes, probed and fuzzed
+ * in tests/filters/test_wordsplit.py): each is a one-character prefix and suffix and Unicode punctuation (none a
+ * sentencizer character); the quotes are also in the '.'-suffix and '.'-infix lookarounds, the ellipsis in the
+ * former; '……' and '’s'/'’S' are suffixes; '…' is an infix anywhere, '–', '—' and '——' between a letter or digit
+ * and a letter. */
+static const Py_UCS4 WIDE[] = {0x201C, 0x201D, 0x2018, 0x2019, 0x2014, 0x2013, 0x2026};
+#define N_WIDE ((int)(sizeof(WIDE) / sizeof(WIDE[0])))
+enum { W_LDQ = 0x80, W_RDQ, W_LSQ, W_RSQ, W_EM, W_EN, W_ELL };
+static Py_UCS4 real_cp(unsigned char c) { return c < 0x80 ? c : WIDE[c - 0x80]; }
+static int wide_code(Py_UCS4 c) {   /* the byte standing for c, or -1 */
+    if (c < 0x80) return (int)c;
+    for (int k = 0; k < N_WIDE; k++) if (WIDE[k] == c) return 0x80 + k;
+    return -1;
+}
+
 /* prefix: one of these characters; '+' not before a digit; a run of 2+ dots; US$ C$ A$ */
 static const char PREFIX1[] = "!\"#$%&'()*,:;<=>?[]_`{}";
 /* suffix: one of these characters */
@@ -221,6 +239,9 @@ static void fill_classes(void) {
     for (size_t k = 0; k < sizeof(sets) / sizeof(sets[0]); k++)
         for (const char *c = sets[k].set; *c; c++) char_class[(unsigned char)*c] |= sets[k].bit;
     for (size_t k = 0; AFTER_DIGIT[k]; k++) after_digit_len[k] = (Py_ssize_t)strlen(AFTER_DIGIT[k]);
+    for (int c = W_LDQ; c <= W_ELL; c++) char_class[c] |= C_PREFIX1 | C_SUFFIX1 | C_PUNCT_P;
+    for (int c = W_LDQ; c <= W_RSQ; c++) char_class[c] |= C_DOT_AFTER | C_DOT_LEFT | C_DOT_RIGHT;
+    char_class[W_ELL] |= C_DOT_AFTER;
 }
 
 static Py_ssize_t prefix_len(const unsigned char *s, Py_ssize_t a, Py_ssize_t b) {
@@ -247,7 +268,8 @@ static int suffix_at(const unsigned char *s, Py_ssize_t a, Py_ssize_t p, Py_ssiz
         if (c == '.' && p > a && (IN(C_DOT_AFTER, s[p - 1]) || (p - 1 > a && IS_UPPER(s[p - 1]) && IS_UPPER(s[p - 2]))))
             return 1;
     }
-    if (len == 2 && s[p] == '\'' && (s[p + 1] == 's' || s[p + 1] == 'S')) return 1;
+    if (len == 2 && (s[p] == '\'' || s[p] == W_RSQ) && (s[p + 1] == 's' || s[p + 1] == 'S')) return 1;
+    if (len == 2 && s[p] == W_ELL && s[p + 1] == W_ELL) return 1;
     if (p > a && IS_DIGIT(s[p - 1])) {
         for (size_t k = 0; AFTER_DIGIT[k]; k++)
             if (after_digit_len[k] == len && memcmp(AFTER_DIGIT[k], s + p, len) == 0) return 1;
@@ -275,6 +297,13 @@ static Py_ssize_t infixes(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, Py
             Py_ssize_t j = i;
             while (j < b && s[j] == '.') j++;
             len = j - i;
+        } else if (c == W_ELL) {
+            len = 1;
+        } else if (c == W_EN && IS_ALNUM(prev) && IS_ALPHA(next)) {
+            len = 1;
+        } else if (c == W_EM && IS_ALNUM(prev)) {
+            if (IS_ALPHA(next)) len = 1;
+            else if (next == W_EM && i + 2 < b && IS_ALPHA(s[i + 2])) len = 2;
         } else if (IS_DIGIT(prev) && IN(C_ARITH, c) && (IS_DIGIT(next) || next == '-')) {
             len = 1;
         } else if (c == '.' && IN(C_DOT_LEFT, prev) && IN(C_DOT_RIGHT, next)) {
@@ -324,13 +353,13 @@ static int sieve_fill(sieve_t sv, PyObject *dict) {
 
 /* Could the ASCII string s[a:b] (b > a) be a key of the sieve's dict? */
 static int sieve_may(const sieve_t sv, const unsigned char *s, Py_ssize_t a, Py_ssize_t b) {
-    size_t i = sieve_index(b - a, s[a], s[b - 1]);
+    size_t i = sieve_index(b - a, real_cp(s[a]), real_cp(s[b - 1]));
     return (sv[i / 8] >> (i % 8)) & 1;
 }
 
 /* 1 if chunk[a:b] is a special case (its tokens, borrowed, in *toks), 0 if not, -1 on error. */
-static int special(PyObject *chunk, Py_ssize_t a, Py_ssize_t b, PyObject **toks) {
-    if (b > a && !sieve_may(special_sieve, PyUnicode_1BYTE_DATA(chunk), a, b)) return 0;
+static int special(PyObject *chunk, const unsigned char *s, Py_ssize_t a, Py_ssize_t b, PyObject **toks) {
+    if (b > a && !sieve_may(special_sieve, s, a, b)) return 0;
     PyObject *sub = PyUnicode_Substring(chunk, a, b);
     if (!sub) return -1;
     PyObject *t = PyDict_GetItemWithError(specials, sub);
@@ -355,8 +384,7 @@ static int extend(PyObject *list, PyObject *seq) {
 }
 
 /* words._tokenize_span(chunk, SPECIALS) for an ASCII chunk: new list, or Py_None (new ref) to give up. */
-static PyObject *tokenize_ascii(PyObject *chunk) {
-    const unsigned char *s = PyUnicode_1BYTE_DATA(chunk);
+static PyObject *tokenize_ascii(PyObject *chunk, const unsigned char *s) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(chunk), lo = 0, hi = n, last = -1;
     /* spans of prefixes, suffixes and infixes: on the stack for the usual short chunk */
     Py_ssize_t small[3 * (2 * 32 + 2)], *heap = NULL, *pre = small;
@@ -369,19 +397,19 @@ static PyObject *tokenize_ascii(PyObject *chunk) {
     Py_ssize_t npre = 0, nsuf = 0;
     PyObject *out = NULL, *toks = NULL;
     while (hi > lo && hi - lo != last) {
-        int sp = special(chunk, lo, hi, NULL);
+        int sp = special(chunk, s, lo, hi, NULL);
         if (sp < 0) goto done;
         if (sp) break;
         last = hi - lo;
         Py_ssize_t pl = prefix_len(s, lo, hi);
         if (pl && lo + pl < hi) {
-            sp = special(chunk, lo + pl, hi, NULL);
+            sp = special(chunk, s, lo + pl, hi, NULL);
             if (sp < 0) goto done;
             if (sp) { pre[2 * npre] = lo; pre[2 * npre + 1] = lo + pl; npre++; lo += pl; break; }
         }
         Py_ssize_t sl = suffix_len(s, lo + pl, hi);
         if (sl && lo < hi - sl) {
-            sp = special(chunk, lo, hi - sl, NULL);
+            sp = special(chunk, s, lo, hi - sl, NULL);
             if (sp < 0) goto done;
             if (sp) { suf[2 * nsuf] = hi - sl; suf[2 * nsuf + 1] = hi; nsuf++; hi -= sl; break; }
         }
@@ -393,14 +421,15 @@ static PyObject *tokenize_ascii(PyObject *chunk) {
     for (Py_ssize_t k = 0; k < npre; k++)
         if (append_span(out, chunk, pre[2 * k], pre[2 * k + 1]) < 0) goto fail;
     if (hi > lo) {
-        int sp = special(chunk, lo, hi, &toks);
+        int sp = special(chunk, s, lo, hi, &toks);
         if (sp < 0) goto fail;
         if (sp) {
             if (!PyTuple_Check(toks)) { PyErr_SetString(PyExc_TypeError, "a special case is a tuple"); goto fail; }
             if (extend(out, toks) < 0) goto fail;
         } else {
             Py_ssize_t k = infixes(s, lo, hi, inf);
-            if (k && memchr(s + lo, '.', hi - lo)) {     /* spaCy tests the URL first (it needs a '.') */
+            /* spaCy tests the URL first (on ASCII it needs a '.'; with a WIDE character it is always asked) */
+            if (k && (!PyUnicode_IS_ASCII(chunk) || memchr(s + lo, '.', hi - lo))) {
                 PyObject *core = PyUnicode_Substring(chunk, lo, hi);
                 PyObject *url = core ? PyObject_CallOneArg(url_match, core) : NULL;
                 Py_XDECREF(core);
@@ -540,9 +569,10 @@ fail:
     return -1;
 }
 
-/* words._kernel_entry(chunk) for an ASCII chunk: a new entry, or Py_None (new ref) to leave it to words.py. */
-static PyObject *analyse_ascii(PyObject *chunk) {
-    PyObject *list = tokenize_ascii(chunk);
+/* words._kernel_entry(chunk) for a chunk of ASCII and WIDE characters, s its bytes (as WIDE says): a new entry,
+ * or Py_None (new ref) to leave it to words.py. */
+static PyObject *analyse_ascii(PyObject *chunk, const unsigned char *s) {
+    PyObject *list = tokenize_ascii(chunk, s);
     if (!list || list == Py_None) return list;
     PyObject *pre = PyList_AsTuple(list), *post = NULL, *rests = NULL, *kinds = NULL, *e = NULL;
     Py_DECREF(list);
@@ -554,12 +584,19 @@ static PyObject *analyse_ascii(PyObject *chunk) {
     char *kp = PyBytes_AS_STRING(kinds);
     for (Py_ssize_t q = 0; q < m; q++) {
         PyObject *t = PyTuple_GET_ITEM(post, q);
-        if (!PyUnicode_Check(t) || !PyUnicode_IS_ASCII(t)) { e = Py_None; Py_INCREF(e); goto done; }
-        const unsigned char *ts = PyUnicode_1BYTE_DATA(t);
+        if (!PyUnicode_Check(t)) { e = Py_None; Py_INCREF(e); goto done; }
+        int tk = PyUnicode_KIND(t);
+        const void *td = PyUnicode_DATA(t);
         Py_ssize_t tl = PyUnicode_GET_LENGTH(t), c;
-        if (tl == 1 && (ts[0] == '!' || ts[0] == '.' || ts[0] == '?')) { kp[q] = 2; continue; }
-        for (c = 0; c < tl && IN(C_PUNCT_P, ts[c]); c++) {}
-        kp[q] = tl && c == tl ? 1 : 0;
+        int punct = tl > 0;
+        for (c = 0; c < tl; c++) {   /* a character outside ASCII and WIDE (a special case's): words.py decides */
+            int w = wide_code(PyUnicode_READ(tk, td, c));
+            if (w < 0) { e = Py_None; Py_INCREF(e); goto done; }
+            if (!IN(C_PUNCT_P, w)) punct = 0;
+        }
+        Py_UCS4 c0 = tl ? PyUnicode_READ(tk, td, 0) : 0;
+        if (tl == 1 && (c0 == '!' || c0 == '.' || c0 == '?')) { kp[q] = 2; continue; }
+        kp[q] = punct ? 1 : 0;
     }
     e = PyTuple_Pack(4, post, pre, rests, kinds);
 done:
@@ -617,12 +654,31 @@ static PyObject *configure_rules(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* analyse_ascii for a chunk of ASCII and WIDE characters (Py_None, new ref, for any other). */
+static PyObject *analyse_narrow(PyObject *chunk) {
+    if (PyUnicode_IS_ASCII(chunk)) return analyse_ascii(chunk, PyUnicode_1BYTE_DATA(chunk));
+    Py_ssize_t n = PyUnicode_GET_LENGTH(chunk);
+    if (!n) Py_RETURN_NONE;
+    int kind = PyUnicode_KIND(chunk);
+    const void *data = PyUnicode_DATA(chunk);
+    unsigned char small[256] = {0}, *s = n <= (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc((size_t)n);
+    if (!s) return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int w = wide_code(PyUnicode_READ(kind, data, i));
+        if (w < 0) { if (s != small) PyMem_Free(s); Py_RETURN_NONE; }
+        s[i] = (unsigned char)w;
+    }
+    PyObject *e = analyse_ascii(chunk, s);
+    if (s != small) PyMem_Free(s);
+    return e;
+}
+
 /* analyse(chunk) -> the entry analyse_ascii builds, or None where it leaves the chunk to words.py (for tests). */
 static PyObject *analyse(PyObject *self, PyObject *chunk) {
     if (!PyUnicode_Check(chunk)) { PyErr_SetString(PyExc_TypeError, "chunk must be a str"); return NULL; }
     if (!specials) { PyErr_SetString(PyExc_RuntimeError, "_wordsplit rules are not configured"); return NULL; }
-    if (!PyUnicode_IS_ASCII(chunk) || PyUnicode_GET_LENGTH(chunk) == 0) Py_RETURN_NONE;
-    return analyse_ascii(chunk);
+    if (PyUnicode_GET_LENGTH(chunk) == 0) Py_RETURN_NONE;
+    return analyse_narrow(chunk);
 }
 
 /* The cyclic GC need not watch cache entries: they hold only str and tuples of str, so they can be in no cycle
@@ -710,9 +766,9 @@ static PyObject *get_entry(PyObject *text, int kind, const void *data, Py_ssize_
             }
         }
     }
-    if (!e && specials && PyUnicode_IS_ASCII(chunk)) {
+    if (!e && specials) {
         if (PyErr_Occurred()) { Py_DECREF(chunk); return NULL; }
-        e = analyse_ascii(chunk);
+        e = analyse_narrow(chunk);
         if (!e) { Py_DECREF(chunk); return NULL; }
         if (e == Py_None) Py_CLEAR(e);
     }
