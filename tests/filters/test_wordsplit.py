@@ -44,17 +44,23 @@ def test_real_documents_exercise_matches_across_chunks(human_docs):
     orig = W._kernel_group
 
     def spy(pre, space):
-        calls.append(pre)
+        calls.append((list(pre), list(space)))
         return orig(pre, space)
 
     W._wordsplit.configure(frozenset(W._SPECIALS) | frozenset(W._matcher_patterns()), W._kernel_entry, spy,
-                           W._kernel_tails(), W._CACHE_MAX)
+                           W._kernel_tails(), W._CACHE_MAX, False)   # every group through words.py
     try:
         for t in human_docs:
             assert _wordsplit.words(t) == W.reference_word_tokenize(t)
+            assert _wordsplit.sentences(t) == W.reference_count_sentences(t)
     finally:
         W._configure_kernel()
     assert calls
+    # ... and the C matcher the kernel takes for a group gives words.py's tokens and kinds for (nearly) all of them
+    in_c = [(pre, space) for pre, space in calls if _wordsplit.group(pre, space) is not None]
+    assert len(in_c) > 0.9 * len(calls)
+    for pre, space in in_c:
+        assert _wordsplit.group(pre, space) == orig(pre, space), pre
 
 
 def test_kernel_chunk_index_is_keyed_on_code_points_and_cleared_with_the_cache(human_docs):
@@ -234,3 +240,17 @@ def test_c_cold_path_takes_every_unit_and_currency_after_a_digit():
              "K", "%", "+", "$", "US$", "C$", "A$", "x", "Km", "kph"]
     chunks = [f"{d}{u}{tail}" for d in ("1", "10", "a", "") for u in units for tail in ("", ".", ",", ")", "..")]
     assert _ascii_cold_entries_equal_the_rules(chunks) > 0.9 * len(chunks)
+
+
+# tokens of the matcher patterns (which cross spaces: emoticons, abbreviations) and others around them
+_GROUP_TOKENS = sorted({t for pats in W._matcher_patterns().values() for p in pats for t in p}
+                       | set(_PIECES) | set(".,:;()'-=<3") | {"’s", "’", "—", "…", "“", "é", "ツ"})
+
+
+@settings(max_examples=1500)
+@given(st.lists(st.tuples(st.sampled_from(_GROUP_TOKENS), st.booleans()), min_size=1, max_size=12))
+def test_c_group_matcher_equals_words_py_on_fuzzed_groups(toks):
+    pre, space = [t for t, _ in toks], [s for _, s in toks]
+    got = _wordsplit.group(pre, space)
+    if got is not None:
+        assert got == W._kernel_group(pre, space)

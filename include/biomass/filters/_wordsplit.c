@@ -22,13 +22,15 @@
  *     and no multi-token pattern contains one). Where none does, the matcher over the whole text finds only the
  *     matches inside chunks, so the text's tokens are the concatenation of the chunks' post tokens. The chunks a
  *     cross-chunk match spans (with those of overlapping ones) form a group whose pre tokens, with the spaces
- *     between chunks, go through words.py's matcher (`group(pre, space_after)` -> (tokens, kinds)); a match
+ *     between chunks, go through the matcher (the C one, else words.py's `group(pre, space_after)`); a match
  *     outside the group shares no token with one inside, so it cannot shadow it or be shadowed by it.
  *
  * words(text) -> list[str]: word_tokenize (whitespace tokens dropped).
  * sentences(text) -> int: count_sentences (a whitespace token is a non-punctuation token; one or several in a
  *   row act the same, so a gap only needs to be known to produce one).
- * configure(blocked, miss, group, tails, cache_max) sets the shared state; configure_rules(specials,
+ * configure(blocked, miss, group, tails, cache_max[, c_groups]) sets the shared state (a group goes through the C
+ *   matcher, with the spaces between its chunks, and to `group` only if a token has a character outside ASCII and
+ *   WIDE, or always with c_groups false); configure_rules(specials,
  *   patterns, url_match) the cold path's special cases, matcher patterns and URL regex. analyse(chunk) is the cold
  *   path alone, and entries() a copy of the cache as a dict, for tests.
  * tests/filters/test_wordsplit.py proves equality with the pure-Python reference in words.py.
@@ -41,7 +43,9 @@ static PyObject *blocked = NULL;        /* set of chunks the plain fast path mus
 static PyObject *miss_fn = NULL, *group_fn = NULL;
 static PyObject *tails = NULL;         /* dict: one-char suffix -> (post, rests, kinds) of that token alone */
 static Py_ssize_t cache_max = 200000;
+static int c_groups = 1;               /* groups through the C matcher (0: all through group(), for tests) */
 static PyObject *zero_kind = NULL;      /* b"\0" */
+static PyObject *one_space = NULL;      /* " " */
 static PyObject *empty_tuple = NULL;
 
 typedef struct {
@@ -139,7 +143,9 @@ static void table_put(Py_hash_t h, PyObject *key, PyObject *entry) {
 static PyObject *configure(PyObject *self, PyObject *args) {
     PyObject *b, *m, *g, *t;
     Py_ssize_t cm;
-    if (!PyArg_ParseTuple(args, "OOOO!n", &b, &m, &g, &PyDict_Type, &t, &cm)) return NULL;
+    int cg = 1;
+    if (!PyArg_ParseTuple(args, "OOOO!n|p", &b, &m, &g, &PyDict_Type, &t, &cm, &cg)) return NULL;
+    c_groups = cg;
     if (cm < 1) { PyErr_SetString(PyExc_ValueError, "cache_max must be at least 1"); return NULL; }
     Py_INCREF(b); Py_INCREF(m); Py_INCREF(g); Py_INCREF(t);
     Py_XSETREF(blocked, b); Py_XSETREF(miss_fn, m); Py_XSETREF(group_fn, g); Py_XSETREF(tails, t);
@@ -484,9 +490,10 @@ static int pattern_at(PyObject *pre, Py_ssize_t i, PyObject *pat) {
     return m <= n - i ? 1 : 2;
 }
 
-/* words._apply_special_cases(pre) and words._rests(pre) (pre a tuple): new refs in *post, *rests. Most chunks start
- * no pattern: then nothing is allocated (post is pre, rests the empty tuple). */
-static int matcher(PyObject *pre, PyObject **post, PyObject **rests) {
+/* words._apply_special_cases(pre, space_after) and words._rests(pre) (pre a tuple; space NULL for a chunk, else a
+ * flag per token: a ' ' follows it, as in a group of chunks): new refs in *post, *rests. Most chunks start no
+ * pattern: then nothing is allocated (post is pre, rests the empty tuple). */
+static int matcher(PyObject *pre, const char *space, PyObject **post, PyObject **rests) {
     Py_ssize_t n = PyTuple_GET_SIZE(pre), nf = 0, cap = 8;
     match_t small[8], *found = small;
     char small_seen[64], *seen = NULL;
@@ -542,8 +549,18 @@ static int matcher(PyObject *pre, PyObject **post, PyObject **rests) {
         for (; pos < found[k].start; pos++)
             if (PyList_Append(out, PyTuple_GET_ITEM(pre, pos)) < 0) goto fail;
         PyObject *slice = PyTuple_GetSlice(pre, found[k].start, found[k].end);
-        PyObject *empty = slice ? PyUnicode_FromStringAndSize("", 0) : NULL;
-        PyObject *text = empty ? PyUnicode_Join(empty, slice) : NULL;
+        PyObject *empty = slice ? PyUnicode_FromStringAndSize("", 0) : NULL, *text = NULL;
+        if (empty && !space) text = PyUnicode_Join(empty, slice);
+        else if (empty) {   /* the tokens with a ' ' after each one that has one, but the last */
+            PyObject *parts = PyList_New(0);
+            int ok = parts != NULL;
+            for (Py_ssize_t q = found[k].start; ok && q < found[k].end; q++) {
+                ok = PyList_Append(parts, PyTuple_GET_ITEM(pre, q)) == 0;
+                if (ok && space[q] && q + 1 < found[k].end) ok = PyList_Append(parts, one_space) == 0;
+            }
+            if (ok) text = PyUnicode_Join(empty, parts);
+            Py_XDECREF(parts);
+        }
         Py_XDECREF(empty);
         PyObject *rule = text ? PyDict_GetItemWithError(specials, text) : NULL;
         Py_XDECREF(text);
@@ -569,6 +586,24 @@ fail:
     return -1;
 }
 
+/* words._punct_kind(token) for a token of ASCII and WIDE characters (2 sentencizer punctuation, 1 other Unicode
+ * punctuation, 0 anything else), -1 for any other token. */
+static int token_kind(PyObject *t) {
+    if (!PyUnicode_Check(t)) return -1;
+    int tk = PyUnicode_KIND(t);
+    const void *td = PyUnicode_DATA(t);
+    Py_ssize_t tl = PyUnicode_GET_LENGTH(t);
+    int punct = tl > 0;
+    for (Py_ssize_t c = 0; c < tl; c++) {
+        int w = wide_code(PyUnicode_READ(tk, td, c));
+        if (w < 0) return -1;
+        if (!IN(C_PUNCT_P, w)) punct = 0;
+    }
+    Py_UCS4 c0 = tl ? PyUnicode_READ(tk, td, 0) : 0;
+    if (tl == 1 && (c0 == '!' || c0 == '.' || c0 == '?')) return 2;
+    return punct;
+}
+
 /* words._kernel_entry(chunk) for a chunk of ASCII and WIDE characters, s its bytes (as WIDE says): a new entry,
  * or Py_None (new ref) to leave it to words.py. */
 static PyObject *analyse_ascii(PyObject *chunk, const unsigned char *s) {
@@ -577,26 +612,15 @@ static PyObject *analyse_ascii(PyObject *chunk, const unsigned char *s) {
     PyObject *pre = PyList_AsTuple(list), *post = NULL, *rests = NULL, *kinds = NULL, *e = NULL;
     Py_DECREF(list);
     if (!pre) return NULL;
-    if (matcher(pre, &post, &rests) < 0) { Py_DECREF(pre); return NULL; }
+    if (matcher(pre, NULL, &post, &rests) < 0) { Py_DECREF(pre); return NULL; }
     Py_ssize_t m = PyTuple_GET_SIZE(post);
     kinds = PyBytes_FromStringAndSize(NULL, m);
     if (!kinds) goto done;
     char *kp = PyBytes_AS_STRING(kinds);
     for (Py_ssize_t q = 0; q < m; q++) {
-        PyObject *t = PyTuple_GET_ITEM(post, q);
-        if (!PyUnicode_Check(t)) { e = Py_None; Py_INCREF(e); goto done; }
-        int tk = PyUnicode_KIND(t);
-        const void *td = PyUnicode_DATA(t);
-        Py_ssize_t tl = PyUnicode_GET_LENGTH(t), c;
-        int punct = tl > 0;
-        for (c = 0; c < tl; c++) {   /* a character outside ASCII and WIDE (a special case's): words.py decides */
-            int w = wide_code(PyUnicode_READ(tk, td, c));
-            if (w < 0) { e = Py_None; Py_INCREF(e); goto done; }
-            if (!IN(C_PUNCT_P, w)) punct = 0;
-        }
-        Py_UCS4 c0 = tl ? PyUnicode_READ(tk, td, 0) : 0;
-        if (tl == 1 && (c0 == '!' || c0 == '.' || c0 == '?')) { kp[q] = 2; continue; }
-        kp[q] = punct ? 1 : 0;
+        int kd = token_kind(PyTuple_GET_ITEM(post, q));
+        if (kd < 0) { e = Py_None; Py_INCREF(e); goto done; }   /* a special case's token: words.py decides */
+        kp[q] = (char)kd;
     }
     e = PyTuple_Pack(4, post, pre, rests, kinds);
 done:
@@ -885,6 +909,34 @@ static int load(PyObject *text, chunk_t **out, Py_ssize_t *count) {
     return 0;
 }
 
+/* words._kernel_group(pre, space_after) in C: 1 with new refs in *tokens, *kinds; 0 if a token is not of ASCII and
+ * WIDE characters (then words.py's); -1 on error. */
+static int group_in_c(PyObject *pre_list, PyObject *space_list, PyObject **tokens, PyObject **kinds) {
+    Py_ssize_t n = PyList_GET_SIZE(pre_list);
+    char small[64], *space = n <= (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc((size_t)n);
+    PyObject *pre = NULL, *post = NULL, *rests = NULL, *kb = NULL;
+    int r = -1;
+    if (!space) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t q = 0; q < n; q++) space[q] = PyList_GET_ITEM(space_list, q) == Py_True;
+    pre = PyList_AsTuple(pre_list);
+    if (!pre || matcher(pre, space, &post, &rests) < 0) goto done;
+    Py_ssize_t m = PyTuple_GET_SIZE(post);
+    kb = PyBytes_FromStringAndSize(NULL, m);
+    if (!kb) goto done;
+    for (Py_ssize_t q = 0; q < m; q++) {
+        int kd = token_kind(PyTuple_GET_ITEM(post, q));
+        if (kd < 0) { r = 0; goto done; }
+        PyBytes_AS_STRING(kb)[q] = (char)kd;
+    }
+    *tokens = post; post = NULL;
+    *kinds = kb; kb = NULL;
+    r = 1;
+done:
+    Py_XDECREF(pre); Py_XDECREF(post); Py_XDECREF(rests); Py_XDECREF(kb);
+    if (space != small) PyMem_Free(space);
+    return r;
+}
+
 /* New references to the tokens and sentencizer kinds of chunks k..ch[k].group. */
 static int piece(chunk_t *ch, Py_ssize_t k, PyObject **tokens, PyObject **kinds) {
     Py_ssize_t e = ch[k].group;
@@ -903,6 +955,11 @@ static int piece(chunk_t *ch, Py_ssize_t k, PyObject **tokens, PyObject **kinds)
             if (PyList_Append(space, flag) < 0) goto fail;
         }
     }
+    if (specials && c_groups) {   /* the C matcher (as for a chunk, with the spaces); words.py only for a token it cannot class */
+        int r = group_in_c(pre, space, tokens, kinds);
+        if (r < 0) goto fail;
+        if (r) { Py_DECREF(pre); Py_DECREF(space); return 0; }
+    }
     res = PyObject_CallFunctionObjArgs(group_fn, pre, space, NULL);
     if (!res) goto fail;
     if (!PyTuple_Check(res) || PyTuple_GET_SIZE(res) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(res, 0))
@@ -918,6 +975,22 @@ static int piece(chunk_t *ch, Py_ssize_t k, PyObject **tokens, PyObject **kinds)
 fail:
     Py_XDECREF(res); Py_XDECREF(pre); Py_XDECREF(space);
     return -1;
+}
+
+/* group(pre, space_after) -> group_in_c's (tokens, kinds), or None where it leaves the group to words.py (tests). */
+static PyObject *group(PyObject *self, PyObject *args) {
+    PyObject *pre, *space, *tokens, *kinds;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &pre, &PyList_Type, &space)) return NULL;
+    if (!specials) { PyErr_SetString(PyExc_RuntimeError, "_wordsplit rules are not configured"); return NULL; }
+    if (PyList_GET_SIZE(pre) != PyList_GET_SIZE(space)) { PyErr_SetString(PyExc_ValueError, "one flag a token"); return NULL; }
+    for (Py_ssize_t q = 0; q < PyList_GET_SIZE(pre); q++)
+        if (!PyUnicode_Check(PyList_GET_ITEM(pre, q))) { PyErr_SetString(PyExc_TypeError, "tokens are str"); return NULL; }
+    int r = group_in_c(pre, space, &tokens, &kinds);
+    if (r < 0) return NULL;
+    if (!r) Py_RETURN_NONE;
+    PyObject *res = PyTuple_Pack(2, tokens, kinds);
+    Py_DECREF(tokens); Py_DECREF(kinds);
+    return res;
 }
 
 static void unload(chunk_t *ch, Py_ssize_t n) {
@@ -1003,6 +1076,7 @@ static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS, "(blocked, miss, group, tails, cache_max); empties the cache"},
     {"entries", entries, METH_NOARGS, "a new dict of the cached chunks and their entries (for tests)"},
     {"configure_rules", configure_rules, METH_VARARGS, "(specials, patterns, url_match): the cold path's rules"},
+    {"group", group, METH_VARARGS, "(pre, space_after) -> (tokens, kinds) by the C matcher, or None (for tests)"},
     {"analyse", analyse, METH_O, "chunk -> its cache entry from the C rules, or None where they leave it to Python"},
     {"words", words, METH_O, "text -> word tokens (datatrove's word_tokenize)"},
     {"sentences", sentences, METH_O, "text -> number of sentences (datatrove's split_into_sentences)"},
@@ -1016,6 +1090,7 @@ PyMODINIT_FUNC PyInit__wordsplit(void) {
     for (int c = 0; c < 256; c++) space1[c] = Py_UNICODE_ISSPACE(c) ? 1 : 0;
     zero_kind = PyBytes_FromStringAndSize("\0", 1);
     empty_tuple = PyTuple_New(0);
-    if (!zero_kind || !empty_tuple) return NULL;
+    one_space = PyUnicode_FromStringAndSize(" ", 1);
+    if (!zero_kind || !empty_tuple || !one_space) return NULL;
     return PyModule_Create(&module);
 }
