@@ -955,7 +955,8 @@ static int piece(chunk_t *ch, Py_ssize_t k, PyObject **tokens, PyObject **kinds)
             if (PyList_Append(space, flag) < 0) goto fail;
         }
     }
-    if (specials && c_groups) {   /* the C matcher (as for a chunk, with the spaces); words.py only for a token it cannot class */
+    /* the C matcher (as for a chunk, with the spaces); words.py only for a token it cannot class */
+    if (specials && c_groups) {
         int r = group_in_c(pre, space, tokens, kinds);
         if (r < 0) goto fail;
         if (r) { Py_DECREF(pre); Py_DECREF(space); return 0; }
@@ -982,9 +983,15 @@ static PyObject *group(PyObject *self, PyObject *args) {
     PyObject *pre, *space, *tokens, *kinds;
     if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &pre, &PyList_Type, &space)) return NULL;
     if (!specials) { PyErr_SetString(PyExc_RuntimeError, "_wordsplit rules are not configured"); return NULL; }
-    if (PyList_GET_SIZE(pre) != PyList_GET_SIZE(space)) { PyErr_SetString(PyExc_ValueError, "one flag a token"); return NULL; }
+    if (PyList_GET_SIZE(pre) != PyList_GET_SIZE(space)) {
+        PyErr_SetString(PyExc_ValueError, "one flag a token");
+        return NULL;
+    }
     for (Py_ssize_t q = 0; q < PyList_GET_SIZE(pre); q++)
-        if (!PyUnicode_Check(PyList_GET_ITEM(pre, q))) { PyErr_SetString(PyExc_TypeError, "tokens are str"); return NULL; }
+        if (!PyUnicode_Check(PyList_GET_ITEM(pre, q))) {
+            PyErr_SetString(PyExc_TypeError, "tokens are str");
+            return NULL;
+        }
     int r = group_in_c(pre, space, &tokens, &kinds);
     if (r < 0) return NULL;
     if (!r) Py_RETURN_NONE;
