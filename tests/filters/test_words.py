@@ -102,6 +102,23 @@ def test_words_equal_datatrove_on_fuzzed_two_byte_texts(parts, gaps, wide):
     assert word_tokenize(text) == load_word_tokenizer("eng").word_tokenize(text)
 
 
+# Curly quotes, dashes and the ellipsis inside chunks (the kernel's C cold path reads these itself).
+_IN_CHUNK = list("aAbZ09.,;:!?'\"()-/+") + ["“", "”", "‘", "’", "—", "–", "…", "——", "……", "’s", "n’t", "Don’t",
+                                             "it’s", "I’m", ":’)", "e.g.", "U.S.", "km", " ", " ", "\u00a0"]
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from(_IN_CHUNK), min_size=1, max_size=30))
+def test_words_and_sentences_equal_datatrove_on_fuzzed_quotes_dashes_and_ellipses(parts):
+    from datatrove.utils.text import split_into_sentences
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    text = "".join(parts)
+    assert word_tokenize(text) == load_word_tokenizer("eng").word_tokenize(text)
+    if text.strip():
+        assert count_sentences(text) == len(split_into_sentences(text))
+
+
 def test_real_debian_documents_when_installed(dt):
     """The Debian python3.11-doc / debian-reference pages themselves (a larger sample), when the packages are here."""
     import sys

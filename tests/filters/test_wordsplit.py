@@ -44,17 +44,23 @@ def test_real_documents_exercise_matches_across_chunks(human_docs):
     orig = W._kernel_group
 
     def spy(pre, space):
-        calls.append(pre)
+        calls.append((list(pre), list(space)))
         return orig(pre, space)
 
     W._wordsplit.configure(frozenset(W._SPECIALS) | frozenset(W._matcher_patterns()), W._kernel_entry, spy,
-                           W._kernel_tails(), W._CACHE_MAX)
+                           W._kernel_tails(), W._CACHE_MAX, False)   # every group through words.py
     try:
         for t in human_docs:
             assert _wordsplit.words(t) == W.reference_word_tokenize(t)
+            assert _wordsplit.sentences(t) == W.reference_count_sentences(t)
     finally:
         W._configure_kernel()
     assert calls
+    # ... and the C matcher the kernel takes for a group gives words.py's tokens and kinds for (nearly) all of them
+    in_c = [(pre, space) for pre, space in calls if _wordsplit.group(pre, space) is not None]
+    assert len(in_c) > 0.9 * len(calls)
+    for pre, space in in_c:
+        assert _wordsplit.group(pre, space) == orig(pre, space), pre
 
 
 def test_kernel_chunk_index_is_keyed_on_code_points_and_cleared_with_the_cache(human_docs):
@@ -155,14 +161,23 @@ def test_affix_searches_equal_the_regex_searches(human_docs):
     assert not bad, bad[:5]
 
 
+# The non-ASCII characters the C cold path reads itself (WIDE in _wordsplit.c): curly quotes, dashes, the ellipsis.
+_WIDE = "“”‘’—–…"
+
+
+def _narrow(s: str) -> bool:
+    return all(ch.isascii() or ch in _WIDE for ch in s)
+
+
 def _ascii_cold_entries_equal_the_rules(chunks) -> int:
     """The C cold path's entry (``_wordsplit.analyse``) equals words.py's ``_kernel_entry`` for every chunk it
-    analyses; it may leave a chunk to words.py only when a token is not ASCII. Returns how many it analysed."""
+    analyses; it may leave a chunk to words.py only when the chunk or one of its tokens has a character outside
+    ASCII and _WIDE. Returns how many it analysed."""
     done = 0
     for c in chunks:
         entry = _wordsplit.analyse(c)
         if entry is None:
-            assert not c.isascii() or not all(t.isascii() for t in W._kernel_entry(c)[0]), c
+            assert not _narrow(c) or not all(_narrow(t) for t in W._kernel_entry(c)[0]), c
             continue
         assert entry == W._kernel_entry(c), c
         done += 1
@@ -192,9 +207,50 @@ def test_c_cold_path_equals_the_rules_on_fuzzed_chunks(parts):
     _ascii_cold_entries_equal_the_rules([chunk])
 
 
+_WIDE_ATOMS = (list(_WIDE) * 3 + ["’s", "’S", "n’t", "——", "———", "……", "…..", ".…", "“.", ".”", "‘.", "’."]
+               + [k for k in W._SPECIALS if not k.isascii() and _narrow(k) and not any(c.isspace() for c in k)])
+
+
+@settings(max_examples=4000)
+@given(st.lists(st.one_of(st.sampled_from(_WIDE_ATOMS), st.sampled_from(_ASCII_ATOMS),
+                          st.sampled_from(list("aAzZ0.-,:()'\"+/~"))), min_size=1, max_size=10))
+def test_c_cold_path_equals_the_rules_on_fuzzed_chunks_with_quotes_dashes_and_ellipses(parts):
+    _ascii_cold_entries_equal_the_rules(["".join(parts)])
+
+
+def test_c_cold_path_reads_each_wide_character_as_the_rules_do():
+    """Each _WIDE character where its rules differ: alone, doubled, around a '.', between letters and digits, before
+    's' (every chunk of these, with ASCII letters, digits and punctuation around, in every order)."""
+    around = ["", "a", "A", "Ab", "1", ".", "..", "'", ",", "-", "a.", "B.", "(", ")"]
+    chunks = {f"{x}{w}{y}{z}" for w in [*_WIDE, "——", "……", "’s", "’S", "“.", ".”"] for x in around
+              for y in around for z in ("", "B", "s", "…", "—", "’")}
+    chunks.discard("")
+    assert _ascii_cold_entries_equal_the_rules(sorted(chunks)) > 0.95 * len(chunks)
+
+
+def test_real_chunks_with_quotes_and_dashes_take_the_c_cold_path(human_docs):
+    chunks = [c for c in dict.fromkeys(c for t in human_docs for c in t.split()) if not c.isascii() and _narrow(c)]
+    assert len(chunks) > 50
+    assert _ascii_cold_entries_equal_the_rules(chunks) > 0.95 * len(chunks)
+
+
 def test_c_cold_path_takes_every_unit_and_currency_after_a_digit():
     units = ["km", "km²", "m", "dm", "cm", "mm", "ha", "nm", "yd", "in", "ft", "kg", "g", "mg", "t", "lb", "oz", "m/s",
              "km/h", "kmh", "mph", "hPa", "Pa", "mbar", "mb", "MB", "kb", "KB", "gb", "GB", "tb", "TB", "T", "G", "M",
              "K", "%", "+", "$", "US$", "C$", "A$", "x", "Km", "kph"]
     chunks = [f"{d}{u}{tail}" for d in ("1", "10", "a", "") for u in units for tail in ("", ".", ",", ")", "..")]
     assert _ascii_cold_entries_equal_the_rules(chunks) > 0.9 * len(chunks)
+
+
+# tokens of the matcher patterns (which cross spaces: emoticons, abbreviations) and others around them
+_GROUP_TOKENS = sorted({t for pats in W._matcher_patterns().values() for p in pats for t in p}
+                       | set(_PIECES) | set(".,:;()'-=<3") | {"’s", "’", "—", "…", "“", "é", "ツ"})
+
+
+@settings(max_examples=1500)
+@given(st.lists(st.tuples(st.sampled_from(_GROUP_TOKENS), st.booleans()), min_size=1, max_size=12))
+def test_c_group_matcher_equals_words_py_on_fuzzed_groups(toks):
+    pre, space = [t for t, _ in toks], [s for _, s in toks]
+    got = _wordsplit.group(pre, space)
+    if got is not None:
+        assert got == W._kernel_group(pre, space)

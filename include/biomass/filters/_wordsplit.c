@@ -13,8 +13,8 @@
  *     so is such a core followed by one of a few suffix characters (`tails`: ',', ';', ':', ')', '!', '?', and
  *     '.' after a lowercase letter or a digit), which the suffix rules take alone: its tokens are the core and
  *     that character's own tokens; any other ASCII chunk goes through the affix, infix and special-case rules
- *     ported below (analyse_ascii), and only the rest (a non-ASCII character) is analysed by words.py
- *     (`miss(chunk)`);
+ *     ported below (analyse_ascii), and so does a chunk whose only non-ASCII characters are curly quotes, dashes
+ *     or ellipses (WIDE); only the rest (another non-ASCII character) is analysed by words.py (`miss(chunk)`);
  *   - a cache entry is (post, pre, rests, kinds): the chunk's tokens after / before the special-case matcher
  *     confined to the chunk, the remainders of the patterns that start inside it and run past its end, and each
  *     post token's sentencizer class (0 other, 1 punctuation, 2 sentence punctuation);
@@ -22,13 +22,15 @@
  *     and no multi-token pattern contains one). Where none does, the matcher over the whole text finds only the
  *     matches inside chunks, so the text's tokens are the concatenation of the chunks' post tokens. The chunks a
  *     cross-chunk match spans (with those of overlapping ones) form a group whose pre tokens, with the spaces
- *     between chunks, go through words.py's matcher (`group(pre, space_after)` -> (tokens, kinds)); a match
+ *     between chunks, go through the matcher (the C one, else words.py's `group(pre, space_after)`); a match
  *     outside the group shares no token with one inside, so it cannot shadow it or be shadowed by it.
  *
  * words(text) -> list[str]: word_tokenize (whitespace tokens dropped).
  * sentences(text) -> int: count_sentences (a whitespace token is a non-punctuation token; one or several in a
  *   row act the same, so a gap only needs to be known to produce one).
- * configure(blocked, miss, group, tails, cache_max) sets the shared state; configure_rules(specials,
+ * configure(blocked, miss, group, tails, cache_max[, c_groups]) sets the shared state (a group goes through the C
+ *   matcher, with the spaces between its chunks, and to `group` only if a token has a character outside ASCII and
+ *   WIDE, or always with c_groups false); configure_rules(specials,
  *   patterns, url_match) the cold path's special cases, matcher patterns and URL regex. analyse(chunk) is the cold
  *   path alone, and entries() a copy of the cache as a dict, for tests.
  * tests/filters/test_wordsplit.py proves equality with the pure-Python reference in words.py.
@@ -41,7 +43,9 @@ static PyObject *blocked = NULL;        /* set of chunks the plain fast path mus
 static PyObject *miss_fn = NULL, *group_fn = NULL;
 static PyObject *tails = NULL;         /* dict: one-char suffix -> (post, rests, kinds) of that token alone */
 static Py_ssize_t cache_max = 200000;
+static int c_groups = 1;               /* groups through the C matcher (0: all through group(), for tests) */
 static PyObject *zero_kind = NULL;      /* b"\0" */
+static PyObject *one_space = NULL;      /* " " */
 static PyObject *empty_tuple = NULL;
 
 typedef struct {
@@ -139,7 +143,9 @@ static void table_put(Py_hash_t h, PyObject *key, PyObject *entry) {
 static PyObject *configure(PyObject *self, PyObject *args) {
     PyObject *b, *m, *g, *t;
     Py_ssize_t cm;
-    if (!PyArg_ParseTuple(args, "OOOO!n", &b, &m, &g, &PyDict_Type, &t, &cm)) return NULL;
+    int cg = 1;
+    if (!PyArg_ParseTuple(args, "OOOO!n|p", &b, &m, &g, &PyDict_Type, &t, &cm, &cg)) return NULL;
+    c_groups = cg;
     if (cm < 1) { PyErr_SetString(PyExc_ValueError, "cache_max must be at least 1"); return NULL; }
     Py_INCREF(b); Py_INCREF(m); Py_INCREF(g); Py_INCREF(t);
     Py_XSETREF(blocked, b); Py_XSETREF(miss_fn, m); Py_XSETREF(group_fn, g); Py_XSETREF(tails, t);
@@ -194,6 +200,24 @@ enum { C_PREFIX1 = 1, C_SUFFIX1 = 2, C_DOT_AFTER = 4, C_DOT_LEFT = 8, C_DOT_RIGH
 static unsigned char char_class[256];
 #define IN(set, c) (char_class[(unsigned char)(c)] & (set))
 
+/* The non-ASCII characters of most real chunks that are not ASCII (curly quotes, dashes, an ellipsis): a chunk of
+ * ASCII and these only is analysed here too, read as bytes with each of these as the byte 0x80 + its index (no
+ * other rule of the patterns can see a chunk without a non-ASCII letter, digit or symbol differently: the letter
+ * and digit classes then match ASCII ones only). How the rules treat them (words.py's regexes, probed and fuzzed
+ * in tests/filters/test_wordsplit.py): each is a one-character prefix and suffix and Unicode punctuation (none a
+ * sentencizer character); the quotes are also in the '.'-suffix and '.'-infix lookarounds, the ellipsis in the
+ * former; '……' and '’s'/'’S' are suffixes; '…' is an infix anywhere, '–', '—' and '——' between a letter or digit
+ * and a letter. */
+static const Py_UCS4 WIDE[] = {0x201C, 0x201D, 0x2018, 0x2019, 0x2014, 0x2013, 0x2026};
+#define N_WIDE ((int)(sizeof(WIDE) / sizeof(WIDE[0])))
+enum { W_LDQ = 0x80, W_RDQ, W_LSQ, W_RSQ, W_EM, W_EN, W_ELL };
+static Py_UCS4 real_cp(unsigned char c) { return c < 0x80 ? c : WIDE[c - 0x80]; }
+static int wide_code(Py_UCS4 c) {   /* the byte standing for c, or -1 */
+    if (c < 0x80) return (int)c;
+    for (int k = 0; k < N_WIDE; k++) if (WIDE[k] == c) return 0x80 + k;
+    return -1;
+}
+
 /* prefix: one of these characters; '+' not before a digit; a run of 2+ dots; US$ C$ A$ */
 static const char PREFIX1[] = "!\"#$%&'()*,:;<=>?[]_`{}";
 /* suffix: one of these characters */
@@ -221,6 +245,9 @@ static void fill_classes(void) {
     for (size_t k = 0; k < sizeof(sets) / sizeof(sets[0]); k++)
         for (const char *c = sets[k].set; *c; c++) char_class[(unsigned char)*c] |= sets[k].bit;
     for (size_t k = 0; AFTER_DIGIT[k]; k++) after_digit_len[k] = (Py_ssize_t)strlen(AFTER_DIGIT[k]);
+    for (int c = W_LDQ; c <= W_ELL; c++) char_class[c] |= C_PREFIX1 | C_SUFFIX1 | C_PUNCT_P;
+    for (int c = W_LDQ; c <= W_RSQ; c++) char_class[c] |= C_DOT_AFTER | C_DOT_LEFT | C_DOT_RIGHT;
+    char_class[W_ELL] |= C_DOT_AFTER;
 }
 
 static Py_ssize_t prefix_len(const unsigned char *s, Py_ssize_t a, Py_ssize_t b) {
@@ -247,7 +274,8 @@ static int suffix_at(const unsigned char *s, Py_ssize_t a, Py_ssize_t p, Py_ssiz
         if (c == '.' && p > a && (IN(C_DOT_AFTER, s[p - 1]) || (p - 1 > a && IS_UPPER(s[p - 1]) && IS_UPPER(s[p - 2]))))
             return 1;
     }
-    if (len == 2 && s[p] == '\'' && (s[p + 1] == 's' || s[p + 1] == 'S')) return 1;
+    if (len == 2 && (s[p] == '\'' || s[p] == W_RSQ) && (s[p + 1] == 's' || s[p + 1] == 'S')) return 1;
+    if (len == 2 && s[p] == W_ELL && s[p + 1] == W_ELL) return 1;
     if (p > a && IS_DIGIT(s[p - 1])) {
         for (size_t k = 0; AFTER_DIGIT[k]; k++)
             if (after_digit_len[k] == len && memcmp(AFTER_DIGIT[k], s + p, len) == 0) return 1;
@@ -275,6 +303,13 @@ static Py_ssize_t infixes(const unsigned char *s, Py_ssize_t a, Py_ssize_t b, Py
             Py_ssize_t j = i;
             while (j < b && s[j] == '.') j++;
             len = j - i;
+        } else if (c == W_ELL) {
+            len = 1;
+        } else if (c == W_EN && IS_ALNUM(prev) && IS_ALPHA(next)) {
+            len = 1;
+        } else if (c == W_EM && IS_ALNUM(prev)) {
+            if (IS_ALPHA(next)) len = 1;
+            else if (next == W_EM && i + 2 < b && IS_ALPHA(s[i + 2])) len = 2;
         } else if (IS_DIGIT(prev) && IN(C_ARITH, c) && (IS_DIGIT(next) || next == '-')) {
             len = 1;
         } else if (c == '.' && IN(C_DOT_LEFT, prev) && IN(C_DOT_RIGHT, next)) {
@@ -324,13 +359,13 @@ static int sieve_fill(sieve_t sv, PyObject *dict) {
 
 /* Could the ASCII string s[a:b] (b > a) be a key of the sieve's dict? */
 static int sieve_may(const sieve_t sv, const unsigned char *s, Py_ssize_t a, Py_ssize_t b) {
-    size_t i = sieve_index(b - a, s[a], s[b - 1]);
+    size_t i = sieve_index(b - a, real_cp(s[a]), real_cp(s[b - 1]));
     return (sv[i / 8] >> (i % 8)) & 1;
 }
 
 /* 1 if chunk[a:b] is a special case (its tokens, borrowed, in *toks), 0 if not, -1 on error. */
-static int special(PyObject *chunk, Py_ssize_t a, Py_ssize_t b, PyObject **toks) {
-    if (b > a && !sieve_may(special_sieve, PyUnicode_1BYTE_DATA(chunk), a, b)) return 0;
+static int special(PyObject *chunk, const unsigned char *s, Py_ssize_t a, Py_ssize_t b, PyObject **toks) {
+    if (b > a && !sieve_may(special_sieve, s, a, b)) return 0;
     PyObject *sub = PyUnicode_Substring(chunk, a, b);
     if (!sub) return -1;
     PyObject *t = PyDict_GetItemWithError(specials, sub);
@@ -355,8 +390,7 @@ static int extend(PyObject *list, PyObject *seq) {
 }
 
 /* words._tokenize_span(chunk, SPECIALS) for an ASCII chunk: new list, or Py_None (new ref) to give up. */
-static PyObject *tokenize_ascii(PyObject *chunk) {
-    const unsigned char *s = PyUnicode_1BYTE_DATA(chunk);
+static PyObject *tokenize_ascii(PyObject *chunk, const unsigned char *s) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(chunk), lo = 0, hi = n, last = -1;
     /* spans of prefixes, suffixes and infixes: on the stack for the usual short chunk */
     Py_ssize_t small[3 * (2 * 32 + 2)], *heap = NULL, *pre = small;
@@ -369,19 +403,19 @@ static PyObject *tokenize_ascii(PyObject *chunk) {
     Py_ssize_t npre = 0, nsuf = 0;
     PyObject *out = NULL, *toks = NULL;
     while (hi > lo && hi - lo != last) {
-        int sp = special(chunk, lo, hi, NULL);
+        int sp = special(chunk, s, lo, hi, NULL);
         if (sp < 0) goto done;
         if (sp) break;
         last = hi - lo;
         Py_ssize_t pl = prefix_len(s, lo, hi);
         if (pl && lo + pl < hi) {
-            sp = special(chunk, lo + pl, hi, NULL);
+            sp = special(chunk, s, lo + pl, hi, NULL);
             if (sp < 0) goto done;
             if (sp) { pre[2 * npre] = lo; pre[2 * npre + 1] = lo + pl; npre++; lo += pl; break; }
         }
         Py_ssize_t sl = suffix_len(s, lo + pl, hi);
         if (sl && lo < hi - sl) {
-            sp = special(chunk, lo, hi - sl, NULL);
+            sp = special(chunk, s, lo, hi - sl, NULL);
             if (sp < 0) goto done;
             if (sp) { suf[2 * nsuf] = hi - sl; suf[2 * nsuf + 1] = hi; nsuf++; hi -= sl; break; }
         }
@@ -393,14 +427,15 @@ static PyObject *tokenize_ascii(PyObject *chunk) {
     for (Py_ssize_t k = 0; k < npre; k++)
         if (append_span(out, chunk, pre[2 * k], pre[2 * k + 1]) < 0) goto fail;
     if (hi > lo) {
-        int sp = special(chunk, lo, hi, &toks);
+        int sp = special(chunk, s, lo, hi, &toks);
         if (sp < 0) goto fail;
         if (sp) {
             if (!PyTuple_Check(toks)) { PyErr_SetString(PyExc_TypeError, "a special case is a tuple"); goto fail; }
             if (extend(out, toks) < 0) goto fail;
         } else {
             Py_ssize_t k = infixes(s, lo, hi, inf);
-            if (k && memchr(s + lo, '.', hi - lo)) {     /* spaCy tests the URL first (it needs a '.') */
+            /* spaCy tests the URL first (on ASCII it needs a '.'; with a WIDE character it is always asked) */
+            if (k && (!PyUnicode_IS_ASCII(chunk) || memchr(s + lo, '.', hi - lo))) {
                 PyObject *core = PyUnicode_Substring(chunk, lo, hi);
                 PyObject *url = core ? PyObject_CallOneArg(url_match, core) : NULL;
                 Py_XDECREF(core);
@@ -455,9 +490,10 @@ static int pattern_at(PyObject *pre, Py_ssize_t i, PyObject *pat) {
     return m <= n - i ? 1 : 2;
 }
 
-/* words._apply_special_cases(pre) and words._rests(pre) (pre a tuple): new refs in *post, *rests. Most chunks start
- * no pattern: then nothing is allocated (post is pre, rests the empty tuple). */
-static int matcher(PyObject *pre, PyObject **post, PyObject **rests) {
+/* words._apply_special_cases(pre, space_after) and words._rests(pre) (pre a tuple; space NULL for a chunk, else a
+ * flag per token: a ' ' follows it, as in a group of chunks): new refs in *post, *rests. Most chunks start no
+ * pattern: then nothing is allocated (post is pre, rests the empty tuple). */
+static int matcher(PyObject *pre, const char *space, PyObject **post, PyObject **rests) {
     Py_ssize_t n = PyTuple_GET_SIZE(pre), nf = 0, cap = 8;
     match_t small[8], *found = small;
     char small_seen[64], *seen = NULL;
@@ -513,8 +549,18 @@ static int matcher(PyObject *pre, PyObject **post, PyObject **rests) {
         for (; pos < found[k].start; pos++)
             if (PyList_Append(out, PyTuple_GET_ITEM(pre, pos)) < 0) goto fail;
         PyObject *slice = PyTuple_GetSlice(pre, found[k].start, found[k].end);
-        PyObject *empty = slice ? PyUnicode_FromStringAndSize("", 0) : NULL;
-        PyObject *text = empty ? PyUnicode_Join(empty, slice) : NULL;
+        PyObject *empty = slice ? PyUnicode_FromStringAndSize("", 0) : NULL, *text = NULL;
+        if (empty && !space) text = PyUnicode_Join(empty, slice);
+        else if (empty) {   /* the tokens with a ' ' after each one that has one, but the last */
+            PyObject *parts = PyList_New(0);
+            int ok = parts != NULL;
+            for (Py_ssize_t q = found[k].start; ok && q < found[k].end; q++) {
+                ok = PyList_Append(parts, PyTuple_GET_ITEM(pre, q)) == 0;
+                if (ok && space[q] && q + 1 < found[k].end) ok = PyList_Append(parts, one_space) == 0;
+            }
+            if (ok) text = PyUnicode_Join(empty, parts);
+            Py_XDECREF(parts);
+        }
         Py_XDECREF(empty);
         PyObject *rule = text ? PyDict_GetItemWithError(specials, text) : NULL;
         Py_XDECREF(text);
@@ -540,26 +586,41 @@ fail:
     return -1;
 }
 
-/* words._kernel_entry(chunk) for an ASCII chunk: a new entry, or Py_None (new ref) to leave it to words.py. */
-static PyObject *analyse_ascii(PyObject *chunk) {
-    PyObject *list = tokenize_ascii(chunk);
+/* words._punct_kind(token) for a token of ASCII and WIDE characters (2 sentencizer punctuation, 1 other Unicode
+ * punctuation, 0 anything else), -1 for any other token. */
+static int token_kind(PyObject *t) {
+    if (!PyUnicode_Check(t)) return -1;
+    int tk = PyUnicode_KIND(t);
+    const void *td = PyUnicode_DATA(t);
+    Py_ssize_t tl = PyUnicode_GET_LENGTH(t);
+    int punct = tl > 0;
+    for (Py_ssize_t c = 0; c < tl; c++) {
+        int w = wide_code(PyUnicode_READ(tk, td, c));
+        if (w < 0) return -1;
+        if (!IN(C_PUNCT_P, w)) punct = 0;
+    }
+    Py_UCS4 c0 = tl ? PyUnicode_READ(tk, td, 0) : 0;
+    if (tl == 1 && (c0 == '!' || c0 == '.' || c0 == '?')) return 2;
+    return punct;
+}
+
+/* words._kernel_entry(chunk) for a chunk of ASCII and WIDE characters, s its bytes (as WIDE says): a new entry,
+ * or Py_None (new ref) to leave it to words.py. */
+static PyObject *analyse_ascii(PyObject *chunk, const unsigned char *s) {
+    PyObject *list = tokenize_ascii(chunk, s);
     if (!list || list == Py_None) return list;
     PyObject *pre = PyList_AsTuple(list), *post = NULL, *rests = NULL, *kinds = NULL, *e = NULL;
     Py_DECREF(list);
     if (!pre) return NULL;
-    if (matcher(pre, &post, &rests) < 0) { Py_DECREF(pre); return NULL; }
+    if (matcher(pre, NULL, &post, &rests) < 0) { Py_DECREF(pre); return NULL; }
     Py_ssize_t m = PyTuple_GET_SIZE(post);
     kinds = PyBytes_FromStringAndSize(NULL, m);
     if (!kinds) goto done;
     char *kp = PyBytes_AS_STRING(kinds);
     for (Py_ssize_t q = 0; q < m; q++) {
-        PyObject *t = PyTuple_GET_ITEM(post, q);
-        if (!PyUnicode_Check(t) || !PyUnicode_IS_ASCII(t)) { e = Py_None; Py_INCREF(e); goto done; }
-        const unsigned char *ts = PyUnicode_1BYTE_DATA(t);
-        Py_ssize_t tl = PyUnicode_GET_LENGTH(t), c;
-        if (tl == 1 && (ts[0] == '!' || ts[0] == '.' || ts[0] == '?')) { kp[q] = 2; continue; }
-        for (c = 0; c < tl && IN(C_PUNCT_P, ts[c]); c++) {}
-        kp[q] = tl && c == tl ? 1 : 0;
+        int kd = token_kind(PyTuple_GET_ITEM(post, q));
+        if (kd < 0) { e = Py_None; Py_INCREF(e); goto done; }   /* a special case's token: words.py decides */
+        kp[q] = (char)kd;
     }
     e = PyTuple_Pack(4, post, pre, rests, kinds);
 done:
@@ -617,12 +678,31 @@ static PyObject *configure_rules(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* analyse_ascii for a chunk of ASCII and WIDE characters (Py_None, new ref, for any other). */
+static PyObject *analyse_narrow(PyObject *chunk) {
+    if (PyUnicode_IS_ASCII(chunk)) return analyse_ascii(chunk, PyUnicode_1BYTE_DATA(chunk));
+    Py_ssize_t n = PyUnicode_GET_LENGTH(chunk);
+    if (!n) Py_RETURN_NONE;
+    int kind = PyUnicode_KIND(chunk);
+    const void *data = PyUnicode_DATA(chunk);
+    unsigned char small[256] = {0}, *s = n <= (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc((size_t)n);
+    if (!s) return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int w = wide_code(PyUnicode_READ(kind, data, i));
+        if (w < 0) { if (s != small) PyMem_Free(s); Py_RETURN_NONE; }
+        s[i] = (unsigned char)w;
+    }
+    PyObject *e = analyse_ascii(chunk, s);
+    if (s != small) PyMem_Free(s);
+    return e;
+}
+
 /* analyse(chunk) -> the entry analyse_ascii builds, or None where it leaves the chunk to words.py (for tests). */
 static PyObject *analyse(PyObject *self, PyObject *chunk) {
     if (!PyUnicode_Check(chunk)) { PyErr_SetString(PyExc_TypeError, "chunk must be a str"); return NULL; }
     if (!specials) { PyErr_SetString(PyExc_RuntimeError, "_wordsplit rules are not configured"); return NULL; }
-    if (!PyUnicode_IS_ASCII(chunk) || PyUnicode_GET_LENGTH(chunk) == 0) Py_RETURN_NONE;
-    return analyse_ascii(chunk);
+    if (PyUnicode_GET_LENGTH(chunk) == 0) Py_RETURN_NONE;
+    return analyse_narrow(chunk);
 }
 
 /* The cyclic GC need not watch cache entries: they hold only str and tuples of str, so they can be in no cycle
@@ -710,9 +790,9 @@ static PyObject *get_entry(PyObject *text, int kind, const void *data, Py_ssize_
             }
         }
     }
-    if (!e && specials && PyUnicode_IS_ASCII(chunk)) {
+    if (!e && specials) {
         if (PyErr_Occurred()) { Py_DECREF(chunk); return NULL; }
-        e = analyse_ascii(chunk);
+        e = analyse_narrow(chunk);
         if (!e) { Py_DECREF(chunk); return NULL; }
         if (e == Py_None) Py_CLEAR(e);
     }
@@ -829,6 +909,34 @@ static int load(PyObject *text, chunk_t **out, Py_ssize_t *count) {
     return 0;
 }
 
+/* words._kernel_group(pre, space_after) in C: 1 with new refs in *tokens, *kinds; 0 if a token is not of ASCII and
+ * WIDE characters (then words.py's); -1 on error. */
+static int group_in_c(PyObject *pre_list, PyObject *space_list, PyObject **tokens, PyObject **kinds) {
+    Py_ssize_t n = PyList_GET_SIZE(pre_list);
+    char small[64], *space = n <= (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc((size_t)n);
+    PyObject *pre = NULL, *post = NULL, *rests = NULL, *kb = NULL;
+    int r = -1;
+    if (!space) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t q = 0; q < n; q++) space[q] = PyList_GET_ITEM(space_list, q) == Py_True;
+    pre = PyList_AsTuple(pre_list);
+    if (!pre || matcher(pre, space, &post, &rests) < 0) goto done;
+    Py_ssize_t m = PyTuple_GET_SIZE(post);
+    kb = PyBytes_FromStringAndSize(NULL, m);
+    if (!kb) goto done;
+    for (Py_ssize_t q = 0; q < m; q++) {
+        int kd = token_kind(PyTuple_GET_ITEM(post, q));
+        if (kd < 0) { r = 0; goto done; }
+        PyBytes_AS_STRING(kb)[q] = (char)kd;
+    }
+    *tokens = post; post = NULL;
+    *kinds = kb; kb = NULL;
+    r = 1;
+done:
+    Py_XDECREF(pre); Py_XDECREF(post); Py_XDECREF(rests); Py_XDECREF(kb);
+    if (space != small) PyMem_Free(space);
+    return r;
+}
+
 /* New references to the tokens and sentencizer kinds of chunks k..ch[k].group. */
 static int piece(chunk_t *ch, Py_ssize_t k, PyObject **tokens, PyObject **kinds) {
     Py_ssize_t e = ch[k].group;
@@ -847,6 +955,12 @@ static int piece(chunk_t *ch, Py_ssize_t k, PyObject **tokens, PyObject **kinds)
             if (PyList_Append(space, flag) < 0) goto fail;
         }
     }
+    /* the C matcher (as for a chunk, with the spaces); words.py only for a token it cannot class */
+    if (specials && c_groups) {
+        int r = group_in_c(pre, space, tokens, kinds);
+        if (r < 0) goto fail;
+        if (r) { Py_DECREF(pre); Py_DECREF(space); return 0; }
+    }
     res = PyObject_CallFunctionObjArgs(group_fn, pre, space, NULL);
     if (!res) goto fail;
     if (!PyTuple_Check(res) || PyTuple_GET_SIZE(res) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(res, 0))
@@ -862,6 +976,28 @@ static int piece(chunk_t *ch, Py_ssize_t k, PyObject **tokens, PyObject **kinds)
 fail:
     Py_XDECREF(res); Py_XDECREF(pre); Py_XDECREF(space);
     return -1;
+}
+
+/* group(pre, space_after) -> group_in_c's (tokens, kinds), or None where it leaves the group to words.py (tests). */
+static PyObject *group(PyObject *self, PyObject *args) {
+    PyObject *pre, *space, *tokens, *kinds;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &pre, &PyList_Type, &space)) return NULL;
+    if (!specials) { PyErr_SetString(PyExc_RuntimeError, "_wordsplit rules are not configured"); return NULL; }
+    if (PyList_GET_SIZE(pre) != PyList_GET_SIZE(space)) {
+        PyErr_SetString(PyExc_ValueError, "one flag a token");
+        return NULL;
+    }
+    for (Py_ssize_t q = 0; q < PyList_GET_SIZE(pre); q++)
+        if (!PyUnicode_Check(PyList_GET_ITEM(pre, q))) {
+            PyErr_SetString(PyExc_TypeError, "tokens are str");
+            return NULL;
+        }
+    int r = group_in_c(pre, space, &tokens, &kinds);
+    if (r < 0) return NULL;
+    if (!r) Py_RETURN_NONE;
+    PyObject *res = PyTuple_Pack(2, tokens, kinds);
+    Py_DECREF(tokens); Py_DECREF(kinds);
+    return res;
 }
 
 static void unload(chunk_t *ch, Py_ssize_t n) {
@@ -947,6 +1083,7 @@ static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS, "(blocked, miss, group, tails, cache_max); empties the cache"},
     {"entries", entries, METH_NOARGS, "a new dict of the cached chunks and their entries (for tests)"},
     {"configure_rules", configure_rules, METH_VARARGS, "(specials, patterns, url_match): the cold path's rules"},
+    {"group", group, METH_VARARGS, "(pre, space_after) -> (tokens, kinds) by the C matcher, or None (for tests)"},
     {"analyse", analyse, METH_O, "chunk -> its cache entry from the C rules, or None where they leave it to Python"},
     {"words", words, METH_O, "text -> word tokens (datatrove's word_tokenize)"},
     {"sentences", sentences, METH_O, "text -> number of sentences (datatrove's split_into_sentences)"},
@@ -960,6 +1097,7 @@ PyMODINIT_FUNC PyInit__wordsplit(void) {
     for (int c = 0; c < 256; c++) space1[c] = Py_UNICODE_ISSPACE(c) ? 1 : 0;
     zero_kind = PyBytes_FromStringAndSize("\0", 1);
     empty_tuple = PyTuple_New(0);
-    if (!zero_kind || !empty_tuple) return NULL;
+    one_space = PyUnicode_FromStringAndSize(" ", 1);
+    if (!zero_kind || !empty_tuple || !one_space) return NULL;
     return PyModule_Create(&module);
 }

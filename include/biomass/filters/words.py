@@ -6,9 +6,9 @@ split, prefix/suffix stripping with special cases, URL match, infixes, then the 
 rules generated from spaCy into ``_spacy_en_rules``. It is fast because a whitespace-free chunk's tokens depend
 only on the chunk, so they are computed once per distinct chunk and cached, as spaCy itself does; the per-text
 loop (split on whitespace, look the chunks up, join their tokens, count sentences) is the ``_wordsplit`` C
-kernel, which also analyses an unseen ASCII chunk itself (the rules' ASCII tables ported to C) and asks this
-module only about unseen non-ASCII chunks and about the rare groups of chunks a special-case pattern matches
-across. ``reference_word_tokenize`` / ``reference_count_sentences`` are the same algorithm in pure Python. tests/filters/test_words.py proves equality with spaCy on real documents and fuzzed
+kernel, which also analyses an unseen ASCII chunk itself (the rules' ASCII tables ported to C; also one whose only
+non-ASCII characters are curly quotes, dashes or ellipses) and asks this module only about the other unseen
+non-ASCII chunks and about the rare groups of chunks a special-case pattern matches across. ``reference_word_tokenize`` / ``reference_count_sentences`` are the same algorithm in pure Python. tests/filters/test_words.py proves equality with spaCy on real documents and fuzzed
 strings, tests/filters/test_wordsplit.py equality of the kernel with the pure-Python reference.
 
 spaCy's special-case matcher (emoticons, abbreviations) also matches token sequences across a space: such a match
