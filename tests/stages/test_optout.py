@@ -362,7 +362,9 @@ def test_jsonl_html_is_checked_for_meta_opt_outs(tmp_path, pages):
 
 
 def test_the_pipeline_sums_the_signal_counts_over_its_shards(tmp_path, pages):
+    from biomass.manifest import StageRecord
     from biomass.pipeline import load_counts, make_plan, merge_scrape, run_scrape_shard
+    from tests.manifests import make_manifest
 
     crawl = mixed_crawl(pages)
     files = []
@@ -377,7 +379,8 @@ def test_the_pipeline_sums_the_signal_counts_over_its_shards(tmp_path, pages):
     expected = {"x_robots_tag_noai": 1, "meta_robots_noai": 1, "tdm_reservation_header": 1,
                 "tdm_reservation_meta": 1, "optout_domains": 1}
     assert counts.notes["opted_out"] == expected == load_counts(plan, "scrape").notes["opted_out"]
-    assert opted_out_by({"stages": {"scrape": load_counts(plan, "scrape").as_dict()}}) == expected  # the table's line
+    scrape = StageRecord.model_validate(load_counts(plan, "scrape").as_dict())
+    assert opted_out_by(make_manifest(year=2021, rows=1, stages={"scrape": scrape})) == expected  # the table's line
     assert counts.quarantined["opted_out"] == 5 and counts.rows_in == len(crawl)
 
 
