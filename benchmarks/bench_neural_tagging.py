@@ -131,11 +131,7 @@ def load_pool(piece_chars: int) -> list[str]:
 
 def pool_split(docs: list[str], seed: int) -> dict[str, list[str]]:
     """Disjoint parts by a seeded hash; human_test is the largest, as the FPR bound needs its count."""
-    order = sorted(docs, key=lambda t: hashlib.sha256(f"{seed}\x00{t}".encode()).digest())
-    n = len(order)
-    cut = [0, int(n * 0.1), int(n * 0.6), int(n * 0.65), n]
-    names = ["generator", "reference", "foreign", "human_test"]
-    return {name: order[cut[i]:cut[i + 1]] for i, name in enumerate(names)}
+    return split(docs, seed, cuts=(0.1, 0.6, 0.65))
 
 
 def cp_upper(k: int, n: int, confidence: float = 0.95) -> float:

@@ -57,10 +57,11 @@ def load_docs() -> tuple[list[str], str]:
         return [json.loads(line)["text"] for line in fh], f"committed fixture {fixture.name}"
 
 
-def split(docs: list[str], seed: int) -> dict[str, list[str]]:
+def split(docs: list[str], seed: int, cuts: tuple[float, float, float] = (0.3, 0.55, 0.7)) -> dict[str, list[str]]:
+    """Disjoint parts by a seeded hash, cut at the ``cuts`` fractions of the hash order."""
     order = sorted(docs, key=lambda t: hashlib.sha256(f"{seed}\x00{t}".encode()).digest())
     n = len(order)
-    cut = [0, int(n * 0.3), int(n * 0.55), int(n * 0.7), n]
+    cut = [0, *(int(n * c) for c in cuts), n]
     names = ["generator", "reference", "foreign", "human_test"]
     return {name: order[cut[i]:cut[i + 1]] for i, name in enumerate(names)}
 
