@@ -42,14 +42,16 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biomass.manifest import MANIFEST_FORMAT, Manifest, StatsEntry
 from biomass.schema import QUARANTINE_SCHEMA, RECORD_SCHEMA, SCHEMA_VERSION, check_version, conform
+
+if TYPE_CHECKING:   # the typed manifest needs pydantic (~0.2 s): imported where a manifest is read or written,
+    from biomass.manifest import Manifest, StatsEntry    # so a command that only moves Parquet never pays it
 
 MANIFEST = "manifest.json"
 RETIRED = ".retired"            # under generations/: not a year, so readers never list it
@@ -521,6 +523,8 @@ def check_manifest(year: int, manifest: Any, path: Path | None = None) -> None:
     def fail(problem: str, expected: Any = None, actual: Any = None) -> None:
         raise IntegrityError(year, problem, path=path, expected=expected, actual=actual)
 
+    from biomass.manifest import MANIFEST_FORMAT
+
     if not isinstance(manifest, dict):
         fail("manifest is not a JSON object")
     if manifest.get("biomass_manifest") != MANIFEST_FORMAT:
@@ -656,6 +660,8 @@ class GenerationStore:
     def read_manifest(self, year: int) -> Manifest:
         """The year's manifest, typed; ``IntegrityError`` if the file is not a manifest of this format."""
         from pydantic import ValidationError
+
+        from biomass.manifest import Manifest
 
         raw = self.manifest(year)
         try:
@@ -900,6 +906,8 @@ class GenerationStore:
         it is moved into the index right after the manifest, and ``finish_publishes`` does that move if the
         process dies in between.
         """
+        from biomass.manifest import MANIFEST_FORMAT, Manifest
+
         if signatures is not None:
             signatures = Path(signatures)
             if signatures != self.pending_signature_path(year):

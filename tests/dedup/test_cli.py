@@ -87,3 +87,19 @@ def test_cli_run_never_imports_pandas(tmp_path, near_dup_corpus):
     proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "in.parquet"), str(tmp_path / "o.parquet")],
                           capture_output=True, text=True, check=True)
     assert proc.stdout.splitlines()[1:] == ["False", "False", "1"]
+
+
+def test_cli_run_without_index_never_imports_pydantic(tmp_path, near_dup_corpus):
+    """The typed manifest and the index's parameters are pydantic models (~0.2 s to import, on every run); a
+    dedup of files that neither reads a manifest nor opens an index must not pay for them."""
+    import subprocess
+    import sys
+
+    pq.write_table(near_dup_corpus, tmp_path / "in.parquet")
+    script = ("import sys; from biomass.cli import dedup; "
+              "dedup.main([sys.argv[1], '--out', sys.argv[2], '--clusters', sys.argv[3]]); "
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pydantic_core')))")
+    proc = subprocess.run([sys.executable, "-c", script, *(str(tmp_path / n) for n in ("in.parquet", "o.parquet",
+                                                                                          "c.parquet"))],
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[-1] == "[]"

@@ -87,9 +87,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from biomass.dedup.files import deduplicate_files
-    from biomass.dedup.index import SignatureIndex
 
-    index = SignatureIndex(args.index) if args.index else None
+    index = None
+    if args.index:
+        from biomass.dedup.index import SignatureIndex   # pydantic, only where an index is opened
+
+        index = SignatureIndex(args.index)
     result = deduplicate_files(args.inputs, args.out, threshold=args.threshold, num_perm=args.num_perm,
                                seed=args.seed, index=index, year=args.year, verify=args.verify,
                                threads=args.threads, clusters_out=args.clusters, dropped_out=args.dropped)

@@ -6,13 +6,15 @@ build on the local engine's pieces without a loop.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import pyarrow as pa
 
 from biomass.accounting import StageCounts
 from biomass.dedup.engine import DedupResult, deduplicate
-from biomass.dedup.index import SignatureIndex
+
+if TYPE_CHECKING:
+    from biomass.dedup.index import SignatureIndex
 
 
 def from_config(table: pa.Table, config, *, index: SignatureIndex | None = None,

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Literal, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from biomass.accounting import StageCounts
-from biomass.dedup.index import SignatureIndex
 from biomass.dedup.lsh import candidate_pairs, choose_bands
 from biomass.dedup.minhash import (_map, as_string_array, default_threads, jaccard_pairs, shingle_sets,
                                    signatures, text_table)
+
+if TYPE_CHECKING:   # the index's parameters are a pydantic model (~0.2 s to import): only a run with one pays
+    from biomass.dedup.index import SignatureIndex
 
 ORIGIN_PRIORITY = ("human", "licensed", "synthetic", "unknown")
 NEAR_DUPLICATE = "near_duplicate"
