@@ -67,3 +67,27 @@ def airflow_db() -> Path:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def two_published_years(tmp_path_factory):
+    """``(plan, manifest, key)``: 2021 then 2022 built and published on the bundled samples (biomass.yaml
+    defaults) once per session, signed with ``key`` (a session key); ``plan`` is 2022's, ``manifest`` what its
+    run returned. Shared by several modules, so read only: copy ``plan.data_root`` (shutil.copytree) to change
+    anything, and run with ``key`` in $BIOMASS_SIGNING_KEY (the watermark key derives from it)."""
+    from biomass.pipeline import make_plan, run_year
+
+    key = _throwaway_signing_key()
+    saved = os.environ.get("BIOMASS_SIGNING_KEY")
+    os.environ["BIOMASS_SIGNING_KEY"] = key
+    try:
+        root = tmp_path_factory.mktemp("two-years") / "data"
+        run_year(make_plan(2021, data_root=str(root)))
+        plan = make_plan(2022, data_root=str(root))
+        manifest = run_year(plan)
+    finally:
+        if saved is None:
+            os.environ.pop("BIOMASS_SIGNING_KEY", None)
+        else:
+            os.environ["BIOMASS_SIGNING_KEY"] = saved
+    return plan, manifest, key
