@@ -7,42 +7,31 @@ import shutil
 
 import pytest
 
-from tests.conftest import _throwaway_signing_key
-
-
-@pytest.fixture(scope="session")
-def review_signing_key() -> str:
-    """One throwaway key for every module here: the chain is built once per session and signed with it."""
-    return _throwaway_signing_key()
-
 
 @pytest.fixture(scope="module")
-def signing_key_env(review_signing_key):
-    """As the suite's, but the session's review key, so each module runs with the key its chain was built with."""
-    os.environ["BIOMASS_SIGNING_KEY"] = review_signing_key
-    yield review_signing_key
+def signing_key_env(session_signing_key):
+    """As the suite's, but the session's key, so each module runs with the key its chain was built with."""
+    os.environ["BIOMASS_SIGNING_KEY"] = session_signing_key
+    yield session_signing_key
     os.environ.pop("BIOMASS_SIGNING_KEY", None)
 
 
 @pytest.fixture(scope="session")
-def _built_chain(tmp_path_factory, review_signing_key):
-    """Built once per session (two runs of the whole pipeline); nothing may change it: tests that decide, rerun or
-    publish work on a copy (``pending``)."""
+def _built_chain(tmp_path_factory, published_2021, session_signing_key):
+    """Built once per session: 2022 (mode required) on a copy of the session's published 2021. Nothing may change
+    it: tests that decide, rerun or publish work on a copy (``pending``)."""
     from biomass.pipeline import make_plan, run_year
     from biomass.review.decision import ReviewPending
+    from tests.conftest import _build_with_key
 
-    root = tmp_path_factory.mktemp("review-chain")
-    saved = os.environ.get("BIOMASS_SIGNING_KEY")
-    os.environ["BIOMASS_SIGNING_KEY"] = review_signing_key
-    try:
-        run_year(make_plan(2021, data_root=str(root)))
+    root = tmp_path_factory.mktemp("review-chain") / "data"
+    shutil.copytree(published_2021, root, symlinks=True)
+
+    def build():
         with pytest.raises(ReviewPending):
             run_year(make_plan(2022, data_root=str(root), review_mode="required"))
-    finally:
-        if saved is None:
-            os.environ.pop("BIOMASS_SIGNING_KEY", None)
-        else:
-            os.environ["BIOMASS_SIGNING_KEY"] = saved
+
+    _build_with_key(session_signing_key, build)
     return root, 2022
 
 
