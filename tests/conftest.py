@@ -67,3 +67,56 @@ def airflow_db() -> Path:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+
+@pytest.fixture(scope="session")
+def session_signing_key() -> str:
+    """One throwaway key for the runs built once per session and shared between modules (and for the tests that
+    build on them: the watermark key derives from it)."""
+    return _throwaway_signing_key()
+
+
+def _build_with_key(key: str, build):
+    """``build()`` with ``key`` in $BIOMASS_SIGNING_KEY, restoring what was there (a session fixture may be set
+    up inside a module whose signing_key_env is active)."""
+    saved = os.environ.get("BIOMASS_SIGNING_KEY")
+    os.environ["BIOMASS_SIGNING_KEY"] = key
+    try:
+        return build()
+    finally:
+        if saved is None:
+            os.environ.pop("BIOMASS_SIGNING_KEY", None)
+        else:
+            os.environ["BIOMASS_SIGNING_KEY"] = saved
+
+
+@pytest.fixture(scope="session")
+def published_2021(tmp_path_factory, session_signing_key) -> Path:
+    """A data root with 2021 built and published on the bundled samples (biomass.yaml defaults), once per session.
+    Read only: the fixtures that build later years on it build on a copy (nothing in it names its root but
+    staging/2021/plan.json, which no later year reads)."""
+    from biomass.pipeline import make_plan, run_year
+
+    root = tmp_path_factory.mktemp("year-2021") / "data"
+    _build_with_key(session_signing_key, lambda: run_year(make_plan(2021, data_root=str(root))))
+    return root
+
+
+@pytest.fixture(scope="session")
+def two_published_years(tmp_path_factory, published_2021, session_signing_key):
+    """``(plan, manifest, key)``: 2022 built and published (defaults) on a copy of ``published_2021``, once per
+    session, signed with ``key``; ``plan`` is 2022's, ``manifest`` what its run returned. Shared by several
+    modules, so read only: copy ``plan.data_root`` (shutil.copytree) to change anything, and run with ``key`` in
+    $BIOMASS_SIGNING_KEY (the watermark key derives from it)."""
+    from biomass.pipeline import make_plan, run_year
+
+    root = tmp_path_factory.mktemp("two-years") / "data"
+    shutil.copytree(published_2021, root, symlinks=True)
+
+    def build():
+        plan = make_plan(2022, data_root=str(root))
+        return plan, run_year(plan)
+
+    plan, manifest = _build_with_key(session_signing_key, build)
+    return plan, manifest, session_signing_key

@@ -16,20 +16,15 @@ from tests.metrics.whole_table import whole_table_metrics, whole_table_profile
 
 
 @pytest.fixture(scope="module")
-def two_years(tmp_path_factory):
+def two_years(two_published_years):
+    """2022's plan and its manifest as stored (the file entries the store's readers take), run with the key the
+    session's two years were signed with."""
     import os
 
-    from tests.conftest import _throwaway_signing_key
-
-    from biomass.pipeline import make_plan, run_year
-
-    os.environ["BIOMASS_SIGNING_KEY"] = _throwaway_signing_key()
+    plan, manifest, key = two_published_years
+    os.environ["BIOMASS_SIGNING_KEY"] = key
     try:
-        root = tmp_path_factory.mktemp("measure") / "data"
-        run_year(make_plan(2021, data_root=str(root)))
-        plan = make_plan(2022, data_root=str(root))
-        manifest = run_year(plan).as_dict()   # as stored: the file entries the store's readers take
-        yield plan, manifest
+        yield plan, manifest.as_dict()
     finally:
         os.environ.pop("BIOMASS_SIGNING_KEY", None)
 

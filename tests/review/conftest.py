@@ -2,22 +2,43 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
 
 
 @pytest.fixture(scope="module")
-def staged_chain(tmp_path_factory, signing_key_env):
-    """``(root, year)``: 2021 published (mode auto), 2022 staged up to its review, undecided."""
+def signing_key_env(session_signing_key):
+    """As the suite's, but the session's key, so each module runs with the key its chain was built with."""
+    os.environ["BIOMASS_SIGNING_KEY"] = session_signing_key
+    yield session_signing_key
+    os.environ.pop("BIOMASS_SIGNING_KEY", None)
+
+
+@pytest.fixture(scope="session")
+def _built_chain(tmp_path_factory, published_2021, session_signing_key):
+    """Built once per session: 2022 (mode required) on a copy of the session's published 2021. Nothing may change
+    it: tests that decide, rerun or publish work on a copy (``pending``)."""
     from biomass.pipeline import make_plan, run_year
     from biomass.review.decision import ReviewPending
+    from tests.conftest import _build_with_key
 
-    root = tmp_path_factory.mktemp("review-chain")
-    run_year(make_plan(2021, data_root=str(root)))
-    with pytest.raises(ReviewPending):
-        run_year(make_plan(2022, data_root=str(root), review_mode="required"))
+    root = tmp_path_factory.mktemp("review-chain") / "data"
+    shutil.copytree(published_2021, root, symlinks=True)
+
+    def build():
+        with pytest.raises(ReviewPending):
+            run_year(make_plan(2022, data_root=str(root), review_mode="required"))
+
+    _build_with_key(session_signing_key, build)
     return root, 2022
+
+
+@pytest.fixture(scope="module")
+def staged_chain(_built_chain, signing_key_env):
+    """``(root, year)``: 2021 published (mode auto), 2022 staged up to its review, undecided. Shared: read only."""
+    return _built_chain
 
 
 @pytest.fixture
