@@ -77,20 +77,6 @@ def session_signing_key() -> str:
     return _throwaway_signing_key()
 
 
-def _build_with_key(key: str, build):
-    """``build()`` with ``key`` in $BIOMASS_SIGNING_KEY, restoring what was there (a session fixture may be set
-    up inside a module whose signing_key_env is active)."""
-    saved = os.environ.get("BIOMASS_SIGNING_KEY")
-    os.environ["BIOMASS_SIGNING_KEY"] = key
-    try:
-        return build()
-    finally:
-        if saved is None:
-            os.environ.pop("BIOMASS_SIGNING_KEY", None)
-        else:
-            os.environ["BIOMASS_SIGNING_KEY"] = saved
-
-
 @pytest.fixture(scope="session")
 def published_2021(tmp_path_factory, session_signing_key) -> Path:
     """A data root with 2021 built and published on the bundled samples (biomass.yaml defaults), once per session.
@@ -99,7 +85,9 @@ def published_2021(tmp_path_factory, session_signing_key) -> Path:
     from biomass.pipeline import make_plan, run_year
 
     root = tmp_path_factory.mktemp("year-2021") / "data"
-    _build_with_key(session_signing_key, lambda: run_year(make_plan(2021, data_root=str(root))))
+    with pytest.MonkeyPatch.context() as env:    # restores whatever key the requesting module had set
+        env.setenv("BIOMASS_SIGNING_KEY", session_signing_key)
+        run_year(make_plan(2021, data_root=str(root)))
     return root
 
 
@@ -113,10 +101,8 @@ def two_published_years(tmp_path_factory, published_2021, session_signing_key):
 
     root = tmp_path_factory.mktemp("two-years") / "data"
     shutil.copytree(published_2021, root, symlinks=True)
-
-    def build():
-        plan = make_plan(2022, data_root=str(root))
-        return plan, run_year(plan)
-
-    plan, manifest = _build_with_key(session_signing_key, build)
+    plan = make_plan(2022, data_root=str(root))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("BIOMASS_SIGNING_KEY", session_signing_key)
+        manifest = run_year(plan)
     return plan, manifest, session_signing_key

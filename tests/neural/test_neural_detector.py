@@ -95,8 +95,7 @@ def test_the_quantile_rule_fires_on_salad_at_a_loose_target(scorer, human_docs):
     """The firing rule with the real model: at target_fpr 0.2 (0.1 a side) 30 calibration documents a bucket
     are enough for the quantile rule (0.9 ** 29 < 0.05), which fires on 130-word salad, below the human range,
     while held-out human text fires at about the target rate (30 texts: loosely). Salad must fire far above that
-    side's 0.1: at 0.1, 4 or more of 8 would happen with p = 0.005 (here 5 of 8 fire, all 8 score below every
-    human median; the first run with the real model, 2026-12-04, had asked for 6 without having been run)."""
+    side's 0.1: at 0.1, 4 or more of 8 would happen with p = 0.005."""
     cfg = DetectorConfig(kind="lm", target_fpr=0.2, lm=LMDetectorConfig(max_tokens=128, per_bucket=30))
     det = LMDetector.fit(human_docs[80:200], cfg, scorer=scorer)
     cal = det.buckets[1]  # 100-199 words

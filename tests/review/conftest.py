@@ -22,16 +22,12 @@ def _built_chain(tmp_path_factory, published_2021, session_signing_key):
     it: tests that decide, rerun or publish work on a copy (``pending``)."""
     from biomass.pipeline import make_plan, run_year
     from biomass.review.decision import ReviewPending
-    from tests.conftest import _build_with_key
 
     root = tmp_path_factory.mktemp("review-chain") / "data"
     shutil.copytree(published_2021, root, symlinks=True)
-
-    def build():
-        with pytest.raises(ReviewPending):
-            run_year(make_plan(2022, data_root=str(root), review_mode="required"))
-
-    _build_with_key(session_signing_key, build)
+    with pytest.MonkeyPatch.context() as env, pytest.raises(ReviewPending):
+        env.setenv("BIOMASS_SIGNING_KEY", session_signing_key)
+        run_year(make_plan(2022, data_root=str(root), review_mode="required"))
     return root, 2022
 
 
