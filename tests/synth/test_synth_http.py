@@ -9,7 +9,7 @@ import pytest
 
 from biomass.config import SynthesizeConfig
 from biomass.synth.backends import OpenAIBackend, Request
-from biomass.synth.http import GeneratorUnavailable, RetryPolicy, ordered_map, post_json, retry_after_s
+from biomass.synth.http import GeneratorUnavailable, RetryPolicy, post_json, retry_after_s
 
 
 class _Flaky(BaseHTTPRequestHandler):
@@ -132,15 +132,3 @@ def test_retry_after_is_honoured(server):
     backend.generate(["p0"], 5, (1, 0))
     assert waits == [3.0]
     assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") < 0 and retry_after_s("junk") is None
-
-
-def test_ordered_map_raises_the_first_error_in_order():
-    def fn(i):
-        if i == 3:
-            raise KeyError(i)
-        return i * 2
-
-    it = ordered_map(fn, range(10), 4)
-    assert [next(it) for _ in range(3)] == [0, 2, 4]
-    with pytest.raises(KeyError):
-        next(it)

@@ -40,7 +40,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("accounting", ["biomass.accounting", "biomass.profiling", "biomass.report"]),
     ("storage", ["biomass.storage", "biomass.datadocs", "biomass.manifest"]),
     ("kernel settings", ["biomass.config.*"]),
-    ("foundations", ["biomass", "biomass.schema", "biomass.exitcodes", "biomass.cpus", "biomass.text",
+    ("foundations", ["biomass", "biomass.schema", "biomass.exitcodes", "biomass.cpus", "biomass.text", "biomass.threads",
                      "biomass.strict"]),
 ]
 # LAYERS is written top-down and searched top-down, so a name listed high wins over a lower wildcard

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, Sequence, TypeVar
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -33,11 +33,11 @@ from biomass.dedup.minhash import (GrowingTable, _csr_concat, as_string_array, d
 from biomass.schema import COLUMNS, RECORD_SCHEMA, conform
 from biomass.storage import (_WRITE_OPTS, SHARD_ROWS, batch_rows_for, move, naming_the_file, parquet_batches,
                              write_parquet)
+from biomass.threads import prefetched
 
 if TYPE_CHECKING:
     from biomass.dedup.index import SignatureIndex
 
-T = TypeVar("T")
 KEY_COLUMNS = ("doc_id", "origin", "collected_at")
 BATCH_BYTES = 16 << 20            # uncompressed bytes per batch read
 HOLD_INPUT_BYTES = 512 << 20      # ``biomass dedup``: inputs up to this size (uncompressed) are decoded only once
@@ -47,20 +47,6 @@ ROW_GROUP_BYTES = 32 << 20        # kept rows buffered before a row group is wri
 # level 3 (the project's default) took 3.3 s of CPU for 73k documents (224 MB), level 1 1.2 s for a file 15%
 # bigger (79 MB vs 69 MB; ``make bench-dedup``). Same codec, same bytes for the same input.
 KEPT_COMPRESSION_LEVEL = 1
-_END = object()
-
-
-def prefetched(items: Iterable[T]) -> Iterator[T]:
-    """``items``, the next one fetched by a thread while the caller works on this one (Parquet decoding,
-    compression and the kernels all release the GIL, so on two cores they overlap)."""
-    it = iter(items)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="biomass-prefetch") as pool:
-        pending = pool.submit(next, it, _END)
-        while (item := pending.result()) is not _END:
-            pending = pool.submit(next, it, _END)
-            yield item
-
-
 class Inputs:
     """The input files as one table: a unified schema (missing columns become nulls) and global row numbers.
 

@@ -21,7 +21,8 @@ from biomass.config import SynthesizeConfig
 from biomass.lm.ngram import NgramModel
 from biomass.lm.tokenize import whitespace_tokens
 from biomass.synth.batch_sampler import BatchSampler, Job, VectorAccept
-from biomass.synth.http import RetryPolicy, ordered_map, post_json
+from biomass.synth.http import RetryPolicy, post_json
+from biomass.threads import ordered_map
 
 NGRAM_ID = "biomass.ngram-kn"
 NGRAM_VERSION = "1.0"
@@ -109,4 +110,4 @@ class OpenAIBackend:
 
     def generate_many(self, requests: Iterable[Request]) -> Iterator[list[str]]:
         return ordered_map(lambda r: self.generate(r.prompt, r.length, r.seed), requests,
-                           self.config.openai_max_concurrency)
+                           self.config.openai_max_concurrency, name="generate")

@@ -1,4 +1,4 @@
-"""HTTP for remote generators: bounded concurrent requests kept in order, and retries with backoff.
+"""HTTP for remote generators: retries with backoff (``biomass.threads.ordered_map`` keeps requests concurrent and in order).
 
 Why: a vLLM or llama.cpp server batches concurrent requests, so one request at a time leaves it idle; and a busy
 server answers 429 or 503 for a moment, which must cost a wait, not the whole stage. Results keep request order,
@@ -13,16 +13,12 @@ import random
 import time
 import urllib.error
 import urllib.request
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable
 
 from biomass.exitcodes import UNAVAILABLE
 
-T = TypeVar("T")
-R = TypeVar("R")
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -83,23 +79,3 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout_s: float, 
         if attempt + 1 < policy.attempts:
             policy.sleep(policy.wait_s(attempt, retry_after, rng))
     raise GeneratorUnavailable(f"{url}: no answer after {policy.attempts} attempts (last: {last})")
-
-
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], concurrency: int) -> Iterator[R]:
-    """``map(fn, items)`` with up to ``concurrency`` calls in flight, results in input order. Items are read
-    only as slots free up, so a long stream is never held whole; the first error is raised in order."""
-    if concurrency <= 1:
-        yield from map(fn, items)
-        return
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="generate") as pool:
-        window: deque[Future] = deque()
-        try:
-            for item in items:
-                window.append(pool.submit(fn, item))
-                if len(window) >= 2 * concurrency:
-                    yield window.popleft().result()
-            while window:
-                yield window.popleft().result()
-        finally:
-            for future in window:
-                future.cancel()
