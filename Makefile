@@ -15,7 +15,7 @@ export BIOMASS_DATA_ROOT ?= $(CURDIR)/data
 venv: $(BIN)/.installed
 
 # The venv is rebuilt whenever the lock or the project metadata changes.
-$(BIN)/.installed: requirements.lock pyproject.toml setup.py include/biomass/dedup/_minhash.c include/biomass/filters/_textstats.c include/biomass/filters/_wordsplit.c
+$(BIN)/.installed: requirements.lock pyproject.toml setup.py include/biomass/dedup/_minhash.c include/biomass/filters/_textstats.c include/biomass/filters/_wordsplit.c include/biomass/_langwalk.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock

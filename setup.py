@@ -1,5 +1,5 @@
-"""Builds the compiled kernels (MinHash; the quality filters' text counts and word splitting); all other metadata lives in
-pyproject.toml."""
+"""Builds the compiled kernels (MinHash; the quality filters' text counts and word splitting; py3langid's automaton
+walk); all other metadata lives in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -13,6 +13,11 @@ setup(
         Extension(
             "biomass.filters._textstats",
             sources=["include/biomass/filters/_textstats.c"],
+            extra_compile_args=["-O3", "-std=c11", "-fno-strict-aliasing"],
+        ),
+        Extension(
+            "biomass._langwalk",
+            sources=["include/biomass/_langwalk.c"],
             extra_compile_args=["-O3", "-std=c11", "-fno-strict-aliasing"],
         ),
         Extension(

@@ -32,10 +32,10 @@ def detect_langs(texts: list[str], sample_chars: int = 2000, batch: int = 512) -
     """``[detect_lang(t) for t in texts]``, with py3langid's byte automaton stepped for a batch of texts at once.
 
     Why: the automaton walk is a Python loop per byte (about 2 ms a text), the cost of a stage that writes
-    thousands of documents a second. Here each step advances every text of the batch with numpy; the features
-    found are counted for the whole batch in one sort (``_visits``) and scored as py3langid's ``_sparse_score``
-    scores them (same features, same order, same float32 products: its float16 table widened once, exactly),
-    so every answer is the one ``detect_lang`` gives (a parity test holds this).
+    thousands of documents a second. Here a C kernel (``biomass._langwalk``) walks every text of the batch and
+    counts its features in the order py3langid's Counter holds them; they are scored as py3langid's
+    ``_sparse_score`` scores them (same features, same order, same float32 products: its float16 table widened
+    once, exactly), so every answer is the one ``detect_lang`` gives (a parity test holds this).
     """
     out: list[str] = ["und"] * len(texts)
     for i, ident, scores, _ in _raw_scores(texts, sample_chars, batch):
@@ -74,25 +74,15 @@ def _raw_scores(texts: list[str], sample_chars: int, batch: int):
             todo.append((i, sample))
     if not todo:
         return
+    from biomass import _langwalk
+
     ident, nextmove, rowbase, output, table = _langid_tables()
     for lo in range(0, len(todo), batch):
         part = todo[lo:lo + batch]
         encoded = [ident._encode(s) for _, s in part]
-        width = max(len(b) for b in encoded)
-        grid = np.zeros((width, len(part)), np.int64)  # byte t of every text is one contiguous row
-        lengths = np.array([len(b) for b in encoded])
-        for r, b in enumerate(encoded):
-            grid[:len(b), r] = np.frombuffer(b, np.uint8)
-        state = np.zeros(len(part), np.int64)
-        feats_t = np.empty((width, len(part)), np.int64)
-        for t in range(width):
-            state = nextmove[rowbase[state] + grid[t]]
-            feats_t[t] = output[state]
-        feats = feats_t.T
-        feats[np.arange(width)[None, :] >= lengths[:, None]] = -1  # past a text's end: no feature
-        rows, feat, counts = _visits(feats)
+        walked = _langwalk.visits(encoded, nextmove, rowbase, output, len(table))
+        bounds, feat, counts = (np.frombuffer(b, np.int64) for b in walked)
         weights = np.log1p(counts.astype(np.float32))
-        bounds = np.searchsorted(rows, np.arange(len(part) + 1))
         for r, (i, _) in enumerate(part):
             a, b = bounds[r], bounds[r + 1]
             if a == b:
@@ -100,26 +90,6 @@ def _raw_scores(texts: list[str], sample_chars: int, batch: int):
             else:  # py3langid's _sparse_score: the same float32 products (its float16 table, widened exactly)
                 scores = weights[a:b] @ table[feat[a:b]] + ident.nb_pc
             yield i, ident, scores, len(encoded[r])
-
-
-def _visits(feats):
-    """Each row's distinct features (``feats`` >= 0) with their counts, rows in order and each row's features in
-    order of first appearance: the ``Counter`` py3langid's walk builds, for a whole batch in one stable sort."""
-    import numpy as np
-
-    rows, cols = np.nonzero(feats >= 0)  # row-major: each row's hits in text order
-    feat = feats[rows, cols]
-    if not len(feat):
-        return rows, feat, feat
-    key = rows * (int(feat.max()) + 1) + feat
-    perm = np.argsort(key, kind="stable")  # equal keys keep text order: a group's first entry is its first hit
-    sorted_key = key[perm]
-    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
-    counts = np.diff(np.r_[starts, len(key)])
-    first = perm[starts]
-    order = np.argsort(first, kind="stable")  # by first hit: row by row, in the order the walk met them
-    first, counts = first[order], counts[order]
-    return rows[first], feat[first], counts
 
 
 _LANGID = None
@@ -132,8 +102,10 @@ def _langid_tables():
         import py3langid.langid as langid
 
         ident = langid._get_identifier()
-        _LANGID = (ident, np.asarray(ident.tk_nextmove, np.int64), np.asarray(ident._rowbase, np.int64),
-                   np.asarray(ident.tk_output, np.int64), np.asarray(ident.nb_ptc, np.float32))
+        # int32 is enough for every index (the biggest, nextmove's, is under 10M) and halves the tables' memory
+        _LANGID = (ident, np.ascontiguousarray(ident.tk_nextmove, np.int32),
+                   np.ascontiguousarray(ident._rowbase, np.int32), np.ascontiguousarray(ident.tk_output, np.int32),
+                   np.asarray(ident.nb_ptc, np.float32))
     return _LANGID
 
 

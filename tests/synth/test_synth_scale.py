@@ -146,20 +146,6 @@ def test_batched_language_ids_equal_detect_lang(human_docs):
     assert detect_langs(texts, batch=17) == [detect_lang(t) for t in texts]
 
 
-def test_batch_feature_counts_are_the_walks_counter():
-    """``_visits``: per row, the distinct features with counts in first-appearance order, as a Counter of the
-    row's hits (py3langid's walk) gives them; -1 is no feature."""
-    from biomass.text import _visits
-
-    rng = np.random.default_rng(4)
-    feats = np.where(rng.random((40, 60)) < 0.4, rng.integers(0, 12, (40, 60)), -1)
-    feats[7] = -1   # a row without features
-    rows, feat, counts = _visits(feats)
-    want = [(r, f, c) for r in range(len(feats)) for f, c in Counter(x for x in feats[r].tolist() if x >= 0).items()]
-    assert list(zip(rows.tolist(), feat.tolist(), counts.tolist())) == want
-
-
-# -- the stage -------------------------------------------------------------------------------------------
 def _run(tmp_path, train, prov, name, config=CFG, n=30):
     path = tmp_path / name
     counts = synthesize_stage(train, n=n, seed=5, year=2024, parent=2023, config=config, provenance=prov,
