@@ -12,7 +12,9 @@ wrote before (train_synthesizer its model and shard plan, assemble the generatio
 
     python benchmarks/step_peak.py DATA_ROOT YEAR train_synthesizer [--set synthesize.max_train_docs=null]
     python benchmarks/step_peak.py DATA_ROOT YEAR synthesize --index 0
+    python benchmarks/step_peak.py DATA_ROOT YEAR scrape --index 3        # also tag: one input file's shard
     python benchmarks/step_peak.py DATA_ROOT YEAR gate_generation
+    python benchmarks/step_peak.py DATA_ROOT YEAR review_sample      # the review step's sample, no decision
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from pathlib import Path
 
 def _steps():
     import biomass.pipeline as p
+    from biomass.review.sample import draw_sample
 
-    return {"train_synthesizer": p.train_synthesizer, "synthesize": p.synthesize_shard,
+    return {"scrape": p.run_scrape_shard, "tag": p.tag_scrape_shard, "train_synthesizer": p.train_synthesizer, "synthesize": p.synthesize_shard,
             "finish_synthesize": p.finish_synthesize, "assemble": p.run_assemble, "sign": p.sign_shard,
             "prepare_measure": p.prepare_measure, "measure": p.measure_shard, "finish_measure": p.finish_measure,
-            "publish": p.publish, **{f"gate_{g}": (lambda plan, g=g: p.run_gate_for(plan, g))
+            "review_sample": draw_sample, "publish": p.publish, **{f"gate_{g}": (lambda plan, g=g: p.run_gate_for(plan, g))
                                      for g in ("scrape", "license", "synthesize", "filter", "generation", "collapse")}}
 
 
@@ -38,7 +41,7 @@ def main() -> None:
     ap.add_argument("data_root", type=Path)
     ap.add_argument("year", type=int)
     ap.add_argument("step")
-    ap.add_argument("--index", type=int, help="the shard of a mapped step (synthesize, sign, measure)")
+    ap.add_argument("--index", type=int, help="the shard of a mapped step (scrape, tag, synthesize, sign, measure)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="config override, this run only")
     args = ap.parse_args()
 
