@@ -29,11 +29,12 @@ def _steps():
     import biomass.pipeline as p
     from biomass.review.sample import draw_sample
 
-    return {"scrape": p.run_scrape_shard, "tag": p.tag_scrape_shard, "train_synthesizer": p.train_synthesizer, "synthesize": p.synthesize_shard,
-            "finish_synthesize": p.finish_synthesize, "assemble": p.run_assemble, "sign": p.sign_shard,
-            "prepare_measure": p.prepare_measure, "measure": p.measure_shard, "finish_measure": p.finish_measure,
-            "review_sample": draw_sample, "publish": p.publish, **{f"gate_{g}": (lambda plan, g=g: p.run_gate_for(plan, g))
-                                     for g in ("scrape", "license", "synthesize", "filter", "generation", "collapse")}}
+    return {"scrape": p.run_scrape_shard, "tag": p.tag_scrape_shard, "train_synthesizer": p.train_synthesizer,
+            "synthesize": p.synthesize_shard, "finish_synthesize": p.finish_synthesize, "assemble": p.run_assemble,
+            "sign": p.sign_shard, "prepare_measure": p.prepare_measure, "measure": p.measure_shard,
+            "finish_measure": p.finish_measure, "review_sample": draw_sample, "publish": p.publish,
+            **{f"gate_{g}": (lambda plan, g=g: p.run_gate_for(plan, g))
+               for g in ("scrape", "license", "synthesize", "filter", "generation", "collapse")}}
 
 
 def main() -> None:

@@ -124,7 +124,7 @@ static PyObject *visits(PyObject *self, PyObject *args) {
             order.len = 0;
             for (Py_ssize_t k = 0; k < lane[j].len; k++) {
                 int64_t f = lane[j].data[k];
-                if (seen[f]++ == 0) order.data[order.len++] = f;   /* order has room: see below */
+                if (seen[f]++ == 0) order.data[order.len++] = f;   /* order holds n_features: reserved above */
             }
             if (vec_reserve(&feats, order.len) < 0 || vec_reserve(&counts, order.len) < 0) { oom = 1; break; }
             for (Py_ssize_t k = 0; k < order.len; k++) {

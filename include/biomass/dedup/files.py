@@ -47,6 +47,8 @@ ROW_GROUP_BYTES = 32 << 20        # kept rows buffered before a row group is wri
 # level 3 (the project's default) took 3.3 s of CPU for 73k documents (224 MB), level 1 1.2 s for a file 15%
 # bigger (79 MB vs 69 MB; ``make bench-dedup``). Same codec, same bytes for the same input.
 KEPT_COMPRESSION_LEVEL = 1
+
+
 class Inputs:
     """The input files as one table: a unified schema (missing columns become nulls) and global row numbers.
 

@@ -1,4 +1,5 @@
-"""HTTP for remote generators: retries with backoff (``biomass.threads.ordered_map`` keeps requests concurrent and in order).
+"""HTTP for remote generators: retries with backoff (``biomass.threads.ordered_map`` keeps the requests
+concurrent and in order).
 
 Why: a vLLM or llama.cpp server batches concurrent requests, so one request at a time leaves it idle; and a busy
 server answers 429 or 503 for a moment, which must cost a wait, not the whole stage. Results keep request order,
